@@ -1,1 +1,223 @@
-fn main(){}
+//! Quill's PID 1.
+//!
+//! Boot sequence: early mounts → logging → modules (board list + coldplug)
+//! → hostname from the first MAC → DATA mounted at /data → services →
+//! `quill: ready ...` on the console → supervise (reap, restart, shut down
+//! on signals). A fatal error opens an emergency shell instead of a panic.
+
+mod cmdline;
+mod disks;
+mod hostname;
+mod logger;
+mod modules;
+mod release;
+mod services;
+mod system;
+
+use cmdline::BootArgs;
+use log::{error, info, warn};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::Signal;
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use release::Release;
+use std::fs;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use system::Shutdown;
+
+/// Where the image build puts init's own files.
+const ETC: &str = "/etc/quill";
+
+fn main() {
+    if std::process::id() != 1 {
+        eprintln!("init: this is Quill's PID 1 and only runs as the first process of the system");
+        std::process::exit(2);
+    }
+    std::panic::set_hook(Box::new(|info| system::emergency(&format!("init crashed: {info}"))));
+    let logger = logger::InitLogger::install();
+    if let Err(e) = system::mount_early() {
+        system::emergency(&e);
+    }
+    logger.reopen();
+    let signals = system::handled_signals();
+    if let Err(e) = signals.thread_block() {
+        system::emergency(&format!("blocking signals: {e}"));
+    }
+    // ctrl-alt-del becomes SIGINT for us instead of an immediate reset.
+    let _ = nix::sys::reboot::set_cad_enabled(false);
+
+    let args = BootArgs::parse(&fs::read_to_string("/proc/cmdline").unwrap_or_default());
+    let release = Release::parse(&fs::read_to_string(Path::new(ETC).join("release")).unwrap_or_default());
+    let slot = args.slot.map(|c| c.to_string()).unwrap_or_else(|| "?".into());
+    info!("Quill {} ({}), booted from slot {}", release.version, release.board, slot.to_uppercase());
+    if args.emergency {
+        system::emergency("quill.emergency=1 on the kernel command line");
+    }
+
+    load_modules();
+    let unit = hostname::unit_id(Path::new("/sys/class/net"));
+    let host = match &unit {
+        Some(id) => hostname::hostname_for(id),
+        None => {
+            warn!("no network interface with a MAC address; using the hostname ITC-UNKNOWN");
+            "ITC-UNKNOWN".to_string()
+        }
+    };
+    if let Err(e) = nix::unistd::sethostname(&host) {
+        warn!("setting the hostname to {host}: {e}");
+    }
+    info!("hostname {host}");
+    let data = mount_data(&args);
+
+    let table = fs::read_to_string(Path::new(ETC).join("services")).unwrap_or_default();
+    let services = match services::parse(&table) {
+        Ok(s) => s,
+        Err(e) => {
+            error!("{ETC}/services: {e}; starting no services");
+            Vec::new()
+        }
+    };
+    let now = Instant::now();
+    let mut states: Vec<services::State> = services.into_iter().map(|s| services::State::new(s, now)).collect();
+    start_due(&mut states, now);
+
+    logger.console_line(&format!(
+        "quill: ready slot={} version={} unit={} board={} hostname={} data={}",
+        slot,
+        release.version,
+        unit.as_deref().unwrap_or("unknown"),
+        release.board,
+        host,
+        if data { "mounted" } else { "missing" },
+    ));
+    supervise(&signals, &mut states)
+}
+
+/// Modules listed by the board (`/etc/quill/modules`), then coldplug rounds
+/// until no new module matches a device.
+fn load_modules() {
+    let release = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let dir = PathBuf::from("/lib/modules").join(release.trim());
+    let index = match modules::ModIndex::load(&dir) {
+        Ok(i) => i,
+        Err(e) => {
+            warn!("no module index in {}: {e}; loading no modules", dir.display());
+            return;
+        }
+    };
+    let mut mods = modules::Modules::new(dir, index, modules::KernelLoader);
+    let wanted = fs::read_to_string(Path::new(ETC).join("modules")).unwrap_or_default();
+    for name in wanted.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        if let Err(e) = mods.load(name) {
+            warn!("{e}");
+        }
+    }
+    for _round in 0..5 {
+        let aliases = modules::modaliases(Path::new("/sys/devices"));
+        let (newly, errors) = mods.coldplug(&aliases);
+        for e in errors {
+            warn!("{e}");
+        }
+        if newly.is_empty() {
+            break;
+        }
+        // Let new buses (USB, virtio) announce their devices.
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    info!("{} modules loaded", mods.loaded().len());
+}
+
+/// Finds the boot disk's DATA partition (waiting up to 10 s for the disk)
+/// and mounts it at /data. Returns whether /data is mounted.
+fn mount_data(args: &BootArgs) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let disk = loop {
+        let found = disks::find_boot_disk(
+            Path::new("/sys/class/block"),
+            Path::new("/dev"),
+            args.slot_partuuid.as_deref(),
+            args.disk_uuid.as_deref(),
+        );
+        if found.is_some() || Instant::now() > deadline {
+            break found;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let Some(disk) = disk else {
+        error!("the boot disk was not found (slot PARTUUID {:?}); settings will not be kept", args.slot_partuuid);
+        return false;
+    };
+    let Some(dev) = disk.data else {
+        error!("boot disk {} has no DATA partition; settings will not be kept", disk.name);
+        return false;
+    };
+    match system::mount_data(&dev) {
+        Ok(()) => {
+            info!("DATA {} mounted on /data (boot disk {})", dev.display(), disk.name);
+            true
+        }
+        Err(e) => {
+            error!("{e}; settings will not be kept");
+            false
+        }
+    }
+}
+
+fn start_due(states: &mut [services::State], now: Instant) {
+    for st in states.iter_mut().filter(|s| s.due(now)) {
+        match system::spawn(&st.service) {
+            Ok(pid) => {
+                info!("started {} (pid {pid})", st.service.name);
+                st.pid = Some(pid as i32);
+                st.started = Some(now);
+                st.next_start = None;
+            }
+            Err(e) => {
+                error!("starting {} ({}): {e}", st.service.name, st.service.argv[0]);
+                st.exited(now);
+            }
+        }
+    }
+}
+
+fn supervise(signals: &nix::sys::signal::SigSet, states: &mut [services::State]) -> ! {
+    let sfd = match SignalFd::with_flags(signals, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC) {
+        Ok(fd) => fd,
+        Err(e) => system::emergency(&format!("signalfd: {e}")),
+    };
+    loop {
+        let now = Instant::now();
+        let wait = states
+            .iter()
+            .filter_map(|s| s.next_start)
+            .map(|t| t.saturating_duration_since(now))
+            .min()
+            .unwrap_or(Duration::from_secs(60));
+        let timeout = PollTimeout::try_from(wait.as_millis().min(60_000) as i32 + 1).unwrap_or(PollTimeout::MAX);
+        let mut fds = [PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+        let _ = poll(&mut fds, timeout);
+        while let Ok(Some(info)) = sfd.read_signal() {
+            let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else { continue };
+            if let Some(kind) = Shutdown::from_signal(sig) {
+                info!("{sig} received");
+                system::shutdown(kind);
+            }
+        }
+        let now = Instant::now();
+        for pid in system::reap() {
+            if let Some(st) = states.iter_mut().find(|s| s.pid == Some(pid)) {
+                st.exited(now);
+                match st.next_start {
+                    Some(t) => info!(
+                        "{} exited; restarting in {} s",
+                        st.service.name,
+                        t.saturating_duration_since(now).as_secs()
+                    ),
+                    None => info!("{} exited", st.service.name),
+                }
+            }
+        }
+        start_due(states, now);
+    }
+}

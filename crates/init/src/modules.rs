@@ -1,0 +1,373 @@
+//! Kernel modules: the shipped index (modules.dep and modules.alias, as
+//! written by the image build), coldplug matching of the modaliases under
+//! /sys, and loading through a small trait.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Module names use `_`; file names and some references use `-`.
+pub fn normalize(name: &str) -> String {
+    name.replace('-', "_")
+}
+
+fn name_of(path: &str) -> String {
+    let file = path.rsplit('/').next().unwrap_or(path);
+    normalize(file.split('.').next().unwrap_or(file))
+}
+
+/// The module index of `/lib/modules/VERSION`.
+#[derive(Default, Debug)]
+pub struct ModIndex {
+    /// name -> (path relative to the module dir, dependencies in load order)
+    deps: HashMap<String, (String, Vec<String>)>,
+    /// (glob pattern, module name), in file order.
+    aliases: Vec<(String, String)>,
+}
+
+impl ModIndex {
+    /// Parses `modules.dep` (`path: dep dep ...`, deps listed so that the
+    /// last must load first, as modprobe reads them) and `modules.alias`.
+    pub fn parse(dep: &str, alias: &str) -> ModIndex {
+        let mut deps = HashMap::new();
+        for line in dep.lines() {
+            let Some((path, rest)) = line.split_once(':') else { continue };
+            let mut list: Vec<String> = rest.split_whitespace().map(name_of).collect();
+            list.reverse();
+            deps.insert(name_of(path), (path.trim().to_string(), list));
+        }
+        let aliases = alias
+            .lines()
+            .filter_map(|l| {
+                let mut w = l.split_whitespace();
+                (w.next()? == "alias").then_some(())?;
+                Some((w.next()?.to_string(), normalize(w.next()?)))
+            })
+            .collect();
+        ModIndex { deps, aliases }
+    }
+
+    pub fn load(dir: &Path) -> io::Result<ModIndex> {
+        let dep = fs::read_to_string(dir.join("modules.dep"))?;
+        let alias = fs::read_to_string(dir.join("modules.alias")).unwrap_or_default();
+        Ok(ModIndex::parse(&dep, &alias))
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.deps.contains_key(&normalize(name))
+    }
+
+    /// Modules whose alias pattern matches a device's modalias.
+    pub fn matching(&self, modalias: &str) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for (pattern, module) in &self.aliases {
+            if glob_match(pattern.as_bytes(), modalias.as_bytes()) && !out.contains(&module.as_str()) {
+                out.push(module);
+            }
+        }
+        out
+    }
+
+    /// `name` and everything it needs, dependencies first, as
+    /// (name, path relative to the module directory).
+    pub fn load_order(&self, name: &str) -> Option<Vec<(String, String)>> {
+        let name = normalize(name);
+        let (path, deps) = self.deps.get(&name)?;
+        let mut out = Vec::new();
+        for d in deps {
+            if let Some((p, _)) = self.deps.get(d) {
+                out.push((d.clone(), p.clone()));
+            }
+        }
+        out.push((name, path.clone()));
+        Some(out)
+    }
+}
+
+/// fnmatch(3) without flags, as modules.alias needs: `*`, `?`, `[...]`
+/// (with ranges and `!`/`^` negation). Written by hand: it is 30 lines and
+/// keeps a glob crate's path semantics out of PID 1.
+pub fn glob_match(p: &[u8], s: &[u8]) -> bool {
+    let (mut pi, mut si) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while si < s.len() {
+        let step = match p.get(pi) {
+            Some(b'*') => {
+                star = Some((pi, si));
+                pi += 1;
+                continue;
+            }
+            Some(b'?') => Some(pi + 1),
+            Some(b'[') => class_match(&p[pi..], s[si]).map(|len| pi + len),
+            Some(&c) if c == s[si] => Some(pi + 1),
+            _ => None,
+        };
+        match (step, star) {
+            (Some(next), _) => {
+                pi = next;
+                si += 1;
+            }
+            (None, Some((sp, ss))) => {
+                pi = sp + 1;
+                si = ss + 1;
+                star = Some((sp, ss + 1));
+            }
+            (None, None) => return false,
+        }
+    }
+    p[pi..].iter().all(|&c| c == b'*')
+}
+
+/// Matches `c` against the class at the start of `p`; returns the class
+/// length when it matches.
+fn class_match(p: &[u8], c: u8) -> Option<usize> {
+    let mut i = 1;
+    let negate = matches!(p.get(i), Some(b'!') | Some(b'^'));
+    if negate {
+        i += 1;
+    }
+    let mut hit = false;
+    let mut first = true;
+    while let Some(&x) = p.get(i) {
+        if x == b']' && !first {
+            return (hit != negate).then_some(i + 1);
+        }
+        first = false;
+        if p.get(i + 1) == Some(&b'-') && p.get(i + 2).is_some_and(|&e| e != b']') {
+            hit |= (x..=p[i + 2]).contains(&c);
+            i += 3;
+        } else {
+            hit |= x == c;
+            i += 1;
+        }
+    }
+    None
+}
+
+/// Every `modalias` under `sys_devices` (`/sys/devices` on the device).
+pub fn modaliases(sys_devices: &Path) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut stack = vec![sys_devices.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else { continue };
+        for e in entries.flatten() {
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_dir() && !ft.is_symlink() {
+                stack.push(e.path());
+            } else if e.file_name() == "modalias" {
+                if let Ok(a) = fs::read_to_string(e.path()) {
+                    let a = a.trim();
+                    if !a.is_empty() {
+                        out.insert(a.to_string());
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Loads one module file into the kernel.
+pub trait ModuleLoader {
+    fn load(&mut self, path: &Path) -> io::Result<()>;
+}
+
+/// `finit_module(2)`; `.ko.xz`/`.ko.zst` are decompressed by the kernel
+/// (MODULE_INIT_COMPRESSED_FILE, Linux 6.2+).
+pub struct KernelLoader;
+
+const MODULE_INIT_COMPRESSED_FILE: libc::c_uint = 4;
+
+impl ModuleLoader for KernelLoader {
+    fn load(&mut self, path: &Path) -> io::Result<()> {
+        let file = fs::File::open(path)?;
+        let compressed = path.extension().is_some_and(|e| e == "xz" || e == "zst" || e == "gz");
+        let flags = if compressed { MODULE_INIT_COMPRESSED_FILE } else { 0 };
+        use std::os::fd::AsRawFd;
+        // SAFETY: plain syscall with a valid fd and a static empty C string.
+        let rc = unsafe {
+            libc::syscall(libc::SYS_finit_module, file.as_raw_fd(), c"".as_ptr(), flags)
+        };
+        if rc == 0 {
+            return Ok(());
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::EEXIST) {
+            Ok(())
+        } else {
+            Err(err)
+        }
+    }
+}
+
+/// The loaded set plus the index: loads each module once, dependencies first.
+pub struct Modules<L: ModuleLoader> {
+    pub dir: PathBuf,
+    pub index: ModIndex,
+    loader: L,
+    loaded: BTreeSet<String>,
+    failed: BTreeSet<String>,
+}
+
+impl<L: ModuleLoader> Modules<L> {
+    pub fn new(dir: PathBuf, index: ModIndex, loader: L) -> Self {
+        Modules { dir, index, loader, loaded: BTreeSet::new(), failed: BTreeSet::new() }
+    }
+
+    /// Loads `name` and its dependencies. Returns how many modules were newly
+    /// loaded; a module that failed once is not retried.
+    pub fn load(&mut self, name: &str) -> Result<usize, String> {
+        let order = self
+            .index
+            .load_order(name)
+            .ok_or_else(|| format!("module {name} is not in the image"))?;
+        let mut count = 0;
+        for (module, path) in order {
+            if self.loaded.contains(&module) {
+                continue;
+            }
+            if self.failed.contains(&module) {
+                return Err(format!("{module} failed to load earlier; {name} needs it"));
+            }
+            match self.loader.load(&self.dir.join(&path)) {
+                Ok(()) => {
+                    self.loaded.insert(module);
+                    count += 1;
+                }
+                Err(e) => {
+                    self.failed.insert(module.clone());
+                    return Err(format!("loading {module} ({path}): {e}"));
+                }
+            }
+        }
+        Ok(count)
+    }
+
+    /// Loads the modules matching each modalias. Returns what was loaded
+    /// newly and the errors met on the way.
+    pub fn coldplug<'a>(&mut self, aliases: impl IntoIterator<Item = &'a String>) -> (Vec<String>, Vec<String>) {
+        let mut wanted = BTreeSet::new();
+        for a in aliases {
+            for m in self.index.matching(a) {
+                wanted.insert(m.to_string());
+            }
+        }
+        let mut newly = Vec::new();
+        let mut errors = Vec::new();
+        for m in wanted {
+            if self.loaded.contains(&m) {
+                continue;
+            }
+            match self.load(&m) {
+                Ok(n) if n > 0 => newly.push(m),
+                Ok(_) => {}
+                Err(e) => errors.push(e),
+            }
+        }
+        (newly, errors)
+    }
+
+    pub fn loaded(&self) -> &BTreeSet<String> {
+        &self.loaded
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_table() {
+        let cases: &[(&str, &str, bool)] = &[
+            ("virtio:d00000002v*", "virtio:d00000002v00001AF4", true),
+            ("virtio:d00000002v*", "virtio:d00000001v00001AF4", false),
+            ("pci:v00008086d*sv*sd*bc0Csc03i30*", "pci:v00008086d00001E31sv0000sd0000bc0Csc03i30", true),
+            ("usb:v*p*d*dc*dsc*dp*ic08isc06ip50in*", "usb:v46F4p0001d0000dc00dsc00dp00ic08isc06ip50in00", true),
+            ("a?c", "abc", true),
+            ("a?c", "ac", false),
+            ("[abc]x", "bx", true),
+            ("[!abc]x", "bx", false),
+            ("[a-f]1", "e1", true),
+            ("[a-f]1", "g1", false),
+            ("*", "", true),
+            ("", "x", false),
+            ("a*b*c", "axxbyyc", true),
+            ("a*b*c", "axxbyy", false),
+        ];
+        for &(p, s, want) in cases {
+            assert_eq!(glob_match(p.as_bytes(), s.as_bytes()), want, "{p} vs {s}");
+        }
+    }
+
+    const DEP: &str = "kernel/fs/ext4/ext4.ko.xz: kernel/fs/jbd2/jbd2.ko.xz kernel/lib/crc16.ko.xz kernel/crypto/crc32c_generic.ko.xz\n\
+kernel/fs/jbd2/jbd2.ko.xz:\n\
+kernel/lib/crc16.ko.xz:\n\
+kernel/crypto/crc32c_generic.ko.xz:\n\
+kernel/drivers/block/virtio_blk.ko.xz:\n\
+kernel/drivers/usb/storage/usb-storage.ko.xz:\n";
+    const ALIAS: &str = "# Aliases\nalias virtio:d00000002v* virtio_blk\nalias fs-ext4 ext4\nalias usb:v*p*d*dc*dsc*dp*ic08isc06ip50in* usb_storage\n";
+
+    struct Fake(Vec<PathBuf>, Option<&'static str>);
+    impl ModuleLoader for Fake {
+        fn load(&mut self, path: &Path) -> io::Result<()> {
+            if self.1.is_some_and(|bad| path.ends_with(bad)) {
+                return Err(io::Error::from_raw_os_error(libc::ENOEXEC));
+            }
+            self.0.push(path.to_path_buf());
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn dependencies_load_first_and_once() {
+        let idx = ModIndex::parse(DEP, ALIAS);
+        let mut m = Modules::new("/lib/modules/v".into(), idx, Fake(vec![], None));
+        assert_eq!(m.load("ext4").unwrap(), 4);
+        let names: Vec<String> = m.loader.0.iter().map(|p| name_of(p.to_str().unwrap())).collect();
+        assert_eq!(names, ["crc32c_generic", "crc16", "jbd2", "ext4"]);
+        assert_eq!(m.load("ext4").unwrap(), 0);
+        assert!(m.load("nope").unwrap_err().contains("not in the image"));
+    }
+
+    #[test]
+    fn coldplug_matches_modaliases_and_names_with_dashes() {
+        let idx = ModIndex::parse(DEP, ALIAS);
+        assert!(idx.contains("usb-storage"));
+        let mut m = Modules::new("/m".into(), idx, Fake(vec![], None));
+        let aliases: Vec<String> = vec![
+            "virtio:d00000002v00001AF4".into(),
+            "usb:v46F4p0001d0000dc00dsc00dp00ic08isc06ip50in00".into(),
+            "pci:v0000DEADd0000BEEF".into(),
+        ];
+        let (newly, errors) = m.coldplug(&aliases);
+        assert_eq!(newly, ["usb_storage", "virtio_blk"]);
+        assert!(errors.is_empty());
+        assert_eq!(m.loader.0[0], PathBuf::from("/m/kernel/drivers/usb/storage/usb-storage.ko.xz"));
+        let (again, _) = m.coldplug(&aliases);
+        assert!(again.is_empty());
+    }
+
+    #[test]
+    fn a_failing_module_is_reported_and_not_retried() {
+        let idx = ModIndex::parse(DEP, ALIAS);
+        let mut m = Modules::new("/m".into(), idx, Fake(vec![], Some("jbd2.ko.xz")));
+        let e = m.load("ext4").unwrap_err();
+        assert!(e.contains("jbd2"), "{e}");
+        let e = m.load("ext4").unwrap_err();
+        assert!(e.contains("failed to load earlier"), "{e}");
+        assert!(!m.loaded().contains("ext4"));
+        assert_eq!(m.loader.0.len(), 2, "jbd2 was not tried twice");
+    }
+
+    #[test]
+    fn finds_modaliases_in_a_sysfs_tree() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join("pci0000:00/0000:00:03.0/virtio0");
+        fs::create_dir_all(&d).unwrap();
+        fs::write(d.join("modalias"), "virtio:d00000002v00001AF4\n").unwrap();
+        fs::write(t.path().join("pci0000:00/modalias"), "\n").unwrap();
+        let found = modaliases(t.path());
+        assert_eq!(found.into_iter().collect::<Vec<_>>(), ["virtio:d00000002v00001AF4"]);
+    }
+}

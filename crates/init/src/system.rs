@@ -1,0 +1,227 @@
+//! The side effects of PID 1: mounts, starting processes, shutdown, the
+//! emergency shell. This is the only code in Quill that mounts and reboots.
+
+use crate::services::{Service, Tty};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::reboot::{reboot, RebootMode};
+use nix::sys::signal::{kill, SigSet, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use std::fs;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const EARLY: &[(&str, &str, &str, u64, &str)] = &[
+    // (source, target, fstype, flags, data)
+    ("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, ""),
+    ("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, ""),
+    ("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755"),
+    ("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "gid=5,mode=0620,ptmxmode=0666"),
+    ("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755"),
+    ("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"),
+];
+const MS_NOSUID: u64 = libc::MS_NOSUID;
+const MS_NODEV: u64 = libc::MS_NODEV;
+const MS_NOEXEC: u64 = libc::MS_NOEXEC;
+
+fn is_mounted(target: &str) -> bool {
+    fs::read_to_string("/proc/self/mounts")
+        .map(|m| m.lines().any(|l| l.split_whitespace().nth(1) == Some(target)))
+        .unwrap_or(false)
+}
+
+/// Mounts proc, sys, devtmpfs, devpts, /run and /tmp. A filesystem the
+/// kernel already mounted (devtmpfs with CONFIG_DEVTMPFS_MOUNT) is kept.
+pub fn mount_early() -> Result<(), String> {
+    for &(src, target, fstype, flags, data) in EARLY {
+        let _ = fs::create_dir_all(target);
+        if target != "/proc" && is_mounted(target) {
+            continue;
+        }
+        let data = (!data.is_empty()).then_some(data);
+        mount(Some(src), target, Some(fstype), MsFlags::from_bits_truncate(flags), data)
+            .map_err(|e| format!("mounting {fstype} on {target}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Mounts the DATA partition (ext4) at /data.
+pub fn mount_data(dev: &Path) -> Result<(), String> {
+    let _ = fs::create_dir_all("/data");
+    mount(Some(dev), "/data", Some("ext4"), MsFlags::MS_NOATIME | MsFlags::MS_NODEV, None::<&str>)
+        .map_err(|e| format!("mounting {} (ext4) on /data: {e}", dev.display()))
+}
+
+/// The device of the active console (`/dev/ttyS0`, `/dev/tty1`, ...).
+pub fn console_device() -> PathBuf {
+    fs::read_to_string("/sys/class/tty/console/active")
+        .ok()
+        .and_then(|s| s.split_whitespace().last().map(|t| PathBuf::from("/dev").join(t)))
+        .unwrap_or_else(|| PathBuf::from("/dev/console"))
+}
+
+/// The signals init handles itself; they are blocked and read from a signalfd.
+pub fn handled_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    for s in [Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT, Signal::SIGUSR1, Signal::SIGUSR2, Signal::SIGPWR, Signal::SIGHUP] {
+        set.add(s);
+    }
+    set
+}
+
+/// Starts a service in its own session, on its terminal if it has one.
+pub fn spawn(service: &Service) -> std::io::Result<u32> {
+    let tty = match &service.tty {
+        Tty::None => None,
+        Tty::Console => Some(console_device()),
+        Tty::Device(d) => Some(PathBuf::from("/dev").join(d)),
+    };
+    let mut cmd = Command::new(&service.argv[0]);
+    cmd.args(&service.argv[1..])
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("HOME", "/root")
+        .env("TERM", "linux")
+        .current_dir("/");
+    let tty_path = tty.map(|p| std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap());
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let empty = SigSet::empty();
+            libc::sigprocmask(libc::SIG_SETMASK, empty.as_ref(), std::ptr::null_mut());
+            libc::setsid();
+            if let Some(path) = &tty_path {
+                let fd = libc::open(path.as_ptr(), libc::O_RDWR | libc::O_NOCTTY);
+                if fd < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                libc::ioctl(fd, libc::TIOCSCTTY, 1);
+                for target in 0..3 {
+                    libc::dup2(fd, target);
+                }
+                if fd > 2 {
+                    libc::close(fd);
+                }
+            }
+            Ok(())
+        });
+    }
+    Ok(cmd.spawn()?.id())
+}
+
+/// Reaps every exited child; returns their pids.
+pub fn reap() -> Vec<i32> {
+    let mut out = Vec::new();
+    loop {
+        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) | Err(_) => return out,
+            Ok(status) => {
+                if let Some(pid) = status.pid() {
+                    out.push(pid.as_raw());
+                }
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shutdown {
+    PowerOff,
+    Reboot,
+    Halt,
+}
+
+impl Shutdown {
+    pub fn from_signal(s: Signal) -> Option<Shutdown> {
+        // The signals busybox's halt/poweroff/reboot send to PID 1;
+        // SIGINT is ctrl-alt-del, SIGPWR a power-fail notice.
+        match s {
+            Signal::SIGTERM | Signal::SIGINT => Some(Shutdown::Reboot),
+            Signal::SIGUSR2 | Signal::SIGPWR => Some(Shutdown::PowerOff),
+            Signal::SIGUSR1 => Some(Shutdown::Halt),
+            _ => None,
+        }
+    }
+
+    pub fn verb(self) -> &'static str {
+        match self {
+            Shutdown::PowerOff => "powering off",
+            Shutdown::Reboot => "rebooting",
+            Shutdown::Halt => "halting",
+        }
+    }
+}
+
+/// Stops every process, syncs, unmounts /data and resets or powers off.
+pub fn shutdown(kind: Shutdown) -> ! {
+    log::info!("{}: stopping all processes", kind.verb());
+    let _ = kill(Pid::from_raw(-1), Signal::SIGTERM);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        reap();
+        if matches!(waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)), Err(nix::errno::Errno::ECHILD)) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
+    std::thread::sleep(Duration::from_millis(100));
+    reap();
+    nix::unistd::sync();
+    if is_mounted("/data") {
+        match umount2("/data", MntFlags::empty()) {
+            Ok(()) => log::info!("/data unmounted"),
+            Err(e) => {
+                log::warn!("unmounting /data: {e}; remounting it read-only");
+                let _ = mount(None::<&str>, "/data", None::<&str>, MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY, None::<&str>);
+            }
+        }
+    }
+    nix::unistd::sync();
+    log::info!("{}", kind.verb());
+    let mode = match kind {
+        Shutdown::PowerOff => RebootMode::RB_POWER_OFF,
+        Shutdown::Reboot => RebootMode::RB_AUTOBOOT,
+        Shutdown::Halt => RebootMode::RB_HALT_SYSTEM,
+    };
+    let err = reboot(mode).unwrap_err();
+    emergency(&format!("the reboot system call failed: {err}"))
+}
+
+/// Prints the reason and keeps a shell on the console instead of letting
+/// the kernel panic. Leave it with `reboot -f` or `poweroff -f`.
+pub fn emergency(reason: &str) -> ! {
+    let msg = format!(
+        "\nquill: EMERGENCY: {reason}\nquill: starting an emergency shell; leave it with `reboot -f` or `poweroff -f`\n"
+    );
+    if let Ok(mut c) = fs::OpenOptions::new().write(true).open("/dev/console") {
+        use std::io::Write;
+        let _ = c.write_all(msg.as_bytes());
+    } else {
+        eprint!("{msg}");
+    }
+    let shell = Service {
+        name: "emergency".into(),
+        restart: crate::services::Restart::Always,
+        tty: Tty::Console,
+        argv: vec!["/bin/sh".into()],
+    };
+    loop {
+        match spawn(&shell) {
+            Ok(pid) => loop {
+                match waitpid(Pid::from_raw(-1), None) {
+                    Ok(s) if s.pid() == Some(Pid::from_raw(pid as i32)) => break,
+                    Ok(_) => continue,
+                    Err(_) => break,
+                }
+            },
+            Err(e) => {
+                let _ = fs::write("/dev/console", format!("quill: no emergency shell ({e})\n"));
+                std::thread::sleep(Duration::from_secs(3600));
+            }
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
