@@ -54,6 +54,7 @@ impl ModIndex {
         Ok(ModIndex::parse(&dep, &alias))
     }
 
+    #[cfg(test)]
     pub fn contains(&self, name: &str) -> bool {
         self.deps.contains_key(&normalize(name))
     }

@@ -1,0 +1,210 @@
+//! `cargo xtask build`: compiles the device binaries and assembles
+//! target/quill/<board>/disk.img (ESP with bootsel, slot A and B, DATA).
+
+use crate::board::Board;
+use crate::util::{mib, run, Paths};
+use crate::{fetch, BUDGET_BUILD_SECS, BUDGET_INITRAMFS_MIB};
+use abslot::SlotAttr;
+use anyhow::{bail, Context, Result};
+use imagebuild::disk::{self, Content, PartSpec};
+use imagebuild::initramfs::Tree;
+use imagebuild::{fat, kmods, MIB};
+use sha2::{Digest, Sha256};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+pub struct BuildOptions {
+    pub version: String,
+}
+
+/// What a build produced.
+#[allow(dead_code)] // `slot` is for the bundle step (issue 3).
+pub struct Built {
+    pub disk: PathBuf,
+    pub slot: PathBuf,
+}
+
+pub fn build(paths: &Paths, board: &Board, opts: &BuildOptions) -> Result<Built> {
+    if !fetch::missing(paths, board).is_empty() {
+        fetch::fetch(paths, board)?;
+    }
+    compile(paths, board)?;
+    let started = Instant::now();
+    fs::create_dir_all(&paths.out).with_context(|| format!("creating {}", paths.out.display()))?;
+    check_writable(&paths.out)?;
+
+    let release = release_text(board, &opts.version, &paths.root);
+    let tree = root_tree(paths, board, &release)?;
+    let initrd = tree.to_cpio_zstd()?;
+    let kernel_path = paths.package_dir(&board.kernel.package).join(&board.kernel.image);
+    let kernel = fs::read(&kernel_path).with_context(|| format!("reading the kernel {}", kernel_path.display()))?;
+
+    let slot_size = board.partitions.slot_mib * MIB;
+    let slot_files: Vec<(&str, &[u8])> = vec![
+        ("vmlinuz", &kernel),
+        ("initrd.zst", &initrd),
+        ("cmdline.txt", board.kernel.cmdline.as_bytes()),
+        ("quill-release", release.as_bytes()),
+    ];
+    let slot = fat::build(slot_size, "QUILL SLOT", volume_id(&board.name, "slot"), &slot_files)
+        .map_err(|e| anyhow::anyhow!("building the slot image: {e}"))?;
+    let bootsel_path = paths.root.join("target").join(&board.target.uefi).join("release/bootsel.efi");
+    let bootsel = fs::read(&bootsel_path).with_context(|| format!("reading {}", bootsel_path.display()))?;
+    let esp = fat::build(board.partitions.esp_mib * MIB, "QUILL ESP", volume_id(&board.name, "esp"), &[(
+        board.target.efi_boot_file.as_str(),
+        &bootsel,
+    )])?;
+
+    let data_tmp = paths.out.join("data.ext4.partial");
+    imagebuild::ext4::make(&data_tmp, board.partitions.data_mib * MIB, "DATA", &uuid::Uuid::new_v4().to_string())?;
+
+    let factory = SlotAttr::new(1, 0, true).to_gpt(0);
+    let parts = vec![
+        part("ESP", disk::ESP_TYPE, board.partitions.esp_mib, 0, Content::Bytes(esp)),
+        part("SYSTEM_A", disk::SLOT_TYPE, board.partitions.slot_mib, factory, Content::Bytes(slot.clone())),
+        part("SYSTEM_B", disk::SLOT_TYPE, board.partitions.slot_mib, 0, Content::Bytes(slot.clone())),
+        part("DATA", disk::LINUX_DATA_TYPE, board.partitions.data_mib, 0, Content::File(data_tmp.clone())),
+    ];
+    let disk_path = paths.out.join("disk.img");
+    let tmp = paths.out.join("disk.img.partial");
+    disk::write(&tmp, uuid::Uuid::new_v4(), &parts)?;
+    let _ = fs::remove_file(&data_tmp);
+    let slot_path = paths.out.join("slot.img");
+    write_atomic(&slot_path, &slot)?;
+    write_atomic(&paths.out.join("initrd.zst"), &initrd)?;
+    fs::rename(&tmp, &disk_path).with_context(|| format!("renaming to {}", disk_path.display()))?;
+    let elapsed = started.elapsed().as_secs_f64();
+
+    println!("build: {} {} ({})", board.name, opts.version, board.description);
+    println!("  kernel      {:>10}  {}", mib(kernel.len() as u64), board.kernel.package);
+    println!("  initramfs   {:>10}  ({} uncompressed)", mib(initrd.len() as u64), mib(tree.content_size()));
+    println!("  slot image  {:>10}  {}", mib(slot_size), slot_path.display());
+    println!("  disk image  {:>10}  {}", mib(disk::disk_size(&parts)), disk_path.display());
+    let initrd_mib = initrd.len() as f64 / MIB as f64;
+    println!(
+        "  budget: initramfs {initrd_mib:.1} MiB of {BUDGET_INITRAMFS_MIB} MiB {}; image assembly {elapsed:.1} s of {BUDGET_BUILD_SECS} s {}",
+        verdict(initrd_mib <= BUDGET_INITRAMFS_MIB as f64),
+        verdict(elapsed <= BUDGET_BUILD_SECS as f64)
+    );
+    if initrd_mib > BUDGET_INITRAMFS_MIB as f64 {
+        bail!("the initramfs is over its budget of {BUDGET_INITRAMFS_MIB} MiB; ship fewer modules or files");
+    }
+    Ok(Built { disk: disk_path, slot: slot_path })
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "(ok)"
+    } else {
+        "(OVER BUDGET)"
+    }
+}
+
+fn part(name: &str, type_guid: &'static str, size_mib: u64, attributes: u64, content: Content) -> PartSpec {
+    PartSpec { name: name.into(), type_guid, size: size_mib * MIB, attributes, content }
+}
+
+fn volume_id(board: &str, what: &str) -> u32 {
+    let h = Sha256::digest(format!("{board}/{what}"));
+    u32::from_le_bytes([h[0], h[1], h[2], h[3]])
+}
+
+fn check_writable(dir: &Path) -> Result<()> {
+    let probe = dir.join(".write-test");
+    fs::write(&probe, b"").with_context(|| format!("the output folder {} is not writable", dir.display()))?;
+    let _ = fs::remove_file(probe);
+    Ok(())
+}
+
+fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("partial");
+    fs::write(&tmp, data).with_context(|| format!("writing {}", tmp.display()))?;
+    fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
+}
+
+/// Builds init (musl, static) and bootsel (UEFI) in release mode.
+fn compile(paths: &Paths, board: &Board) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    for (package, target) in [("quill-init", &board.target.rust), ("bootsel", &board.target.uefi)] {
+        println!("build: compiling {package} for {target}");
+        run(Command::new(&cargo)
+            .current_dir(&paths.root)
+            .args(["build", "--quiet", "--release", "--package", package, "--target", target]))?;
+    }
+    Ok(())
+}
+
+fn release_text(board: &Board, version: &str, root: &Path) -> String {
+    let commit = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(root)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    format!("VERSION={version}\nBOARD={}\nBUILD_ID={commit}\nKERNEL={}\n", board.name, board.kernel.release)
+}
+
+/// The root filesystem: init, busybox, image/ overlay, modules, release.
+fn root_tree(paths: &Paths, board: &Board, release: &str) -> Result<Tree> {
+    let mut t = Tree::new();
+    for d in ["proc", "sys", "dev", "run", "tmp", "data", "mnt", "root", "usr/bin", "usr/sbin", "sbin"] {
+        t.dir(d, 0o755);
+    }
+    let init = paths.root.join("target").join(&board.target.rust).join("release/init");
+    t.file("init", 0o755, fs::read(&init).with_context(|| format!("reading {}", init.display()))?);
+
+    for p in &board.packages {
+        let dir = paths.package_dir(&p.name);
+        for (from, to) in &p.files {
+            let src = dir.join(from);
+            let data = fs::read(&src).with_context(|| format!("reading {} from package {}", src.display(), p.name))?;
+            let mode = fs::metadata(&src)?.permissions().mode() & 0o7777;
+            t.file(to, mode, data);
+        }
+    }
+    if t.contains("bin/busybox") {
+        let list = fs::read_to_string(paths.root.join("image/busybox-applets"))?;
+        for applet in list.lines().filter(|l| !l.starts_with('#')).flat_map(str::split_whitespace) {
+            t.symlink(&format!("bin/{applet}"), "busybox");
+        }
+    }
+    overlay(&mut t, &paths.root.join("image"), "")?;
+    t.file("etc/quill/release", 0o644, release.as_bytes().to_vec());
+    t.file("etc/quill/modules", 0o644, (board.modules.load.join("\n") + "\n").into_bytes());
+
+    let kdir = paths.package_dir(&board.kernel.package).join("lib/modules").join(&board.kernel.release);
+    let km = kmods::KernelModules::open(&kdir)?;
+    let names = board.modules.load.iter().chain(&board.modules.ship).map(String::as_str);
+    let sel = km.select(names).map_err(|e| anyhow::anyhow!("{e} ({})", board.dir.join("board.toml").display()))?;
+    let mdir = format!("lib/modules/{}", board.kernel.release);
+    for f in &sel.files {
+        t.file(&format!("{mdir}/{f}"), 0o644, fs::read(kdir.join(f))?);
+    }
+    t.file(&format!("{mdir}/modules.dep"), 0o644, sel.modules_dep.into_bytes());
+    t.file(&format!("{mdir}/modules.alias"), 0o644, sel.modules_alias.into_bytes());
+    Ok(t)
+}
+
+/// Copies image/<dir> (files under image/ except the top-level lists) into the tree.
+fn overlay(t: &mut Tree, dir: &Path, prefix: &str) -> Result<()> {
+    let mut entries: Vec<_> = fs::read_dir(dir)?.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let rel = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+        let ft = e.file_type()?;
+        if ft.is_dir() {
+            t.dir(&rel, 0o755);
+            overlay(t, &e.path(), &rel)?;
+        } else if !prefix.is_empty() {
+            let mode = e.metadata()?.permissions().mode() & 0o755;
+            t.file(&rel, mode | 0o644, fs::read(e.path())?);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,118 @@
+//! Quill's build system. `cargo xtask --help` lists the verbs.
+
+mod board;
+mod build;
+mod fetch;
+mod run;
+mod test;
+mod util;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// Budget: compressed initramfs size.
+pub const BUDGET_INITRAMFS_MIB: u64 = 40;
+/// Budget: image assembly after compile and fetch.
+pub const BUDGET_BUILD_SECS: u64 = 15;
+/// Budget: QEMU start to `quill: ready` through OVMF under TCG.
+pub const BUDGET_BOOT_SECS: u64 = 15;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Build, run and test Quill")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(clap::Args, Clone)]
+struct BoardArg {
+    /// Target board: a folder under board/.
+    #[arg(long, default_value = "x86-ud")]
+    board: String,
+}
+
+#[derive(clap::Args, Clone)]
+struct VersionArg {
+    /// Firmware version written into the image.
+    #[arg(long, default_value = env!("CARGO_PKG_VERSION"))]
+    version: String,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Install host packages and Rust targets, download the board's Debian packages.
+    Fetch(BoardArg),
+    /// Build target/quill/<board>/disk.img.
+    Build {
+        #[command(flatten)]
+        board: BoardArg,
+        #[command(flatten)]
+        version: VersionArg,
+    },
+    /// Build the image and boot it in QEMU with the console on this terminal.
+    Run {
+        #[command(flatten)]
+        board: BoardArg,
+        #[command(flatten)]
+        version: VersionArg,
+        /// Open a QEMU window showing the screen.
+        #[arg(long)]
+        gui: bool,
+        /// Attach the disk as a USB stick instead of the board's default.
+        #[arg(long)]
+        usb: bool,
+        /// Boot the existing image without rebuilding it.
+        #[arg(long)]
+        no_build: bool,
+    },
+    /// Build the image, then run every test (unit and QEMU end-to-end).
+    Test {
+        #[command(flatten)]
+        board: BoardArg,
+        /// Only the unit tests (no image, no QEMU).
+        #[arg(long)]
+        unit: bool,
+        /// Extra arguments for `cargo test` (a test name filter, for example).
+        #[arg(last = true)]
+        rest: Vec<String>,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = dispatch(cli.cmd) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn dispatch(cmd: Cmd) -> Result<()> {
+    match cmd {
+        Cmd::Fetch(b) => {
+            let (paths, board) = load(&b.board)?;
+            fetch::fetch(&paths, &board)
+        }
+        Cmd::Build { board, version } => {
+            let (paths, board) = load(&board.board)?;
+            build::build(&paths, &board, &build::BuildOptions { version: version.version })?;
+            Ok(())
+        }
+        Cmd::Run { board, version, gui, usb, no_build } => {
+            let (paths, board) = load(&board.board)?;
+            if !no_build {
+                build::build(&paths, &board, &build::BuildOptions { version: version.version })?;
+            }
+            run::run(&paths, &board, gui, usb)
+        }
+        Cmd::Test { board, unit, rest } => {
+            let (paths, board) = load(&board.board)?;
+            test::test(&paths, &board, unit, &rest)
+        }
+    }
+}
+
+fn load(name: &str) -> Result<(util::Paths, board::Board)> {
+    let paths = util::Paths::new(name);
+    let board = board::Board::load(&paths.root, name)?;
+    Ok((paths, board))
+}
