@@ -4,15 +4,24 @@
 //! the [`Vm`] is dropped, also when a test panics.
 
 mod qmp;
+mod spec;
 
 use anyhow::{anyhow, bail, Context, Result};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 pub use qmp::Qmp;
+pub use spec::MachineSpec;
+
+const CLOSED: &str = "\n<console closed>\n";
+
+/// The console bytes as text, without carriage returns.
+fn clean(raw: &[u8]) -> String {
+    String::from_utf8_lossy(raw).replace('\r', "")
+}
 
 /// How the disk image is attached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,7 +75,7 @@ pub struct Config {
 pub struct Vm {
     child: Child,
     stdin: Option<ChildStdin>,
-    transcript: Arc<(Mutex<String>, Condvar)>,
+    transcript: Arc<(Mutex<Vec<u8>>, Condvar)>,
     /// Transcript offset from which [`Vm::wait_for`] searches.
     cursor: usize,
     qmp: Option<Qmp>,
@@ -76,6 +85,26 @@ pub struct Vm {
 }
 
 impl Config {
+    /// A headless VM of the board's machine booting `disk` from its default bus.
+    pub fn new(spec: &MachineSpec, disk: PathBuf, console: Console) -> Result<Config> {
+        Ok(Config {
+            binary: spec.binary.clone(),
+            machine: spec.machine.clone(),
+            cpu: spec.cpu.clone(),
+            memory_mib: spec.memory_mib,
+            firmware_code: spec.firmware_code.clone().into(),
+            firmware_vars: spec.firmware_vars.clone().into(),
+            nic: spec.nic.clone(),
+            disk,
+            bus: DiskBus::parse(&spec.disk)?,
+            extra_disks: vec![],
+            console,
+            gui: false,
+            kvm: false,
+            mac: "52:54:00:12:34:56".into(),
+        })
+    }
+
     fn args(&self, dir: &Path) -> Result<Vec<String>> {
         let vars = dir.join("OVMF_VARS.fd");
         std::fs::copy(&self.firmware_vars, &vars)
@@ -148,7 +177,7 @@ impl Vm {
         let mut child = cmd
             .spawn()
             .with_context(|| format!("starting {} (run `cargo xtask fetch` to install QEMU)", cfg.binary))?;
-        let transcript = Arc::new((Mutex::new(String::new()), Condvar::new()));
+        let transcript = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
         let stdin = child.stdin.take();
         for stream in [
             child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
@@ -159,21 +188,21 @@ impl Vm {
         {
             let t = Arc::clone(&transcript);
             std::thread::spawn(move || {
-                let mut r = BufReader::new(stream);
-                let mut buf = Vec::new();
+                // Chunks, not lines: a shell prompt has no newline.
+                let mut r = stream;
+                let mut buf = [0u8; 4096];
                 loop {
-                    buf.clear();
-                    match r.read_until(b'\n', &mut buf) {
+                    match r.read(&mut buf) {
                         Ok(0) | Err(_) => break,
-                        Ok(_) => {
+                        Ok(n) => {
                             let (lock, cv) = &*t;
-                            lock.lock().unwrap().push_str(&String::from_utf8_lossy(&buf).replace('\r', ""));
+                            lock.lock().unwrap().extend_from_slice(&buf[..n]);
                             cv.notify_all();
                         }
                     }
                 }
                 let (lock, cv) = &*t;
-                lock.lock().unwrap().push_str("\n<console closed>\n");
+                lock.lock().unwrap().extend_from_slice(CLOSED.as_bytes());
                 cv.notify_all();
             });
         }
@@ -187,7 +216,7 @@ impl Vm {
 
     /// Everything the console printed so far.
     pub fn transcript(&self) -> String {
-        self.transcript.0.lock().unwrap().clone()
+        clean(&self.transcript.0.lock().unwrap())
     }
 
     /// Seconds since QEMU was started.
@@ -200,8 +229,9 @@ impl Vm {
     pub fn wait_for(&mut self, needle: &str, timeout: Duration) -> Result<String> {
         let deadline = Instant::now() + timeout;
         let (lock, cv) = &*self.transcript;
-        let mut text = lock.lock().unwrap();
+        let mut raw = lock.lock().unwrap();
         loop {
+            let text = clean(&raw);
             if let Some(pos) = text[self.cursor..].find(needle) {
                 let at = self.cursor + pos;
                 let start = text[..at].rfind('\n').map(|i| i + 1).unwrap_or(0);
@@ -210,15 +240,15 @@ impl Vm {
                 return Ok(text[start..end].to_string());
             }
             let now = Instant::now();
-            if now >= deadline || text.ends_with("<console closed>\n") {
+            if now >= deadline || text.ends_with(CLOSED) {
                 let tail: String = text.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
                 return Err(anyhow!(
                     "{needle:?} did not appear on the console within {:?}{}; last lines:\n{tail}",
                     timeout,
-                    if text.ends_with("<console closed>\n") { " (QEMU exited)" } else { "" }
+                    if text.ends_with(CLOSED) { " (QEMU exited)" } else { "" }
                 ));
             }
-            text = cv.wait_timeout(text, deadline - now).unwrap().0;
+            raw = cv.wait_timeout(raw, deadline - now).unwrap().0;
         }
     }
 
@@ -279,9 +309,4 @@ impl Drop for Vm {
         }
         let _ = self.child.wait();
     }
-}
-
-/// Whether /dev/kvm can be opened (it may still not run Linux guests).
-pub fn kvm_present() -> bool {
-    std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_ok()
 }

@@ -1,1 +1,133 @@
+//! Helpers for the end-to-end tests: a private copy of the built disk image,
+//! its partitions, the independent checking tools (sgdisk, cgpt, fsck.vfat,
+//! e2fsck), and a VM booting it.
+//!
+//! The tests are `#[ignore]`d for plain `cargo test` because they need the
+//! image; `cargo xtask test` builds it and runs them with `--include-ignored`.
 
+use anyhow::{bail, Context, Result};
+use gptedit::{FileDisk, Gpt, Partition};
+use quill_qemu::{Config, Console, MachineSpec, Vm};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// Boot timeout for one boot under TCG: well above the 15 s budget so a busy
+/// CI machine does not fail the test; the budget itself is checked by the bench.
+pub const BOOT_TIMEOUT: Duration = Duration::from_secs(90);
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+pub fn board() -> String {
+    std::env::var("QUILL_BOARD").unwrap_or_else(|_| "x86-ud".into())
+}
+
+/// The image `cargo xtask test` built.
+pub fn built_image() -> PathBuf {
+    match std::env::var_os("QUILL_IMAGE") {
+        Some(p) => PathBuf::from(p),
+        None => {
+            let p = root().join("target/quill").join(board()).join("disk.img");
+            assert!(p.is_file(), "{} is missing: run the end-to-end tests with `cargo xtask test`", p.display());
+            p
+        }
+    }
+}
+
+/// A test's own copy of the disk image.
+pub struct TestDisk {
+    pub path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl TestDisk {
+    pub fn new() -> Result<TestDisk> {
+        let dir = tempfile::Builder::new().prefix("quill-e2e-").tempdir()?;
+        let path = dir.path().join("disk.img");
+        fs::copy(built_image(), &path).context("copying the built image")?;
+        Ok(TestDisk { path, _dir: dir })
+    }
+
+    pub fn gpt(&self) -> Result<Gpt> {
+        let mut d = FileDisk::new(fs::File::open(&self.path)?, 512)?;
+        Gpt::load(&mut d).map_err(|e| anyhow::anyhow!("{e}"))
+    }
+
+    pub fn partition(&self, name: &str) -> Result<Partition> {
+        self.gpt()?.find_by_name(name).with_context(|| format!("no partition {name}"))
+    }
+
+    /// `mtools` image spec of a partition: `disk.img@@OFFSET`.
+    pub fn mtools_spec(&self, name: &str) -> Result<String> {
+        Ok(format!("{}@@{}", self.path.display(), self.partition(name)?.first_lba * 512))
+    }
+
+    /// Copies a partition out into its own file (for fsck tools).
+    pub fn extract(&self, name: &str, to: &Path) -> Result<()> {
+        let p = self.partition(name)?;
+        let bytes = fs::read(&self.path)?;
+        let (a, b) = ((p.first_lba * 512) as usize, ((p.last_lba + 1) * 512) as usize);
+        fs::write(to, &bytes[a..b])?;
+        Ok(())
+    }
+
+    /// Sets a slot's A/B state with `cgpt` (an independent implementation).
+    pub fn cgpt_set(&self, number: u32, priority: u8, tries: u8, successful: bool) -> Result<()> {
+        tool(
+            "cgpt",
+            &[
+                "add",
+                "-i",
+                &number.to_string(),
+                "-P",
+                &priority.to_string(),
+                "-T",
+                &tries.to_string(),
+                "-S",
+                if successful { "1" } else { "0" },
+                self.path.to_str().unwrap(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// A slot's state as `cgpt show` reads it: (priority, tries, successful).
+    pub fn cgpt_state(&self, number: u32) -> Result<(u8, u8, bool)> {
+        let get = |flag: &str| -> Result<u8> {
+            let out = tool("cgpt", &["show", "-i", &number.to_string(), flag, self.path.to_str().unwrap()])?;
+            out.trim().parse().with_context(|| format!("cgpt show {flag}: {out:?}"))
+        };
+        Ok((get("-P")?, get("-T")?, get("-S")? == 1))
+    }
+
+    pub fn vm_config(&self) -> Result<Config> {
+        let spec = MachineSpec::from_board_file(&root().join("board").join(board()).join("board.toml"))?;
+        Config::new(&spec, self.path.clone(), Console::Capture)
+    }
+
+    pub fn boot(&self) -> Result<Vm> {
+        Vm::start(&self.vm_config()?)
+    }
+}
+
+/// Runs a host tool, returns its stdout; fails with its output.
+pub fn tool(cmd: &str, args: &[&str]) -> Result<String> {
+    let out = Command::new(cmd).args(args).output().with_context(|| format!("running {cmd} (run `cargo xtask fetch`)"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        bail!("{cmd} {args:?} failed ({}): {stdout}{}", out.status, String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(stdout)
+}
+
+/// Keeps the console transcript of a failed test in target/quill/test-logs.
+pub fn save_log(name: &str, vm: &Vm) -> PathBuf {
+    let dir = root().join("target/quill/test-logs");
+    let _ = fs::create_dir_all(&dir);
+    let p = dir.join(format!("{name}.log"));
+    let _ = fs::write(&p, vm.transcript());
+    p
+}

@@ -16,7 +16,7 @@ pub struct Board {
     pub packages: Vec<Package>,
     pub modules: Modules,
     pub partitions: Partitions,
-    pub qemu: Qemu,
+    pub qemu: quill_qemu::MachineSpec,
     pub host: Host,
     /// The folder the board file was read from.
     #[serde(skip)]
@@ -72,19 +72,6 @@ pub struct Partitions {
     pub esp_mib: u64,
     pub slot_mib: u64,
     pub data_mib: u64,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Qemu {
-    pub binary: String,
-    pub machine: String,
-    pub cpu: String,
-    pub memory_mib: u32,
-    pub firmware_code: String,
-    pub firmware_vars: String,
-    pub nic: String,
-    pub disk: String,
 }
 
 #[derive(Debug, Deserialize)]

@@ -47,7 +47,7 @@ pub fn build(paths: &Paths, board: &Board, opts: &BuildOptions) -> Result<Built>
         ("vmlinuz", &kernel),
         ("initrd.zst", &initrd),
         ("cmdline.txt", board.kernel.cmdline.as_bytes()),
-        ("quill-release", release.as_bytes()),
+        ("release.txt", release.as_bytes()),
     ];
     let slot = fat::build(slot_size, "QUILL SLOT", volume_id(&board.name, "slot"), &slot_files)
         .map_err(|e| anyhow::anyhow!("building the slot image: {e}"))?;

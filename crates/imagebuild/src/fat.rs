@@ -16,12 +16,32 @@ fn cluster_size(size: u64) -> u32 {
     c
 }
 
+/// Whether `name` is a valid 8.3 short name (the images carry no long
+/// names: fatfs 0.3 writes long-name entries even for `.` and `..`, which
+/// `fsck.vfat` rejects, so it is built without them).
+fn is_short_name(name: &str) -> bool {
+    let (base, ext) = name.split_once('.').unwrap_or((name, ""));
+    let ok = |s: &str, max: usize| {
+        !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-~!#$%&'()@^{}".contains(&b))
+    };
+    ok(base, 8) && (ext.is_empty() || ok(ext, 3)) && !ext.contains('.')
+}
+
 /// A FAT32 filesystem of exactly `size` bytes holding `files`
-/// (`(path, contents)`, paths with `/`, directories created as needed).
+/// (`(path, contents)`, paths with `/`, directories created as needed;
+/// every path component an 8.3 name).
 pub fn build(size: u64, label: &str, volume_id: u32, files: &[(&str, &[u8])]) -> Result<Vec<u8>> {
     let mut label11 = [b' '; 11];
     for (d, s) in label11.iter_mut().zip(label.bytes()) {
         *d = s.to_ascii_uppercase();
+    }
+    for (path, _) in files {
+        if let Some(bad) = path.trim_matches('/').split('/').find(|c| !is_short_name(c)) {
+            return Err(Error::Fat(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("{path}: {bad:?} is not an 8.3 name; FAT images here carry short names only"),
+            )));
+        }
     }
     let mut cur = Cursor::new(vec![0u8; size as usize]);
     fatfs::format_volume(
@@ -54,9 +74,43 @@ pub fn build(size: u64, label: &str, volume_id: u32, files: &[(&str, &[u8])]) ->
             })?;
             f.flush().map_err(Error::Fat)?;
         }
+        // Counting the free clusters fills in FSInfo's free count, which
+        // fatfs otherwise leaves "unknown" (fsck.vfat reports it).
+        fs.stats().map_err(Error::Fat)?;
         fs.unmount().map_err(Error::Fat)?;
     }
-    Ok(cur.into_inner())
+    let mut img = cur.into_inner();
+    fix_dotdot_of_root_subdirs(&mut img);
+    Ok(img)
+}
+
+/// fatfs 0.3.6 points the `..` entry of a directory in the root at the root
+/// directory's cluster; the FAT specification (and fsck.vfat) wants cluster 0
+/// there. This patches those entries in place.
+fn fix_dotdot_of_root_subdirs(img: &mut [u8]) {
+    let u16_at = |b: &[u8], o: usize| u16::from_le_bytes([b[o], b[o + 1]]) as usize;
+    let u32_at = |b: &[u8], o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap()) as usize;
+    let bps = u16_at(img, 11);
+    let spc = img[13] as usize;
+    let data_start = (u16_at(img, 14) + img[16] as usize * u32_at(img, 36)) * bps;
+    let cluster_at = |c: usize| data_start + (c - 2) * spc * bps;
+    let root = cluster_at(u32_at(img, 44));
+    for i in 0..(spc * bps / 32) {
+        let e = root + i * 32;
+        let (first, attr) = (img[e], img[e + 11]);
+        if first == 0 {
+            break;
+        }
+        if first == 0xe5 || first == b'.' || attr & 0x10 == 0 || attr == 0x0f {
+            continue;
+        }
+        let c = u16_at(img, e + 20) << 16 | u16_at(img, e + 26);
+        let dotdot = cluster_at(c) + 32;
+        if &img[dotdot..dotdot + 2] == b".." {
+            img[dotdot + 20..dotdot + 22].fill(0);
+            img[dotdot + 26..dotdot + 28].fill(0);
+        }
+    }
 }
 
 /// Reads one file back (for tests and for checking built images).
@@ -85,6 +139,19 @@ mod tests {
         assert_eq!(fs.volume_id(), 0x1234_5678);
         drop(fs);
         assert_eq!(img, build(40 * crate::MIB, "QUILL ESP", 0x1234_5678, files).unwrap());
+    }
+
+    #[test]
+    fn no_long_name_entries_and_long_names_are_refused() {
+        let img = build(40 * crate::MIB, "Q", 1, &[("EFI/BOOT/BOOTX64.EFI", b"x")]).unwrap();
+        // Every directory entry in the data area: none may be an LFN entry (attribute 0x0f).
+        let fs = FileSystem::new(Cursor::new(img.clone()), FsOptions::new()).unwrap();
+        let names: Vec<Vec<u8>> = fs.root_dir().open_dir("EFI").unwrap().iter().map(|e| e.unwrap().short_file_name_as_bytes().to_vec()).collect();
+        assert_eq!(names, [b".".to_vec(), b"..".to_vec(), b"BOOT".to_vec()]);
+        drop(fs);
+        let e = build(40 * crate::MIB, "Q", 1, &[("quill-release", b"x")]).unwrap_err().to_string();
+        assert!(e.contains("8.3"), "{e}");
+        assert!(is_short_name("initrd.zst") && is_short_name("BOOTX64.EFI") && !is_short_name("a.b.c"));
     }
 
     #[test]

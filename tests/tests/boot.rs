@@ -1,0 +1,95 @@
+//! The built image: checked by independent tools, booted through OVMF and
+//! bootsel to `quill: ready`, powered off cleanly.
+
+use quill_e2e::{save_log, tool, TestDisk, BOOT_TIMEOUT};
+use std::time::Duration;
+
+#[test]
+#[ignore = "needs the image: run with `cargo xtask test`"]
+fn image_passes_independent_checks() {
+    let disk = TestDisk::new().unwrap();
+    let p = disk.path.to_str().unwrap();
+    let v = tool("sgdisk", &["-v", p]).unwrap();
+    assert!(v.contains("No problems found"), "sgdisk -v: {v}");
+
+    let show = tool("cgpt", &["show", p]).unwrap();
+    for name in ["\"ESP\"", "\"SYSTEM_A\"", "\"SYSTEM_B\"", "\"DATA\""] {
+        assert!(show.contains(name), "cgpt show lacks {name}: {show}");
+    }
+    assert_eq!(disk.cgpt_state(2).unwrap(), (1, 0, true), "slot A is the factory slot");
+    assert_eq!(disk.cgpt_state(3).unwrap(), (0, 0, false), "slot B is empty");
+
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["ESP", "SYSTEM_A", "SYSTEM_B"] {
+        let f = dir.path().join(name);
+        disk.extract(name, &f).unwrap();
+        tool("fsck.vfat", &["-n", f.to_str().unwrap()]).unwrap();
+        let info = tool("file", &["-s", f.to_str().unwrap()]).unwrap_or_default();
+        assert!(info.is_empty() || info.contains("FAT (32 bit)"), "{name} is not FAT32: {info}");
+    }
+    let listing = tool("mdir", &["-b", "-i", &disk.mtools_spec("SYSTEM_A").unwrap(), "::"]).unwrap();
+    for f in ["VMLINUZ", "INITRD.ZST", "CMDLINE.TXT"] {
+        assert!(listing.to_uppercase().contains(f), "slot lacks {f}: {listing}");
+    }
+    let esp = tool("mdir", &["-b", "-i", &disk.mtools_spec("ESP").unwrap(), "::/EFI/BOOT"]).unwrap();
+    assert!(esp.to_uppercase().contains("BOOTX64.EFI"), "{esp}");
+
+    let data = dir.path().join("data");
+    disk.extract("DATA", &data).unwrap();
+    tool("e2fsck", &["-n", "-f", data.to_str().unwrap()]).unwrap();
+
+    // The initramfs inside the slot is a valid zstd stream holding a newc cpio with /init.
+    let initrd = dir.path().join("initrd.zst");
+    tool("mcopy", &["-i", &disk.mtools_spec("SYSTEM_A").unwrap(), "::initrd.zst", initrd.to_str().unwrap()]).unwrap();
+    tool("zstd", &["-t", "-q", initrd.to_str().unwrap()]).unwrap();
+    let cpio = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("zstd -dc {} | cpio -t --quiet", initrd.display()))
+        .output()
+        .unwrap();
+    let names = String::from_utf8_lossy(&cpio.stdout);
+    assert!(cpio.status.success(), "cpio -t failed: {}", String::from_utf8_lossy(&cpio.stderr));
+    for want in ["init", "bin/busybox", "etc/quill/release", "etc/quill/services"] {
+        assert!(names.lines().any(|l| l == want), "initramfs lacks {want}");
+    }
+    assert!(names.lines().any(|l| l.ends_with("/modules.dep")), "initramfs lacks modules.dep");
+}
+
+#[test]
+#[ignore = "needs the image: run with `cargo xtask test`"]
+fn boots_to_ready_through_ovmf_and_bootsel_then_powers_off_cleanly() {
+    let disk = TestDisk::new().unwrap();
+    let mut vm = disk.boot().unwrap();
+    let result = (|| -> anyhow::Result<()> {
+        vm.wait_for("bootsel: choosing slot A", BOOT_TIMEOUT)?;
+        let ready = vm.wait_for("quill: ready", BOOT_TIMEOUT)?;
+        let secs = vm.elapsed();
+        println!("boot to ready: {secs:.1} s: {ready}");
+        anyhow::ensure!(ready.starts_with("quill: ready"), "the ready line must start the line: {ready:?}");
+        anyhow::ensure!(ready.contains("slot=a"), "{ready}");
+        anyhow::ensure!(ready.contains("unit=525400123456"), "{ready}");
+        anyhow::ensure!(ready.contains("hostname=ITC525400123456"), "{ready}");
+        anyhow::ensure!(ready.contains("data=mounted"), "{ready}");
+        anyhow::ensure!(ready.contains("version="), "{ready}");
+        // The administrators' shell answers on the serial console.
+        vm.wait_for("# ", Duration::from_secs(20))?;
+        vm.type_serial("cat /proc/mounts; echo marker-$((40+2))\n")?;
+        let mounts = vm.wait_for("marker-42", Duration::from_secs(20))?;
+        let _ = mounts;
+        let t = vm.transcript();
+        anyhow::ensure!(t.contains("/dev/vda4 /data ext4"), "DATA is not mounted as ext4 on /data");
+        vm.type_serial("poweroff\n")?;
+        vm.wait_for("/data unmounted", Duration::from_secs(30))?;
+        let status = vm.wait_exit(Duration::from_secs(30))?;
+        anyhow::ensure!(status.success(), "QEMU exited with {status}");
+        Ok(())
+    })();
+    if let Err(e) = result {
+        panic!("{e:#}\n(console log: {})", save_log("boot", &vm).display());
+    }
+    // A clean shutdown leaves a clean ext4.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    disk.extract("DATA", &data).unwrap();
+    tool("e2fsck", &["-n", "-f", data.to_str().unwrap()]).unwrap();
+}
