@@ -224,20 +224,32 @@ impl Vm {
         self.started.elapsed().as_secs_f64()
     }
 
-    /// Waits until a console line after the cursor contains `needle`;
-    /// returns that line and moves the cursor past it.
+    /// Waits until a complete console line after the cursor contains
+    /// `needle`; returns that line and moves the cursor past it.
     pub fn wait_for(&mut self, needle: &str, timeout: Duration) -> Result<String> {
+        self.wait(needle, timeout, true)
+    }
+
+    /// Like [`Vm::wait_for`] but does not wait for the end of the line (for
+    /// prompts).
+    pub fn wait_for_text(&mut self, needle: &str, timeout: Duration) -> Result<String> {
+        self.wait(needle, timeout, false)
+    }
+
+    fn wait(&mut self, needle: &str, timeout: Duration, whole_line: bool) -> Result<String> {
         let deadline = Instant::now() + timeout;
         let (lock, cv) = &*self.transcript;
         let mut raw = lock.lock().unwrap();
         loop {
             let text = clean(&raw);
-            if let Some(pos) = text[self.cursor..].find(needle) {
+            if let Some(pos) = text.get(self.cursor..).and_then(|t| t.find(needle)) {
                 let at = self.cursor + pos;
                 let start = text[..at].rfind('\n').map(|i| i + 1).unwrap_or(0);
-                let end = text[at..].find('\n').map(|i| at + i).unwrap_or(text.len());
-                self.cursor = end;
-                return Ok(text[start..end].to_string());
+                let newline = text[at..].find('\n').map(|i| at + i);
+                if let Some(end) = newline.or((!whole_line).then_some(text.len())) {
+                    self.cursor = end;
+                    return Ok(text[start..end].to_string());
+                }
             }
             let now = Instant::now();
             if now >= deadline || text.ends_with(CLOSED) {

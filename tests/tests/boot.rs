@@ -72,7 +72,7 @@ fn boots_to_ready_through_ovmf_and_bootsel_then_powers_off_cleanly() {
         anyhow::ensure!(ready.contains("data=mounted"), "{ready}");
         anyhow::ensure!(ready.contains("version="), "{ready}");
         // The administrators' shell answers on the serial console.
-        vm.wait_for("# ", Duration::from_secs(20))?;
+        vm.wait_for_text("# ", Duration::from_secs(20))?;
         vm.type_serial("cat /proc/mounts; echo marker-$((40+2))\n")?;
         let mounts = vm.wait_for("marker-42", Duration::from_secs(20))?;
         let _ = mounts;
