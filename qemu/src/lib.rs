@@ -253,7 +253,8 @@ impl Vm {
             }
             let now = Instant::now();
             if now >= deadline || text.ends_with(CLOSED) {
-                let tail: String = text.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+                let tail: String =
+                    text.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
                 return Err(anyhow!(
                     "{needle:?} did not appear on the console within {:?}{}; last lines:\n{tail}",
                     timeout,

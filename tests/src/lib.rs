@@ -115,7 +115,8 @@ impl TestDisk {
 
 /// Runs a host tool, returns its stdout; fails with its output.
 pub fn tool(cmd: &str, args: &[&str]) -> Result<String> {
-    let out = Command::new(cmd).args(args).output().with_context(|| format!("running {cmd} (run `cargo xtask fetch`)"))?;
+    let out =
+        Command::new(cmd).args(args).output().with_context(|| format!("running {cmd} (run `cargo xtask fetch`)"))?;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     if !out.status.success() {
         bail!("{cmd} {args:?} failed ({}): {stdout}{}", out.status, String::from_utf8_lossy(&out.stderr));

@@ -53,10 +53,12 @@ pub fn build(paths: &Paths, board: &Board, opts: &BuildOptions) -> Result<Built>
         .map_err(|e| anyhow::anyhow!("building the slot image: {e}"))?;
     let bootsel_path = paths.root.join("target").join(&board.target.uefi).join("release/bootsel.efi");
     let bootsel = fs::read(&bootsel_path).with_context(|| format!("reading {}", bootsel_path.display()))?;
-    let esp = fat::build(board.partitions.esp_mib * MIB, "QUILL ESP", volume_id(&board.name, "esp"), &[(
-        board.target.efi_boot_file.as_str(),
-        &bootsel,
-    )])?;
+    let esp = fat::build(
+        board.partitions.esp_mib * MIB,
+        "QUILL ESP",
+        volume_id(&board.name, "esp"),
+        &[(board.target.efi_boot_file.as_str(), &bootsel)],
+    )?;
 
     let data_tmp = paths.out.join("data.ext4.partial");
     imagebuild::ext4::make(&data_tmp, board.partitions.data_mib * MIB, "DATA", &uuid::Uuid::new_v4().to_string())?;
@@ -130,9 +132,15 @@ fn compile(paths: &Paths, board: &Board) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     for (package, target) in [("quill-init", &board.target.rust), ("bootsel", &board.target.uefi)] {
         println!("build: compiling {package} for {target}");
-        run(Command::new(&cargo)
-            .current_dir(&paths.root)
-            .args(["build", "--quiet", "--release", "--package", package, "--target", target]))?;
+        run(Command::new(&cargo).current_dir(&paths.root).args([
+            "build",
+            "--quiet",
+            "--release",
+            "--package",
+            package,
+            "--target",
+            target,
+        ]))?;
     }
     Ok(())
 }

@@ -179,7 +179,9 @@ fn rust_targets(board: &Board) -> Result<()> {
             continue;
         }
         if !have_command("rustup") {
-            bail!("the Rust target {t} is missing and there is no rustup; install the target's standard library by hand");
+            bail!(
+                "the Rust target {t} is missing and there is no rustup; install the target's standard library by hand"
+            );
         }
         println!("fetch: rustup target add {t}");
         run(Command::new("rustup").args(["target", "add", t]))?;

@@ -1,11 +1,13 @@
 //! `cargo xtask test`: fetch and build when needed, then `cargo test` over
-//! the whole workspace including the QEMU end-to-end tests in tests/.
+//! the whole workspace including the QEMU end-to-end tests in tests/, and a
+//! one-line summary of all test binaries at the end.
 
 use crate::board::Board;
 use crate::build::{self, BuildOptions};
-use crate::util::{run, Paths};
-use anyhow::Result;
-use std::process::Command;
+use crate::util::Paths;
+use anyhow::{bail, Context, Result};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
 
 pub fn test(paths: &Paths, board: &Board, unit_only: bool, rest: &[String]) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -21,5 +23,56 @@ pub fn test(paths: &Paths, board: &Board, unit_only: bool, rest: &[String]) -> R
             .args(["--", "--include-ignored"])
             .args(rest);
     }
-    run(&mut cmd)
+    let mut child = cmd.stdout(Stdio::piped()).spawn().context("starting cargo test")?;
+    let mut total = Totals::default();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line?;
+        println!("{line}");
+        total.add(&line);
+    }
+    let status = child.wait()?;
+    println!("\nsummary: {} passed, {} failed, {} skipped", total.passed, total.failed, total.ignored);
+    if !status.success() || total.failed > 0 {
+        bail!("tests failed; console logs of failed QEMU tests are in target/quill/test-logs");
+    }
+    Ok(())
+}
+
+#[derive(Default, Debug, PartialEq)]
+struct Totals {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+}
+
+impl Totals {
+    /// Adds one `test result: ok. 3 passed; 0 failed; 1 ignored; ...` line.
+    fn add(&mut self, line: &str) {
+        let Some(rest) = line.strip_prefix("test result: ") else { return };
+        for part in rest.split(';') {
+            let mut w = part.split_whitespace().rev();
+            let (Some(kind), Some(n)) = (w.next(), w.next()) else { continue };
+            let Ok(n) = n.parse::<u64>() else { continue };
+            match kind {
+                "passed" => self.passed += n,
+                "failed" => self.failed += n,
+                "ignored" => self.ignored += n,
+                _ => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_cargo_test_result_lines() {
+        let mut t = Totals::default();
+        t.add("test result: ok. 11 passed; 0 failed; 2 ignored; 0 measured; 0 filtered out; finished in 0.00s");
+        t.add("test result: FAILED. 1 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 16.25s");
+        t.add("running 2 tests");
+        assert_eq!(t, Totals { passed: 12, failed: 1, ignored: 2 });
+    }
 }

@@ -34,7 +34,11 @@ pub fn project_root() -> PathBuf {
 
 pub fn have_command(cmd: &str) -> bool {
     std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")]).any(|d| d.join(cmd).is_file()))
+        .map(|p| {
+            std::env::split_paths(&p)
+                .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+                .any(|d| d.join(cmd).is_file())
+        })
         .unwrap_or(false)
 }
 

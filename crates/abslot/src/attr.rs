@@ -12,8 +12,7 @@ const TRIES_SHIFT: u32 = 52;
 const SUCCESSFUL_SHIFT: u32 = 56;
 const NIBBLE: u64 = 0xf;
 /// All bits this crate owns; every other attribute bit is preserved.
-const OWNED_MASK: u64 =
-    (NIBBLE << PRIORITY_SHIFT) | (NIBBLE << TRIES_SHIFT) | (1 << SUCCESSFUL_SHIFT);
+const OWNED_MASK: u64 = (NIBBLE << PRIORITY_SHIFT) | (NIBBLE << TRIES_SHIFT) | (1 << SUCCESSFUL_SHIFT);
 
 /// Priority, tries left and the successful flag of one slot.
 ///
@@ -82,11 +81,7 @@ impl SlotAttr {
 impl fmt::Display for SlotAttr {
     /// `priority=2 tries=3 successful=0`, the wording of `cgpt show`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "priority={} tries={} successful={}",
-            self.priority, self.tries, self.successful as u8
-        )
+        write!(f, "priority={} tries={} successful={}", self.priority, self.tries, self.successful as u8)
     }
 }
 

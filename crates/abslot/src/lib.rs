@@ -21,6 +21,6 @@ mod policy;
 
 pub use attr::{SlotAttr, MAX_PRIORITY, MAX_TRIES};
 pub use policy::{
-    after_install, boot_plan, mark_rolled_back, mark_successful, on_boot_attempt, BootPlan,
-    Candidate, Reason, Slot, INSTALL_TRIES,
+    after_install, boot_plan, mark_rolled_back, mark_successful, on_boot_attempt, BootPlan, Candidate, Reason, Slot,
+    INSTALL_TRIES,
 };

@@ -82,9 +82,7 @@ impl Reason {
         match self {
             Reason::Preferred => "highest-priority bootable slot",
             Reason::Alternative => "other bootable slot",
-            Reason::NoneBootableLastSuccessful => {
-                "no slot is bootable; booting the last successful slot anyway"
-            }
+            Reason::NoneBootableLastSuccessful => "no slot is bootable; booting the last successful slot anyway",
             Reason::NoneBootableAnyway => {
                 "no slot is bootable and none was proven; booting the highest priority anyway"
             }

@@ -55,21 +55,14 @@ pub fn kernel_cmdline(slot_file: &str, slot: Slot, slot_uuid: Guid, disk_uuid: G
     let mut words: Vec<&str> = slot_file
         .split_ascii_whitespace()
         .filter(|w| {
-            !w.starts_with("quill.slot=")
-                && !w.starts_with("quill.partuuid=")
-                && !w.starts_with("quill.diskuuid=")
+            !w.starts_with("quill.slot=") && !w.starts_with("quill.partuuid=") && !w.starts_with("quill.diskuuid=")
         })
         .collect();
     if !words.iter().any(|w| w.starts_with("initrd=")) {
         words.push("initrd=\\initrd.zst");
     }
     let mut line = words.join(" ");
-    line.push_str(&format!(
-        " quill.slot={} quill.partuuid={} quill.diskuuid={}",
-        slot.letter(),
-        slot_uuid,
-        disk_uuid
-    ));
+    line.push_str(&format!(" quill.slot={} quill.partuuid={} quill.diskuuid={}", slot.letter(), slot_uuid, disk_uuid));
     line
 }
 
@@ -109,15 +102,12 @@ mod tests {
     fn cmdline_carries_the_slot_and_uuids_and_replaces_stale_ones() {
         let u = Guid::parse(A_UUID).unwrap();
         let d = Guid::parse(D_UUID).unwrap();
-        let line = kernel_cmdline(
-            "console=ttyS0,115200 quill.slot=b initrd=\\initrd.zst\n",
-            Slot::A,
-            u,
-            d,
-        );
+        let line = kernel_cmdline("console=ttyS0,115200 quill.slot=b initrd=\\initrd.zst\n", Slot::A, u, d);
         assert_eq!(
             line,
-            format!("console=ttyS0,115200 initrd=\\initrd.zst quill.slot=a quill.partuuid={A_UUID} quill.diskuuid={D_UUID}")
+            format!(
+                "console=ttyS0,115200 initrd=\\initrd.zst quill.slot=a quill.partuuid={A_UUID} quill.diskuuid={D_UUID}"
+            )
         );
         let line = kernel_cmdline("", Slot::B, u, d);
         assert!(line.starts_with("initrd=\\initrd.zst quill.slot=b "), "{line}");
@@ -126,10 +116,7 @@ mod tests {
     #[test]
     fn unproven_slot_uses_a_try_and_keeps_foreign_bits() {
         let slots = Slots {
-            parts: [
-                part(2, "SYSTEM_A", SlotAttr::new(1, 0, true)),
-                part(3, "SYSTEM_B", SlotAttr::new(2, 3, false)),
-            ],
+            parts: [part(2, "SYSTEM_A", SlotAttr::new(1, 0, true)), part(3, "SYSTEM_B", SlotAttr::new(2, 3, false))],
         };
         let plan = slots.plan();
         assert_eq!(plan.first(), Candidate { slot: Slot::B, reason: Reason::Preferred });

@@ -109,8 +109,8 @@ fn boot_disk_path() -> Result<Box<DevicePath>, String> {
 
 fn open_disk(disk_path: &DevicePath) -> Result<BlockDisk, String> {
     let mut dp: &DevicePath = disk_path;
-    let handle = boot::locate_device_path::<BlockIO>(&mut dp)
-        .map_err(|e| format!("no BlockIO for the boot disk: {e:?}"))?;
+    let handle =
+        boot::locate_device_path::<BlockIO>(&mut dp).map_err(|e| format!("no BlockIO for the boot disk: {e:?}"))?;
     let io = open_shared::<BlockIO>(handle).map_err(|e| format!("cannot open the boot disk: {e:?}"))?;
     let media = io.media();
     let (media_id, block_size, block_count) = (media.media_id(), media.block_size(), media.last_block() + 1);
@@ -137,8 +137,8 @@ fn find_partition(disk_prefix: &[u8], uuid: Guid) -> Option<(Handle, Box<DeviceP
 }
 
 fn read_slot_cmdline(part: Handle) -> Result<String, String> {
-    let sfs = boot::open_protocol_exclusive::<SimpleFileSystem>(part)
-        .map_err(|e| format!("no FAT filesystem: {e:?}"))?;
+    let sfs =
+        boot::open_protocol_exclusive::<SimpleFileSystem>(part).map_err(|e| format!("no FAT filesystem: {e:?}"))?;
     let mut fs = FileSystem::new(sfs);
     let path = CString16::try_from(CMDLINE_FILE).unwrap();
     let bytes = fs.read(path.as_ref()).map_err(|e| format!("cannot read {CMDLINE_FILE}: {e:?}"))?;

@@ -200,11 +200,8 @@ impl Gpt {
         if type_guid.is_zero() {
             return None;
         }
-        let name_units: Vec<u16> = e[56..128]
-            .chunks_exact(2)
-            .map(|c| u16::from_le_bytes([c[0], c[1]]))
-            .take_while(|&u| u != 0)
-            .collect();
+        let name_units: Vec<u16> =
+            e[56..128].chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).take_while(|&u| u != 0).collect();
         Some(Partition {
             number,
             type_guid,

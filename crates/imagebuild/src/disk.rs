@@ -105,7 +105,11 @@ fn write_sparse(dst: &mut File, offset: u64, src: &mut dyn Read, limit: u64, pat
             return Ok(());
         }
         if pos + n as u64 > limit {
-            return Err(Error::TooBig { what: format!("partition content at offset {offset}"), size: pos + n as u64, limit });
+            return Err(Error::TooBig {
+                what: format!("partition content at offset {offset}"),
+                size: pos + n as u64,
+                limit,
+            });
         }
         if buf[..n].iter().any(|&b| b != 0) {
             dst.seek(SeekFrom::Start(offset + pos)).map_err(Error::io("seeking", path))?;
@@ -136,7 +140,13 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let path = t.path().join("disk.img");
         let parts = vec![
-            PartSpec { name: "ESP".into(), type_guid: ESP_TYPE, size: MIB, attributes: 0, content: Content::Bytes(vec![1; 1000]) },
+            PartSpec {
+                name: "ESP".into(),
+                type_guid: ESP_TYPE,
+                size: MIB,
+                attributes: 0,
+                content: Content::Bytes(vec![1; 1000]),
+            },
             PartSpec {
                 name: "SYSTEM_A".into(),
                 type_guid: SLOT_TYPE,

@@ -22,7 +22,9 @@ fn cluster_size(size: u64) -> u32 {
 fn is_short_name(name: &str) -> bool {
     let (base, ext) = name.split_once('.').unwrap_or((name, ""));
     let ok = |s: &str, max: usize| {
-        !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-~!#$%&'()@^{}".contains(&b))
+        !s.is_empty()
+            && s.len() <= max
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-~!#$%&'()@^{}".contains(&b))
     };
     ok(base, 8) && (ext.is_empty() || ok(ext, 3)) && !ext.contains('.')
 }
@@ -146,7 +148,13 @@ mod tests {
         let img = build(40 * crate::MIB, "Q", 1, &[("EFI/BOOT/BOOTX64.EFI", b"x")]).unwrap();
         // Every directory entry in the data area: none may be an LFN entry (attribute 0x0f).
         let fs = FileSystem::new(Cursor::new(img.clone()), FsOptions::new()).unwrap();
-        let names: Vec<Vec<u8>> = fs.root_dir().open_dir("EFI").unwrap().iter().map(|e| e.unwrap().short_file_name_as_bytes().to_vec()).collect();
+        let names: Vec<Vec<u8>> = fs
+            .root_dir()
+            .open_dir("EFI")
+            .unwrap()
+            .iter()
+            .map(|e| e.unwrap().short_file_name_as_bytes().to_vec())
+            .collect();
         assert_eq!(names, [b".".to_vec(), b"..".to_vec(), b"BOOT".to_vec()]);
         drop(fs);
         let e = build(40 * crate::MIB, "Q", 1, &[("quill-release", b"x")]).unwrap_err().to_string();

@@ -56,9 +56,7 @@ impl KernelModules {
         let dep = dep
             .lines()
             .filter_map(|l| l.split_once(':'))
-            .map(|(p, rest)| {
-                (name_of(p), (p.trim().to_string(), rest.split_whitespace().map(String::from).collect()))
-            })
+            .map(|(p, rest)| (name_of(p), (p.trim().to_string(), rest.split_whitespace().map(String::from).collect())))
             .collect();
         let builtin = builtin.lines().map(name_of).collect();
         let mut sd: BTreeMap<String, Vec<String>> = BTreeMap::new();

@@ -20,9 +20,7 @@ impl BootArgs {
             let (key, value) = word.split_once('=').unwrap_or((word, ""));
             match key {
                 "quill.slot" => args.slot = value.chars().next().filter(|c| matches!(c, 'a' | 'b')),
-                "quill.partuuid" if !value.is_empty() => {
-                    args.slot_partuuid = Some(value.to_ascii_lowercase())
-                }
+                "quill.partuuid" if !value.is_empty() => args.slot_partuuid = Some(value.to_ascii_lowercase()),
                 "quill.diskuuid" if !value.is_empty() => args.disk_uuid = Some(value.to_ascii_lowercase()),
                 "quill.emergency" => args.emergency = value != "0",
                 _ => {}

@@ -187,9 +187,7 @@ impl ModuleLoader for KernelLoader {
         let flags = if compressed { MODULE_INIT_COMPRESSED_FILE } else { 0 };
         use std::os::fd::AsRawFd;
         // SAFETY: plain syscall with a valid fd and a static empty C string.
-        let rc = unsafe {
-            libc::syscall(libc::SYS_finit_module, file.as_raw_fd(), c"".as_ptr(), flags)
-        };
+        let rc = unsafe { libc::syscall(libc::SYS_finit_module, file.as_raw_fd(), c"".as_ptr(), flags) };
         if rc == 0 {
             return Ok(());
         }
@@ -219,10 +217,7 @@ impl<L: ModuleLoader> Modules<L> {
     /// Loads `name` and its dependencies. Returns how many modules were newly
     /// loaded; a module that failed once is not retried.
     pub fn load(&mut self, name: &str) -> Result<usize, String> {
-        let order = self
-            .index
-            .load_order(name)
-            .ok_or_else(|| format!("module {name} is not in the image"))?;
+        let order = self.index.load_order(name).ok_or_else(|| format!("module {name} is not in the image"))?;
         let mut count = 0;
         for (module, path) in order {
             if self.loaded.contains(&module) {

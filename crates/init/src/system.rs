@@ -65,7 +65,15 @@ pub fn console_device() -> PathBuf {
 /// The signals init handles itself; they are blocked and read from a signalfd.
 pub fn handled_signals() -> SigSet {
     let mut set = SigSet::empty();
-    for s in [Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT, Signal::SIGUSR1, Signal::SIGUSR2, Signal::SIGPWR, Signal::SIGHUP] {
+    for s in [
+        Signal::SIGCHLD,
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGPWR,
+        Signal::SIGHUP,
+    ] {
         set.add(s);
     }
     set
@@ -175,7 +183,8 @@ pub fn shutdown(kind: Shutdown) -> ! {
             Ok(()) => log::info!("/data unmounted"),
             Err(e) => {
                 log::warn!("unmounting /data: {e}; remounting it read-only");
-                let _ = mount(None::<&str>, "/data", None::<&str>, MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY, None::<&str>);
+                let _ =
+                    mount(None::<&str>, "/data", None::<&str>, MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY, None::<&str>);
             }
         }
     }
