@@ -41,11 +41,19 @@ pub fn missing(paths: &Paths, board: &Board) -> Vec<String> {
         }
     }
     for p in all_packages(board) {
+        let deb = deb_path(paths, board, &p);
         if !extracted_ok(&paths.package_dir(&p.name), &p.sha256) {
             out.push(format!("Debian package {} {}", p.name, p.version));
+        } else if sha256_file(&deb).ok().as_deref() != Some(p.sha256.as_str()) {
+            out.push(format!("{} (missing or its SHA-256 differs from the board file)", deb.display()));
         }
     }
     out
+}
+
+fn deb_path(paths: &Paths, board: &Board, p: &Package) -> PathBuf {
+    let file = format!("{}_{}_{}.deb", p.name, p.version.replace(':', "%3a"), board.debian.arch);
+    paths.cache.join("debs").join(file)
 }
 
 fn all_packages(board: &Board) -> Vec<Package> {
@@ -232,9 +240,9 @@ fn private_apt(paths: &Paths, board: &Board) -> Result<(PathBuf, Vec<String>)> {
 /// Returns the path of the package's .deb in the cache, downloading it when
 /// it is missing or its SHA-256 does not match the board file.
 fn cached_deb(paths: &Paths, board: &Board, p: &Package) -> Result<PathBuf> {
-    let debs = paths.cache.join("debs");
+    let file = deb_path(paths, board, p);
+    let debs = file.parent().unwrap().to_path_buf();
     fs::create_dir_all(&debs)?;
-    let file = debs.join(format!("{}_{}_{}.deb", p.name, p.version.replace(':', "%3a"), board.debian.arch));
     if file.is_file() {
         let got = sha256_file(&file)?;
         if got == p.sha256 {
