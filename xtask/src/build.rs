@@ -25,6 +25,10 @@ pub struct BuildOptions {
 pub struct Built {
     pub disk: PathBuf,
     pub slot: PathBuf,
+    /// Compressed initramfs size in bytes.
+    pub initrd_bytes: u64,
+    /// Seconds spent assembling the image (after compile and fetch).
+    pub assembly_secs: f64,
 }
 
 pub fn build(paths: &Paths, board: &Board, opts: &BuildOptions) -> Result<Built> {
@@ -94,7 +98,7 @@ pub fn build(paths: &Paths, board: &Board, opts: &BuildOptions) -> Result<Built>
     if initrd_mib > BUDGET_INITRAMFS_MIB as f64 {
         bail!("the initramfs is over its budget of {BUDGET_INITRAMFS_MIB} MiB; ship fewer modules or files");
     }
-    Ok(Built { disk: disk_path, slot: slot_path })
+    Ok(Built { disk: disk_path, slot: slot_path, initrd_bytes: initrd.len() as u64, assembly_secs: elapsed })
 }
 
 fn verdict(ok: bool) -> &'static str {

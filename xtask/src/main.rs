@@ -1,5 +1,6 @@
 //! Quill's build system. `cargo xtask --help` lists the verbs.
 
+mod bench;
 mod board;
 mod build;
 mod fetch;
@@ -65,6 +66,14 @@ enum Cmd {
         #[arg(long)]
         no_build: bool,
     },
+    /// Measure the performance figures and compare them with their budgets.
+    Bench {
+        #[command(flatten)]
+        board: BoardArg,
+        /// Boots to measure (the figure is the slowest).
+        #[arg(long, default_value_t = 3)]
+        boots: u32,
+    },
     /// Build the image, then run every test (unit and QEMU end-to-end).
     Test {
         #[command(flatten)]
@@ -103,6 +112,10 @@ fn dispatch(cmd: Cmd) -> Result<()> {
                 build::build(&paths, &board, &build::BuildOptions { version: version.version })?;
             }
             run::run(&paths, &board, gui, usb)
+        }
+        Cmd::Bench { board, boots } => {
+            let (paths, board) = load(&board.board)?;
+            bench::bench(&paths, &board, boots)
         }
         Cmd::Test { board, unit, rest } => {
             let (paths, board) = load(&board.board)?;
