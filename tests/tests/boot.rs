@@ -71,6 +71,12 @@ fn boots_to_ready_through_ovmf_and_bootsel_then_powers_off_cleanly() {
         anyhow::ensure!(ready.contains("hostname=ITC525400123456"), "{ready}");
         anyhow::ensure!(ready.contains("data=mounted"), "{ready}");
         anyhow::ensure!(ready.contains("version="), "{ready}");
+        // The screen can be captured (efifb console), as later UI tests need.
+        let png = std::env::temp_dir().join(format!("quill-screen-{}.png", std::process::id()));
+        vm.screendump(&png)?;
+        let bytes = std::fs::read(&png)?;
+        let _ = std::fs::remove_file(&png);
+        anyhow::ensure!(bytes.starts_with(b"\x89PNG") && bytes.len() > 1000, "screendump is not a PNG");
         // The administrators' shell answers on the serial console.
         vm.wait_for_text("# ", Duration::from_secs(20))?;
         vm.type_serial("cat /proc/mounts; echo marker-$((40+2))\n")?;
@@ -92,4 +98,21 @@ fn boots_to_ready_through_ovmf_and_bootsel_then_powers_off_cleanly() {
     let data = dir.path().join("data");
     disk.extract("DATA", &data).unwrap();
     tool("e2fsck", &["-n", "-f", data.to_str().unwrap()]).unwrap();
+}
+
+#[test]
+#[ignore = "needs the image: run with `cargo xtask test`"]
+fn two_builds_give_a_byte_identical_initramfs() {
+    let out = quill_e2e::built_image().parent().unwrap().to_path_buf();
+    let build = || {
+        let status = std::process::Command::new(env!("CARGO"))
+            .current_dir(quill_e2e::root())
+            .args(["xtask", "build", "--board", &quill_e2e::board()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        std::fs::read(out.join("initrd.zst")).unwrap()
+    };
+    let (first, second) = (build(), build());
+    assert!(first == second, "two builds' initrd.zst differ ({} vs {} bytes)", first.len(), second.len());
 }
