@@ -166,6 +166,8 @@ impl Shutdown {
 pub fn shutdown(kind: Shutdown) -> ! {
     log::info!("{}: stopping all processes", kind.verb());
     let _ = kill(Pid::from_raw(-1), Signal::SIGTERM);
+    // Interactive shells ignore SIGTERM but end on a hangup.
+    let _ = kill(Pid::from_raw(-1), Signal::SIGHUP);
     let deadline = Instant::now() + Duration::from_secs(3);
     while Instant::now() < deadline {
         reap();
