@@ -226,7 +226,13 @@ impl<L: ModuleLoader> Modules<L> {
             if self.failed.contains(&module) {
                 return Err(format!("{module} failed to load earlier; {name} needs it"));
             }
-            match self.loader.load(&self.dir.join(&path)) {
+            let started = std::time::Instant::now();
+            let result = self.loader.load(&self.dir.join(&path));
+            let took = started.elapsed();
+            if took > std::time::Duration::from_millis(150) {
+                log::info!("module {module} took {} ms to load", took.as_millis());
+            }
+            match result {
                 Ok(()) => {
                     self.loaded.insert(module);
                     count += 1;
