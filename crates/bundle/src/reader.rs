@@ -1,0 +1,223 @@
+//! The streaming, verifying reader. Nothing reaches the caller before the
+//! manifest's signature is checked, and no chunk is yielded before its
+//! frame's and its data's SHA-256 matched the manifest. Memory: one frame
+//! buffer and one chunk buffer plus the zstd decoder, whatever the bundle size.
+
+use crate::error::{Error, ErrorKind};
+use crate::format::{Header, HEADER_LEN};
+use crate::keys::{KeyId, Keyring};
+use crate::manifest::{Manifest, Target};
+use crate::writer::decode_signatures;
+use sha2::{Digest, Sha256};
+use std::io::Read;
+
+/// What the installing device requires of a bundle.
+#[derive(Clone, Debug, Default)]
+pub struct Policy {
+    /// This device's board; `None` accepts any (host tools).
+    pub board: Option<String>,
+    /// Lowest rollback index this device accepts.
+    pub rollback_floor: u64,
+    /// Size of the slot a slot image goes into; `None` for no limit.
+    pub slot_size: Option<u64>,
+}
+
+/// One verified chunk of a payload.
+#[derive(Debug)]
+pub struct Chunk<'a> {
+    pub payload: usize,
+    pub index: u32,
+    /// Offset of this chunk in the payload image.
+    pub offset: u64,
+    pub data: &'a [u8],
+}
+
+pub struct Reader<R: Read> {
+    name: String,
+    inner: R,
+    manifest: Manifest,
+    signer: KeyId,
+    keyring: Keyring,
+    payload: usize,
+    chunk: u32,
+    frame: Vec<u8>,
+    data: Vec<u8>,
+    decoder: zstd::bulk::Decompressor<'static>,
+    image: Sha256,
+    finished: bool,
+}
+
+pub(crate) fn read_exact(r: &mut dyn Read, buf: &mut [u8], what: &'static str) -> Result<(), ErrorKind> {
+    r.read_exact(buf).map_err(|e| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => ErrorKind::Truncated { what },
+        _ => ErrorKind::Io(format!("reading the {what}: {e}")),
+    })
+}
+
+/// Checks the signatures: a trusted key's valid signature is needed; a
+/// trusted key's bad signature means the manifest was changed.
+fn check_signatures(ring: &Keyring, manifest: &[u8], sigs: &[(KeyId, [u8; 64])]) -> Result<Option<KeyId>, ErrorKind> {
+    for (id, sig) in sigs {
+        if ring.is_trusted(id) {
+            ring.verify(id, manifest, sig)?;
+            return Ok(Some(*id));
+        }
+    }
+    Ok(None)
+}
+
+impl<R: Read> Reader<R> {
+    /// Reads and verifies header, manifest and signatures, and checks the
+    /// policy. `name` (a path, say) is used in every error.
+    pub fn open(name: &str, mut inner: R, keyring: &Keyring, policy: &Policy) -> Result<Reader<R>, Error> {
+        let err = |k| Error::new(name, k);
+        let mut h = [0u8; HEADER_LEN];
+        read_exact(&mut inner, &mut h, "header").map_err(err)?;
+        let header = Header::decode(&h).map_err(err)?;
+        let mut raw = vec![0u8; header.manifest_len as usize];
+        read_exact(&mut inner, &mut raw, "manifest").map_err(err)?;
+        let mut sig_block = vec![0u8; header.signatures_len as usize];
+        read_exact(&mut inner, &mut sig_block, "signature block").map_err(err)?;
+        let sigs = decode_signatures(&sig_block).map_err(err)?;
+        if sigs.is_empty() {
+            return Err(err(ErrorKind::Unsigned));
+        }
+
+        // First with the keys the device trusts; if no signer is among them,
+        // with the keys the bundle's own key statements add (rotation).
+        let mut ring = keyring.clone();
+        let mut signer = check_signatures(&ring, &raw, &sigs).map_err(err)?;
+        let manifest = Manifest::decode(&raw)
+            .map_err(|k| err(if signer.is_some() { k } else { unknown_or_revoked(keyring, &sigs) }))?;
+        for s in &manifest.statements {
+            ring.apply(s).map_err(err)?;
+        }
+        if signer.is_none() {
+            signer = check_signatures(&ring, &raw, &sigs).map_err(err)?;
+        }
+        let signer = signer.ok_or_else(|| err(unknown_or_revoked(&ring, &sigs)))?;
+
+        if let Some(board) = &policy.board {
+            if !manifest.boards.contains(board) {
+                return Err(err(ErrorKind::WrongBoard { device: board.clone(), bundle: manifest.boards.clone() }));
+            }
+        }
+        if manifest.rollback_index < policy.rollback_floor {
+            return Err(err(ErrorKind::RollbackBelowFloor {
+                index: manifest.rollback_index,
+                floor: policy.rollback_floor,
+            }));
+        }
+        for (i, p) in manifest.payloads.iter().enumerate() {
+            if let (Target::SlotImage, Some(limit)) = (p.target, policy.slot_size) {
+                if p.size > limit {
+                    return Err(err(ErrorKind::TooLarge { payload: i, size: p.size, limit }));
+                }
+            }
+        }
+        let max_frame = manifest.payloads.iter().flat_map(|p| &p.chunks).map(|c| c.frame_len).max().unwrap_or(0);
+        let max_chunk = manifest.payloads.iter().map(|p| p.chunk_size).max().unwrap_or(0);
+        let decoder = zstd::bulk::Decompressor::new().map_err(|e| err(ErrorKind::Io(e.to_string())))?;
+        Ok(Reader {
+            name: name.to_string(),
+            inner,
+            manifest,
+            signer,
+            keyring: ring,
+            payload: 0,
+            chunk: 0,
+            frame: Vec::with_capacity(max_frame as usize),
+            data: Vec::with_capacity(max_chunk as usize),
+            decoder,
+            image: Sha256::new(),
+            finished: false,
+        })
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The trusted key whose signature was accepted.
+    pub fn signer(&self) -> KeyId {
+        self.signer
+    }
+
+    /// The device's keyring with this bundle's key statements applied; the
+    /// updater saves it once the bundle is installed.
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    fn err(&self, kind: ErrorKind) -> Error {
+        Error::new(self.name.clone(), kind)
+    }
+
+    /// The next verified chunk; `None` after the last one (when the whole
+    /// images matched their SHA-256 and nothing follows the last frame).
+    pub fn next_chunk(&mut self) -> Result<Option<Chunk<'_>>, Error> {
+        loop {
+            if self.finished {
+                return Ok(None);
+            }
+            let Some(p) = self.manifest.payloads.get(self.payload) else {
+                let mut extra = [0u8; 1];
+                return match self.inner.read(&mut extra) {
+                    Ok(0) => {
+                        self.finished = true;
+                        Ok(None)
+                    }
+                    Ok(_) => Err(self.err(ErrorKind::TrailingData)),
+                    Err(e) => Err(self.err(ErrorKind::Io(e.to_string()))),
+                };
+            };
+            if self.chunk as usize == p.chunks.len() {
+                let digest: [u8; 32] = std::mem::take(&mut self.image).finalize().into();
+                if digest != p.sha256 {
+                    return Err(self.err(ErrorKind::ImageHash { payload: self.payload }));
+                }
+                self.payload += 1;
+                self.chunk = 0;
+                continue;
+            }
+            break;
+        }
+        let (pi, ci) = (self.payload, self.chunk);
+        let p = &self.manifest.payloads[pi];
+        let info = &p.chunks[ci as usize];
+        let want_len = p.chunk_len(ci as usize);
+        let offset = ci as u64 * p.chunk_size as u64;
+
+        self.frame.resize(info.frame_len as usize, 0);
+        read_exact(&mut self.inner, &mut self.frame, "payload").map_err(|k| Error::new(self.name.clone(), k))?;
+        if <[u8; 32]>::from(Sha256::digest(&self.frame)) != info.frame_sha256 {
+            return Err(self.err(ErrorKind::FrameHash { payload: pi, chunk: ci }));
+        }
+        self.data.clear();
+        let n = self.decoder.decompress_to_buffer(&self.frame[..], &mut self.data);
+        let ok =
+            matches!(n, Ok(n) if n == want_len) && <[u8; 32]>::from(Sha256::digest(&self.data)) == info.data_sha256;
+        if !ok {
+            self.data.clear();
+            return Err(self.err(ErrorKind::ChunkHash { payload: pi, chunk: ci }));
+        }
+        self.image.update(&self.data);
+        self.chunk += 1;
+        Ok(Some(Chunk { payload: pi, index: ci, offset, data: &self.data }))
+    }
+
+    /// Reads and verifies everything; returns the manifest.
+    pub fn verify_all(mut self) -> Result<Manifest, Error> {
+        while self.next_chunk()?.is_some() {}
+        Ok(self.manifest)
+    }
+}
+
+fn unknown_or_revoked(ring: &Keyring, sigs: &[(KeyId, [u8; 64])]) -> ErrorKind {
+    for (id, sig) in sigs {
+        if let Err(ErrorKind::RevokedKey(r)) = ring.verify(id, b"", sig) {
+            return ErrorKind::RevokedKey(r);
+        }
+    }
+    ErrorKind::UnknownKey(sigs.iter().map(|(id, _)| *id).collect())
+}
