@@ -213,6 +213,22 @@ impl<R: Read> Reader<R> {
     }
 }
 
+/// Reads the manifest and the signers' key ids WITHOUT verifying anything
+/// (for `fwupdate bundle info`): never use it to decide about installing.
+pub fn inspect(name: &str, mut inner: impl Read) -> Result<(Manifest, Vec<KeyId>), Error> {
+    let err = |k| Error::new(name, k);
+    let mut h = [0u8; HEADER_LEN];
+    read_exact(&mut inner, &mut h, "header").map_err(err)?;
+    let header = Header::decode(&h).map_err(err)?;
+    let mut raw = vec![0u8; header.manifest_len as usize];
+    read_exact(&mut inner, &mut raw, "manifest").map_err(err)?;
+    let mut sig_block = vec![0u8; header.signatures_len as usize];
+    read_exact(&mut inner, &mut sig_block, "signature block").map_err(err)?;
+    let sigs = decode_signatures(&sig_block).map_err(err)?;
+    let manifest = Manifest::decode(&raw).map_err(err)?;
+    Ok((manifest, sigs.into_iter().map(|(id, _)| id).collect()))
+}
+
 fn unknown_or_revoked(ring: &Keyring, sigs: &[(KeyId, [u8; 64])]) -> ErrorKind {
     for (id, sig) in sigs {
         if let Err(ErrorKind::RevokedKey(r)) = ring.verify(id, b"", sig) {

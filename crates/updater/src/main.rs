@@ -1,0 +1,73 @@
+//! `fwupdate`: Quill's firmware tool, the same binary on hosts and devices.
+//!
+//! Exit codes (stable, for scripts):
+//!   0  success
+//!   1  error: bad arguments, a file that cannot be read or written
+//!   2  usage error (unknown command or option)
+//!   3  the bundle was refused: signature, hashes, board, rollback index or size
+
+mod bundle_cmd;
+
+use clap::{Parser, Subcommand};
+
+pub const EXIT_ERROR: i32 = 1;
+pub const EXIT_REFUSED: i32 = 3;
+
+#[derive(Parser)]
+#[command(
+    name = "fwupdate",
+    version,
+    about = "Quill firmware tool: make, sign, check and install update bundles",
+    after_help = "Exit codes: 0 success; 1 error (arguments, files); 2 usage error; 3 bundle refused (signature, hashes, board, rollback index, size)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Make, sign, verify and inspect update bundles (*.qbundle).
+    #[command(subcommand)]
+    Bundle(bundle_cmd::BundleCmd),
+    /// Write a new Ed25519 key pair: NAME.key (mode 0600; keep it off devices) and NAME.pub.
+    Keygen {
+        /// Folder for the key files.
+        #[arg(long, default_value = ".")]
+        out: std::path::PathBuf,
+        /// File name without extension.
+        #[arg(long, default_value = "quill-release")]
+        name: String,
+    },
+}
+
+/// An error with the exit code it maps to.
+pub struct Failure {
+    pub code: i32,
+    pub message: String,
+}
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Failure {
+        Failure { code: EXIT_ERROR, message: format!("{e:#}") }
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Bundle(b) => bundle_cmd::run(b),
+        Cmd::Keygen { out, name } => keygen(&out, &name),
+    };
+    if let Err(f) = result {
+        eprintln!("fwupdate: {}", f.message);
+        std::process::exit(f.code);
+    }
+}
+
+fn keygen(out: &std::path::Path, name: &str) -> Result<(), Failure> {
+    let key = bundle::SecretKey::generate()?;
+    let (k, p) = key.write_pair(out, name)?;
+    println!("key {}: secret {} (mode 0600, keep it off devices), public {}", key.id(), k.display(), p.display());
+    Ok(())
+}
