@@ -18,7 +18,7 @@ struct Figure {
 }
 
 pub fn bench(paths: &Paths, board: &Board, boots: u32) -> Result<()> {
-    let built = build::build(paths, board, &BuildOptions { version: env!("CARGO_PKG_VERSION").into() })?;
+    let built = build::build(paths, board, &BuildOptions::new(paths, env!("CARGO_PKG_VERSION")))?;
     let mut figures = vec![
         Figure {
             name: "initramfs size (zstd)".into(),

@@ -18,6 +18,14 @@ use std::time::Instant;
 
 pub struct BuildOptions {
     pub version: String,
+    /// Folder whose `*.pub` keys the image trusts (only public keys are read).
+    pub keyring: PathBuf,
+}
+
+impl BuildOptions {
+    pub fn new(paths: &Paths, version: &str) -> BuildOptions {
+        BuildOptions { version: version.to_string(), keyring: crate::keys::default_dir(paths) }
+    }
 }
 
 /// What a build produced.
@@ -41,7 +49,8 @@ pub fn build(paths: &Paths, board: &Board, opts: &BuildOptions) -> Result<Built>
     check_writable(&paths.out)?;
 
     let release = release_text(board, &opts.version, &paths.root);
-    let tree = root_tree(paths, board, &release)?;
+    let keys = crate::keys::public_keys(&opts.keyring)?;
+    let tree = root_tree(paths, board, &release, &keys)?;
     let initrd = tree.to_cpio_zstd()?;
     let kernel_path = paths.package_dir(&board.kernel.package).join(&board.kernel.image);
     let kernel = fs::read(&kernel_path).with_context(|| format!("reading the kernel {}", kernel_path.display()))?;
@@ -134,7 +143,9 @@ fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
 /// Builds init (musl, static) and bootsel (UEFI) in release mode.
 fn compile(paths: &Paths, board: &Board) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    for (package, target) in [("quill-init", &board.target.rust), ("bootsel", &board.target.uefi)] {
+    for (package, target) in
+        [("quill-init", &board.target.rust), ("quill-updater", &board.target.rust), ("bootsel", &board.target.uefi)]
+    {
         println!("build: compiling {package} for {target}");
         run(Command::new(&cargo).current_dir(&paths.root).args([
             "build",
@@ -149,26 +160,38 @@ fn compile(paths: &Paths, board: &Board) -> Result<()> {
     Ok(())
 }
 
-fn release_text(board: &Board, version: &str, root: &Path) -> String {
-    let commit = Command::new("git")
+/// The git commit of the source tree (or `unknown`).
+pub fn build_id(root: &Path) -> String {
+    Command::new("git")
         .args(["rev-parse", "--short=12", "HEAD"])
         .current_dir(root)
         .output()
         .ok()
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| "unknown".into());
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn release_text(board: &Board, version: &str, root: &Path) -> String {
+    let commit = build_id(root);
     format!("VERSION={version}\nBOARD={}\nBUILD_ID={commit}\nKERNEL={}\n", board.name, board.kernel.release)
 }
 
 /// The root filesystem: init, busybox, image/ overlay, modules, release.
-fn root_tree(paths: &Paths, board: &Board, release: &str) -> Result<Tree> {
+fn root_tree(paths: &Paths, board: &Board, release: &str, keys: &[(String, Vec<u8>)]) -> Result<Tree> {
     let mut t = Tree::new();
     for d in ["proc", "sys", "dev", "run", "tmp", "data", "mnt", "root", "usr/bin", "usr/sbin", "sbin"] {
         t.dir(d, 0o755);
     }
-    let init = paths.root.join("target").join(&board.target.rust).join("release/init");
-    t.file("init", 0o755, fs::read(&init).with_context(|| format!("reading {}", init.display()))?);
+    let bin = paths.root.join("target").join(&board.target.rust).join("release");
+    for (file, at) in [("init", "init"), ("fwupdate", "usr/bin/fwupdate")] {
+        let p = bin.join(file);
+        t.file(at, 0o755, fs::read(&p).with_context(|| format!("reading {}", p.display()))?);
+    }
+    // The trusted keyring: public keys only, never a secret key.
+    for (name, text) in keys {
+        t.file(&format!("etc/quill/keys/{name}"), 0o644, text.clone());
+    }
 
     for p in &board.packages {
         let dir = paths.package_dir(&p.name);

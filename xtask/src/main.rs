@@ -3,7 +3,9 @@
 mod bench;
 mod board;
 mod build;
+mod bundle_cmd;
 mod fetch;
+mod keys;
 mod run;
 mod test;
 mod util;
@@ -49,6 +51,30 @@ enum Cmd {
         board: BoardArg,
         #[command(flatten)]
         version: VersionArg,
+    },
+    /// Write an Ed25519 key pair for signing bundles (secret key mode 0600).
+    Keygen {
+        /// Folder for the key files.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        /// File name without extension.
+        #[arg(long, default_value = "release")]
+        name: String,
+    },
+    /// Build the slot image and write a signed update bundle
+    /// target/quill/<board>/quill-<board>-<version>.qbundle.
+    Bundle {
+        #[command(flatten)]
+        board: BoardArg,
+        /// Firmware version of the bundle (required).
+        #[arg(long)]
+        version: String,
+        /// Secret key that signs the bundle.
+        #[arg(long)]
+        key: std::path::PathBuf,
+        /// Rollback index; devices refuse bundles below their floor.
+        #[arg(long, default_value_t = 0)]
+        rollback_index: u64,
     },
     /// Build the image and boot it in QEMU with the console on this terminal.
     Run {
@@ -103,15 +129,23 @@ fn dispatch(cmd: Cmd) -> Result<()> {
         }
         Cmd::Build { board, version } => {
             let (paths, board) = load(&board.board)?;
-            build::build(&paths, &board, &build::BuildOptions { version: version.version })?;
+            build::build(&paths, &board, &build::BuildOptions::new(&paths, &version.version))?;
             Ok(())
         }
         Cmd::Run { board, version, gui, usb, no_build } => {
             let (paths, board) = load(&board.board)?;
             if !no_build {
-                build::build(&paths, &board, &build::BuildOptions { version: version.version })?;
+                build::build(&paths, &board, &build::BuildOptions::new(&paths, &version.version))?;
             }
             run::run(&paths, &board, gui, usb)
+        }
+        Cmd::Keygen { out, name } => {
+            let paths = util::Paths::new("x86-ud");
+            keys::keygen(&out.unwrap_or_else(|| keys::default_dir(&paths)), &name)
+        }
+        Cmd::Bundle { board, version, key, rollback_index } => {
+            let (paths, board) = load(&board.board)?;
+            bundle_cmd::bundle(&paths, &board, &version, &key, rollback_index).map(|_| ())
         }
         Cmd::Bench { board, boots } => {
             let (paths, board) = load(&board.board)?;

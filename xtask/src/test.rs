@@ -16,7 +16,7 @@ pub fn test(paths: &Paths, board: &Board, unit_only: bool, rest: &[String]) -> R
     if unit_only {
         cmd.arg("--").args(rest);
     } else {
-        let built = build::build(paths, board, &BuildOptions { version: env!("CARGO_PKG_VERSION").into() })?;
+        let built = build::build(paths, board, &BuildOptions::new(paths, env!("CARGO_PKG_VERSION")))?;
         println!("test: running unit and end-to-end tests against {}", built.disk.display());
         cmd.env("QUILL_BOARD", &board.name)
             .env("QUILL_IMAGE", &built.disk)

@@ -1,0 +1,48 @@
+//! `cargo xtask bundle`: build the slot image of a version and wrap it in a
+//! signed bundle.
+
+use crate::board::Board;
+use crate::build::{self, BuildOptions};
+use crate::util::{mib, Paths};
+use anyhow::{anyhow, Context, Result};
+use bundle::{Builder, SecretKey, Target};
+use std::path::PathBuf;
+use std::time::Instant;
+
+pub fn bundle(
+    paths: &Paths,
+    board: &Board,
+    version: &str,
+    key: &std::path::Path,
+    rollback_index: u64,
+) -> Result<PathBuf> {
+    let key = SecretKey::load(key).map_err(|e| anyhow!(e))?;
+    let built = build::build(paths, board, &BuildOptions::new(paths, version))?;
+    let image = std::fs::read(&built.slot).with_context(|| format!("reading {}", built.slot.display()))?;
+    let mut b = Builder::new(&board.name, version);
+    b.rollback_index = rollback_index;
+    b.build_id = crate::build::build_id(&paths.root);
+    b.payloads.push((Target::SlotImage, image));
+    let out = paths.out.join(format!("quill-{}-{version}.qbundle", board.name));
+    let tmp = out.with_extension("partial");
+    let started = Instant::now();
+    let mut file =
+        std::io::BufWriter::new(std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?);
+    let result = b.write(&out.display().to_string(), &mut file, &[&key]);
+    drop(file);
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e.into());
+    }
+    std::fs::rename(&tmp, &out)?;
+    let size = std::fs::metadata(&out)?.len();
+    println!(
+        "bundle: {} ({}, slot image {}) signed by key {} in {:.1} s",
+        out.display(),
+        mib(size),
+        mib(built.slot.metadata()?.len()),
+        key.id(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(out)
+}
