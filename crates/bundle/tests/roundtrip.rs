@@ -168,3 +168,28 @@ fn payload_frames_decompress_with_the_zstd_tool() {
     assert!(out.status.success(), "zstd -d failed: {}", String::from_utf8_lossy(&out.stderr));
     assert!(out.stdout == img, "zstd -d output differs from the image");
 }
+
+#[test]
+fn repeated_chunks_are_yielded_and_still_checked() {
+    // Ten empty chunks (identical frames), then data: the reader decodes the
+    // empty chunk once, yet every frame is still hashed.
+    let mut img = vec![0u8; 10 * 4096];
+    img.extend(image(4096, 31));
+    let k = key(1);
+    let good = bundle(&img, 4096, &k);
+    let ring = Keyring::new([k.public()]);
+    let (got, res) = read_all(&good, &ring, &policy());
+    res.unwrap();
+    assert_eq!(got.iter().flat_map(|(_, d)| d.clone()).collect::<Vec<u8>>(), img);
+    // Damage the sixth (repeated) frame: refused at that chunk.
+    let r = Reader::open("b", &good[..], &ring, &policy()).unwrap();
+    let frames = &r.manifest().payloads[0].chunks;
+    let payload_start = good.len() - r.manifest().payloads[0].compressed_size as usize;
+    let sixth: usize = payload_start + frames[..5].iter().map(|c| c.frame_len as usize).sum::<usize>();
+    let mut bad = good.clone();
+    bad[sixth + 3] ^= 1;
+    let (got, res) = read_all(&bad, &ring, &policy());
+    assert_eq!(res.unwrap_err().kind, ErrorKind::FrameHash { payload: 0, chunk: 5 });
+    assert_eq!(got.len(), 5);
+    assert_only_good_chunks(&img, &got);
+}
