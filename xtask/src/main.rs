@@ -1,6 +1,7 @@
 //! Quill's build system. `cargo xtask --help` lists the verbs.
 
 mod bench;
+mod bench_bundle;
 mod board;
 mod build;
 mod bundle_cmd;

@@ -59,9 +59,22 @@ fn main() {
         Cmd::Bundle(b) => bundle_cmd::run(b),
         Cmd::Keygen { out, name } => keygen(&out, &name),
     };
+    report_peak_memory();
     if let Err(f) = result {
         eprintln!("fwupdate: {}", f.message);
         std::process::exit(f.code);
+    }
+}
+
+/// With QUILL_PEAK_MEMORY=1, prints this process's peak resident memory
+/// (VmHWM) on stderr; `cargo xtask bench` reads it. (A parent cannot measure
+/// it from outside: a child's rusage counts the parent's pages until exec.)
+fn report_peak_memory() {
+    if std::env::var_os("QUILL_PEAK_MEMORY").is_some() {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        if let Some(line) = status.lines().find(|l| l.starts_with("VmHWM:")) {
+            eprintln!("fwupdate: peak memory {}", line.trim_start_matches("VmHWM:").trim());
+        }
     }
 }
 
