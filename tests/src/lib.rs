@@ -111,6 +111,13 @@ impl TestDisk {
     pub fn boot(&self) -> Result<Vm> {
         Vm::start(&self.vm_config()?)
     }
+
+    /// Boots with extra raw disks attached (virtio, after the boot disk).
+    pub fn boot_with(&self, extra: &[&Path]) -> Result<Vm> {
+        let mut cfg = self.vm_config()?;
+        cfg.extra_disks = extra.iter().map(|p| p.to_path_buf()).collect();
+        Vm::start(&cfg)
+    }
 }
 
 /// Runs a host tool, returns its stdout; fails with its output.
@@ -131,4 +138,21 @@ pub fn save_log(name: &str, vm: &Vm) -> PathBuf {
     let p = dir.join(format!("{name}.log"));
     let _ = fs::write(&p, vm.transcript());
     p
+}
+
+/// A FAT filesystem image (whole disk, no partition table) holding `files`,
+/// made with dosfstools and mtools, so long file names work.
+pub fn fat_stick(path: &Path, size_mib: u64, files: &[(&str, &Path)]) -> Result<()> {
+    let _ = fs::remove_file(path);
+    tool("mkfs.vfat", &["-C", "-n", "STICK", path.to_str().unwrap(), &(size_mib * 1024).to_string()])?;
+    for (name, src) in files {
+        tool("mcopy", &["-i", path.to_str().unwrap(), src.to_str().unwrap(), &format!("::{name}")])?;
+    }
+    Ok(())
+}
+
+/// The development signing key that `cargo xtask build` trusts in the image.
+pub fn dev_key() -> bundle::SecretKey {
+    let p = root().join("target/quill/keys/dev.key");
+    bundle::SecretKey::load(&p).unwrap_or_else(|e| panic!("{e}: the image must be built with the default keyring"))
 }
