@@ -6,7 +6,6 @@
 //! on signals). A fatal error opens an emergency shell instead of a panic.
 
 mod cmdline;
-mod disks;
 mod hostname;
 mod logger;
 mod modules;
@@ -133,7 +132,7 @@ fn load_modules() {
 fn mount_data(args: &BootArgs) -> bool {
     let deadline = Instant::now() + Duration::from_secs(10);
     let disk = loop {
-        let found = disks::find_boot_disk(
+        let found = bootdisk::find_boot_disk(
             Path::new("/sys/class/block"),
             Path::new("/dev"),
             args.slot_partuuid.as_deref(),

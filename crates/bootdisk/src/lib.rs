@@ -1,4 +1,5 @@
-//! Finding the boot disk and its DATA partition from sysfs and the GPT.
+//! Finding the boot disk and its partitions from sysfs and the GPT, for
+//! init (to mount DATA) and the updater (to write the inactive slot).
 //! Partitions are found by GPT name and GUID, never by device number.
 
 use gptedit::{FileDisk, Gpt, Guid};
@@ -10,9 +11,12 @@ use std::path::{Path, PathBuf};
 pub struct BootDisk {
     /// Kernel name, e.g. `vda` or `sda`.
     pub name: String,
+    /// Device node of the whole disk, e.g. `/dev/vda`.
+    pub node: PathBuf,
     pub disk_guid: String,
     /// Device node of the DATA partition, e.g. `/dev/vda4`.
     pub data: Option<PathBuf>,
+    pub block_size: u32,
 }
 
 /// Whole disks (not partitions) listed in `sys_class_block`.
@@ -43,7 +47,7 @@ pub fn partition_name(sys_class_block: &Path, disk: &str, number: u32) -> Option
     None
 }
 
-fn logical_block_size(sys_class_block: &Path, disk: &str) -> u32 {
+pub fn logical_block_size(sys_class_block: &Path, disk: &str) -> u32 {
     fs::read_to_string(sys_class_block.join(disk).join("queue/logical_block_size"))
         .ok()
         .and_then(|s| s.trim().parse().ok())
@@ -79,7 +83,8 @@ pub fn find_boot_disk(
             .find(|p| p.name == "DATA")
             .and_then(|p| partition_name(sys_class_block, &name, p.number))
             .map(|n| dev.join(n));
-        return Some(BootDisk { name, disk_guid: gpt.disk_guid().to_string(), data });
+        let block_size = logical_block_size(sys_class_block, &name);
+        return Some(BootDisk { node: dev.join(&name), name, disk_guid: gpt.disk_guid().to_string(), data, block_size });
     }
     None
 }
