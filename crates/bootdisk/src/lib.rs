@@ -84,7 +84,13 @@ pub fn find_boot_disk(
             .and_then(|p| partition_name(sys_class_block, &name, p.number))
             .map(|n| dev.join(n));
         let block_size = logical_block_size(sys_class_block, &name);
-        return Some(BootDisk { node: dev.join(&name), name, disk_guid: gpt.disk_guid().to_string(), data, block_size });
+        return Some(BootDisk {
+            node: dev.join(&name),
+            name,
+            disk_guid: gpt.disk_guid().to_string(),
+            data,
+            block_size,
+        });
     }
     None
 }

@@ -228,6 +228,30 @@ impl<R: Read> Reader<R> {
         Ok(Some(Chunk { payload: pi, index: ci, offset, data: &self.data }))
     }
 
+    /// Reads every frame and checks its SHA-256 without decoding (fast: the
+    /// compressed bytes only) and that nothing follows. An installer runs
+    /// this over the whole bundle first, so a damaged payload is refused
+    /// before the first byte is written to a slot.
+    pub fn check_frames(mut self) -> Result<Manifest, Error> {
+        let mut buf = Vec::new();
+        for (pi, p) in self.manifest.payloads.iter().enumerate().skip(self.payload) {
+            let first = if pi == self.payload { self.chunk as usize } else { 0 };
+            for (ci, info) in p.chunks.iter().enumerate().skip(first) {
+                buf.resize(info.frame_len as usize, 0);
+                read_exact(&mut self.inner, &mut buf, "payload").map_err(|k| Error::new(self.name.clone(), k))?;
+                if <[u8; 32]>::from(Sha256::digest(&buf)) != info.frame_sha256 {
+                    return Err(Error::new(self.name.clone(), ErrorKind::FrameHash { payload: pi, chunk: ci as u32 }));
+                }
+            }
+        }
+        let mut extra = [0u8; 1];
+        match self.inner.read(&mut extra) {
+            Ok(0) => Ok(self.manifest),
+            Ok(_) => Err(self.err(ErrorKind::TrailingData)),
+            Err(e) => Err(self.err(ErrorKind::Io(e.to_string()))),
+        }
+    }
+
     /// Reads and verifies everything; returns the manifest.
     pub fn verify_all(mut self) -> Result<Manifest, Error> {
         while self.next_chunk()?.is_some() {}

@@ -4,25 +4,34 @@
 //!   0  success
 //!   1  error: bad arguments, a file that cannot be read or written
 //!   2  usage error (unknown command or option)
-//!   3  the bundle was refused: signature, hashes, board, rollback index or size
+//!   3  refused before anything was written: signature, hashes, board,
+//!      rollback index, size, downgrade, DATA not writable
+//!   4  the install failed after writing started; the new slot is left not
+//!      bootable and the running slot is unchanged
+//!   5  another install is running
 
 mod bundle_cmd;
+mod cli_device;
 
 use clap::{Parser, Subcommand};
 
 pub const EXIT_ERROR: i32 = 1;
 pub const EXIT_REFUSED: i32 = 3;
+pub const EXIT_FAILED: i32 = 4;
+pub const EXIT_BUSY: i32 = 5;
 
 #[derive(Parser)]
 #[command(
     name = "fwupdate",
     version,
     about = "Quill firmware tool: make, sign, check and install update bundles",
-    after_help = "Exit codes: 0 success; 1 error (arguments, files); 2 usage error; 3 bundle refused (signature, hashes, board, rollback index, size)."
+    after_help = "Exit codes: 0 success; 1 error (arguments, files); 2 usage error; 3 refused before anything was written (signature, hashes, board, rollback index, size, downgrade, DATA not writable); 4 install failed after writing started (new slot left not bootable, running slot unchanged); 5 another install is running."
 )]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
+    #[command(flatten)]
+    device: updater::device::DeviceArgs,
 }
 
 #[derive(Subcommand)]
@@ -30,6 +39,8 @@ enum Cmd {
     /// Make, sign, verify and inspect update bundles (*.qbundle).
     #[command(subcommand)]
     Bundle(bundle_cmd::BundleCmd),
+    #[command(flatten)]
+    Device(cli_device::DeviceCmd),
     /// Write a new Ed25519 key pair: NAME.key (mode 0600; keep it off devices) and NAME.pub.
     Keygen {
         /// Folder for the key files.
@@ -58,6 +69,7 @@ fn main() {
     let result = match cli.cmd {
         Cmd::Bundle(b) => bundle_cmd::run(b),
         Cmd::Keygen { out, name } => keygen(&out, &name),
+        Cmd::Device(d) => cli_device::run(d, &cli.device),
     };
     report_peak_memory();
     if let Err(f) = result {

@@ -1,0 +1,297 @@
+//! The updater against disk images in memory and in files: install, the
+//! refusals that change nothing, a power cut at every write, mark-good,
+//! rollback detection, set-active.
+
+use abslot::{Slot, SlotAttr};
+use bundle::{Builder, SecretKey, Target};
+use imagebuild::disk::{self, Content, PartSpec};
+use imagebuild::{fat, MIB};
+use std::io;
+use updater::{install, BlockDevice, Error, InstallOptions, MemDevice, Paths, Updater};
+
+const SLOT: u64 = 34 * MIB;
+
+fn slot_image(version: &str, fill: u8) -> Vec<u8> {
+    let release = format!("VERSION={version}\nBOARD=x86-ud\n");
+    let blob: Vec<u8> = (0..3 * MIB as usize).map(|i| ((i * 7 + fill as usize) % 251) as u8).collect();
+    fat::build(SLOT, "QUILL SLOT", 7, &[("release.txt", release.as_bytes()), ("blob.bin", &blob)]).unwrap()
+}
+
+/// A disk with slot A = 1.0.0 (proven), slot B empty, DATA.
+fn disk() -> MemDevice {
+    let t = tempfile::tempdir().unwrap();
+    let p = t.path().join("d.img");
+    let parts = vec![
+        PartSpec {
+            name: "ESP".into(),
+            type_guid: disk::ESP_TYPE,
+            size: MIB,
+            attributes: 0,
+            content: Content::Bytes(vec![]),
+        },
+        PartSpec {
+            name: "SYSTEM_A".into(),
+            type_guid: disk::SLOT_TYPE,
+            size: SLOT,
+            attributes: SlotAttr::new(1, 0, true).to_gpt(0),
+            content: Content::Bytes(slot_image("1.0.0", 0)),
+        },
+        PartSpec {
+            name: "SYSTEM_B".into(),
+            type_guid: disk::SLOT_TYPE,
+            size: SLOT,
+            attributes: 0,
+            content: Content::Bytes(vec![]),
+        },
+        PartSpec {
+            name: "DATA".into(),
+            type_guid: disk::LINUX_DATA_TYPE,
+            size: MIB,
+            attributes: 0,
+            content: Content::Bytes(vec![]),
+        },
+    ];
+    disk::write(&p, uuid::Uuid::from_u128(1), &parts).unwrap();
+    MemDevice(std::fs::read(&p).unwrap())
+}
+
+struct Env {
+    _t: tempfile::TempDir,
+    paths: Paths,
+    key: SecretKey,
+}
+
+fn env() -> Env {
+    let t = tempfile::tempdir().unwrap();
+    let key = SecretKey::from_seed(&[5; 32]);
+    key.write_pair(&t.path().join("keys"), "k").unwrap();
+    let paths = Paths { keyring: t.path().join("keys"), state: t.path().join("data") };
+    Env { _t: t, paths, key }
+}
+
+fn make_bundle(e: &Env, version: &str, board: &str, rollback_index: u64) -> Vec<u8> {
+    let mut b = Builder::new(board, version);
+    b.level = 1;
+    b.rollback_index = rollback_index;
+    b.payloads.push((Target::SlotImage, slot_image(version, 1)));
+    let mut out = Vec::new();
+    b.write("b", &mut out, &[&e.key]).unwrap();
+    out
+}
+
+fn opts() -> InstallOptions {
+    InstallOptions { board: "x86-ud".into(), running_version: "1.0.0".into(), ..Default::default() }
+}
+
+fn run<D: BlockDevice>(up: &mut Updater<D>, bytes: &[u8], o: &InstallOptions) -> Result<updater::Installed, Error> {
+    install(up, "test.qbundle", &mut || Ok(bytes), o, &mut |_| {})
+}
+
+fn region(d: &MemDevice, up: &mut Updater<MemDevice>, s: Slot) -> Vec<u8> {
+    let (_, parts) = {
+        let mut v = updater::blockdev::GptView { dev: &mut up.dev, block_size: 512 };
+        let g = gptedit::Gpt::load(&mut v).unwrap();
+        (g.clone(), [g.find_by_name("SYSTEM_A").unwrap(), g.find_by_name("SYSTEM_B").unwrap()])
+    };
+    let p = &parts[s.index()];
+    d.0[(p.first_lba * 512) as usize..((p.last_lba + 1) * 512) as usize].to_vec()
+}
+
+#[test]
+fn installs_into_the_inactive_slot_and_flips_the_boot_state() {
+    let e = env();
+    let mut up = Updater::new(disk(), 512, Slot::A, e.paths.clone());
+    let a_before = {
+        let d = up.dev.clone();
+        region(&d, &mut up, Slot::A)
+    };
+    let done = run(&mut up, &make_bundle(&e, "2.0.0", "x86-ud", 1), &opts()).unwrap();
+    assert_eq!((done.slot, done.version.as_str()), (Slot::B, "2.0.0"));
+    let a = up.attrs().unwrap();
+    assert_eq!(a[0], SlotAttr::new(1, 0, true), "the running slot keeps its state");
+    assert_eq!(a[1], SlotAttr::new(2, 3, false), "new slot above, 3 tries, unproven");
+    let d = up.dev.clone();
+    assert!(region(&d, &mut up, Slot::A) == a_before, "not one byte of the running slot changed");
+    assert_eq!(up.slot_version(Slot::B).as_deref(), Some("2.0.0"));
+    assert_eq!(up.slot_version(Slot::A).as_deref(), Some("1.0.0"));
+    let st = up.status().unwrap();
+    assert_eq!(st.next_boot, 'b');
+    assert_eq!(st.last_install.unwrap().result, "ok");
+    assert_eq!(st.history.last().unwrap().kind, "install");
+}
+
+#[test]
+fn refusals_change_nothing() {
+    let e = env();
+    let cases: Vec<(Vec<u8>, InstallOptions, &str)> = vec![
+        (make_bundle(&e, "2.0.0", "rpi4", 0), opts(), "this device is x86-ud"),
+        (make_bundle(&e, "0.9.0", "x86-ud", 0), opts(), "--allow-downgrade"),
+        (
+            {
+                let mut b = make_bundle(&e, "2.0.0", "x86-ud", 0);
+                let n = b.len();
+                b[n - 5] ^= 1;
+                b
+            },
+            opts(),
+            "SHA-256",
+        ),
+        (
+            {
+                let mut b = make_bundle(&e, "2.0.0", "x86-ud", 0);
+                b[40] ^= 1;
+                b
+            },
+            opts(),
+            "changed after signing",
+        ),
+    ];
+    for (bytes, o, why) in cases {
+        let original = disk();
+        let mut up = Updater::new(original.clone(), 512, Slot::A, e.paths.clone());
+        let err = run(&mut up, &bytes, &o).unwrap_err();
+        assert!(matches!(err, Error::Bundle(_) | Error::Refused(_)), "{err}");
+        assert!(err.to_string().contains(why), "{err}");
+        assert!(up.dev.0 == original.0, "the disk was changed by a refused install ({why})");
+    }
+    // A downgrade is allowed when asked for (the rollback index still applies).
+    let mut up = Updater::new(disk(), 512, Slot::A, e.paths.clone());
+    let o = InstallOptions { allow_downgrade: true, ..opts() };
+    run(&mut up, &make_bundle(&e, "0.9.0", "x86-ud", 0), &o).unwrap();
+}
+
+#[test]
+fn an_unwritable_data_folder_refuses_before_touching_the_disk() {
+    let e = env();
+    let paths = Paths { state: "/proc/quill-nope".into(), ..e.paths.clone() };
+    let original = disk();
+    let mut up = Updater::new(original.clone(), 512, Slot::A, paths);
+    let err = run(&mut up, &make_bundle(&e, "2.0.0", "x86-ud", 0), &opts()).unwrap_err();
+    assert!(err.to_string().contains("nothing was changed"), "{err}");
+    assert!(up.dev.0 == original.0);
+}
+
+/// A device that loses power after `budget` writes: later writes fail and
+/// nothing more reaches the medium.
+struct PowerCut {
+    inner: MemDevice,
+    budget: usize,
+}
+
+impl BlockDevice for PowerCut {
+    fn len(&self) -> u64 {
+        self.inner.len()
+    }
+    fn read_at(&mut self, o: u64, b: &mut [u8]) -> io::Result<()> {
+        self.inner.read_at(o, b)
+    }
+    fn write_at(&mut self, o: u64, b: &[u8]) -> io::Result<()> {
+        if self.budget == 0 {
+            return Err(io::Error::other("power cut"));
+        }
+        self.budget -= 1;
+        self.inner.write_at(o, b)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_power_cut_at_any_write_leaves_the_old_slot_booting() {
+    let e = env();
+    let bytes = make_bundle(&e, "2.0.0", "x86-ud", 0);
+    // Count the writes of a whole install.
+    let mut counter = Updater::new(PowerCut { inner: disk(), budget: usize::MAX }, 512, Slot::A, e.paths.clone());
+    run(&mut counter, &bytes, &opts()).unwrap();
+    let total = usize::MAX - counter.dev.budget;
+    assert!(total > 10, "{total} writes");
+    for cut in 0..=total {
+        let env2 = env();
+        let mut up = Updater::new(PowerCut { inner: disk(), budget: cut }, 512, Slot::A, env2.paths.clone());
+        let bytes = make_bundle(&env2, "2.0.0", "x86-ud", 0);
+        let result = run(&mut up, &bytes, &opts());
+        // Power back: what would bootsel do with what is on the medium?
+        let mut after = Updater::new(up.dev.inner.clone(), 512, Slot::A, env2.paths.clone());
+        let a = after.attrs().expect("a GPT copy is always intact");
+        let first = abslot::boot_plan(a[0], a[1]).first().slot;
+        if result.is_ok() {
+            assert_eq!(first, Slot::B, "complete install boots the new slot");
+        } else if first == Slot::B {
+            // Only once the flip itself reached the medium may B be chosen,
+            // and then the slot holds the full, verified image.
+            assert_eq!(a[1], SlotAttr::new(2, 3, false), "cut {cut}: B chosen with {}", a[1]);
+            assert_eq!(after.slot_version(Slot::B).as_deref(), Some("2.0.0"), "cut {cut}");
+        } else {
+            assert_eq!(first, Slot::A, "cut {cut}");
+            assert!(!a[1].is_bootable() || a[1] == SlotAttr::new(0, 0, false), "cut {cut}: B is {}", a[1]);
+        }
+        assert!(a[0].is_bootable(), "cut {cut}: A is still bootable");
+    }
+}
+
+#[test]
+fn three_failed_boots_roll_back_and_are_reported() {
+    let e = env();
+    let mut up = Updater::new(disk(), 512, Slot::A, e.paths.clone());
+    run(&mut up, &make_bundle(&e, "2.0.0", "x86-ud", 3), &opts()).unwrap();
+    // bootsel: three unproven boots of B, each using a try; B never marks good.
+    for _ in 0..3 {
+        let a = up.attrs().unwrap();
+        assert_eq!(abslot::boot_plan(a[0], a[1]).first().slot, Slot::B);
+        let mut v = updater::blockdev::GptView { dev: &mut up.dev, block_size: 512 };
+        let mut g = gptedit::Gpt::load(&mut v).unwrap();
+        let b = g.find_by_name("SYSTEM_B").unwrap();
+        let next = abslot::on_boot_attempt(SlotAttr::from_gpt(b.attributes));
+        g.set_attributes::<io::Error>(b.number, next.to_gpt(b.attributes)).unwrap();
+        g.write(&mut v).unwrap();
+    }
+    let a = up.attrs().unwrap();
+    assert_eq!(abslot::boot_plan(a[0], a[1]).first().slot, Slot::A, "bootsel falls back");
+    // The fallback boot of A detects it.
+    let rb = up.boot_check().unwrap().expect("a rollback is detected");
+    assert_eq!(rb.message(), "Update to 2.0.0 failed and was rolled back to 1.0.0");
+    assert_eq!(up.attrs().unwrap()[1].priority(), 0, "the failed slot is out of rotation");
+    assert!(up.boot_check().unwrap().is_none(), "reported once");
+    let st = up.status().unwrap();
+    assert!(st.last_install.unwrap().result.starts_with("rolled back"));
+    assert_eq!(st.history.last().unwrap().kind, "rollback");
+    assert_eq!(st.rollback_floor, 0, "the failed version never raised the floor");
+}
+
+#[test]
+fn a_healthy_boot_marks_the_slot_good_and_raises_the_floor() {
+    let e = env();
+    let mut up = Updater::new(disk(), 512, Slot::A, e.paths.clone());
+    run(&mut up, &make_bundle(&e, "2.0.0", "x86-ud", 4), &opts()).unwrap();
+    let mut b = Updater::new(up.dev.clone(), 512, Slot::B, e.paths.clone());
+    assert!(b.boot_check().unwrap().is_none());
+    assert!(b.mark_good().unwrap());
+    assert!(!b.mark_good().unwrap(), "idempotent");
+    assert_eq!(b.attrs().unwrap()[1], SlotAttr::new(2, 0, true));
+    assert_eq!(b.status().unwrap().rollback_floor, 4);
+    // A bundle below the floor is refused now.
+    let err = run(
+        &mut b,
+        &make_bundle(&e, "3.0.0", "x86-ud", 3),
+        &InstallOptions { running_version: "2.0.0".into(), ..opts() },
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("floor 4"), "{err}");
+    // Manual rollback to the proven A, then set-active back to B.
+    assert_eq!(b.rollback().unwrap(), Slot::A);
+    let a = b.attrs().unwrap();
+    assert_eq!(abslot::boot_plan(a[0], a[1]).first().slot, Slot::A);
+    b.set_active(Slot::B).unwrap();
+    let a = b.attrs().unwrap();
+    assert_eq!(abslot::boot_plan(a[0], a[1]).first().slot, Slot::B);
+    assert!(a[1].successful());
+}
+
+#[test]
+fn rollback_to_a_never_proven_slot_is_refused() {
+    let e = env();
+    let mut up = Updater::new(disk(), 512, Slot::A, e.paths.clone());
+    let err = up.rollback().unwrap_err();
+    assert!(err.to_string().contains("never proven"), "{err}");
+}
