@@ -5,25 +5,26 @@
 use abslot::Slot;
 use std::path::{Path, PathBuf};
 
+/// Overrides, given before the verb: `fwupdate --disk disk.img --booted a status`.
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct DeviceArgs {
     /// The boot disk (default: the disk holding the booted slot's PARTUUID).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub disk: Option<PathBuf>,
     /// The running slot (default: quill.slot= on the kernel command line).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub booted: Option<String>,
     /// The updater's folder on DATA.
-    #[arg(long, global = true, default_value = "/data/quill")]
+    #[arg(long, default_value = "/data/quill")]
     pub data: PathBuf,
     /// Folder of trusted *.pub keys.
-    #[arg(long, global = true, default_value = "/etc/quill/keys")]
+    #[arg(long, default_value = "/etc/quill/keys")]
     pub keyring: PathBuf,
     /// Board of this device (default: BOARD= in /etc/quill/release).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub board: Option<String>,
     /// Version running now (default: VERSION= in /etc/quill/release).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub running_version: Option<String>,
 }
 
