@@ -6,6 +6,7 @@
 //! on signals). A fatal error opens an emergency shell instead of a panic.
 
 mod cmdline;
+mod health;
 mod hostname;
 mod logger;
 mod modules;
@@ -68,6 +69,13 @@ fn main() {
     }
     info!("hostname {host}");
     let data = mount_data(&args);
+    if data {
+        // Did the boot selector fall back from a failed update? (Reported
+        // on the console; the updater records it on DATA.)
+        for line in run_fwupdate(&["boot-check"]) {
+            logger.console_line(&format!("quill: {}", line.trim_start_matches("fwupdate: ")));
+        }
+    }
 
     let table = fs::read_to_string(Path::new(ETC).join("services")).unwrap_or_default();
     let services = match services::parse(&table) {
@@ -90,7 +98,81 @@ fn main() {
         host,
         if data { "mounted" } else { "missing" },
     ));
-    supervise(&signals, &mut states)
+    let checks = Checks { data, slot: args.slot, partuuid: args.slot_partuuid.clone(), deadline: Some(Instant::now() + health::SETTLE + Duration::from_millis(500)), reboot_at: None };
+    supervise(&signals, &mut states, checks)
+}
+
+/// Runs `fwupdate ARGS`; returns its output lines (errors logged).
+fn run_fwupdate(args: &[&str]) -> Vec<String> {
+    let mut argv = vec!["/usr/bin/fwupdate"];
+    argv.extend_from_slice(args);
+    match system::run_tool(&argv) {
+        Ok((status, text)) => {
+            if !status.success() {
+                warn!("fwupdate {}: {}", args.join(" "), text.trim());
+                return Vec::new();
+            }
+            text.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect()
+        }
+        Err(e) => {
+            warn!("running fwupdate {}: {e}", args.join(" "));
+            Vec::new()
+        }
+    }
+}
+
+/// The pending health check and, after a failed one, the reboot.
+struct Checks {
+    data: bool,
+    slot: Option<char>,
+    partuuid: Option<String>,
+    deadline: Option<Instant>,
+    reboot_at: Option<Instant>,
+}
+
+impl Checks {
+    fn next_wakeup(&self) -> Option<Instant> {
+        self.deadline.into_iter().chain(self.reboot_at).min()
+    }
+
+    fn run(&mut self, states: &[services::State], now: Instant) {
+        if self.reboot_at.is_some_and(|t| t <= now) {
+            info!("rebooting after the failed health check");
+            system::shutdown(Shutdown::Reboot);
+        }
+        if !self.deadline.is_some_and(|t| t <= now) {
+            return;
+        }
+        self.deadline = None;
+        let test_fail = Path::new(health::TEST_FAIL_FLAG).exists();
+        match health::evaluate(self.data, states, now, test_fail) {
+            Ok(()) => {
+                info!("health check passed");
+                for line in run_fwupdate(&["mark-good"]) {
+                    info!("{line}");
+                }
+            }
+            Err(why) => {
+                error!("health check failed: {why}");
+                if self.booted_slot_is_unproven() {
+                    error!("slot {} is unproven: rebooting in {} s so the boot selector counts this try",
+                        self.slot.map(|c| c.to_ascii_uppercase()).unwrap_or('?'), health::REBOOT_DELAY.as_secs());
+                    self.reboot_at = Some(now + health::REBOOT_DELAY);
+                }
+            }
+        }
+    }
+
+    fn booted_slot_is_unproven(&self) -> bool {
+        let Some(part) = self.partuuid.as_deref().and_then(gptedit::Guid::parse) else { return false };
+        let Some(disk) = bootdisk::find_boot_disk(Path::new("/sys/class/block"), Path::new("/dev"), self.partuuid.as_deref(), None) else {
+            return false;
+        };
+        let Ok(file) = fs::File::open(&disk.node) else { return false };
+        let Ok(mut d) = gptedit::FileDisk::new(file, disk.block_size) else { return false };
+        let Ok(gpt) = gptedit::Gpt::load(&mut d) else { return false };
+        gpt.partitions().iter().find(|p| p.unique_guid == part).is_some_and(|p| !abslot::SlotAttr::from_gpt(p.attributes).successful())
+    }
 }
 
 /// Modules listed by the board (`/etc/quill/modules`), then coldplug rounds
@@ -180,7 +262,7 @@ fn start_due(states: &mut [services::State], now: Instant) {
     }
 }
 
-fn supervise(signals: &nix::sys::signal::SigSet, states: &mut [services::State]) -> ! {
+fn supervise(signals: &nix::sys::signal::SigSet, states: &mut [services::State], mut checks: Checks) -> ! {
     let sfd = match SignalFd::with_flags(signals, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC) {
         Ok(fd) => fd,
         Err(e) => system::emergency(&format!("signalfd: {e}")),
@@ -190,6 +272,7 @@ fn supervise(signals: &nix::sys::signal::SigSet, states: &mut [services::State])
         let wait = states
             .iter()
             .filter_map(|s| s.next_start)
+            .chain(checks.next_wakeup())
             .map(|t| t.saturating_duration_since(now))
             .min()
             .unwrap_or(Duration::from_secs(60));
@@ -218,5 +301,6 @@ fn supervise(signals: &nix::sys::signal::SigSet, states: &mut [services::State])
             }
         }
         start_due(states, now);
+        checks.run(states, now);
     }
 }

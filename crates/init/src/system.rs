@@ -119,6 +119,24 @@ pub fn spawn(service: &Service) -> std::io::Result<u32> {
     Ok(cmd.spawn()?.id())
 }
 
+/// Runs a tool to completion (signals unblocked in the child) and returns
+/// its exit status and output lines.
+pub fn run_tool(argv: &[&str]) -> std::io::Result<(std::process::ExitStatus, String)> {
+    let mut cmd = Command::new(argv[0]);
+    cmd.args(&argv[1..]).env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let empty = SigSet::empty();
+            libc::sigprocmask(libc::SIG_SETMASK, empty.as_ref(), std::ptr::null_mut());
+            Ok(())
+        });
+    }
+    let out = cmd.output()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    Ok((out.status, text))
+}
+
 /// Reaps every exited child; returns their pids.
 pub fn reap() -> Vec<i32> {
     let mut out = Vec::new();

@@ -83,6 +83,7 @@ fn test_pause() -> Option<(Pause, Duration)> {
     let v = std::env::var("FWUPDATE_TEST_PAUSE").ok()?;
     let (at, secs) = v.split_once(':')?;
     let at = match at {
+        "early" => Pause::Early,
         "middle" => Pause::Middle,
         "before-flip" => Pause::BeforeFlip,
         "after-flip" => Pause::AfterFlip,

@@ -33,6 +33,8 @@ pub enum Stage<'a> {
 /// A deliberate stop at one step (for power-cut tests): the installer sleeps there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pause {
+    /// The target was made unbootable; nothing written yet.
+    Early,
     /// Halfway through writing the slot.
     Middle,
     /// After the readback, before the boot state flips.
@@ -138,6 +140,8 @@ pub fn install<D: BlockDevice, R: Read>(
     if before != SlotAttr::new(0, 0, false) {
         up.write_attrs(&mut gpt, &[(&parts[target.index()], SlotAttr::new(0, 0, false))])?;
     }
+
+    pause(opts, Pause::Early);
 
     // 3. Stream.
     let started = Instant::now();

@@ -186,11 +186,36 @@ impl<D: BlockDevice> Updater<D> {
         Ok(other)
     }
 
+    /// An install that was still "in progress" when the system went down:
+    /// if the boot state had already flipped to its slot, it completed;
+    /// otherwise it was interrupted and its slot is not bootable.
+    fn settle_interrupted_install(&mut self) -> Result<(), Error> {
+        let (mut state, _) = State::load(&self.paths.state);
+        let Some(last) = state.last_install.clone() else { return Ok(()) };
+        if last.result != "in progress" {
+            return Ok(());
+        }
+        let Some(slot) = Slot::from_letter(&last.slot.to_string()) else { return Ok(()) };
+        let a = self.attrs()?[slot.index()];
+        let (result, kind) = if a.is_bootable() && a.tries() > 0 || a.successful() || slot == self.booted {
+            ("ok (completed; the system went down before it was recorded)".to_string(), "install")
+        } else {
+            (format!("interrupted (power lost or bundle removed); slot {slot} was left not bootable"), "install-failed")
+        };
+        state.record(kind, last.slot, &last.version, result.clone());
+        if let Some(l) = state.last_install.as_mut() {
+            l.result = result;
+        }
+        state.save(&self.paths.state)?;
+        Ok(())
+    }
+
     /// Run at every boot once DATA is mounted: when the other slot has a
     /// higher priority but used up its tries unproven, the boot selector fell
     /// back to us: the update failed. Takes that slot out of rotation and
     /// records the rollback.
     pub fn boot_check(&mut self) -> Result<Option<Rollback>, Error> {
+        self.settle_interrupted_install()?;
         let (mut gpt, parts) = self.gpt()?;
         let (me, other) = (&parts[self.booted.index()], &parts[self.booted.other().index()]);
         let (ma, oa) = (SlotAttr::from_gpt(me.attributes), SlotAttr::from_gpt(other.attributes));
