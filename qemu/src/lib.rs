@@ -63,6 +63,8 @@ pub struct Config {
     pub bus: DiskBus,
     /// Extra raw disks (virtio), e.g. a second internal disk.
     pub extra_disks: Vec<PathBuf>,
+    /// USB sticks (raw images) on the xHCI controller.
+    pub usb_sticks: Vec<PathBuf>,
     pub console: Console,
     pub gui: bool,
     /// Use KVM when /dev/kvm works; off by default (FACTS.md: KVM does not
@@ -98,6 +100,7 @@ impl Config {
             disk,
             bus: DiskBus::parse(&spec.disk)?,
             extra_disks: vec![],
+            usb_sticks: vec![],
             console,
             gui: false,
             kvm: false,
@@ -134,14 +137,20 @@ impl Config {
             format!("unix:{},server=on,wait=off", dir.join("qmp.sock").display()),
             "-no-reboot".into(),
         ];
+        if self.bus == DiskBus::Usb || !self.usb_sticks.is_empty() {
+            a.extend(["-device".into(), "qemu-xhci,id=xhci".into()]);
+        }
         match self.bus {
             DiskBus::Virtio => a.extend(["-device".into(), "virtio-blk-pci,drive=disk0,bootindex=0".into()]),
-            DiskBus::Usb => a.extend([
-                "-device".into(),
-                "qemu-xhci,id=xhci".into(),
-                "-device".into(),
-                "usb-storage,bus=xhci.0,drive=disk0,removable=on,bootindex=0".into(),
-            ]),
+            DiskBus::Usb => {
+                a.extend(["-device".into(), "usb-storage,bus=xhci.0,drive=disk0,removable=on,bootindex=0".into()])
+            }
+        }
+        for (i, d) in self.usb_sticks.iter().enumerate() {
+            a.push("-drive".into());
+            a.push(format!("if=none,id=stick{i},format=raw,file={}", d.display()));
+            a.push("-device".into());
+            a.push(format!("usb-storage,bus=xhci.0,drive=stick{i},removable=on"));
         }
         for (i, d) in self.extra_disks.iter().enumerate() {
             a.push("-drive".into());

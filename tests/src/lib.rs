@@ -112,6 +112,13 @@ impl TestDisk {
         Vm::start(&self.vm_config()?)
     }
 
+    /// Boots with USB sticks (raw images) attached.
+    pub fn boot_with_sticks(&self, sticks: &[&Path]) -> Result<Vm> {
+        let mut cfg = self.vm_config()?;
+        cfg.usb_sticks = sticks.iter().map(|p| p.to_path_buf()).collect();
+        Vm::start(&cfg)
+    }
+
     /// Boots with extra raw disks attached (virtio, after the boot disk).
     pub fn boot_with(&self, extra: &[&Path]) -> Result<Vm> {
         let mut cfg = self.vm_config()?;
@@ -155,4 +162,14 @@ pub fn fat_stick(path: &Path, size_mib: u64, files: &[(&str, &Path)]) -> Result<
 pub fn dev_key() -> bundle::SecretKey {
     let p = root().join("target/quill/keys/dev.key");
     bundle::SecretKey::load(&p).unwrap_or_else(|e| panic!("{e}: the image must be built with the default keyring"))
+}
+
+/// A bundle `cargo xtask test` made: `quill-<board>-<name>.qbundle`.
+pub fn test_bundle(name: &str) -> PathBuf {
+    let dir = std::env::var_os("QUILL_BUNDLES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/quill").join(board()));
+    let p = dir.join(format!("quill-{}-{name}.qbundle", board()));
+    assert!(p.is_file(), "{} is missing: run the end-to-end tests with `cargo xtask test`", p.display());
+    p
 }

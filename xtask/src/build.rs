@@ -20,11 +20,20 @@ pub struct BuildOptions {
     pub version: String,
     /// Folder whose `*.pub` keys the image trusts (only public keys are read).
     pub keyring: PathBuf,
+    /// Where the outputs go (default target/quill/<board>).
+    pub out: PathBuf,
+    /// Test images only: the health check always fails (rollback tests).
+    pub fail_health: bool,
 }
 
 impl BuildOptions {
     pub fn new(paths: &Paths, version: &str) -> BuildOptions {
-        BuildOptions { version: version.to_string(), keyring: crate::keys::default_dir(paths) }
+        BuildOptions {
+            version: version.to_string(),
+            keyring: crate::keys::default_dir(paths),
+            out: paths.out.clone(),
+            fail_health: false,
+        }
     }
 }
 
@@ -45,12 +54,17 @@ pub fn build(paths: &Paths, board: &Board, opts: &BuildOptions) -> Result<Built>
     }
     compile(paths, board)?;
     let started = Instant::now();
-    fs::create_dir_all(&paths.out).with_context(|| format!("creating {}", paths.out.display()))?;
-    check_writable(&paths.out)?;
+    let out = &opts.out;
+    fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    check_writable(out)?;
 
     let release = release_text(board, &opts.version, &paths.root);
     let keys = crate::keys::public_keys(&opts.keyring)?;
-    let tree = root_tree(paths, board, &release, &keys)?;
+    let mut tree = root_tree(paths, board, &release, &keys)?;
+    if opts.fail_health {
+        println!("build: TEST IMAGE: its health check always fails (--fail-health)");
+        tree.file("etc/quill/test-fail-health", 0o644, b"built with --fail-health\n".to_vec());
+    }
     let initrd = tree.to_cpio_zstd()?;
     let kernel_path = paths.package_dir(&board.kernel.package).join(&board.kernel.image);
     let kernel = fs::read(&kernel_path).with_context(|| format!("reading the kernel {}", kernel_path.display()))?;
@@ -73,7 +87,7 @@ pub fn build(paths: &Paths, board: &Board, opts: &BuildOptions) -> Result<Built>
         &[(board.target.efi_boot_file.as_str(), &bootsel)],
     )?;
 
-    let data_tmp = paths.out.join("data.ext4.partial");
+    let data_tmp = out.join("data.ext4.partial");
     imagebuild::ext4::make(&data_tmp, board.partitions.data_mib * MIB, "DATA", &uuid::Uuid::new_v4().to_string())?;
 
     let factory = SlotAttr::new(1, 0, true).to_gpt(0);
@@ -83,13 +97,13 @@ pub fn build(paths: &Paths, board: &Board, opts: &BuildOptions) -> Result<Built>
         part("SYSTEM_B", disk::SLOT_TYPE, board.partitions.slot_mib, 0, Content::Bytes(slot.clone())),
         part("DATA", disk::LINUX_DATA_TYPE, board.partitions.data_mib, 0, Content::File(data_tmp.clone())),
     ];
-    let disk_path = paths.out.join("disk.img");
-    let tmp = paths.out.join("disk.img.partial");
+    let disk_path = out.join("disk.img");
+    let tmp = out.join("disk.img.partial");
     disk::write(&tmp, uuid::Uuid::new_v4(), &parts)?;
     let _ = fs::remove_file(&data_tmp);
-    let slot_path = paths.out.join("slot.img");
+    let slot_path = out.join("slot.img");
     write_atomic(&slot_path, &slot)?;
-    write_atomic(&paths.out.join("initrd.zst"), &initrd)?;
+    write_atomic(&out.join("initrd.zst"), &initrd)?;
     fs::rename(&tmp, &disk_path).with_context(|| format!("renaming to {}", disk_path.display()))?;
     let elapsed = started.elapsed().as_secs_f64();
 

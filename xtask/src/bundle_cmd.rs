@@ -15,15 +15,21 @@ pub fn bundle(
     version: &str,
     key: &std::path::Path,
     rollback_index: u64,
+    fail_health: bool,
 ) -> Result<PathBuf> {
     let key = SecretKey::load(key).map_err(|e| anyhow!(e))?;
-    let built = build::build(paths, board, &BuildOptions::new(paths, version))?;
+    let suffix = if fail_health { "-failhealth" } else { "" };
+    // Built in its own folder so the main disk.img is left alone.
+    let mut opts = BuildOptions::new(paths, version);
+    opts.out = paths.out.join(format!("build-{version}{suffix}"));
+    opts.fail_health = fail_health;
+    let built = build::build(paths, board, &opts)?;
     let image = std::fs::read(&built.slot).with_context(|| format!("reading {}", built.slot.display()))?;
     let mut b = Builder::new(&board.name, version);
     b.rollback_index = rollback_index;
     b.build_id = crate::build::build_id(&paths.root);
     b.payloads.push((Target::SlotImage, image));
-    let out = paths.out.join(format!("quill-{}-{version}.qbundle", board.name));
+    let out = paths.out.join(format!("quill-{}-{version}{suffix}.qbundle", board.name));
     let tmp = out.with_extension("partial");
     let started = Instant::now();
     let mut file =

@@ -52,6 +52,9 @@ enum Cmd {
         board: BoardArg,
         #[command(flatten)]
         version: VersionArg,
+        /// TEST ONLY: an image whose health check always fails.
+        #[arg(long, hide = true)]
+        fail_health: bool,
     },
     /// Write an Ed25519 key pair for signing bundles (secret key mode 0600).
     Keygen {
@@ -76,6 +79,9 @@ enum Cmd {
         /// Rollback index; devices refuse bundles below their floor.
         #[arg(long, default_value_t = 0)]
         rollback_index: u64,
+        /// TEST ONLY: an image whose health check always fails.
+        #[arg(long, hide = true)]
+        fail_health: bool,
     },
     /// Build the image and boot it in QEMU with the console on this terminal.
     Run {
@@ -128,9 +134,11 @@ fn dispatch(cmd: Cmd) -> Result<()> {
             let (paths, board) = load(&b.board)?;
             fetch::fetch(&paths, &board)
         }
-        Cmd::Build { board, version } => {
+        Cmd::Build { board, version, fail_health } => {
             let (paths, board) = load(&board.board)?;
-            build::build(&paths, &board, &build::BuildOptions::new(&paths, &version.version))?;
+            let mut opts = build::BuildOptions::new(&paths, &version.version);
+            opts.fail_health = fail_health;
+            build::build(&paths, &board, &opts)?;
             Ok(())
         }
         Cmd::Run { board, version, gui, usb, no_build } => {
@@ -144,9 +152,9 @@ fn dispatch(cmd: Cmd) -> Result<()> {
             let paths = util::Paths::new("x86-ud");
             keys::keygen(&out.unwrap_or_else(|| keys::default_dir(&paths)), &name)
         }
-        Cmd::Bundle { board, version, key, rollback_index } => {
+        Cmd::Bundle { board, version, key, rollback_index, fail_health } => {
             let (paths, board) = load(&board.board)?;
-            bundle_cmd::bundle(&paths, &board, &version, &key, rollback_index).map(|_| ())
+            bundle_cmd::bundle(&paths, &board, &version, &key, rollback_index, fail_health).map(|_| ())
         }
         Cmd::Bench { board, boots } => {
             let (paths, board) = load(&board.board)?;

@@ -17,9 +17,15 @@ pub fn test(paths: &Paths, board: &Board, unit_only: bool, rest: &[String]) -> R
         cmd.arg("--").args(rest);
     } else {
         let built = build::build(paths, board, &BuildOptions::new(paths, env!("CARGO_PKG_VERSION")))?;
+        // Update bundles for the updater tests: a good 2.0.0 and a 3.0.0
+        // whose health check fails, signed with the key the image trusts.
+        let key = crate::keys::default_dir(paths).join("dev.key");
+        crate::bundle_cmd::bundle(paths, board, "2.0.0", &key, 1, false)?;
+        crate::bundle_cmd::bundle(paths, board, "3.0.0", &key, 2, true)?;
         println!("test: running unit and end-to-end tests against {}", built.disk.display());
         cmd.env("QUILL_BOARD", &board.name)
             .env("QUILL_IMAGE", &built.disk)
+            .env("QUILL_BUNDLES", &paths.out)
             .args(["--", "--include-ignored"])
             .args(rest);
     }

@@ -8,6 +8,7 @@
 mod cmdline;
 mod health;
 mod hostname;
+mod hotplug;
 mod logger;
 mod modules;
 mod release;
@@ -55,7 +56,9 @@ fn main() {
         system::emergency("quill.emergency=1 on the kernel command line");
     }
 
-    load_modules();
+    // Listen before the coldplug scan, so no device slips between the two.
+    let uevents = hotplug::Socket::open().map_err(|e| warn!("no hotplug events: {e}")).ok();
+    let mods = load_modules();
     let unit = hostname::unit_id(Path::new("/sys/class/net"));
     let host = match &unit {
         Some(id) => hostname::hostname_for(id),
@@ -98,8 +101,14 @@ fn main() {
         host,
         if data { "mounted" } else { "missing" },
     ));
-    let checks = Checks { data, slot: args.slot, partuuid: args.slot_partuuid.clone(), deadline: Some(Instant::now() + health::SETTLE + Duration::from_millis(500)), reboot_at: None };
-    supervise(&signals, &mut states, checks)
+    let checks = Checks {
+        data,
+        slot: args.slot,
+        partuuid: args.slot_partuuid.clone(),
+        deadline: Some(Instant::now() + health::SETTLE + Duration::from_millis(500)),
+        reboot_at: None,
+    };
+    supervise(&signals, &mut states, checks, uevents, mods)
 }
 
 /// Runs `fwupdate ARGS`; returns its output lines (errors logged).
@@ -155,8 +164,11 @@ impl Checks {
             Err(why) => {
                 error!("health check failed: {why}");
                 if self.booted_slot_is_unproven() {
-                    error!("slot {} is unproven: rebooting in {} s so the boot selector counts this try",
-                        self.slot.map(|c| c.to_ascii_uppercase()).unwrap_or('?'), health::REBOOT_DELAY.as_secs());
+                    error!(
+                        "slot {} is unproven: rebooting in {} s so the boot selector counts this try",
+                        self.slot.map(|c| c.to_ascii_uppercase()).unwrap_or('?'),
+                        health::REBOOT_DELAY.as_secs()
+                    );
                     self.reboot_at = Some(now + health::REBOOT_DELAY);
                 }
             }
@@ -165,26 +177,33 @@ impl Checks {
 
     fn booted_slot_is_unproven(&self) -> bool {
         let Some(part) = self.partuuid.as_deref().and_then(gptedit::Guid::parse) else { return false };
-        let Some(disk) = bootdisk::find_boot_disk(Path::new("/sys/class/block"), Path::new("/dev"), self.partuuid.as_deref(), None) else {
+        let Some(disk) =
+            bootdisk::find_boot_disk(Path::new("/sys/class/block"), Path::new("/dev"), self.partuuid.as_deref(), None)
+        else {
             return false;
         };
         let Ok(file) = fs::File::open(&disk.node) else { return false };
         let Ok(mut d) = gptedit::FileDisk::new(file, disk.block_size) else { return false };
         let Ok(gpt) = gptedit::Gpt::load(&mut d) else { return false };
-        gpt.partitions().iter().find(|p| p.unique_guid == part).is_some_and(|p| !abslot::SlotAttr::from_gpt(p.attributes).successful())
+        gpt.partitions()
+            .iter()
+            .find(|p| p.unique_guid == part)
+            .is_some_and(|p| !abslot::SlotAttr::from_gpt(p.attributes).successful())
     }
 }
 
+type Mods = Option<modules::Modules<modules::KernelLoader>>;
+
 /// Modules listed by the board (`/etc/quill/modules`), then coldplug rounds
 /// until no new module matches a device.
-fn load_modules() {
+fn load_modules() -> Mods {
     let release = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let dir = PathBuf::from("/lib/modules").join(release.trim());
     let index = match modules::ModIndex::load(&dir) {
         Ok(i) => i,
         Err(e) => {
             warn!("no module index in {}: {e}; loading no modules", dir.display());
-            return;
+            return None;
         }
     };
     let mut mods = modules::Modules::new(dir, index, modules::KernelLoader);
@@ -207,6 +226,25 @@ fn load_modules() {
         std::thread::sleep(Duration::from_millis(100));
     }
     info!("{} modules loaded", mods.loaded().len());
+    Some(mods)
+}
+
+/// Hotplug: loads the modules a new device needs.
+fn handle_uevents(socket: &hotplug::Socket, mods: &mut Mods) {
+    for ev in socket.drain() {
+        if ev.action != "add" {
+            continue;
+        }
+        if let (Some(alias), Some(m)) = (ev.get("MODALIAS"), mods.as_mut()) {
+            let (newly, errors) = m.coldplug(&[alias.to_string()]);
+            for n in newly {
+                info!("hotplug: loaded {n} for {}", ev.devpath);
+            }
+            for e in errors {
+                warn!("hotplug: {e}");
+            }
+        }
+    }
 }
 
 /// Finds the boot disk's DATA partition (waiting up to 10 s for the disk)
@@ -262,7 +300,13 @@ fn start_due(states: &mut [services::State], now: Instant) {
     }
 }
 
-fn supervise(signals: &nix::sys::signal::SigSet, states: &mut [services::State], mut checks: Checks) -> ! {
+fn supervise(
+    signals: &nix::sys::signal::SigSet,
+    states: &mut [services::State],
+    mut checks: Checks,
+    uevents: Option<hotplug::Socket>,
+    mut mods: Mods,
+) -> ! {
     let sfd = match SignalFd::with_flags(signals, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC) {
         Ok(fd) => fd,
         Err(e) => system::emergency(&format!("signalfd: {e}")),
@@ -277,8 +321,15 @@ fn supervise(signals: &nix::sys::signal::SigSet, states: &mut [services::State],
             .min()
             .unwrap_or(Duration::from_secs(60));
         let timeout = PollTimeout::try_from(wait.as_millis().min(60_000) as i32 + 1).unwrap_or(PollTimeout::MAX);
-        let mut fds = [PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+        let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+        if let Some(u) = &uevents {
+            fds.push(PollFd::new(u.as_fd(), PollFlags::POLLIN));
+        }
         let _ = poll(&mut fds, timeout);
+        drop(fds);
+        if let Some(u) = &uevents {
+            handle_uevents(u, &mut mods);
+        }
         while let Ok(Some(info)) = sfd.read_signal() {
             let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else { continue };
             if let Some(kind) = Shutdown::from_signal(sig) {
