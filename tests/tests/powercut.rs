@@ -1,0 +1,154 @@
+//! Power cuts during an install, and a tampered bundle: the next boot always
+//! comes up, `fwupdate status` is consistent with the disk (`cgpt`), and a
+//! refused bundle changes not one byte of the slot.
+
+use quill_e2e::{fat_stick, save_log, test_bundle, TestDisk, BOOT_TIMEOUT};
+use quill_qemu::Vm;
+use std::time::Duration;
+
+const LONG: Duration = Duration::from_secs(300);
+
+fn sh(vm: &mut Vm, cmd: &str) -> anyhow::Result<String> {
+    let start = vm.transcript().len();
+    vm.type_serial(&format!("{cmd}; echo end-$((40+2))-$?\n"))?;
+    vm.wait_for("end-42-", LONG)?;
+    Ok(vm.transcript()[start..].to_string())
+}
+
+fn ready_shell(vm: &mut Vm) -> anyhow::Result<String> {
+    let ready = vm.wait_for("quill: ready", BOOT_TIMEOUT)?;
+    vm.wait_for_text("# ", Duration::from_secs(30))?;
+    Ok(ready)
+}
+
+fn mount_stick(vm: &mut Vm) -> anyhow::Result<()> {
+    let out = sh(
+        vm,
+        "for i in $(seq 1 100); do [ -b /dev/sda ] && break; sleep 0.2; done; \
+         mkdir -p /mnt/stick && mount -t vfat -o ro /dev/sda /mnt/stick",
+    )?;
+    anyhow::ensure!(out.contains("end-42-0"), "mounting the stick failed: {out}");
+    Ok(())
+}
+
+fn stick_with(dir: &std::path::Path, bundle: &std::path::Path) -> std::path::PathBuf {
+    let stick = dir.join("stick.img");
+    fat_stick(&stick, 64, &[("quill-x86-ud-2.0.0.qbundle", bundle)]).unwrap();
+    stick
+}
+
+/// Pulls the plug while the install is paused at `point`, then boots again.
+fn cut(point: &str, shown: &str, after_flip: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let stick = stick_with(dir.path(), &test_bundle("2.0.0"));
+    let disk = TestDisk::new().unwrap();
+    let mut vm = disk.boot_with_sticks(&[&stick]).unwrap();
+    let r = (|| -> anyhow::Result<()> {
+        ready_shell(&mut vm)?;
+        mount_stick(&mut vm)?;
+        vm.type_serial(&format!(
+            "FWUPDATE_TEST_PAUSE={point}:600 fwupdate install --yes /mnt/stick/quill-x86-ud-2.0.0.qbundle\n"
+        ))?;
+        vm.wait_for(&format!("test pause at {shown}"), LONG)?;
+        vm.pull_plug()
+    })();
+    if let Err(e) = r {
+        panic!("{point}: {e:#}\n(console log: {})", save_log(&format!("cut-{point}"), &vm).display());
+    }
+    drop(vm);
+    let (b, a) = (disk.cgpt_state(3).unwrap(), disk.cgpt_state(2).unwrap());
+    assert_eq!(a, (1, 0, true), "{point}: the running slot is untouched");
+    if after_flip {
+        assert_eq!(b, (2, 3, false), "{point}: the flip is on disk");
+    } else {
+        assert_eq!(b, (0, 0, false), "{point}: the half-installed slot is not bootable");
+    }
+
+    let mut vm = disk.boot().unwrap();
+    let r = (|| -> anyhow::Result<()> {
+        let ready = ready_shell(&mut vm)?;
+        let st = sh(&mut vm, "fwupdate status")?;
+        if after_flip {
+            anyhow::ensure!(ready.contains("slot=b") && ready.contains("version=2.0.0"), "{ready}");
+            anyhow::ensure!(st.contains("completed"), "the install is recorded as complete: {st}");
+            anyhow::ensure!(st.contains("priority=2 tries=2 successful=0"), "{st}");
+        } else {
+            anyhow::ensure!(ready.contains("slot=a"), "{ready}");
+            anyhow::ensure!(st.contains("interrupted"), "the interrupted install is reported: {st}");
+            anyhow::ensure!(st.contains("priority=0 tries=0 successful=0 (not bootable)"), "{st}");
+        }
+        anyhow::ensure!(st.contains("next boot:"), "{st}");
+        vm.type_serial("poweroff\n")?;
+        vm.wait_exit(Duration::from_secs(60))?;
+        Ok(())
+    })();
+    if let Err(e) = r {
+        panic!("{point} (next boot): {e:#}\n(console log: {})", save_log(&format!("cut-{point}-next"), &vm).display());
+    }
+    drop(vm);
+    // cgpt agrees with what status said.
+    let b = disk.cgpt_state(3).unwrap();
+    if after_flip {
+        assert_eq!(b.0, 2);
+        assert_eq!(b.1, 2);
+    } else {
+        assert_eq!(b, (0, 0, false));
+    }
+}
+
+#[test]
+#[ignore = "needs the image and bundles: run with `cargo xtask test`"]
+fn power_cut_early_in_an_install() {
+    cut("early", "Early", false);
+}
+
+#[test]
+#[ignore = "needs the image and bundles: run with `cargo xtask test`"]
+fn power_cut_in_the_middle_of_an_install() {
+    cut("middle", "Middle", false);
+}
+
+#[test]
+#[ignore = "needs the image and bundles: run with `cargo xtask test`"]
+fn power_cut_right_before_the_flip() {
+    cut("before-flip", "BeforeFlip", false);
+}
+
+#[test]
+#[ignore = "needs the image and bundles: run with `cargo xtask test`"]
+fn power_cut_right_after_the_flip() {
+    cut("after-flip", "AfterFlip", true);
+}
+
+#[test]
+#[ignore = "needs the image and bundles: run with `cargo xtask test`"]
+fn a_tampered_bundle_is_refused_and_not_one_byte_reaches_the_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = std::fs::read(test_bundle("2.0.0")).unwrap();
+    let n = bytes.len();
+    bytes[n / 2] ^= 0x20; // somewhere in the payload
+    let bad = dir.path().join("bad.qbundle");
+    std::fs::write(&bad, &bytes).unwrap();
+    let stick = stick_with(dir.path(), &bad);
+    let disk = TestDisk::new().unwrap();
+    let slot_b = dir.path().join("b-before");
+    disk.extract("SYSTEM_B", &slot_b).unwrap();
+    let mut vm = disk.boot_with_sticks(&[&stick]).unwrap();
+    let r = (|| -> anyhow::Result<()> {
+        ready_shell(&mut vm)?;
+        mount_stick(&mut vm)?;
+        let out = sh(&mut vm, "fwupdate install --yes /mnt/stick/quill-x86-ud-2.0.0.qbundle")?;
+        anyhow::ensure!(out.contains("SHA-256") && out.contains("end-42-3"), "refused with the reason and exit code 3: {out}");
+        vm.type_serial("poweroff\n")?;
+        vm.wait_exit(Duration::from_secs(60))?;
+        Ok(())
+    })();
+    if let Err(e) = r {
+        panic!("{e:#}\n(console log: {})", save_log("tampered", &vm).display());
+    }
+    drop(vm);
+    let slot_b_after = dir.path().join("b-after");
+    disk.extract("SYSTEM_B", &slot_b_after).unwrap();
+    assert!(std::fs::read(&slot_b).unwrap() == std::fs::read(&slot_b_after).unwrap(), "slot B changed");
+    assert_eq!(disk.cgpt_state(3).unwrap(), (0, 0, false));
+}
