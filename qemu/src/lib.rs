@@ -65,6 +65,9 @@ pub struct Config {
     pub extra_disks: Vec<PathBuf>,
     /// USB sticks (raw images) on the xHCI controller.
     pub usb_sticks: Vec<PathBuf>,
+    /// Add the xHCI controller even without sticks, so that tests can plug
+    /// sticks in later ([`Vm::plug_usb_stick`]).
+    pub usb_hotplug: bool,
     pub console: Console,
     pub gui: bool,
     /// Use KVM when /dev/kvm works; off by default (FACTS.md: KVM does not
@@ -101,6 +104,7 @@ impl Config {
             bus: DiskBus::parse(&spec.disk)?,
             extra_disks: vec![],
             usb_sticks: vec![],
+            usb_hotplug: false,
             console,
             gui: false,
             kvm: false,
@@ -137,7 +141,7 @@ impl Config {
             format!("unix:{},server=on,wait=off", dir.join("qmp.sock").display()),
             "-no-reboot".into(),
         ];
-        if self.bus == DiskBus::Usb || !self.usb_sticks.is_empty() {
+        if self.bus == DiskBus::Usb || !self.usb_sticks.is_empty() || self.usb_hotplug {
             a.extend(["-device".into(), "qemu-xhci,id=xhci".into()]);
         }
         match self.bus {
@@ -300,6 +304,33 @@ impl Vm {
     /// Saves the screen as a PNG.
     pub fn screendump(&mut self, path: &Path) -> Result<()> {
         self.qmp()?.execute("screendump", serde_json::json!({"filename": path, "format": "png"}))?;
+        Ok(())
+    }
+
+    /// Plugs a USB stick (raw image) into the running machine's xHCI
+    /// controller (the config needs `usb_hotplug` or a stick at start).
+    pub fn plug_usb_stick(&mut self, id: &str, image: &Path) -> Result<()> {
+        let q = self.qmp()?;
+        q.execute(
+            "blockdev-add",
+            serde_json::json!({
+                "driver": "raw", "node-name": format!("{id}-node"),
+                "file": {"driver": "file", "filename": image},
+            }),
+        )?;
+        q.execute(
+            "device_add",
+            serde_json::json!({
+                "driver": "usb-storage", "bus": "xhci.0", "drive": format!("{id}-node"),
+                "id": id, "removable": true,
+            }),
+        )?;
+        Ok(())
+    }
+
+    /// Pulls a stick plugged with [`Vm::plug_usb_stick`] out.
+    pub fn unplug_usb_stick(&mut self, id: &str) -> Result<()> {
+        self.qmp()?.execute("device_del", serde_json::json!({ "id": id }))?;
         Ok(())
     }
 

@@ -103,7 +103,7 @@ enum Cmd {
     Bench {
         #[command(flatten)]
         board: BoardArg,
-        /// Boots to measure (the figure is the slowest).
+        /// Boots to measure (the figure is the slowest; 0 skips the boot figure).
         #[arg(long, default_value_t = 3)]
         boots: u32,
     },

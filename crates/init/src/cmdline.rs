@@ -11,6 +11,8 @@ pub struct BootArgs {
     pub disk_uuid: Option<String>,
     /// `quill.emergency=1`: stop after the early mounts and open a shell.
     pub emergency: bool,
+    /// `quill.autoupdate=1`: install an update found on USB storage without asking.
+    pub autoupdate: bool,
 }
 
 impl BootArgs {
@@ -23,6 +25,7 @@ impl BootArgs {
                 "quill.partuuid" if !value.is_empty() => args.slot_partuuid = Some(value.to_ascii_lowercase()),
                 "quill.diskuuid" if !value.is_empty() => args.disk_uuid = Some(value.to_ascii_lowercase()),
                 "quill.emergency" => args.emergency = value != "0",
+                "quill.autoupdate" => args.autoupdate = value != "0",
                 _ => {}
             }
         }
@@ -43,6 +46,9 @@ mod tests {
         assert_eq!(a.slot_partuuid.as_deref(), Some("ab-cd"));
         assert_eq!(a.disk_uuid.as_deref(), Some("ef"));
         assert!(!a.emergency);
+        assert!(!a.autoupdate);
+        assert!(BootArgs::parse("quill.autoupdate=1").autoupdate);
+        assert!(!BootArgs::parse("quill.autoupdate=0").autoupdate);
     }
 
     #[test]

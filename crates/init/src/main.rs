@@ -14,6 +14,7 @@ mod modules;
 mod release;
 mod services;
 mod system;
+mod usb;
 
 use cmdline::BootArgs;
 use log::{error, info, warn};
@@ -71,7 +72,7 @@ fn main() {
         warn!("setting the hostname to {host}: {e}");
     }
     info!("hostname {host}");
-    let data = mount_data(&args);
+    let (data, boot_disk) = mount_data(&args);
     if data {
         // Did the boot selector fall back from a failed update? (Reported
         // on the console; the updater records it on DATA.)
@@ -108,7 +109,57 @@ fn main() {
         deadline: Some(Instant::now() + health::SETTLE + Duration::from_millis(500)),
         reboot_at: None,
     };
-    supervise(&signals, &mut states, checks, uevents, mods)
+    let mut watcher = usb::Watcher::new(boot_disk, args.autoupdate);
+    let mut mods = mods;
+    usb_coldplug(&mut watcher, &mut mods, &*logger);
+    supervise(&signals, &mut states, checks, uevents, mods, watcher, logger)
+}
+
+/// The system side of the USB watcher.
+struct UsbHost<'a>(&'a mut Mods);
+
+impl usb::Host for UsbHost<'_> {
+    fn read_head(&mut self, name: &str) -> std::io::Result<Vec<u8>> {
+        use std::io::Read;
+        let mut head = vec![0u8; 2048];
+        fs::File::open(Path::new("/dev").join(name))?.read_exact(&mut head)?;
+        Ok(head)
+    }
+    fn load_fs_module(&mut self, fstype: &str) {
+        if let Some(m) = self.0.as_mut() {
+            if let Err(e) = m.load(fstype) {
+                warn!("usb: {e}");
+            }
+        }
+    }
+    fn mount_ro(&mut self, name: &str, fstype: &str, target: &Path) -> Result<(), String> {
+        system::mount_ro(&Path::new("/dev").join(name), fstype, target)
+    }
+    fn unmount(&mut self, target: &Path) {
+        system::detach(target)
+    }
+    fn spawn(&mut self, argv: &[String]) -> std::io::Result<i32> {
+        system::spawn_to_console(argv).map(|p| p as i32)
+    }
+}
+
+/// USB volumes that were there before init listened (sticks plugged in at boot).
+fn usb_coldplug(watcher: &mut usb::Watcher, mods: &mut Mods, logger: &logger::InitLogger) {
+    let Ok(entries) = fs::read_dir("/sys/class/block") else { return };
+    let mut names: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+    names.sort();
+    for p in names {
+        let devtype = fs::read_to_string(p.join("uevent"))
+            .ok()
+            .and_then(|u| u.lines().find_map(|l| l.strip_prefix("DEVTYPE=").map(str::to_string)));
+        let Ok(real) = fs::canonicalize(&p) else { continue };
+        let devpath = real.to_string_lossy().trim_start_matches("/sys").to_string();
+        if let Some(v) = devtype.and_then(|t| usb::Volume::from_devpath(&devpath, &t)) {
+            for line in watcher.added(&v, &mut UsbHost(mods)) {
+                logger.console_line(&format!("quill: {line}"));
+            }
+        }
+    }
 }
 
 /// Runs `fwupdate ARGS`; returns its output lines (errors logged).
@@ -229,10 +280,23 @@ fn load_modules() -> Mods {
     Some(mods)
 }
 
-/// Hotplug: loads the modules a new device needs.
-fn handle_uevents(socket: &hotplug::Socket, mods: &mut Mods) {
+/// Hotplug: loads the modules a new device needs; USB storage goes to the watcher.
+fn handle_uevents(socket: &hotplug::Socket, mods: &mut Mods, watcher: &mut usb::Watcher, logger: &logger::InitLogger) {
     for ev in socket.drain() {
+        if ev.action == "remove" && ev.get("SUBSYSTEM") == Some("block") {
+            let name = ev.devpath.rsplit('/').next().unwrap_or_default().to_string();
+            for line in watcher.removed(&name, &mut UsbHost(mods)) {
+                logger.console_line(&format!("quill: {line}"));
+            }
+            continue;
+        }
         if ev.action != "add" {
+            continue;
+        }
+        if let Some(v) = usb::Volume::from_uevent(&ev) {
+            for line in watcher.added(&v, &mut UsbHost(mods)) {
+                logger.console_line(&format!("quill: {line}"));
+            }
             continue;
         }
         if let (Some(alias), Some(m)) = (ev.get("MODALIAS"), mods.as_mut()) {
@@ -248,8 +312,9 @@ fn handle_uevents(socket: &hotplug::Socket, mods: &mut Mods) {
 }
 
 /// Finds the boot disk's DATA partition (waiting up to 10 s for the disk)
-/// and mounts it at /data. Returns whether /data is mounted.
-fn mount_data(args: &BootArgs) -> bool {
+/// and mounts it at /data. Returns whether /data is mounted, and the boot
+/// disk's name.
+fn mount_data(args: &BootArgs) -> (bool, Option<String>) {
     let deadline = Instant::now() + Duration::from_secs(10);
     let disk = loop {
         let found = bootdisk::find_boot_disk(
@@ -265,20 +330,20 @@ fn mount_data(args: &BootArgs) -> bool {
     };
     let Some(disk) = disk else {
         error!("the boot disk was not found (slot PARTUUID {:?}); settings will not be kept", args.slot_partuuid);
-        return false;
+        return (false, None);
     };
     let Some(dev) = disk.data else {
         error!("boot disk {} has no DATA partition; settings will not be kept", disk.name);
-        return false;
+        return (false, Some(disk.name));
     };
     match system::mount_data(&dev) {
         Ok(()) => {
             info!("DATA {} mounted on /data (boot disk {})", dev.display(), disk.name);
-            true
+            (true, Some(disk.name))
         }
         Err(e) => {
             error!("{e}; settings will not be kept");
-            false
+            (false, Some(disk.name))
         }
     }
 }
@@ -306,6 +371,8 @@ fn supervise(
     mut checks: Checks,
     uevents: Option<hotplug::Socket>,
     mut mods: Mods,
+    mut watcher: usb::Watcher,
+    logger: &logger::InitLogger,
 ) -> ! {
     let sfd = match SignalFd::with_flags(signals, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC) {
         Ok(fd) => fd,
@@ -328,7 +395,7 @@ fn supervise(
         let _ = poll(&mut fds, timeout);
         drop(fds);
         if let Some(u) = &uevents {
-            handle_uevents(u, &mut mods);
+            handle_uevents(u, &mut mods, &mut watcher, logger);
         }
         while let Ok(Some(info)) = sfd.read_signal() {
             let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else { continue };
@@ -339,6 +406,9 @@ fn supervise(
         }
         let now = Instant::now();
         for pid in system::reap() {
+            if watcher.reaped(pid) {
+                continue;
+            }
             if let Some(st) = states.iter_mut().find(|s| s.pid == Some(pid)) {
                 st.exited(now);
                 match st.next_start {

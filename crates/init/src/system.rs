@@ -8,6 +8,7 @@ use nix::sys::signal::{kill, SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use std::fs;
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -52,6 +53,56 @@ pub fn mount_data(dev: &Path) -> Result<(), String> {
     let _ = fs::create_dir_all("/data");
     mount(Some(dev), "/data", Some("ext4"), MsFlags::MS_NOATIME | MsFlags::MS_NODEV, None::<&str>)
         .map_err(|e| format!("mounting {} (ext4) on /data: {e}", dev.display()))
+}
+
+/// Mounts a USB volume read-only (no device nodes, no programs, no
+/// set-uid); ext4 without replaying its journal, which would write.
+pub fn mount_ro(dev: &Path, fstype: &str, target: &Path) -> Result<(), String> {
+    fs::create_dir_all(target).map_err(|e| format!("creating {}: {e}", target.display()))?;
+    let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    let data = (fstype == "ext4").then_some("noload");
+    mount(Some(dev), target, Some(fstype), flags, data).map_err(|e| {
+        let _ = fs::remove_dir(target);
+        format!("mounting {} ({fstype}) read-only: {e}", dev.display())
+    })
+}
+
+/// Detaches a mount (lazily: a reader may still hold a file open) and
+/// removes its folder.
+pub fn detach(target: &Path) {
+    if let Err(e) = umount2(target, MntFlags::MNT_DETACH) {
+        log::warn!("detaching {}: {e}", target.display());
+    }
+    let _ = fs::remove_dir(target);
+}
+
+/// Starts a helper in its own session with no input and its output on the
+/// console (without making the console its controlling terminal, which
+/// would take it from the shell).
+pub fn spawn_to_console(argv: &[String]) -> std::io::Result<u32> {
+    let console = fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open(console_device())
+        .or_else(|_| fs::OpenOptions::new().write(true).custom_flags(libc::O_NOCTTY).open("/dev/console"))?;
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..])
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .current_dir("/")
+        .stdin(std::process::Stdio::null())
+        .stdout(console.try_clone()?)
+        .stderr(console);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let empty = SigSet::empty();
+            libc::sigprocmask(libc::SIG_SETMASK, empty.as_ref(), std::ptr::null_mut());
+            libc::setsid();
+            Ok(())
+        });
+    }
+    Ok(cmd.spawn()?.id())
 }
 
 /// The device of the active console (`/dev/ttyS0`, `/dev/tty1`, ...).

@@ -135,73 +135,7 @@ pub fn run(cmd: DeviceCmd, args: &DeviceArgs) -> Result<(), Failure> {
             Ok(())
         }
         DeviceCmd::Install { bundle, yes, allow_downgrade } => {
-            let _lock = lock()?;
-            let (mut up, dev) = open(args)?;
-            let opts = InstallOptions {
-                board: dev.board.clone(),
-                running_version: dev.running_version.clone(),
-                allow_downgrade,
-                pause: test_pause(),
-            };
-            let mut open_bundle =
-                || std::fs::File::open(&bundle).map(|f| std::io::BufReader::with_capacity(1 << 20, f));
-            let interactive = std::io::stdin().is_terminal() && !yes;
-            let mut last_tenth = u64::MAX;
-            let tty = std::io::stderr().is_terminal();
-            let mut progress = |s: Stage| match s {
-                Stage::Verified { version, target, size, signer } => {
-                    eprintln!(
-                        "fwupdate: {} is valid: version {version} ({:.1} MiB), signed by key {signer}",
-                        bundle.display(),
-                        size as f64 / 1048576.0
-                    );
-                    if interactive {
-                        eprint!("Install {version} into slot {target} and boot it next? [y/N] ");
-                        let _ = std::io::stderr().flush();
-                        let mut answer = String::new();
-                        let _ = std::io::stdin().read_line(&mut answer);
-                        if !matches!(answer.trim(), "y" | "Y" | "yes") {
-                            eprintln!("fwupdate: cancelled; nothing was changed");
-                            std::process::exit(crate::EXIT_ERROR);
-                        }
-                    }
-                    eprintln!("fwupdate: writing slot {target}");
-                }
-                Stage::Writing { done, total, elapsed } => {
-                    let rate = done as f64 / 1048576.0 / elapsed.as_secs_f64().max(0.001);
-                    let tenth = done * 10 / total.max(1);
-                    if tty {
-                        eprint!(
-                            "\rfwupdate: {:>6.1} / {:.1} MiB  {rate:>6.1} MiB/s",
-                            done as f64 / 1048576.0,
-                            total as f64 / 1048576.0
-                        );
-                    } else if tenth != last_tenth {
-                        last_tenth = tenth;
-                        eprintln!(
-                            "fwupdate: written {:>3}% ({:.1} MiB, {rate:.1} MiB/s)",
-                            tenth * 10,
-                            done as f64 / 1048576.0
-                        );
-                    }
-                }
-                Stage::ReadingBack => {
-                    eprintln!("{}fwupdate: reading the slot back to verify it", if tty { "\n" } else { "" })
-                }
-                Stage::Switching => eprintln!("fwupdate: switching the next boot to the new slot"),
-                Stage::Done => {}
-            };
-            let done = install(&mut up, &bundle.display().to_string(), &mut open_bundle, &opts, &mut progress)
-                .map_err(failure)?;
-            println!(
-                "fwupdate: installed {} into slot {} ({:.1} MiB in {:.1} s, {:.1} MiB/s); reboot to start it",
-                done.version,
-                done.slot,
-                done.bytes as f64 / 1048576.0,
-                done.seconds,
-                done.bytes as f64 / 1048576.0 / done.seconds.max(0.001)
-            );
-            Ok(())
+            install_file(args, &bundle, yes, allow_downgrade).map(|_| ())
         }
         DeviceCmd::MarkGood => {
             let (mut up, _) = open(args)?;
@@ -250,4 +184,86 @@ pub fn run(cmd: DeviceCmd, args: &DeviceArgs) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+/// `fwupdate install`: checks, asks on a terminal unless `yes`, writes the
+/// inactive slot with progress, and switches the next boot to it.
+pub fn install_file(args: &DeviceArgs, bundle: &Path, yes: bool, allow_downgrade: bool) -> Result<updater::Installed, Failure> {
+    let _lock = lock()?;
+    let (mut up, dev) = open(args)?;
+    let opts = InstallOptions {
+        board: dev.board.clone(),
+        running_version: dev.running_version.clone(),
+        allow_downgrade,
+        pause: test_pause(),
+    };
+    let mut open_bundle = || open_uncached(bundle);
+    let interactive = std::io::stdin().is_terminal() && !yes;
+    let mut last_tenth = u64::MAX;
+    let tty = std::io::stderr().is_terminal();
+    let mut progress = |s: Stage| match s {
+        Stage::Verified { version, target, size, signer } => {
+            eprintln!(
+                "fwupdate: {} is valid: version {version} ({:.1} MiB), signed by key {signer}",
+                bundle.display(),
+                size as f64 / 1048576.0
+            );
+            if interactive {
+                eprint!("Install {version} into slot {target} and boot it next? [y/N] ");
+                let _ = std::io::stderr().flush();
+                let mut answer = String::new();
+                let _ = std::io::stdin().read_line(&mut answer);
+                if !matches!(answer.trim(), "y" | "Y" | "yes") {
+                    eprintln!("fwupdate: cancelled; nothing was changed");
+                    std::process::exit(crate::EXIT_ERROR);
+                }
+            }
+            eprintln!("fwupdate: writing slot {target}");
+        }
+        Stage::Writing { done, total, elapsed } => {
+            let rate = done as f64 / 1048576.0 / elapsed.as_secs_f64().max(0.001);
+            let tenth = done * 10 / total.max(1);
+            if tty {
+                eprint!(
+                    "\rfwupdate: {:>6.1} / {:.1} MiB  {rate:>6.1} MiB/s",
+                    done as f64 / 1048576.0,
+                    total as f64 / 1048576.0
+                );
+            } else if tenth != last_tenth {
+                last_tenth = tenth;
+                eprintln!(
+                    "fwupdate: written {:>3}% ({:.1} MiB, {rate:.1} MiB/s)",
+                    tenth * 10,
+                    done as f64 / 1048576.0
+                );
+            }
+        }
+        Stage::ReadingBack => {
+            eprintln!("{}fwupdate: reading the slot back to verify it", if tty { "\n" } else { "" })
+        }
+        Stage::Switching => eprintln!("fwupdate: switching the next boot to the new slot"),
+        Stage::Done => {}
+    };
+    let done = install(&mut up, &bundle.display().to_string(), &mut open_bundle, &opts, &mut progress)
+        .map_err(failure)?;
+    println!(
+        "fwupdate: installed {} into slot {} ({:.1} MiB in {:.1} s, {:.1} MiB/s); reboot to start it",
+        done.version,
+        done.slot,
+        done.bytes as f64 / 1048576.0,
+        done.seconds,
+        done.bytes as f64 / 1048576.0 / done.seconds.max(0.001)
+    );
+    Ok(done)
+}
+
+/// Opens a bundle with its cached pages dropped, so each of the installer's
+/// passes reads (and checks) what the medium holds now; a stick pulled out
+/// meanwhile makes the read fail instead of being served from memory.
+fn open_uncached(path: &Path) -> std::io::Result<std::io::BufReader<std::fs::File>> {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::open(path)?;
+    // SAFETY: advice on our own open descriptor; failure only costs speed.
+    unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    Ok(std::io::BufReader::with_capacity(1 << 20, f))
 }

@@ -13,6 +13,7 @@ pub mod device;
 mod install;
 mod slots;
 pub mod state;
+pub mod usb;
 pub mod version;
 
 pub use blockdev::{BlockDevice, FileDevice, MemDevice};

@@ -12,6 +12,7 @@
 
 mod bundle_cmd;
 mod cli_device;
+mod cli_usb;
 
 use clap::{Parser, Subcommand};
 
@@ -41,6 +42,14 @@ enum Cmd {
     Bundle(bundle_cmd::BundleCmd),
     #[command(flatten)]
     Device(cli_device::DeviceCmd),
+    /// Look for an update on mounted USB storage (run by init when a stick appears): offer the newest bundle for this device, or install it without asking with --auto or a file quill/autoupdate on the stick, then reboot.
+    Usb {
+        /// Install and reboot without asking.
+        #[arg(long)]
+        auto: bool,
+        /// Where the storage is mounted.
+        dir: std::path::PathBuf,
+    },
     /// Write a new Ed25519 key pair: NAME.key (mode 0600; keep it off devices) and NAME.pub.
     Keygen {
         /// Folder for the key files.
@@ -70,6 +79,7 @@ fn main() {
         Cmd::Bundle(b) => bundle_cmd::run(b),
         Cmd::Keygen { out, name } => keygen(&out, &name),
         Cmd::Device(d) => cli_device::run(d, &cli.device),
+        Cmd::Usb { auto, dir } => cli_usb::run(&cli.device, &dir, auto),
     };
     report_peak_memory();
     if let Err(f) = result {

@@ -295,3 +295,50 @@ fn rollback_to_a_never_proven_slot_is_refused() {
     let err = up.rollback().unwrap_err();
     assert!(err.to_string().contains("never proven"), "{err}");
 }
+
+/// A medium that silently changes one byte of what is written at `at`.
+struct Corrupting {
+    inner: MemDevice,
+    at: u64,
+}
+
+impl BlockDevice for Corrupting {
+    fn len(&self) -> u64 {
+        self.inner.len()
+    }
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        self.inner.read_at(offset, buf)
+    }
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> io::Result<()> {
+        let mut data = buf.to_vec();
+        if (offset..offset + buf.len() as u64).contains(&self.at) {
+            data[(self.at - offset) as usize] ^= 0x40;
+        }
+        self.inner.write_at(offset, &data)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_medium_that_does_not_keep_what_was_written_fails_the_readback() {
+    let e = env();
+    let bytes = make_bundle(&e, "2.0.0", "x86-ud", 0);
+    let b_start = {
+        let mut up = Updater::new(disk(), 512, Slot::A, e.paths.clone());
+        let mut v = updater::blockdev::GptView { dev: &mut up.dev, block_size: 512 };
+        gptedit::Gpt::load(&mut v).unwrap().find_by_name("SYSTEM_B").unwrap().first_lba * 512
+    };
+    // Inside the data at the start of the slot, and deep in its empty space
+    // (a chunk identical to the ones before it, compared without hashing).
+    for at in [b_start + 3 * 1024, b_start + SLOT - 4096] {
+        let mut up = Updater::new(Corrupting { inner: disk(), at }, 512, Slot::A, e.paths.clone());
+        let err = run(&mut up, &bytes, &opts()).unwrap_err();
+        assert!(matches!(err, Error::Failed(..)), "{err}");
+        assert!(err.to_string().contains("differs on readback"), "{err}");
+        let a = up.attrs().unwrap();
+        assert_eq!(a[1], SlotAttr::new(0, 0, false), "B stays unbootable");
+        assert_eq!(a[0], SlotAttr::new(1, 0, true));
+    }
+}

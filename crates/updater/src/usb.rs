@@ -1,0 +1,168 @@
+//! Finding an update on removable storage: the `*.qbundle` files in the
+//! root of a mounted stick and in its `quill/` folder, the newest one that
+//! is for this board, is signed by a trusted key and is newer than the
+//! running firmware. Only headers and manifests are read here; the caller
+//! checks the chosen bundle's frames before offering it.
+
+use crate::state::State;
+use crate::version;
+use bundle::{Keyring, Policy, Reader};
+use std::path::{Path, PathBuf};
+
+/// A bundle whose signature and manifest were accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Candidate {
+    pub path: PathBuf,
+    pub version: String,
+    pub signer: String,
+}
+
+/// What a stick holds, for this device.
+#[derive(Clone, Debug, Default)]
+pub struct Scan {
+    /// Acceptable bundles, newest first.
+    pub usable: Vec<Candidate>,
+    /// Bundles passed over, each with the reason (shown to the user).
+    pub skipped: Vec<(PathBuf, String)>,
+}
+
+/// Whether a directory entry name is a bundle we consider: `*.qbundle`
+/// (any case, FAT sticks), not hidden, not a macOS `._*` resource file.
+pub fn is_bundle_name(name: &str) -> bool {
+    !name.starts_with('.') && name.len() > ".qbundle".len() && name.to_ascii_lowercase().ends_with(".qbundle")
+}
+
+/// The bundle files in `root` and `root/quill/`, sorted by path.
+pub fn bundle_files(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for dir in [root.to_path_buf(), root.join("quill")] {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if is_bundle_name(name) && e.file_type().map(|t| t.is_file()).unwrap_or(false) {
+                out.push(e.path());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Reads each bundle's header, signatures and manifest (not the payload)
+/// and sorts them into usable and skipped.
+pub fn scan(root: &Path, keyring: &Keyring, board: &str, state: &State) -> Scan {
+    let policy = Policy { board: Some(board.to_string()), rollback_floor: state.rollback_floor, slot_size: None };
+    let mut scan = Scan::default();
+    for path in bundle_files(root) {
+        let name = path.display().to_string();
+        let opened = std::fs::File::open(&path)
+            .map_err(|e| format!("cannot be read: {e}"))
+            .and_then(|f| Reader::open(&name, std::io::BufReader::new(f), keyring, &policy).map_err(|e| e.kind.to_string()));
+        match opened {
+            Ok(r) => scan.usable.push(Candidate {
+                path: path.clone(),
+                version: r.manifest().version.clone(),
+                signer: r.signer().to_string(),
+            }),
+            Err(why) => scan.skipped.push((path, why)),
+        }
+    }
+    scan.usable.sort_by(|a, b| version::compare(&b.version, &a.version).then_with(|| a.path.cmp(&b.path)));
+    scan
+}
+
+/// What to do with a stick's newest usable bundle.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Choice {
+    /// Nothing usable on the stick.
+    Nothing,
+    /// The newest bundle is not newer than the running firmware.
+    NotNewer(Candidate),
+    /// This version was installed before and rolled back; it is offered but
+    /// never installed without asking.
+    RolledBackBefore(Candidate),
+    /// Newer than the running firmware.
+    Update(Candidate),
+}
+
+pub fn choose(scan: &Scan, running_version: &str, state: &State) -> Choice {
+    let Some(best) = scan.usable.first().cloned() else { return Choice::Nothing };
+    if version::compare(&best.version, running_version).is_le() {
+        return Choice::NotNewer(best);
+    }
+    if state.history.iter().any(|e| e.kind == "rollback" && e.version == best.version) {
+        return Choice::RolledBackBefore(best);
+    }
+    Choice::Update(best)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bundle::{Builder, SecretKey, Target};
+
+    #[test]
+    fn names() {
+        for ok in ["quill-x86-ud-2.0.0.qbundle", "A.QBUNDLE", "x.QBundle"] {
+            assert!(is_bundle_name(ok), "{ok}");
+        }
+        for bad in [".hidden.qbundle", "._quill.qbundle", ".qbundle", "quill.qbundle.part", "quill.zip"] {
+            assert!(!is_bundle_name(bad), "{bad}");
+        }
+    }
+
+    fn write_bundle(path: &Path, key: &SecretKey, board: &str, version: &str, rollback: u64) {
+        let mut b = Builder::new(board, version);
+        b.level = 1;
+        b.chunk_size = 64 * 1024;
+        b.rollback_index = rollback;
+        b.payloads.push((Target::SlotImage, vec![7u8; 100_000]));
+        let mut f = std::fs::File::create(path).unwrap();
+        b.write("test", &mut f, &[key]).unwrap();
+    }
+
+    #[test]
+    fn picks_the_newest_bundle_for_this_board_and_says_why_others_were_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = SecretKey::from_seed(&[1; 32]);
+        let stranger = SecretKey::from_seed(&[2; 32]);
+        let ring = Keyring::new([key.public()]);
+        std::fs::create_dir(dir.path().join("quill")).unwrap();
+        write_bundle(&dir.path().join("quill-x86-ud-1.9.0.qbundle"), &key, "x86-ud", "1.9.0", 0);
+        write_bundle(&dir.path().join("quill/quill-x86-ud-1.10.0.qbundle"), &key, "x86-ud", "1.10.0", 0);
+        write_bundle(&dir.path().join("quill-rpi4-9.0.0.qbundle"), &key, "rpi4", "9.0.0", 0);
+        write_bundle(&dir.path().join("quill-x86-ud-8.0.0.qbundle"), &stranger, "x86-ud", "8.0.0", 0);
+        write_bundle(&dir.path().join("old-floor.qbundle"), &key, "x86-ud", "7.0.0", 1);
+        write_bundle(&dir.path().join("._quill-x86-ud-9.9.9.qbundle"), &key, "x86-ud", "9.9.9", 0);
+        write_bundle(&dir.path().join(".quill-x86-ud-9.9.8.qbundle"), &key, "x86-ud", "9.9.8", 0);
+        std::fs::write(dir.path().join("broken.qbundle"), [b"PK\x03\x04".as_slice(), &[0u8; 508]].concat()).unwrap();
+        std::fs::create_dir(dir.path().join("deeper")).unwrap();
+        write_bundle(&dir.path().join("deeper/quill-x86-ud-9.0.0.qbundle"), &key, "x86-ud", "9.0.0", 0);
+
+        let state = State { rollback_floor: 2, ..State::default() };
+        let s = scan(dir.path(), &ring, "x86-ud", &state);
+        assert!(s.usable.is_empty(), "{:?}", s.usable);
+        // Every bundle above has rollback index 0 or 1, below the floor 2.
+        assert_eq!(s.skipped.len(), 6, "{:?}", s.skipped);
+
+        let state = State::default();
+        let s = scan(dir.path(), &ring, "x86-ud", &state);
+        let versions: Vec<&str> = s.usable.iter().map(|c| c.version.as_str()).collect();
+        assert_eq!(versions, ["7.0.0", "1.10.0", "1.9.0"]);
+        let why = |name: &str| {
+            s.skipped.iter().find(|(p, _)| p.ends_with(name)).map(|(_, w)| w.clone()).unwrap_or_default()
+        };
+        assert!(why("quill-rpi4-9.0.0.qbundle").contains("rpi4"), "{:?}", s.skipped);
+        assert!(why("quill-x86-ud-8.0.0.qbundle").contains("unknown key"), "{:?}", s.skipped);
+        assert!(why("broken.qbundle").contains("bad magic"), "{:?}", s.skipped);
+        assert_eq!(s.skipped.len(), 3, "hidden, ._ and deeper files are not looked at: {:?}", s.skipped);
+
+        assert_eq!(choose(&s, "1.0.0", &state), Choice::Update(s.usable[0].clone()));
+        assert_eq!(choose(&s, "7.0.0", &state), Choice::NotNewer(s.usable[0].clone()));
+        assert_eq!(choose(&Scan::default(), "1.0.0", &state), Choice::Nothing);
+        let mut failed = State::default();
+        failed.record("rollback", 'a', "7.0.0", "Update to 7.0.0 failed and was rolled back to 1.0.0");
+        assert_eq!(choose(&s, "1.0.0", &failed), Choice::RolledBackBefore(s.usable[0].clone()));
+    }
+}
