@@ -147,13 +147,21 @@ pub fn save_log(name: &str, vm: &Vm) -> PathBuf {
     p
 }
 
-/// A FAT filesystem image (whole disk, no partition table) holding `files`,
-/// made with dosfstools and mtools, so long file names work.
+/// A FAT filesystem image (whole disk, no partition table) holding `files`
+/// (names may have folders: `quill/x.qbundle`), made with dosfstools and
+/// mtools, so long file names work.
 pub fn fat_stick(path: &Path, size_mib: u64, files: &[(&str, &Path)]) -> Result<()> {
     let _ = fs::remove_file(path);
-    tool("mkfs.vfat", &["-C", "-n", "STICK", path.to_str().unwrap(), &(size_mib * 1024).to_string()])?;
+    let img = path.to_str().unwrap();
+    tool("mkfs.vfat", &["-C", "-n", "STICK", img, &(size_mib * 1024).to_string()])?;
+    let mut made = std::collections::BTreeSet::new();
     for (name, src) in files {
-        tool("mcopy", &["-i", path.to_str().unwrap(), src.to_str().unwrap(), &format!("::{name}")])?;
+        if let Some((dir, _)) = name.rsplit_once('/') {
+            if made.insert(dir.to_string()) {
+                tool("mmd", &["-i", img, &format!("::{dir}")])?;
+            }
+        }
+        tool("mcopy", &["-i", img, src.to_str().unwrap(), &format!("::{name}")])?;
     }
     Ok(())
 }
@@ -172,4 +180,54 @@ pub fn test_bundle(name: &str) -> PathBuf {
     let p = dir.join(format!("quill-{}-{name}.qbundle", board()));
     assert!(p.is_file(), "{} is missing: run the end-to-end tests with `cargo xtask test`", p.display());
     p
+}
+
+/// Long enough for one install under TCG.
+pub const STEP_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Runs a shell command on the serial console and waits for its end marker
+/// (computed by the shell, so the echo of the typed line does not match);
+/// returns the transcript from the command on. The exit status shows as
+/// `end-42-STATUS`.
+pub fn sh(vm: &mut Vm, cmd: &str) -> Result<String> {
+    let start = vm.transcript().len();
+    vm.type_serial(&format!("{cmd}; echo end-$((40+2))-$?\n"))?;
+    vm.wait_for("end-42-", STEP_TIMEOUT)?;
+    Ok(vm.transcript()[start..].to_string())
+}
+
+/// Waits for `quill: ready` and the shell prompt; returns the ready line.
+pub fn ready_shell(vm: &mut Vm) -> Result<String> {
+    let ready = vm.wait_for("quill: ready", BOOT_TIMEOUT)?;
+    vm.wait_for_text("# ", Duration::from_secs(30))?;
+    Ok(ready)
+}
+
+/// [`ready_shell`], and the system runs `version` from `slot`.
+pub fn boot_ready(vm: &mut Vm, slot: char, version: &str) -> Result<()> {
+    let ready = ready_shell(vm)?;
+    anyhow::ensure!(
+        ready.contains(&format!("slot={slot} ")) && ready.contains(&format!("version={version} ")),
+        "{ready}"
+    );
+    Ok(())
+}
+
+/// Mounts the first USB stick (a FAT without partition table) at /mnt/stick.
+pub fn mount_stick(vm: &mut Vm) -> Result<()> {
+    // The stick enumerates on USB a little after boot (hotplug loads usb-storage).
+    let out = sh(
+        vm,
+        "for i in $(seq 1 100); do [ -b /dev/sda ] && break; sleep 0.2; done; \
+         mkdir -p /mnt/stick && mount -t vfat -o ro /dev/sda /mnt/stick",
+    )?;
+    anyhow::ensure!(out.contains("end-42-0"), "mounting the stick failed: {out}");
+    Ok(())
+}
+
+/// Types `poweroff` and waits for QEMU to exit.
+pub fn poweroff(vm: &mut Vm) -> Result<()> {
+    vm.type_serial("poweroff\n")?;
+    vm.wait_exit(Duration::from_secs(60))?;
+    Ok(())
 }

@@ -2,34 +2,10 @@
 //! comes up, `fwupdate status` is consistent with the disk (`cgpt`), and a
 //! refused bundle changes not one byte of the slot.
 
-use quill_e2e::{fat_stick, save_log, test_bundle, TestDisk, BOOT_TIMEOUT};
-use quill_qemu::Vm;
+use quill_e2e::{fat_stick, mount_stick, ready_shell, save_log, sh, test_bundle, TestDisk};
 use std::time::Duration;
 
 const LONG: Duration = Duration::from_secs(300);
-
-fn sh(vm: &mut Vm, cmd: &str) -> anyhow::Result<String> {
-    let start = vm.transcript().len();
-    vm.type_serial(&format!("{cmd}; echo end-$((40+2))-$?\n"))?;
-    vm.wait_for("end-42-", LONG)?;
-    Ok(vm.transcript()[start..].to_string())
-}
-
-fn ready_shell(vm: &mut Vm) -> anyhow::Result<String> {
-    let ready = vm.wait_for("quill: ready", BOOT_TIMEOUT)?;
-    vm.wait_for_text("# ", Duration::from_secs(30))?;
-    Ok(ready)
-}
-
-fn mount_stick(vm: &mut Vm) -> anyhow::Result<()> {
-    let out = sh(
-        vm,
-        "for i in $(seq 1 100); do [ -b /dev/sda ] && break; sleep 0.2; done; \
-         mkdir -p /mnt/stick && mount -t vfat -o ro /dev/sda /mnt/stick",
-    )?;
-    anyhow::ensure!(out.contains("end-42-0"), "mounting the stick failed: {out}");
-    Ok(())
-}
 
 fn stick_with(dir: &std::path::Path, bundle: &std::path::Path) -> std::path::PathBuf {
     let stick = dir.join("stick.img");
@@ -138,7 +114,10 @@ fn a_tampered_bundle_is_refused_and_not_one_byte_reaches_the_slot() {
         ready_shell(&mut vm)?;
         mount_stick(&mut vm)?;
         let out = sh(&mut vm, "fwupdate install --yes /mnt/stick/quill-x86-ud-2.0.0.qbundle")?;
-        anyhow::ensure!(out.contains("SHA-256") && out.contains("end-42-3"), "refused with the reason and exit code 3: {out}");
+        anyhow::ensure!(
+            out.contains("SHA-256") && out.contains("end-42-3"),
+            "refused with the reason and exit code 3: {out}"
+        );
         vm.type_serial("poweroff\n")?;
         vm.wait_exit(Duration::from_secs(60))?;
         Ok(())

@@ -3,40 +3,9 @@
 //! health check fails, see three tries and the rollback to 2.0.0 reported;
 //! `cgpt show` agrees with `fwupdate status` at every step.
 
-use quill_e2e::{fat_stick, save_log, test_bundle, TestDisk, BOOT_TIMEOUT};
+use quill_e2e::{boot_ready, fat_stick, mount_stick, poweroff, save_log, sh, test_bundle, TestDisk, BOOT_TIMEOUT};
 use quill_qemu::Vm;
 use std::time::Duration;
-
-const INSTALL_TIMEOUT: Duration = Duration::from_secs(300);
-
-/// Runs a shell command and waits for its end marker; returns the transcript part.
-fn sh(vm: &mut Vm, cmd: &str) -> anyhow::Result<String> {
-    let start = vm.transcript().len();
-    vm.type_serial(&format!("{cmd}; echo end-$((40+2))-$?\n"))?;
-    vm.wait_for("end-42-", INSTALL_TIMEOUT)?;
-    Ok(vm.transcript()[start..].to_string())
-}
-
-fn boot_ready(vm: &mut Vm, slot: char, version: &str) -> anyhow::Result<()> {
-    let ready = vm.wait_for("quill: ready", BOOT_TIMEOUT)?;
-    anyhow::ensure!(
-        ready.contains(&format!("slot={slot} ")) && ready.contains(&format!("version={version} ")),
-        "{ready}"
-    );
-    vm.wait_for_text("# ", Duration::from_secs(30))?;
-    Ok(())
-}
-
-fn mount_stick(vm: &mut Vm) -> anyhow::Result<()> {
-    // The stick enumerates on USB a little after boot (hotplug loads usb-storage).
-    let out = sh(
-        vm,
-        "for i in $(seq 1 100); do [ -b /dev/sda ] && break; sleep 0.2; done; \
-         mkdir -p /mnt/stick && mount -t vfat -o ro /dev/sda /mnt/stick && ls /mnt/stick",
-    )?;
-    anyhow::ensure!(out.contains("end-42-0"), "mounting the stick failed: {out}");
-    Ok(())
-}
 
 /// `fwupdate status` on the device must agree with `cgpt show` on the disk.
 fn status_line(out: &str, slot: char) -> String {
@@ -45,12 +14,6 @@ fn status_line(out: &str, slot: char) -> String {
 
 fn agrees(line: &str, (p, t, s): (u8, u8, bool)) -> bool {
     line.contains(&format!("priority={p} tries={t} successful={}", s as u8))
-}
-
-fn poweroff(vm: &mut Vm) -> anyhow::Result<()> {
-    vm.type_serial("poweroff\n")?;
-    vm.wait_exit(Duration::from_secs(60))?;
-    Ok(())
 }
 
 #[test]

@@ -133,12 +133,15 @@ pub fn bench(paths: &Paths, built: &Built, dir: &Path) -> Result<Vec<Figure>> {
     println!("  zstd -d (reference)                           {:>7.0} MB/s", mb / zstd_d_s);
     println!("  sha256sum (reference)                         {:>7.0} MB/s", mb / sha_s);
     let mut figures = bench_install(dir, &fwupdate, &image, &bundle, key.parent().unwrap())?;
-    figures.splice(0..0, [
-        Figure::at_most("bundle size / zstd -19 size", bundle_size / zstd19_size, "x", MAX_SIZE_VS_ZSTD19),
-        Figure::at_least("verify+decompress throughput / zstd -d", zstd_d_s / verify_s, "x", MIN_VERIFY_VS_ZSTD),
-        Figure::at_most("peak memory of fwupdate bundle verify (256 MiB)", peak, "MiB", MAX_VERIFY_PEAK_MIB),
-        Figure::at_most("bundle creation time (256 MiB, for the record)", create_s, "s", 120.0),
-    ]);
+    figures.splice(
+        0..0,
+        [
+            Figure::at_most("bundle size / zstd -19 size", bundle_size / zstd19_size, "x", MAX_SIZE_VS_ZSTD19),
+            Figure::at_least("verify+decompress throughput / zstd -d", zstd_d_s / verify_s, "x", MIN_VERIFY_VS_ZSTD),
+            Figure::at_most("peak memory of fwupdate bundle verify (256 MiB)", peak, "MiB", MAX_VERIFY_PEAK_MIB),
+            Figure::at_most("bundle creation time (256 MiB, for the record)", create_s, "s", 120.0),
+        ],
+    );
     Ok(figures)
 }
 
@@ -160,7 +163,13 @@ fn bench_install(dir: &Path, fwupdate: &Path, image: &Path, bundle: &Path, keys:
             attributes: abslot::SlotAttr::new(1, 0, true).to_gpt(0),
             content: Content::Bytes(vec![]),
         },
-        PartSpec { name: "SYSTEM_B".into(), type_guid: disk::SLOT_TYPE, size: slot, attributes: 0, content: Content::Bytes(vec![]) },
+        PartSpec {
+            name: "SYSTEM_B".into(),
+            type_guid: disk::SLOT_TYPE,
+            size: slot,
+            attributes: 0,
+            content: Content::Bytes(vec![]),
+        },
     ];
     let placed = disk::write(&disk_path, uuid::Uuid::new_v4(), &parts)?;
     let b_offset = placed[1].offset;
@@ -197,7 +206,10 @@ fn bench_install(dir: &Path, fwupdate: &Path, image: &Path, bundle: &Path, keys:
     }
     let mb = (IMAGE_MIB * MIB) as f64 / 1e6;
     println!("bench: install of the {IMAGE_MIB} MiB slot image into slot B of a disk image file");
-    println!("  fwupdate install (verify, decompress, write, fsync, read back) {:>7.0} MB/s, peak {peak:.1} MiB", mb / best_install);
+    println!(
+        "  fwupdate install (verify, decompress, write, fsync, read back) {:>7.0} MB/s, peak {peak:.1} MiB",
+        mb / best_install
+    );
     println!("  dd bs=4M conv=fsync of the raw image (reference)            {:>7.0} MB/s", mb / best_dd);
     Ok(vec![
         Figure::at_least("install throughput / dd bs=4M conv=fsync", best_dd / best_install, "x", MIN_INSTALL_VS_DD),

@@ -111,7 +111,7 @@ fn main() {
     };
     let mut watcher = usb::Watcher::new(boot_disk, args.autoupdate);
     let mut mods = mods;
-    usb_coldplug(&mut watcher, &mut mods, &*logger);
+    usb_coldplug(&mut watcher, &mut mods, logger);
     supervise(&signals, &mut states, checks, uevents, mods, watcher, logger)
 }
 

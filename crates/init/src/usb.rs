@@ -128,10 +128,7 @@ impl Watcher {
         host.load_fs_module(fstype);
         let target = Path::new(MEDIA).join(&v.name);
         if let Err(e) = host.mount_ro(&v.name, fstype, &target) {
-            out.push(format!(
-                "USB storage {}: {e}; use a stick formatted with FAT32, exFAT or ext4",
-                v.name
-            ));
+            out.push(format!("USB storage {}: {e}; use a stick formatted with FAT32, exFAT or ext4", v.name));
             return out;
         }
         out.push(format!("USB storage {} ({fstype}) mounted read-only on {}", v.name, target.display()));
@@ -171,10 +168,12 @@ impl Watcher {
 mod tests {
     use super::*;
 
-    const STICK: &str = "/devices/pci0000:00/0000:00:02.0/0000:01:00.0/usb2/2-1/2-1:1.0/host6/target6:0:0/6:0:0:0/block/sda";
+    const STICK: &str =
+        "/devices/pci0000:00/0000:00:02.0/0000:01:00.0/usb2/2-1/2-1:1.0/host6/target6:0:0/6:0:0:0/block/sda";
 
     fn ev(action: &str, devpath: &str, devtype: &str) -> Uevent {
-        let msg = format!("{action}@{devpath}\0ACTION={action}\0DEVPATH={devpath}\0SUBSYSTEM=block\0DEVTYPE={devtype}\0");
+        let msg =
+            format!("{action}@{devpath}\0ACTION={action}\0DEVPATH={devpath}\0SUBSYSTEM=block\0DEVTYPE={devtype}\0");
         Uevent::parse(msg.as_bytes()).unwrap()
     }
 

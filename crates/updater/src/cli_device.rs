@@ -188,7 +188,12 @@ pub fn run(cmd: DeviceCmd, args: &DeviceArgs) -> Result<(), Failure> {
 
 /// `fwupdate install`: checks, asks on a terminal unless `yes`, writes the
 /// inactive slot with progress, and switches the next boot to it.
-pub fn install_file(args: &DeviceArgs, bundle: &Path, yes: bool, allow_downgrade: bool) -> Result<updater::Installed, Failure> {
+pub fn install_file(
+    args: &DeviceArgs,
+    bundle: &Path,
+    yes: bool,
+    allow_downgrade: bool,
+) -> Result<updater::Installed, Failure> {
     let _lock = lock()?;
     let (mut up, dev) = open(args)?;
     let opts = InstallOptions {
@@ -231,11 +236,7 @@ pub fn install_file(args: &DeviceArgs, bundle: &Path, yes: bool, allow_downgrade
                 );
             } else if tenth != last_tenth {
                 last_tenth = tenth;
-                eprintln!(
-                    "fwupdate: written {:>3}% ({:.1} MiB, {rate:.1} MiB/s)",
-                    tenth * 10,
-                    done as f64 / 1048576.0
-                );
+                eprintln!("fwupdate: written {:>3}% ({:.1} MiB, {rate:.1} MiB/s)", tenth * 10, done as f64 / 1048576.0);
             }
         }
         Stage::ReadingBack => {
@@ -244,8 +245,8 @@ pub fn install_file(args: &DeviceArgs, bundle: &Path, yes: bool, allow_downgrade
         Stage::Switching => eprintln!("fwupdate: switching the next boot to the new slot"),
         Stage::Done => {}
     };
-    let done = install(&mut up, &bundle.display().to_string(), &mut open_bundle, &opts, &mut progress)
-        .map_err(failure)?;
+    let done =
+        install(&mut up, &bundle.display().to_string(), &mut open_bundle, &opts, &mut progress).map_err(failure)?;
     println!(
         "fwupdate: installed {} into slot {} ({:.1} MiB in {:.1} s, {:.1} MiB/s); reboot to start it",
         done.version,

@@ -36,7 +36,7 @@ pub enum Error {
     #[error("{0}")]
     Refused(String),
     /// The install failed after the target slot was touched; it is left not bootable.
-    #[error("{0}; slot {1} is left not bootable, the running slot is unchanged")]
+    #[error("{0}; slot {slot} is left not bootable, the running slot is unchanged", slot = .1.to_ascii_uppercase())]
     Failed(String, char),
     #[error("{0}")]
     Invalid(String),

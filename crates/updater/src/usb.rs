@@ -56,9 +56,9 @@ pub fn scan(root: &Path, keyring: &Keyring, board: &str, state: &State) -> Scan 
     let mut scan = Scan::default();
     for path in bundle_files(root) {
         let name = path.display().to_string();
-        let opened = std::fs::File::open(&path)
-            .map_err(|e| format!("cannot be read: {e}"))
-            .and_then(|f| Reader::open(&name, std::io::BufReader::new(f), keyring, &policy).map_err(|e| e.kind.to_string()));
+        let opened = std::fs::File::open(&path).map_err(|e| format!("cannot be read: {e}")).and_then(|f| {
+            Reader::open(&name, std::io::BufReader::new(f), keyring, &policy).map_err(|e| e.kind.to_string())
+        });
         match opened {
             Ok(r) => scan.usable.push(Candidate {
                 path: path.clone(),
@@ -150,9 +150,8 @@ mod tests {
         let s = scan(dir.path(), &ring, "x86-ud", &state);
         let versions: Vec<&str> = s.usable.iter().map(|c| c.version.as_str()).collect();
         assert_eq!(versions, ["7.0.0", "1.10.0", "1.9.0"]);
-        let why = |name: &str| {
-            s.skipped.iter().find(|(p, _)| p.ends_with(name)).map(|(_, w)| w.clone()).unwrap_or_default()
-        };
+        let why =
+            |name: &str| s.skipped.iter().find(|(p, _)| p.ends_with(name)).map(|(_, w)| w.clone()).unwrap_or_default();
         assert!(why("quill-rpi4-9.0.0.qbundle").contains("rpi4"), "{:?}", s.skipped);
         assert!(why("quill-x86-ud-8.0.0.qbundle").contains("unknown key"), "{:?}", s.skipped);
         assert!(why("broken.qbundle").contains("bad magic"), "{:?}", s.skipped);
