@@ -231,3 +231,11 @@ pub fn poweroff(vm: &mut Vm) -> Result<()> {
     vm.wait_exit(Duration::from_secs(60))?;
     Ok(())
 }
+
+/// Panics with the error and where the console log of `vm` was saved
+/// (`target/quill/test-logs/LOG_NAME.log`) when a test step failed.
+pub fn or_log(log_name: &str, vm: &Vm, r: Result<()>) {
+    if let Err(e) = r {
+        panic!("{log_name}: {e:#}\n(console log: {})", save_log(log_name, vm).display());
+    }
+}

@@ -1,7 +1,7 @@
 //! The built image: checked by independent tools, booted through OVMF and
 //! bootsel to `quill: ready`, powered off cleanly.
 
-use quill_e2e::{save_log, tool, TestDisk, BOOT_TIMEOUT};
+use quill_e2e::{or_log, tool, TestDisk, BOOT_TIMEOUT};
 use std::time::Duration;
 
 #[test]
@@ -90,9 +90,7 @@ fn boots_to_ready_through_ovmf_and_bootsel_then_powers_off_cleanly() {
         anyhow::ensure!(status.success(), "QEMU exited with {status}");
         Ok(())
     })();
-    if let Err(e) = result {
-        panic!("{e:#}\n(console log: {})", save_log("boot", &vm).display());
-    }
+    or_log("boot", &vm, result);
     // A clean shutdown leaves a clean ext4.
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");

@@ -3,7 +3,7 @@
 //! (The console echoes what is typed: markers the test waits for are
 //! computed by the shell, e.g. `$((40+2))`, so the echo cannot match.)
 
-use quill_e2e::{dev_key, fat_stick, save_log, TestDisk, BOOT_TIMEOUT};
+use quill_e2e::{dev_key, fat_stick, or_log, TestDisk, BOOT_TIMEOUT};
 use std::time::Duration;
 
 #[test]
@@ -45,7 +45,5 @@ fn the_device_verifies_a_bundle_and_refuses_a_damaged_one() {
         vm.wait_for("rc=3", Duration::from_secs(10))?;
         vm.pull_plug()
     })();
-    if let Err(e) = r {
-        panic!("{e:#}\n(console log: {})", save_log("fwupdate", &vm).display());
-    }
+    or_log("fwupdate", &vm, r);
 }

@@ -1,7 +1,7 @@
 //! init under QEMU: emergency shell instead of a kernel panic, and a clean
 //! reboot on ctrl-alt-del.
 
-use quill_e2e::{save_log, tool, TestDisk, BOOT_TIMEOUT};
+use quill_e2e::{or_log, tool, TestDisk, BOOT_TIMEOUT};
 use std::time::Duration;
 
 #[test]
@@ -28,9 +28,7 @@ fn a_fatal_condition_opens_an_emergency_shell_instead_of_a_panic() {
         vm.wait_exit(Duration::from_secs(30))?;
         Ok(())
     })();
-    if let Err(e) = r {
-        panic!("{e:#}\n(console log: {})", save_log("emergency", &vm).display());
-    }
+    or_log("emergency", &vm, r);
 }
 
 #[test]
@@ -48,7 +46,5 @@ fn ctrl_alt_del_reboots_cleanly() {
         vm.wait_exit(Duration::from_secs(30))?;
         Ok(())
     })();
-    if let Err(e) = r {
-        panic!("{e:#}\n(console log: {})", save_log("cad", &vm).display());
-    }
+    or_log("cad", &vm, r);
 }

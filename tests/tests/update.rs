@@ -3,8 +3,7 @@
 //! health check fails, see three tries and the rollback to 2.0.0 reported;
 //! `cgpt show` agrees with `fwupdate status` at every step.
 
-use quill_e2e::{boot_ready, fat_stick, mount_stick, poweroff, save_log, sh, test_bundle, TestDisk, BOOT_TIMEOUT};
-use quill_qemu::Vm;
+use quill_e2e::{boot_ready, fat_stick, mount_stick, or_log, poweroff, sh, test_bundle, TestDisk, BOOT_TIMEOUT};
 use std::time::Duration;
 
 /// `fwupdate status` on the device must agree with `cgpt show` on the disk.
@@ -31,11 +30,6 @@ fn install_from_a_stick_prove_it_then_a_failing_update_rolls_back() {
     )
     .unwrap();
     let disk = TestDisk::new().unwrap();
-    let step = |name: &str, vm: &Vm, r: anyhow::Result<()>| {
-        if let Err(e) = r {
-            panic!("{name}: {e:#}\n(console log: {})", save_log(&format!("update-{name}"), vm).display());
-        }
-    };
 
     // 1. v1 (0.1.0) from slot A installs 2.0.0 from the stick into B.
     let mut vm = disk.boot_with_sticks(&[&stick]).unwrap();
@@ -50,7 +44,7 @@ fn install_from_a_stick_prove_it_then_a_failing_update_rolls_back() {
         anyhow::ensure!(agrees(&status_line(&st, 'b'), (2, 3, false)), "{st}");
         poweroff(&mut vm)
     })();
-    step("install-2", &vm, r);
+    or_log("update-install-2", &vm, r);
     drop(vm);
     assert_eq!(disk.cgpt_state(3).unwrap(), (2, 3, false), "cgpt after installing 2.0.0");
     assert_eq!(disk.cgpt_state(2).unwrap(), (1, 0, true));
@@ -72,7 +66,7 @@ fn install_from_a_stick_prove_it_then_a_failing_update_rolls_back() {
         anyhow::ensure!(out.contains("installed 3.0.0 into slot A"), "{out}");
         poweroff(&mut vm)
     })();
-    step("prove-2", &vm, r);
+    or_log("update-prove-2", &vm, r);
     drop(vm);
     assert_eq!(disk.cgpt_state(3).unwrap(), (2, 0, true), "cgpt: 2.0.0 proven");
     assert_eq!(disk.cgpt_state(2).unwrap(), (3, 3, false), "cgpt: 3.0.0 pending");
@@ -91,7 +85,7 @@ fn install_from_a_stick_prove_it_then_a_failing_update_rolls_back() {
             vm.wait_exit(Duration::from_secs(60))?;
             Ok(())
         })();
-        step("failing-3", &vm, r);
+        or_log("update-failing-3", &vm, r);
         drop(vm);
         assert_eq!(disk.cgpt_state(2).unwrap(), (3, tries_left, false));
     }
@@ -109,7 +103,7 @@ fn install_from_a_stick_prove_it_then_a_failing_update_rolls_back() {
         anyhow::ensure!(st.contains("rolled back"), "{st}");
         poweroff(&mut vm)
     })();
-    step("rolled-back", &vm, r);
+    or_log("update-rolled-back", &vm, r);
     drop(vm);
     assert_eq!(disk.cgpt_state(2).unwrap(), (0, 0, false), "cgpt: the failed slot is out of rotation");
     assert_eq!(disk.cgpt_state(3).unwrap(), (2, 0, true));

@@ -5,7 +5,7 @@
 //! with `quill/autoupdate` installs and reboots without asking; a stick
 //! present at boot is found too and not installed again.
 
-use quill_e2e::{boot_ready, fat_stick, poweroff, save_log, sh, test_bundle, TestDisk};
+use quill_e2e::{boot_ready, fat_stick, or_log, poweroff, sh, test_bundle, TestDisk};
 use quill_qemu::Vm;
 use std::path::Path;
 use std::time::Duration;
@@ -17,12 +17,6 @@ fn start_hotplug(disk: &TestDisk, sticks: &[&Path]) -> Vm {
     cfg.usb_hotplug = true;
     cfg.usb_sticks = sticks.iter().map(|p| p.to_path_buf()).collect();
     Vm::start(&cfg).unwrap()
-}
-
-fn check(name: &str, vm: &Vm, r: anyhow::Result<()>) {
-    if let Err(e) = r {
-        panic!("{name}: {e:#}\n(console log: {})", save_log(&format!("usb-{name}"), vm).display());
-    }
 }
 
 #[test]
@@ -100,7 +94,7 @@ fn a_plugged_stick_is_offered_and_pulling_it_mid_install_aborts_cleanly() {
         anyhow::ensure!(st.contains("last install: 2.0.0 into slot B: failed"), "{st}");
         poweroff(&mut vm)
     })();
-    check("pulled", &vm, r);
+    or_log("usb-pulled", &vm, r);
     drop(vm);
     assert_eq!(disk.cgpt_state(3).unwrap(), (0, 0, false), "cgpt: B not bootable");
     assert_eq!(disk.cgpt_state(2).unwrap(), (1, 0, true), "cgpt: A unchanged");
@@ -128,7 +122,7 @@ fn a_stick_with_quill_autoupdate_installs_and_reboots_without_asking() {
         vm.wait_exit(Duration::from_secs(60))?;
         Ok(())
     })();
-    check("auto", &vm, r);
+    or_log("usb-auto", &vm, r);
     drop(vm);
     assert_eq!(disk.cgpt_state(3).unwrap(), (2, 3, false), "cgpt: 2.0.0 pending in B");
 
@@ -141,7 +135,7 @@ fn a_stick_with_quill_autoupdate_installs_and_reboots_without_asking() {
         vm.wait_for("marked good", Duration::from_secs(60))?;
         poweroff(&mut vm)
     })();
-    check("auto-after", &vm, r);
+    or_log("usb-auto-after", &vm, r);
     drop(vm);
     assert_eq!(disk.cgpt_state(3).unwrap(), (2, 0, true), "cgpt: 2.0.0 proven");
 }

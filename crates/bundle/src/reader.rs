@@ -75,14 +75,7 @@ impl<R: Read> Reader<R> {
     /// policy. `name` (a path, say) is used in every error.
     pub fn open(name: &str, mut inner: R, keyring: &Keyring, policy: &Policy) -> Result<Reader<R>, Error> {
         let err = |k| Error::new(name, k);
-        let mut h = [0u8; HEADER_LEN];
-        read_exact(&mut inner, &mut h, "header").map_err(err)?;
-        let header = Header::decode(&h).map_err(err)?;
-        let mut raw = vec![0u8; header.manifest_len as usize];
-        read_exact(&mut inner, &mut raw, "manifest").map_err(err)?;
-        let mut sig_block = vec![0u8; header.signatures_len as usize];
-        read_exact(&mut inner, &mut sig_block, "signature block").map_err(err)?;
-        let sigs = decode_signatures(&sig_block).map_err(err)?;
+        let (raw, sigs) = read_head(&mut inner).map_err(err)?;
         if sigs.is_empty() {
             return Err(err(ErrorKind::Unsigned));
         }
@@ -263,16 +256,22 @@ impl<R: Read> Reader<R> {
 /// (for `fwupdate bundle info`): never use it to decide about installing.
 pub fn inspect(name: &str, mut inner: impl Read) -> Result<(Manifest, Vec<KeyId>), Error> {
     let err = |k| Error::new(name, k);
-    let mut h = [0u8; HEADER_LEN];
-    read_exact(&mut inner, &mut h, "header").map_err(err)?;
-    let header = Header::decode(&h).map_err(err)?;
-    let mut raw = vec![0u8; header.manifest_len as usize];
-    read_exact(&mut inner, &mut raw, "manifest").map_err(err)?;
-    let mut sig_block = vec![0u8; header.signatures_len as usize];
-    read_exact(&mut inner, &mut sig_block, "signature block").map_err(err)?;
-    let sigs = decode_signatures(&sig_block).map_err(err)?;
+    let (raw, sigs) = read_head(&mut inner).map_err(err)?;
     let manifest = Manifest::decode(&raw).map_err(err)?;
     Ok((manifest, sigs.into_iter().map(|(id, _)| id).collect()))
+}
+
+/// Header, the manifest's exact bytes and the decoded signature block.
+type Signatures = Vec<(KeyId, [u8; 64])>;
+fn read_head(inner: &mut impl Read) -> Result<(Vec<u8>, Signatures), ErrorKind> {
+    let mut h = [0u8; HEADER_LEN];
+    read_exact(inner, &mut h, "header")?;
+    let header = Header::decode(&h)?;
+    let mut raw = vec![0u8; header.manifest_len as usize];
+    read_exact(inner, &mut raw, "manifest")?;
+    let mut sig_block = vec![0u8; header.signatures_len as usize];
+    read_exact(inner, &mut sig_block, "signature block")?;
+    Ok((raw, decode_signatures(&sig_block)?))
 }
 
 fn unknown_or_revoked(ring: &Keyring, sigs: &[(KeyId, [u8; 64])]) -> ErrorKind {

@@ -8,7 +8,7 @@
 //! replace them.
 
 use crate::hotplug::Uevent;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Where volumes are mounted.
@@ -95,12 +95,13 @@ pub struct Watcher {
     /// `quill.autoupdate=1` on the kernel command line.
     pub autoupdate: bool,
     mounted: BTreeMap<String, PathBuf>,
-    jobs: BTreeMap<i32, String>,
+    /// Pids of the `fwupdate usb` runs we started.
+    jobs: BTreeSet<i32>,
 }
 
 impl Watcher {
     pub fn new(boot_disk: Option<String>, autoupdate: bool) -> Watcher {
-        Watcher { boot_disk, autoupdate, mounted: BTreeMap::new(), jobs: BTreeMap::new() }
+        Watcher { boot_disk, autoupdate, mounted: BTreeMap::new(), jobs: BTreeSet::new() }
     }
 
     #[cfg(test)]
@@ -140,7 +141,7 @@ impl Watcher {
         argv.push(target.display().to_string());
         match host.spawn(&argv) {
             Ok(pid) => {
-                self.jobs.insert(pid, v.name.clone());
+                self.jobs.insert(pid);
             }
             Err(e) => out.push(format!("USB storage {}: cannot look for updates: starting fwupdate: {e}", v.name)),
         }
@@ -160,7 +161,7 @@ impl Watcher {
 
     /// A child exited: true if it was one of ours.
     pub fn reaped(&mut self, pid: i32) -> bool {
-        self.jobs.remove(&pid).is_some()
+        self.jobs.remove(&pid)
     }
 }
 

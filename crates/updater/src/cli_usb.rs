@@ -35,8 +35,7 @@ fn check(c: &Candidate, keyring: &Keyring, board: &str, floor: u64) -> Result<()
 pub fn run(args: &DeviceArgs, dir: &Path, auto: bool) -> Result<(), Failure> {
     let dev = args.resolve()?;
     let (state, _) = State::load(&args.data);
-    let mut keyring = Keyring::load_dir(&args.keyring)?;
-    keyring.merge_state(&state.keyring)?;
+    let keyring = state.keyring(&args.keyring)?;
     let label = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| dir.display().to_string());
     let stick_auto = dir.join("quill/autoupdate").is_file();
     let auto = auto || stick_auto;
@@ -108,12 +107,8 @@ fn offer(c: &Candidate, label: &str, running: &str) {
     });
     let _ = std::fs::create_dir_all("/run/quill");
     if let Err(e) = write_atomic(Path::new(OFFER), json.to_string().as_bytes()) {
-        log_warn(&format!("keeping the offer in {OFFER}: {e}"));
+        eprintln!("fwupdate: warning: keeping the offer in {OFFER}: {e}");
     }
-}
-
-fn log_warn(line: &str) {
-    eprintln!("fwupdate: warning: {line}");
 }
 
 fn install_unattended(args: &DeviceArgs, c: &Candidate, label: &str, stick_auto: bool) -> Result<(), Failure> {
@@ -122,7 +117,7 @@ fn install_unattended(args: &DeviceArgs, c: &Candidate, label: &str, stick_auto:
     let done = install_file(args, &c.path, true, false)?;
     // Reboot only a real Quill device, never a host that ran this by hand
     // with --disk.
-    let on_device = args.disk.is_none() && std::process::id() != 1 && Path::new("/etc/quill/release").is_file();
+    let on_device = args.disk.is_none() && Path::new("/etc/quill/release").is_file();
     if on_device {
         say(&format!("rebooting into {} in {REBOOT_DELAY_S} s", done.version));
         std::thread::sleep(std::time::Duration::from_secs(REBOOT_DELAY_S));

@@ -15,7 +15,7 @@ use crate::slots::Updater;
 use crate::state::{InstallRecord, SlotRecord, State};
 use crate::{version, Error};
 use abslot::{Slot, SlotAttr};
-use bundle::{Keyring, Policy, Reader, Target};
+use bundle::{Policy, Reader, Target};
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::time::{Duration, Instant};
@@ -89,8 +89,7 @@ pub fn install<D: BlockDevice, R: Read>(
     if let Some(w) = warning {
         eprintln!("fwupdate: warning: {w}");
     }
-    let mut keyring = Keyring::load_dir(&up.paths.keyring).map_err(Error::Refused)?;
-    keyring.merge_state(&state.keyring).map_err(Error::Refused)?;
+    let keyring = state.keyring(&up.paths.keyring).map_err(Error::Refused)?;
     let (_, parts) = up.gpt()?;
     let part = parts[target.index()].clone();
     let bs = up.block_size as u64;
@@ -230,7 +229,9 @@ fn readback<D: BlockDevice>(up: &mut Updater<D>, start: u64, p: &bundle::Payload
     let chunk = p.chunk_size as usize;
     let per_read = (READBACK_BYTES / chunk).max(1);
     let mut buf = vec![0u8; per_read * chunk];
-    let mut last: Option<([u8; 32], Vec<u8>)> = None;
+    // The last chunk whose hash was checked, and its bytes.
+    let mut last_hash: Option<[u8; 32]> = None;
+    let mut last = Vec::with_capacity(chunk);
     let mut i = 0;
     while i < p.chunks.len() {
         let n = per_read.min(p.chunks.len() - i);
@@ -242,15 +243,16 @@ fn readback<D: BlockDevice>(up: &mut Updater<D>, start: u64, p: &bundle::Payload
             let c = &p.chunks[k];
             let at = (k - i) * chunk;
             let data = &area[at..at + p.chunk_len(k)];
-            let same = match &last {
-                Some((h, prev)) if *h == c.data_sha256 && prev.len() == data.len() => prev[..] == data[..],
-                _ => {
-                    let ok = <[u8; 32]>::from(Sha256::digest(data)) == c.data_sha256;
-                    if ok {
-                        last = Some((c.data_sha256, data.to_vec()));
-                    }
-                    ok
+            let same = if last_hash == Some(c.data_sha256) && last.len() == data.len() {
+                last[..] == data[..]
+            } else {
+                let ok = <[u8; 32]>::from(Sha256::digest(data)) == c.data_sha256;
+                if ok {
+                    last_hash = Some(c.data_sha256);
+                    last.clear();
+                    last.extend_from_slice(data);
                 }
+                ok
             };
             if !same {
                 return Err(format!("the slot does not hold what was written (chunk {k} differs on readback)"));

@@ -70,6 +70,14 @@ pub enum StateError {
 }
 
 impl State {
+    /// The keys this device trusts: the image's `*.pub` files in
+    /// `keyring_dir` with the rotations and revocations it has kept.
+    pub fn keyring(&self, keyring_dir: &Path) -> Result<bundle::Keyring, String> {
+        let mut ring = bundle::Keyring::load_dir(keyring_dir)?;
+        ring.merge_state(&self.keyring)?;
+        Ok(ring)
+    }
+
     pub fn path(dir: &Path) -> PathBuf {
         dir.join(FILE)
     }
