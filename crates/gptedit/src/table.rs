@@ -46,6 +46,8 @@ pub enum Error<E> {
     BlockSize(u32),
     /// No partition with this 1-based index holds anything.
     NoSuchPartition(u32),
+    /// A requested layout does not fit: the message says what and where.
+    Layout(&'static str),
 }
 
 impl<E: fmt::Display> fmt::Display for Error<E> {
@@ -59,6 +61,7 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
             ),
             Error::BlockSize(n) => write!(f, "unsupported block size {n}"),
             Error::NoSuchPartition(i) => write!(f, "partition {i} does not exist"),
+            Error::Layout(why) => write!(f, "{why}"),
         }
     }
 }
@@ -230,6 +233,70 @@ impl Gpt {
         }
         let off = (number as usize - 1) * self.header.entry_size as usize;
         self.entries[off + 48..off + 56].copy_from_slice(&attributes.to_le_bytes());
+        Ok(())
+    }
+
+    /// First and last LBA that partitions may use.
+    pub fn usable_range(&self) -> (u64, u64) {
+        (self.header.first_usable_lba, self.header.last_usable_lba)
+    }
+
+    /// Where the backup header sits (the disk's last LBA in a standard table).
+    pub fn backup_lba(&self) -> u64 {
+        self.backup_lba
+    }
+
+    /// Gives the disk a new GUID, in memory.
+    pub fn set_disk_guid(&mut self, guid: Guid) {
+        self.header.disk_guid = guid;
+    }
+
+    /// Gives a partition a new unique GUID (its PARTUUID), in memory.
+    pub fn set_unique_guid<E>(&mut self, number: u32, guid: Guid) -> Result<(), Error<E>> {
+        if self.partition(number).is_none() {
+            return Err(Error::NoSuchPartition(number));
+        }
+        let off = (number as usize - 1) * self.header.entry_size as usize;
+        self.entries[off + 16..off + 32].copy_from_slice(&guid.0);
+        Ok(())
+    }
+
+    /// Moves the backup copy to the last block of a disk of `block_count`
+    /// blocks (after an image was written to a bigger disk) and lets
+    /// partitions use the space up to it. In memory; [`Gpt::write`] stores it.
+    pub fn fit_to_disk<E>(&mut self, block_count: u64) -> Result<(), Error<E>> {
+        let bs = self.block_size as usize;
+        let entry_blocks = self.entries.len().div_ceil(bs) as u64;
+        let last = block_count.checked_sub(1).ok_or(Error::Layout("the disk is empty"))?;
+        let last_usable = last
+            .checked_sub(entry_blocks + 1)
+            .filter(|&l| l >= self.header.first_usable_lba)
+            .ok_or(Error::Layout("the disk is too small for a GPT"))?;
+        if self.partitions().iter().any(|p| p.last_lba > last_usable) {
+            return Err(Error::Layout("a partition would end beyond the end of the disk"));
+        }
+        self.backup_lba = last;
+        self.header.alternate_lba = last;
+        self.header.last_usable_lba = last_usable;
+        Ok(())
+    }
+
+    /// Moves a partition's first and last LBA, in memory. It must stay in
+    /// the usable range and not overlap another partition.
+    pub fn set_range<E>(&mut self, number: u32, first_lba: u64, last_lba: u64) -> Result<(), Error<E>> {
+        if self.partition(number).is_none() {
+            return Err(Error::NoSuchPartition(number));
+        }
+        let (lo, hi) = self.usable_range();
+        if first_lba > last_lba || first_lba < lo || last_lba > hi {
+            return Err(Error::Layout("the partition would leave the usable area of the disk"));
+        }
+        if self.partitions().iter().any(|p| p.number != number && p.first_lba <= last_lba && first_lba <= p.last_lba) {
+            return Err(Error::Layout("the partition would overlap another one"));
+        }
+        let off = (number as usize - 1) * self.header.entry_size as usize;
+        self.entries[off + 32..off + 40].copy_from_slice(&first_lba.to_le_bytes());
+        self.entries[off + 40..off + 48].copy_from_slice(&last_lba.to_le_bytes());
         Ok(())
     }
 

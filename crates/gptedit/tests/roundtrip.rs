@@ -122,3 +122,40 @@ fn no_table_at_all_is_an_error() {
     let err = Gpt::load(&mut d).unwrap_err();
     assert!(err.to_string().contains("no usable GPT"), "{err}");
 }
+
+#[test]
+fn table_fitted_to_a_bigger_disk_with_a_grown_last_partition_and_new_guids_is_valid_for_the_gpt_crate() {
+    let small = make_disk();
+    // The image written onto a disk twice its size.
+    let mut d = MemDisk { bytes: small.bytes.clone(), block_size: 512 };
+    d.bytes.resize(128 * MIB as usize, 0);
+    let mut g = Gpt::load(&mut d).unwrap();
+    assert_eq!(g.backup_lba(), 64 * MIB / 512 - 1, "backup still at the image's end");
+    let blocks = d.block_count();
+    g.fit_to_disk::<()>(blocks).unwrap();
+    let (_, last_usable) = g.usable_range();
+    assert_eq!(last_usable, blocks - 1 - 32 - 1);
+    let data = g.find_by_name("DATA").unwrap();
+    let end = last_usable / 2048 * 2048 - 1;
+    g.set_range::<()>(data.number, data.first_lba, end).unwrap();
+    g.set_disk_guid(Guid::parse("11111111-2222-3333-4444-555555555555").unwrap());
+    g.set_unique_guid::<()>(2, Guid::parse("aaaaaaaa-2222-3333-4444-555555555555").unwrap()).unwrap();
+    g.write(&mut d).unwrap();
+
+    let g2 = Gpt::load(&mut d).unwrap();
+    assert!(g2.health().is_clean());
+    assert_eq!(g2.backup_lba(), blocks - 1);
+    assert_eq!(g2.find_by_name("DATA").unwrap().last_lba, end);
+    assert_eq!(g2.partition(2).unwrap().unique_guid.to_string(), "aaaaaaaa-2222-3333-4444-555555555555");
+    let mut cur = Cursor::new(d.bytes.clone());
+    let other = gpt::GptConfig::new().writable(false).open_from_device(&mut cur).unwrap();
+    assert_eq!(other.partitions()[&4].last_lba, end);
+    assert_eq!(other.backup_header().unwrap().current_lba, blocks - 1);
+    assert_eq!(other.guid().to_string(), "11111111-2222-3333-4444-555555555555");
+
+    // Nothing may overlap or leave the disk.
+    let mut g3 = Gpt::load(&mut d).unwrap();
+    assert!(g3.set_range::<()>(4, data.first_lba - 10, end).is_err());
+    assert!(g3.set_range::<()>(4, data.first_lba, blocks).is_err());
+    assert!(g3.fit_to_disk::<()>(40 * MIB / 512).is_err());
+}

@@ -8,7 +8,7 @@
 //! readback matched, so an interruption at any point leaves the old slot
 //! bootable and the new one not.
 
-pub mod blockdev;
+pub use ::blockdev;
 pub mod device;
 mod install;
 mod slots;

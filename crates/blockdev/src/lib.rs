@@ -1,5 +1,9 @@
-//! Where slot images are written: a `BlockDevice` (a file in tests, the
-//! boot disk's device node on a device), and a bounded view of one partition.
+//! Byte-addressed storage behind one small trait, [`BlockDevice`]: a disk
+//! image file or a block device node ([`FileDevice`]), memory in tests
+//! ([`MemDevice`]), the whole device as gptedit's [`gptedit::Disk`]
+//! ([`GptView`]) and a read-only window onto one partition
+//! ([`ReadOnlyRegion`]). The updater writes slots through it and the flasher
+//! whole disks.
 
 use std::fs::File;
 use std::io;
@@ -16,20 +20,53 @@ pub trait BlockDevice {
     fn drop_cache(&mut self) -> io::Result<()> {
         Ok(())
     }
+    /// Makes `len` bytes at `offset` read back as zeros. The default writes
+    /// zeros; a device that can do better (a hole in a file, the block
+    /// layer's write-zeroes) overrides it.
+    fn zero_range(&mut self, offset: u64, len: u64) -> io::Result<()> {
+        let zeros = vec![0u8; len.min(1 << 20) as usize];
+        let mut done = 0;
+        while done < len {
+            let n = (len - done).min(zeros.len() as u64) as usize;
+            self.write_at(offset + done, &zeros[..n])?;
+            done += n as u64;
+        }
+        Ok(())
+    }
 }
 
 /// A disk image file or a block device node.
 pub struct FileDevice {
     file: File,
     len: u64,
+    is_block: bool,
 }
 
 impl FileDevice {
     pub fn open(path: &std::path::Path) -> io::Result<FileDevice> {
         let file = std::fs::OpenOptions::new().read(true).write(true).open(path)?;
+        FileDevice::from_file(file)
+    }
+
+    /// Opens for reading only (writes fail with the OS's error).
+    pub fn open_read_only(path: &std::path::Path) -> io::Result<FileDevice> {
+        FileDevice::from_file(File::open(path)?)
+    }
+
+    pub fn from_file(file: File) -> io::Result<FileDevice> {
         use std::io::Seek;
+        use std::os::unix::fs::FileTypeExt;
+        let is_block = file.metadata()?.file_type().is_block_device();
         let len = (&file).seek(io::SeekFrom::End(0))?;
-        Ok(FileDevice { file, len })
+        Ok(FileDevice { file, len, is_block })
+    }
+
+    pub fn is_block_device(&self) -> bool {
+        self.is_block
+    }
+
+    pub fn file(&self) -> &File {
+        &self.file
     }
 }
 
@@ -56,7 +93,45 @@ impl BlockDevice for FileDevice {
             Err(io::Error::from_raw_os_error(rc))
         }
     }
+    fn zero_range(&mut self, offset: u64, len: u64) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let fd = self.file.as_raw_fd();
+        let rc = if self.is_block {
+            // BLKZEROOUT: the block layer zeroes the range (offloaded where
+            // the device can, else it writes zero pages itself).
+            let range = [offset, len];
+            // SAFETY: BLKZEROOUT reads two u64 from the pointer we pass.
+            unsafe { libc::ioctl(fd, BLKZEROOUT as _, range.as_ptr()) }
+        } else {
+            // A hole in a regular file reads back as zeros.
+            // SAFETY: plain syscall on our own descriptor.
+            unsafe {
+                libc::fallocate(
+                    fd,
+                    libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+                    offset as libc::off_t,
+                    len as libc::off_t,
+                )
+            }
+        };
+        if rc == 0 {
+            return Ok(());
+        }
+        // Not supported here (an old filesystem, a device without the
+        // ioctl): write the zeros.
+        let zeros = vec![0u8; len.min(1 << 20) as usize];
+        let mut done = 0;
+        while done < len {
+            let n = (len - done).min(zeros.len() as u64) as usize;
+            self.file.write_all_at(&zeros[..n], offset + done)?;
+            done += n as u64;
+        }
+        Ok(())
+    }
 }
+
+/// `_IO(0x12, 127)` from linux/fs.h (the libc crate does not export it).
+const BLKZEROOUT: u32 = 0x127f;
 
 /// A device in memory, for tests.
 #[derive(Clone)]
@@ -147,5 +222,29 @@ impl<D: BlockDevice + ?Sized> io::Seek for ReadOnlyRegion<'_, D> {
         }
         self.pos = p as u64;
         Ok(self.pos)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_range_reads_back_zeros_on_files_and_in_memory() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("d");
+        std::fs::write(&p, vec![7u8; 3 << 20]).unwrap();
+        let mut f = FileDevice::open(&p).unwrap();
+        assert!(!f.is_block_device());
+        f.zero_range(1 << 20, 1 << 20).unwrap();
+        let mut m = MemDevice(vec![7u8; 3 << 20]);
+        m.zero_range(1 << 20, 1 << 20).unwrap();
+        for dev in [&mut f as &mut dyn BlockDevice, &mut m] {
+            let mut buf = vec![1u8; 3 << 20];
+            dev.read_at(0, &mut buf).unwrap();
+            assert!(buf[..1 << 20].iter().all(|&b| b == 7));
+            assert!(buf[1 << 20..2 << 20].iter().all(|&b| b == 0));
+            assert!(buf[2 << 20..].iter().all(|&b| b == 7));
+        }
     }
 }

@@ -1,0 +1,278 @@
+//! Copying one region onto the target and reading it back.
+//!
+//! The source is read in 4 MiB chunks (dd's `bs=4M`). Runs of zero blocks
+//! are not written: the target is asked to make them read as zeros
+//! ([`BlockDevice::zero_range`]: a hole in an image file, BLKZEROOUT on a
+//! block device, which the kernel offloads where the device can and writes
+//! zero pages otherwise). Each chunk's SHA-256 is computed on a second
+//! thread while the chunk is written, and the read-back hashes chunk N while
+//! chunk N+1 is read. An all-zero chunk is checked by looking at it instead
+//! of hashing it.
+
+use crate::{Error, Result};
+use blockdev::BlockDevice;
+use sha2::{Digest, Sha256};
+use std::io::Read;
+
+pub const CHUNK: usize = 4 << 20;
+/// Zero runs are found at this granularity.
+const BLOCK: usize = 64 << 10;
+
+/// What one chunk of the source held.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ChunkSum {
+    Zero,
+    Sha([u8; 32]),
+}
+
+/// Where a region lands and what it held, chunk by chunk.
+#[derive(Clone, Debug)]
+pub struct Written {
+    pub name: String,
+    pub offset: u64,
+    pub len: u64,
+    pub sums: Vec<ChunkSum>,
+}
+
+impl Written {
+    /// Bytes that were not zero (what a dd-like copy could not skip).
+    pub fn data_chunks(&self) -> usize {
+        self.sums.iter().filter(|s| matches!(s, ChunkSum::Sha(_))).count()
+    }
+}
+
+fn read_full(src: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match src.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+fn is_zero(b: &[u8]) -> bool {
+    // 16 bytes at a time; the compiler vectorises this.
+    let words = b.chunks_exact(16);
+    let rest = words.remainder();
+    words.fold(0u128, |acc, c| acc | u128::from_ne_bytes(c.try_into().unwrap())) == 0 && rest.iter().all(|&x| x == 0)
+}
+
+/// Copies `len` bytes of `src` to `dev` at `offset`, calling `progress`
+/// with the bytes done. Fails before writing when the region does not fit.
+pub fn copy_region(
+    name: &str,
+    src: &mut dyn Read,
+    len: u64,
+    dev: &mut dyn BlockDevice,
+    offset: u64,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Written> {
+    if offset + len > dev.len() {
+        return Err(Error::Refused(format!(
+            "{name} ({} MiB at {} MiB) does not fit on the target ({} MiB)",
+            len >> 20,
+            offset >> 20,
+            dev.len() >> 20
+        )));
+    }
+    let mut buf = vec![0u8; CHUNK];
+    let mut sums = Vec::with_capacity(len.div_ceil(CHUNK as u64) as usize);
+    let mut done = 0u64;
+    // A zero run not yet issued: (start, length).
+    let mut zero_run: Option<(u64, u64)> = None;
+    while done < len {
+        let want = (len - done).min(CHUNK as u64) as usize;
+        let n = read_full(src, &mut buf[..want]).map_err(|e| Error::Source(format!("reading {name}: {e}")))?;
+        if n < want {
+            return Err(Error::Source(format!(
+                "{name} ended after {} of {} bytes: the source is truncated",
+                done + n as u64,
+                len
+            )));
+        }
+        let chunk = &buf[..n];
+        let at = offset + done;
+        let (sum, written) = std::thread::scope(|s| {
+            let hash = s.spawn(|| {
+                if is_zero(chunk) {
+                    ChunkSum::Zero
+                } else {
+                    ChunkSum::Sha(Sha256::digest(chunk).into())
+                }
+            });
+            let written = write_chunk(chunk, at, dev, &mut zero_run);
+            (hash.join().expect("hash thread"), written)
+        });
+        written?;
+        sums.push(sum);
+        done += n as u64;
+        progress(done);
+    }
+    if let Some((start, l)) = zero_run {
+        dev.zero_range(start, l).map_err(|e| Error::Write { at: start, source: e })?;
+    }
+    Ok(Written { name: name.to_string(), offset, len, sums })
+}
+
+/// Writes the non-zero runs of one chunk; zero runs are merged across chunks
+/// and issued as one zero_range when data follows them.
+fn write_chunk(chunk: &[u8], at: u64, dev: &mut dyn BlockDevice, zero_run: &mut Option<(u64, u64)>) -> Result<()> {
+    let mut i = 0;
+    while i < chunk.len() {
+        let end = (i + BLOCK).min(chunk.len());
+        let zero = is_zero(&chunk[i..end]);
+        if zero {
+            // Extend or start the pending zero run.
+            let pos = at + i as u64;
+            match zero_run {
+                Some((s, l)) if *s + *l == pos => *l += (end - i) as u64,
+                _ => *zero_run = Some((pos, (end - i) as u64)),
+            }
+            i = end;
+            continue;
+        }
+        // A data run: as many non-zero blocks as follow.
+        let mut j = end;
+        while j < chunk.len() {
+            let e = (j + BLOCK).min(chunk.len());
+            if is_zero(&chunk[j..e]) {
+                break;
+            }
+            j = e;
+        }
+        if let Some((s, l)) = zero_run.take() {
+            dev.zero_range(s, l).map_err(|e| Error::Write { at: s, source: e })?;
+        }
+        let pos = at + i as u64;
+        dev.write_at(pos, &chunk[i..j]).map_err(|e| Error::Write { at: pos, source: e })?;
+        i = j;
+    }
+    Ok(())
+}
+
+/// Reads a written region back (the caller dropped the cache first) and
+/// compares it chunk by chunk with what was written.
+pub fn verify_region(w: &Written, dev: &mut dyn BlockDevice, progress: &mut dyn FnMut(u64)) -> Result<()> {
+    let mut bufs = [vec![0u8; CHUNK], vec![0u8; CHUNK]];
+    let chunk_len = |i: usize| (w.len - i as u64 * CHUNK as u64).min(CHUNK as u64) as usize;
+    let read = |dev: &mut dyn BlockDevice, i: usize, buf: &mut [u8]| -> Result<()> {
+        let at = w.offset + i as u64 * CHUNK as u64;
+        dev.read_at(at, buf).map_err(|e| Error::Readback { at, source: e })
+    };
+    if w.sums.is_empty() {
+        return Ok(());
+    }
+    let (first, _) = bufs.split_at_mut(1);
+    read(dev, 0, &mut first[0][..chunk_len(0)])?;
+    for i in 0..w.sums.len() {
+        let (a, b) = bufs.split_at_mut(1);
+        let (cur, next) = if i % 2 == 0 { (&a[0], &mut b[0]) } else { (&b[0], &mut a[0]) };
+        let cur = &cur[..chunk_len(i)];
+        let ok = std::thread::scope(|s| -> Result<bool> {
+            let check = s.spawn(|| match w.sums[i] {
+                ChunkSum::Zero => is_zero(cur),
+                ChunkSum::Sha(h) => <[u8; 32]>::from(Sha256::digest(cur)) == h,
+            });
+            if i + 1 < w.sums.len() {
+                read(dev, i + 1, &mut next[..chunk_len(i + 1)])?;
+            }
+            Ok(check.join().expect("check thread"))
+        })?;
+        if !ok {
+            return Err(Error::Mismatch { region: w.name.clone(), at: w.offset + i as u64 * CHUNK as u64 });
+        }
+        progress((i as u64 + 1) * CHUNK as u64);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use blockdev::MemDevice;
+
+    fn pattern(len: usize) -> Vec<u8> {
+        let mut v: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8 + 1).collect();
+        // Zero runs: a whole chunk, a block inside a chunk, and the tail.
+        v[CHUNK..2 * CHUNK].fill(0);
+        v[2 * CHUNK + BLOCK..2 * CHUNK + 3 * BLOCK].fill(0);
+        let n = v.len();
+        v[n - 100_000..].fill(0);
+        v
+    }
+
+    /// Counts what reaches the device.
+    struct Counting {
+        inner: MemDevice,
+        written: u64,
+        zeroed: u64,
+    }
+    impl BlockDevice for Counting {
+        fn len(&self) -> u64 {
+            self.inner.len()
+        }
+        fn read_at(&mut self, o: u64, b: &mut [u8]) -> std::io::Result<()> {
+            self.inner.read_at(o, b)
+        }
+        fn write_at(&mut self, o: u64, b: &[u8]) -> std::io::Result<()> {
+            self.written += b.len() as u64;
+            self.inner.write_at(o, b)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn zero_range(&mut self, o: u64, l: u64) -> std::io::Result<()> {
+            self.zeroed += l;
+            self.inner.zero_range(o, l)
+        }
+    }
+
+    #[test]
+    fn copies_exactly_skipping_zero_runs_and_verifies() {
+        let src = pattern(3 * CHUNK + 12345);
+        let mut dev = Counting { inner: MemDevice(vec![0xAA; 16 << 20]), written: 0, zeroed: 0 };
+        let mut last = 0;
+        let w = copy_region("DATA", &mut &src[..], src.len() as u64, &mut dev, 1 << 20, &mut |d| last = d).unwrap();
+        assert_eq!(last, src.len() as u64);
+        assert_eq!(&dev.inner.0[1 << 20..(1 << 20) + src.len()], &src[..], "zero runs over old bytes read back as zeros");
+        assert_eq!(dev.inner.0[(1 << 20) - 1], 0xAA, "nothing before the region");
+        assert_eq!(dev.inner.0[(1 << 20) + src.len()], 0xAA, "nothing after it");
+        let zeros = src.chunks(BLOCK).filter(|c| c.iter().all(|&b| b == 0)).map(|c| c.len() as u64).sum::<u64>();
+        assert_eq!(dev.zeroed, zeros, "every zero block went through zero_range");
+        assert_eq!(dev.written + dev.zeroed, src.len() as u64);
+        assert_eq!(w.sums[1], ChunkSum::Zero);
+        assert_eq!(w.data_chunks(), 2);
+        verify_region(&w, &mut dev, &mut |_| {}).unwrap();
+    }
+
+    #[test]
+    fn a_changed_byte_is_a_mismatch_at_its_chunk() {
+        let src = pattern(3 * CHUNK);
+        let mut dev = MemDevice(vec![0; 16 << 20]);
+        let w = copy_region("SYSTEM_A", &mut &src[..], src.len() as u64, &mut dev, 0, &mut |_| {}).unwrap();
+        for at in [5usize, CHUNK + 77, 3 * CHUNK - 1] {
+            let mut bad = dev.clone();
+            bad.0[at] ^= 1;
+            match verify_region(&w, &mut bad, &mut |_| {}) {
+                Err(Error::Mismatch { region, at: a }) => {
+                    assert_eq!(region, "SYSTEM_A");
+                    assert_eq!(a, (at / CHUNK * CHUNK) as u64);
+                }
+                other => panic!("expected a mismatch, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn short_source_and_oversized_region_are_errors() {
+        let src = vec![1u8; 1000];
+        let mut dev = MemDevice(vec![0; 1 << 20]);
+        assert!(matches!(copy_region("x", &mut &src[..], 2000, &mut dev, 0, &mut |_| {}), Err(Error::Source(_))));
+        assert!(matches!(copy_region("x", &mut &src[..], 1000, &mut dev, (1 << 20) - 10, &mut |_| {}), Err(Error::Refused(_))));
+        assert!(dev.0.iter().all(|&b| b == 0), "nothing written for an oversized region");
+    }
+}
