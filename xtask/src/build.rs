@@ -61,6 +61,15 @@ pub fn build(paths: &Paths, board: &Board, opts: &BuildOptions) -> Result<Built>
     let release = release_text(board, &opts.version, &paths.root);
     let keys = crate::keys::public_keys(&opts.keyring)?;
     let mut tree = root_tree(paths, board, &release, &keys)?;
+    // The empty DATA filesystem: in the image, and in the root filesystem
+    // for `fwupdate install-to-disk` (the device has no mkfs). Its UUID is
+    // fixed per board so that builds stay byte-identical.
+    let data_tmp = out.join("data.ext4.partial");
+    let data_uuid = uuid::Uuid::from_u128(u128::from(volume_id(&board.name, "data")) << 64 | 0x4000_8000_0000_0000);
+    imagebuild::ext4::make(&data_tmp, board.partitions.data_mib * MIB, "DATA", &data_uuid.to_string())?;
+    let fresh = fs::read(&data_tmp).with_context(|| format!("reading {}", data_tmp.display()))?;
+    let fresh_zst = zstd::bulk::compress(&fresh, 19).context("compressing the DATA filesystem")?;
+    tree.file("usr/share/quill/data.ext4.zst", 0o644, fresh_zst);
     if opts.fail_health {
         println!("build: TEST IMAGE: its health check always fails (--fail-health)");
         tree.file("etc/quill/test-fail-health", 0o644, b"built with --fail-health\n".to_vec());
@@ -87,8 +96,6 @@ pub fn build(paths: &Paths, board: &Board, opts: &BuildOptions) -> Result<Built>
         &[(board.target.efi_boot_file.as_str(), &bootsel)],
     )?;
 
-    let data_tmp = out.join("data.ext4.partial");
-    imagebuild::ext4::make(&data_tmp, board.partitions.data_mib * MIB, "DATA", &uuid::Uuid::new_v4().to_string())?;
 
     let factory = SlotAttr::new(1, 0, true).to_gpt(0);
     let parts = vec![

@@ -6,6 +6,7 @@ mod board;
 mod build;
 mod bundle_cmd;
 mod fetch;
+mod flash;
 mod keys;
 mod run;
 mod test;
@@ -95,7 +96,31 @@ enum Cmd {
         /// Attach the disk as a USB stick instead of the board's default.
         #[arg(long)]
         usb: bool,
+        /// Boot as a UD Pocket: the image on a USB stick, plus an empty 8 GiB
+        /// internal disk (target/quill/<board>/internal.img) to try
+        /// `fwupdate install-to-disk` on.
+        #[arg(long)]
+        pocket: bool,
         /// Boot the existing image without rebuilding it.
+        #[arg(long)]
+        no_build: bool,
+    },
+    /// Write the image onto a USB stick (UD Pocket) or a disk: checks, asks, verifies, grows DATA.
+    Flash {
+        #[command(flatten)]
+        board: BoardArg,
+        #[command(flatten)]
+        version: VersionArg,
+        /// The whole disk (/dev/sdX) or an image file.
+        #[arg(long)]
+        device: std::path::PathBuf,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        /// Also write a fixed (non-removable, non-USB) disk.
+        #[arg(long)]
+        force: bool,
+        /// Flash the existing image without rebuilding it.
         #[arg(long)]
         no_build: bool,
     },
@@ -141,12 +166,19 @@ fn dispatch(cmd: Cmd) -> Result<()> {
             build::build(&paths, &board, &opts)?;
             Ok(())
         }
-        Cmd::Run { board, version, gui, usb, no_build } => {
+        Cmd::Run { board, version, gui, usb, pocket, no_build } => {
             let (paths, board) = load(&board.board)?;
             if !no_build {
                 build::build(&paths, &board, &build::BuildOptions::new(&paths, &version.version))?;
             }
-            run::run(&paths, &board, gui, usb)
+            run::run(&paths, &board, gui, usb, pocket)
+        }
+        Cmd::Flash { board, version, device, yes, force, no_build } => {
+            let (paths, board) = load(&board.board)?;
+            if !no_build {
+                build::build(&paths, &board, &build::BuildOptions::new(&paths, &version.version))?;
+            }
+            flash::flash(&paths, &device, yes, force)
         }
         Cmd::Keygen { out, name } => {
             let paths = util::Paths::new("x86-ud");

@@ -5,15 +5,25 @@ use crate::util::Paths;
 use anyhow::{bail, Context, Result};
 use quill_qemu::{Config, Console, DiskBus, Vm};
 
-pub fn run(paths: &Paths, board: &Board, gui: bool, usb: bool) -> Result<()> {
+pub fn run(paths: &Paths, board: &Board, gui: bool, usb: bool, pocket: bool) -> Result<()> {
     let disk = paths.out.join("disk.img");
     if !disk.is_file() {
         bail!("{} does not exist; run `cargo xtask build --board {}` first", disk.display(), board.name);
     }
     let mut cfg = Config::new(&board.qemu, disk.clone(), Console::Terminal)?;
     cfg.gui = gui;
-    if usb {
+    if usb || pocket {
         cfg.bus = DiskBus::Usb;
+    }
+    if pocket {
+        // The PC's own disk, which the Pocket must not touch unless asked
+        // to install onto it.
+        let internal = paths.out.join("internal.img");
+        if !internal.exists() {
+            std::fs::File::create(&internal)?.set_len(8 << 30)?;
+        }
+        println!("run: UD Pocket: {} on USB, internal disk {} (install with `fwupdate install-to-disk /dev/vda`)", disk.display(), internal.display());
+        cfg.extra_disks.push(internal);
     }
     println!(
         "run: booting {} in QEMU (TCG{}); console below. Type `poweroff` at the shell to stop, or Ctrl-A X to quit QEMU.",

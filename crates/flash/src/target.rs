@@ -87,7 +87,7 @@ impl Target {
         }
         if !ft.is_block_device() {
             return Err(Error::Refused(format!(
-                "{} is not a block device or an image file; nothing was written",
+                "{} is not a block device or an image file",
                 path.display()
             )));
         }
@@ -100,7 +100,7 @@ impl Target {
                 .and_then(|d| d.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()))
                 .unwrap_or_else(|| "the disk".into());
             return Err(Error::Refused(format!(
-                "{} is a partition; give the whole disk (/dev/{disk}). Nothing was written",
+                "{} is a partition; give the whole disk (/dev/{disk})",
                 path.display()
             )));
         }

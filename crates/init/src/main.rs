@@ -6,6 +6,7 @@
 //! on signals). A fatal error opens an emergency shell instead of a panic.
 
 mod cmdline;
+mod datagrow;
 mod health;
 mod hostname;
 mod hotplug;
@@ -339,6 +340,11 @@ fn mount_data(args: &BootArgs) -> (bool, Option<String>) {
     match system::mount_data(&dev) {
         Ok(()) => {
             info!("DATA {} mounted on /data (boot disk {})", dev.display(), disk.name);
+            match datagrow::grow(&dev, Path::new("/data")) {
+                Ok(Some((from, to))) => info!("DATA grown to fill its partition: {} MiB -> {} MiB", from >> 20, to >> 20),
+                Ok(None) => {}
+                Err(e) => warn!("growing DATA to fill its partition: {e} (it keeps its size)"),
+            }
             (true, Some(disk.name))
         }
         Err(e) => {

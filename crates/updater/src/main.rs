@@ -5,13 +5,17 @@
 //!   1  error: bad arguments, a file that cannot be read or written
 //!   2  usage error (unknown command or option)
 //!   3  refused before anything was written: signature, hashes, board,
-//!      rollback index, size, downgrade, DATA not writable
+//!      rollback index, size, downgrade, DATA not writable; for flash and
+//!      install-to-disk: the target (in use, too small, fixed disk, the
+//!      running system's disk)
 //!   4  the install failed after writing started; the new slot is left not
-//!      bootable and the running slot is unchanged
+//!      bootable and the running slot is unchanged (flash, install-to-disk:
+//!      the target is left without a partition table and does not boot)
 //!   5  another install is running
 
 mod bundle_cmd;
 mod cli_device;
+mod cli_flash;
 mod cli_usb;
 
 use clap::{Parser, Subcommand};
@@ -26,7 +30,7 @@ pub const EXIT_BUSY: i32 = 5;
     name = "fwupdate",
     version,
     about = "Quill firmware tool: make, sign, check and install update bundles",
-    after_help = "Exit codes: 0 success; 1 error (arguments, files); 2 usage error; 3 refused before anything was written (signature, hashes, board, rollback index, size, downgrade, DATA not writable); 4 install failed after writing started (new slot left not bootable, running slot unchanged); 5 another install is running."
+    after_help = "Exit codes: 0 success; 1 error (arguments, files); 2 usage error; 3 refused before anything was written (signature, hashes, board, rollback index, size, downgrade, DATA not writable); 4 install failed after writing started (new slot left not bootable, running slot unchanged; a flash target is left without a partition table, not bootable); 5 another install is running."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -49,6 +53,32 @@ enum Cmd {
         auto: bool,
         /// Where the storage is mounted.
         dir: std::path::PathBuf,
+    },
+    /// Write a Quill disk image onto a whole disk (a USB stick for the UD Pocket, or a UD device's disk from a host): checks the target, asks, writes with progress, reads back and verifies, grows DATA to the disk.
+    Flash {
+        /// The disk image (target/quill/<board>/disk.img).
+        image: std::path::PathBuf,
+        /// The whole disk (/dev/sdX) or an image file.
+        device: std::path::PathBuf,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        /// Also write a fixed (non-removable, non-USB) disk.
+        #[arg(long)]
+        force: bool,
+        /// Keep the image's disk and partition GUIDs (default: new ones, so two disks are never confused).
+        #[arg(long)]
+        keep_guids: bool,
+    },
+    /// From a running UD Pocket: put Quill onto this device's internal disk (ESP, both slots from the running one, a fresh DATA). Without DEVICE, lists the internal disks.
+    InstallToDisk {
+        device: Option<std::path::PathBuf>,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        /// The empty DATA filesystem for the new disk.
+        #[arg(long, default_value = cli_flash::FRESH_DATA)]
+        fresh_data: std::path::PathBuf,
     },
     /// Write a new Ed25519 key pair: NAME.key (mode 0600; keep it off devices) and NAME.pub.
     Keygen {
@@ -80,6 +110,12 @@ fn main() {
         Cmd::Keygen { out, name } => keygen(&out, &name),
         Cmd::Device(d) => cli_device::run(d, &cli.device),
         Cmd::Usb { auto, dir } => cli_usb::run(&cli.device, &dir, auto),
+        Cmd::Flash { image, device, yes, force, keep_guids } => {
+            cli_flash::flash_image(&image, &device, yes, force, keep_guids)
+        }
+        Cmd::InstallToDisk { device, yes, fresh_data } => {
+            cli_flash::install_to_disk(&cli.device, device.as_deref(), yes, &fresh_data)
+        }
     };
     report_peak_memory();
     if let Err(f) = result {

@@ -1,0 +1,208 @@
+//! `fwupdate flash IMAGE DEVICE` (a host without the source tree, or a
+//! running Quill) and `fwupdate install-to-disk [DEVICE]` (a running UD
+//! Pocket onto the device's internal disk). The work is the `flash` crate's;
+//! this file asks, shows progress and explains failures.
+
+use crate::{Failure, EXIT_FAILED, EXIT_REFUSED};
+use flash::{Kind, Stage, Sys, Target};
+use std::io::{IsTerminal, Read, Write};
+use std::path::Path;
+use updater::device::DeviceArgs;
+use updater::{BlockDevice, FileDevice};
+
+/// The empty DATA filesystem shipped in the image for new installs.
+pub const FRESH_DATA: &str = "/usr/share/quill/data.ext4.zst";
+
+/// The disks that hold the running system: the host's root, and on Quill
+/// the boot disk.
+fn protected(sys: &Sys) -> Vec<String> {
+    let mut v = flash::root_disks(sys);
+    let on_quill = std::fs::read_to_string("/proc/cmdline").unwrap_or_default().contains("quill.partuuid=");
+    if on_quill {
+        if let Ok(dev) = DeviceArgs::default().resolve() {
+            if let Some(n) = dev.disk.file_name() {
+                v.push(n.to_string_lossy().into_owned());
+            }
+        }
+    }
+    v
+}
+
+fn refused(msg: String) -> Failure {
+    Failure { code: EXIT_REFUSED, message: format!("{msg}. Nothing was written.") }
+}
+
+/// Asks on a terminal; without one, `--yes` is required.
+fn confirm(question: &str, yes: bool) -> Result<(), Failure> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(refused("not asking without a terminal: add --yes to confirm".into()));
+    }
+    eprint!("{question} Type yes to continue: ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().read_line(&mut answer);
+    if answer.trim() != "yes" {
+        return Err(Failure { code: crate::EXIT_ERROR, message: "cancelled; nothing was written".into() });
+    }
+    Ok(())
+}
+
+/// Progress on stderr: a line that rewrites itself on a terminal, every
+/// tenth otherwise (serial consoles, logs).
+fn progress_printer() -> impl FnMut(Stage) {
+    let tty = std::io::stderr().is_terminal();
+    let mut last = (0u8, u64::MAX);
+    move |s| {
+        let (phase, done, total, rate) = match s {
+            Stage::Wiping => return eprintln!("fwupdate: wiping the old partition tables"),
+            Stage::Syncing => return eprintln!("{}fwupdate: syncing", if tty { "\n" } else { "" }),
+            Stage::Table => {
+                return eprintln!("{}fwupdate: writing the partition table", if tty { "\n" } else { "" })
+            }
+            Stage::Writing { done, total, elapsed } => {
+                (1u8, done, total, done as f64 / 1048576.0 / elapsed.as_secs_f64().max(0.001))
+            }
+            Stage::Verifying { done, total } => (2u8, done, total, 0.0),
+        };
+        let word = if phase == 1 { "written" } else { "verified" };
+        let tenth = done * 10 / total.max(1);
+        if tty {
+            let rate = if phase == 1 { format!("  {rate:>6.1} MiB/s") } else { String::new() };
+            eprint!("\rfwupdate: {word} {:>7.1} / {:.1} MiB{rate}   ", done as f64 / 1048576.0, total as f64 / 1048576.0);
+        } else if (phase, tenth) != last {
+            if phase != last.0 && phase == 2 {
+                eprintln!("fwupdate: reading back and verifying");
+            }
+            last = (phase, tenth);
+            let rate = if phase == 1 { format!(", {rate:.1} MiB/s") } else { String::new() };
+            eprintln!("fwupdate: {word} {:>3}% ({:.1} MiB{rate})", tenth * 10, done as f64 / 1048576.0);
+        }
+    }
+}
+
+fn failed(e: flash::Error) -> Failure {
+    let code = if e.touched_target() { EXIT_FAILED } else { EXIT_REFUSED };
+    Failure { code, message: format!("{e}. {}", e.target_state()) }
+}
+
+fn open_target(t: &Target) -> Result<FileDevice, Failure> {
+    let dev = FileDevice::open(&t.path).map_err(|e| refused(format!("opening {} for writing: {e}", t.path.display())))?;
+    if t.kind != Kind::File {
+        // The kernel's idea of the size is what counts.
+        if dev.len() < t.size {
+            return Err(refused(format!("{} reports {} bytes", t.path.display(), dev.len())));
+        }
+    }
+    Ok(dev)
+}
+
+fn print_report(r: &flash::Report, target: &Path) {
+    let mib = |b: u64| b as f64 / 1048576.0;
+    println!(
+        "fwupdate: {} now holds Quill: {:.1} MiB written ({:.1} MiB of it empty, not written) and verified in {:.1} s \
+         (write {:.1} s, {:.1} MiB/s; verify {:.1} s); DATA {:.0} MiB -> {:.0} MiB (its filesystem grows at first boot)",
+        target.display(),
+        mib(r.bytes),
+        mib(r.zero_bytes),
+        r.seconds,
+        r.write_seconds,
+        mib(r.bytes) / r.write_seconds.max(0.001),
+        r.verify_seconds,
+        mib(r.data_grown.0),
+        mib(r.data_grown.1),
+    );
+}
+
+/// `fwupdate flash IMAGE DEVICE`.
+pub fn flash_image(image: &Path, device: &Path, yes: bool, force: bool, keep_guids: bool) -> Result<(), Failure> {
+    let sys = Sys::default();
+    let target = Target::inspect(device, &sys, &protected(&sys)).map_err(|e| refused(e.to_string()))?;
+    let (plan, image_len) = flash::plan_image(image, target.size, !keep_guids).map_err(failed)?;
+    if let Some(why) = target.refusal(image_len, force) {
+        return Err(refused(why));
+    }
+    eprintln!("fwupdate: target {}", target.describe());
+    confirm(&format!("Everything on {} will be erased.", device.display()), yes)?;
+    let mut dev = open_target(&target)?;
+    let report = flash::write_disk(&mut dev, plan, &mut progress_printer()).map_err(failed)?;
+    print_report(&report, device);
+    Ok(())
+}
+
+/// Internal disks a running Pocket could install onto, with why others are not.
+fn candidates(sys: &Sys, boot: &str) -> Vec<(Target, Option<String>)> {
+    let mut out = Vec::new();
+    for name in bootdisk::whole_disks(&sys.class_block) {
+        if name.starts_with("sr") || name.starts_with("fd") || name == boot {
+            continue;
+        }
+        let Ok(t) = Target::inspect(&Path::new("/dev").join(&name), sys, &[boot.to_string()]) else { continue };
+        if t.size == 0 {
+            continue;
+        }
+        let why = if t.removable { Some("removable or USB storage, not an internal disk".into()) } else { t.refusal(0, true) };
+        out.push((t, why));
+    }
+    out
+}
+
+/// `fwupdate install-to-disk [DEVICE]`.
+pub fn install_to_disk(args: &DeviceArgs, device: Option<&Path>, yes: bool, fresh_data: &Path) -> Result<(), Failure> {
+    let dev = args.resolve()?;
+    let sys = Sys::default();
+    let boot = dev.disk.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let Some(device) = device else {
+        let list = candidates(&sys, &boot);
+        println!("fwupdate: running from {} (slot {}); internal disks:", dev.disk.display(), dev.booted);
+        for (t, why) in &list {
+            match why {
+                None => println!("  {}", t.describe()),
+                Some(w) => println!("  ({}: {w})", t.describe()),
+            }
+        }
+        if list.iter().all(|(_, w)| w.is_some()) {
+            return Err(Failure { code: crate::EXIT_ERROR, message: "no internal disk to install onto".into() });
+        }
+        println!("Install with: fwupdate install-to-disk /dev/NAME");
+        return Ok(());
+    };
+    let mut protected = protected(&sys);
+    protected.push(boot.clone());
+    let target = Target::inspect(device, &sys, &protected).map_err(|e| refused(e.to_string()))?;
+    let fresh = std::fs::read(&fresh_data).map_err(|e| format!("reading {}: {e}", fresh_data.display()))?;
+    let fresh_len = zstd::zstd_safe::get_frame_content_size(&fresh)
+        .ok()
+        .flatten()
+        .ok_or_else(|| format!("{}: no content size in its zstd frame", fresh_data.display()))?;
+    let reader: Box<dyn Read> = Box::new(zstd::stream::read::Decoder::new(&fresh[..])?);
+    let plan = flash::plan_install(&dev.disk, dev.booted.partition_name(), reader, fresh_len, target.size)
+        .map_err(failed)?;
+    if let Some(why) = target.refusal(0, true) {
+        return Err(refused(why));
+    }
+    eprintln!("fwupdate: installing Quill {} (slot {} of {}) onto {}", dev.running_version, dev.booted, dev.disk.display(), target.describe());
+    if let Some(held) = existing_table(&target.path) {
+        eprintln!("fwupdate: {} holds partitions now: {held}", device.display());
+    }
+    confirm(&format!("Everything on {} will be erased.", device.display()), yes)?;
+    let mut out = open_target(&target)?;
+    let report = flash::write_disk(&mut out, plan, &mut progress_printer()).map_err(failed)?;
+    print_report(&report, device);
+    println!(
+        "fwupdate: settings made on this stick were not copied (the new disk starts with a fresh DATA). \
+         Power off, remove the stick, and the device boots from {}",
+        device.display()
+    );
+    Ok(())
+}
+
+/// The partition names on a disk, when it has a GPT.
+fn existing_table(path: &Path) -> Option<String> {
+    let f = std::fs::File::open(path).ok()?;
+    let mut d = gptedit::FileDisk::new(f, 512).ok()?;
+    let g = gptedit::Gpt::load(&mut d).ok()?;
+    Some(g.partitions().iter().map(|p| p.name.clone()).collect::<Vec<_>>().join(", "))
+}
