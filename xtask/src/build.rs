@@ -96,7 +96,6 @@ pub fn build(paths: &Paths, board: &Board, opts: &BuildOptions) -> Result<Built>
         &[(board.target.efi_boot_file.as_str(), &bootsel)],
     )?;
 
-
     let factory = SlotAttr::new(1, 0, true).to_gpt(0);
     let parts = vec![
         part("ESP", disk::ESP_TYPE, board.partitions.esp_mib, 0, Content::Bytes(esp)),

@@ -22,7 +22,11 @@ pub fn run(paths: &Paths, board: &Board, gui: bool, usb: bool, pocket: bool) -> 
         if !internal.exists() {
             std::fs::File::create(&internal)?.set_len(8 << 30)?;
         }
-        println!("run: UD Pocket: {} on USB, internal disk {} (install with `fwupdate install-to-disk /dev/vda`)", disk.display(), internal.display());
+        println!(
+            "run: UD Pocket: {} on USB, internal disk {} (install with `fwupdate install-to-disk /dev/vda`)",
+            disk.display(),
+            internal.display()
+        );
         cfg.extra_disks.push(internal);
     }
     println!(

@@ -97,13 +97,8 @@ pub fn copy_region(
         let chunk = &buf[..n];
         let at = offset + done;
         let (sum, written) = std::thread::scope(|s| {
-            let hash = s.spawn(|| {
-                if is_zero(chunk) {
-                    ChunkSum::Zero
-                } else {
-                    ChunkSum::Sha(Sha256::digest(chunk).into())
-                }
-            });
+            let hash =
+                s.spawn(|| if is_zero(chunk) { ChunkSum::Zero } else { ChunkSum::Sha(Sha256::digest(chunk).into()) });
             let written = write_chunk(chunk, at, dev, &mut zero_run);
             (hash.join().expect("hash thread"), written)
         });
@@ -238,7 +233,11 @@ mod tests {
         let mut last = 0;
         let w = copy_region("DATA", &mut &src[..], src.len() as u64, &mut dev, 1 << 20, &mut |d| last = d).unwrap();
         assert_eq!(last, src.len() as u64);
-        assert_eq!(&dev.inner.0[1 << 20..(1 << 20) + src.len()], &src[..], "zero runs over old bytes read back as zeros");
+        assert_eq!(
+            &dev.inner.0[1 << 20..(1 << 20) + src.len()],
+            &src[..],
+            "zero runs over old bytes read back as zeros"
+        );
         assert_eq!(dev.inner.0[(1 << 20) - 1], 0xAA, "nothing before the region");
         assert_eq!(dev.inner.0[(1 << 20) + src.len()], 0xAA, "nothing after it");
         let zeros = src.chunks(BLOCK).filter(|c| c.iter().all(|&b| b == 0)).map(|c| c.len() as u64).sum::<u64>();
@@ -272,7 +271,10 @@ mod tests {
         let src = vec![1u8; 1000];
         let mut dev = MemDevice(vec![0; 1 << 20]);
         assert!(matches!(copy_region("x", &mut &src[..], 2000, &mut dev, 0, &mut |_| {}), Err(Error::Source(_))));
-        assert!(matches!(copy_region("x", &mut &src[..], 1000, &mut dev, (1 << 20) - 10, &mut |_| {}), Err(Error::Refused(_))));
+        assert!(matches!(
+            copy_region("x", &mut &src[..], 1000, &mut dev, (1 << 20) - 10, &mut |_| {}),
+            Err(Error::Refused(_))
+        ));
         assert!(dev.0.iter().all(|&b| b == 0), "nothing written for an oversized region");
     }
 }

@@ -158,7 +158,11 @@ pub fn plan_image(image: &Path, target_len: u64, new_guids: bool) -> Result<(Pla
     for p in gpt.partitions() {
         let (offset, len) = (p.first_lba * SECTOR, (p.last_lba - p.first_lba + 1) * SECTOR);
         if offset + len > image_len {
-            return Err(Error::Refused(format!("{} is truncated: partition {} ends beyond it", image.display(), p.name)));
+            return Err(Error::Refused(format!(
+                "{} is truncated: partition {} ends beyond it",
+                image.display(),
+                p.name
+            )));
         }
         let f = file.try_clone().map_err(Error::io("opening", image))?;
         regions.push(Region { name: p.name.clone(), reader: Box::new(RegionReader::new(f, offset, len)), len, offset });
@@ -181,8 +185,11 @@ pub fn plan_install<'a>(
     let mut d = FileDisk::new(file.try_clone().map_err(Error::io("opening", boot_disk))?, SECTOR as u32)
         .map_err(Error::io("reading", boot_disk))?;
     let mut gpt = Gpt::load(&mut d).map_err(|e| Error::Source(format!("the boot disk's partition table: {e}")))?;
-    let part = |name: &str| gpt.find_by_name(name).ok_or_else(|| Error::Source(format!("the boot disk has no {name} partition")));
-    let (esp, slot, a, b, data) = (part("ESP")?, part(booted_slot)?, part("SYSTEM_A")?, part("SYSTEM_B")?, part("DATA")?);
+    let part = |name: &str| {
+        gpt.find_by_name(name).ok_or_else(|| Error::Source(format!("the boot disk has no {name} partition")))
+    };
+    let (esp, slot, a, b, data) =
+        (part("ESP")?, part(booted_slot)?, part("SYSTEM_A")?, part("SYSTEM_B")?, part("DATA")?);
     let extent = |p: &gptedit::Partition| (p.first_lba * SECTOR, (p.last_lba - p.first_lba + 1) * SECTOR);
     let need = data.first_lba * SECTOR + fresh_data_len + MIB;
     if target_len < need {
@@ -207,8 +214,10 @@ pub fn plan_install<'a>(
     regions.push(Region { name: "DATA".into(), reader: fresh_data, len: fresh_data_len, offset: extent(&data).0 });
     let t = |e: gptedit::Error<std::io::Error>| Error::Table(e.to_string());
     // The state of a factory image: A proven and active, B not bootable.
-    gpt.set_attributes::<std::io::Error>(a.number, abslot::SlotAttr::new(1, 0, true).to_gpt(a.attributes)).map_err(t)?;
-    gpt.set_attributes::<std::io::Error>(b.number, abslot::SlotAttr::new(0, 0, false).to_gpt(b.attributes)).map_err(t)?;
+    gpt.set_attributes::<std::io::Error>(a.number, abslot::SlotAttr::new(1, 0, true).to_gpt(a.attributes))
+        .map_err(t)?;
+    gpt.set_attributes::<std::io::Error>(b.number, abslot::SlotAttr::new(0, 0, false).to_gpt(b.attributes))
+        .map_err(t)?;
     // DATA on the target starts with the fresh filesystem's size.
     gpt.set_range::<std::io::Error>(data.number, data.first_lba, data.first_lba + fresh_data_len.div_ceil(SECTOR) - 1)
         .map_err(t)?;
@@ -244,7 +253,8 @@ pub fn write_disk(dev: &mut dyn BlockDevice, plan: Plan<'_>, progress: &mut dyn 
         }
     }
     progress(Stage::Wiping);
-    let wipe = |dev: &mut dyn BlockDevice, at: u64, l: u64| dev.zero_range(at, l).map_err(|e| Error::Write { at, source: e });
+    let wipe =
+        |dev: &mut dyn BlockDevice, at: u64, l: u64| dev.zero_range(at, l).map_err(|e| Error::Write { at, source: e });
     wipe(dev, 0, MIB)?;
     wipe(dev, len - MIB, MIB)?;
     dev.flush().map_err(|e| Error::Write { at: 0, source: e })?;
@@ -409,7 +419,10 @@ mod tests {
         assert!(msg.contains("was the device removed?"), "{msg}");
         assert!(e.touched_target());
         assert!(e.target_state().contains("will not boot"));
-        assert!(Gpt::load(&mut GptView { dev: &mut dev.inner, block_size: 512 }).is_err(), "no table: nothing boots it");
+        assert!(
+            Gpt::load(&mut GptView { dev: &mut dev.inner, block_size: 512 }).is_err(),
+            "no table: nothing boots it"
+        );
     }
 
     #[test]
@@ -426,8 +439,11 @@ mod tests {
         let plan = plan_install(&img, "SYSTEM_B", Box::new(&fresh[..]), fresh.len() as u64, dev.len()).unwrap();
         write_disk(&mut dev, plan, &mut |_| {}).unwrap();
         let new = Gpt::load(&mut GptView { dev: &mut dev, block_size: 512 }).unwrap();
-        let (na, nb, nd) =
-            (new.find_by_name("SYSTEM_A").unwrap(), new.find_by_name("SYSTEM_B").unwrap(), new.find_by_name("DATA").unwrap());
+        let (na, nb, nd) = (
+            new.find_by_name("SYSTEM_A").unwrap(),
+            new.find_by_name("SYSTEM_B").unwrap(),
+            new.find_by_name("DATA").unwrap(),
+        );
         let slot_b = &stick[(b.first_lba * 512) as usize..((b.last_lba + 1) * 512) as usize];
         for p in [&na, &nb] {
             assert_eq!(&dev.0[(p.first_lba * 512) as usize..((p.last_lba + 1) * 512) as usize], slot_b);

@@ -49,9 +49,7 @@ pub enum Error {
 
 fn gone_hint(e: &std::io::Error) -> &'static str {
     match e.raw_os_error() {
-        Some(libc::ENODEV) | Some(libc::ENXIO) | Some(libc::ENOENT) | Some(libc::EIO) => {
-            " (was the device removed?)"
-        }
+        Some(libc::ENODEV) | Some(libc::ENXIO) | Some(libc::ENOENT) | Some(libc::EIO) => " (was the device removed?)",
         Some(libc::ENOSPC) => " (the target is smaller than it said)",
         _ => "",
     }

@@ -86,10 +86,7 @@ impl Target {
             });
         }
         if !ft.is_block_device() {
-            return Err(Error::Refused(format!(
-                "{} is not a block device or an image file",
-                path.display()
-            )));
+            return Err(Error::Refused(format!("{} is not a block device or an image file", path.display())));
         }
         let real = fs::canonicalize(path).map_err(Error::io("resolving", path))?;
         let name = real.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -185,10 +182,7 @@ impl Target {
             ));
         }
         if self.block_size != 512 {
-            return Some(format!(
-                "{name} has {}-byte sectors; Quill images use 512-byte sectors",
-                self.block_size
-            ));
+            return Some(format!("{name} has {}-byte sectors; Quill images use 512-byte sectors", self.block_size));
         }
         if !self.removable && !allow_fixed {
             return Some(format!(
@@ -260,8 +254,12 @@ fn disks_below(node: &Path, sys: &Sys, out: &mut Vec<String>, depth: u32) {
     if depth > 8 {
         return;
     }
-    let slaves: Vec<PathBuf> =
-        fs::read_dir(node.join("slaves")).into_iter().flatten().flatten().filter_map(|e| fs::canonicalize(e.path()).ok()).collect();
+    let slaves: Vec<PathBuf> = fs::read_dir(node.join("slaves"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| fs::canonicalize(e.path()).ok())
+        .collect();
     if !slaves.is_empty() {
         for s in slaves {
             disks_below(&s, sys, out, depth + 1);
@@ -315,12 +313,8 @@ mod tests {
         std::os::unix::fs::symlink(&vda, cb.join("vda")).unwrap();
         w(&r.join("mounts"), mounts);
         w(&r.join("swaps"), "Filename Type Size Used Priority\n");
-        let sys = Sys {
-            class_block: cb,
-            dev_block: r.join("dev-block"),
-            mounts: r.join("mounts"),
-            swaps: r.join("swaps"),
-        };
+        let sys =
+            Sys { class_block: cb, dev_block: r.join("dev-block"), mounts: r.join("mounts"), swaps: r.join("swaps") };
         Fake { dir, sys }
     }
 
@@ -345,9 +339,10 @@ mod tests {
     #[test]
     fn usb_identity_mounts_and_fixed_disks() {
         // The block-device part needs a real node: find one on this machine.
-        let Some(node) = ["/dev/loop0", "/dev/vda", "/dev/sda"].into_iter().find(|p| {
-            fs::metadata(p).map(|m| m.file_type().is_block_device()).unwrap_or(false)
-        }) else {
+        let Some(node) = ["/dev/loop0", "/dev/vda", "/dev/sda"]
+            .into_iter()
+            .find(|p| fs::metadata(p).map(|m| m.file_type().is_block_device()).unwrap_or(false))
+        else {
             eprintln!("no block device node on this machine; skipping");
             return;
         };

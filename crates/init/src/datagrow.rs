@@ -86,7 +86,11 @@ mod tests {
     fn reads_block_size_and_count() {
         assert_eq!(parse_super(&sb(2, 16384, 0, true)), Some(Super { block_size: 4096, blocks: 16384 }));
         assert_eq!(parse_super(&sb(2, 5, 1, true)).unwrap().blocks, (1 << 32) + 5);
-        assert_eq!(parse_super(&sb(0, 5, 1, false)).unwrap(), Super { block_size: 1024, blocks: 5 }, "hi only with 64bit");
+        assert_eq!(
+            parse_super(&sb(0, 5, 1, false)).unwrap(),
+            Super { block_size: 1024, blocks: 5 },
+            "hi only with 64bit"
+        );
         assert_eq!(parse_super(&[0u8; 1024]), None);
     }
 

@@ -73,7 +73,8 @@ fn main() {
         warn!("setting the hostname to {host}: {e}");
     }
     info!("hostname {host}");
-    let (data, boot_disk) = mount_data(&args);
+    let mut mods = mods;
+    let (data, boot_disk) = mount_data(&args, &mut mods);
     if data {
         // Did the boot selector fall back from a failed update? (Reported
         // on the console; the updater records it on DATA.)
@@ -111,7 +112,6 @@ fn main() {
         reboot_at: None,
     };
     let mut watcher = usb::Watcher::new(boot_disk, args.autoupdate);
-    let mut mods = mods;
     usb_coldplug(&mut watcher, &mut mods, logger);
     supervise(&signals, &mut states, checks, uevents, mods, watcher, logger)
 }
@@ -314,8 +314,9 @@ fn handle_uevents(socket: &hotplug::Socket, mods: &mut Mods, watcher: &mut usb::
 
 /// Finds the boot disk's DATA partition (waiting up to 10 s for the disk)
 /// and mounts it at /data. Returns whether /data is mounted, and the boot
-/// disk's name.
-fn mount_data(args: &BootArgs) -> (bool, Option<String>) {
+/// disk's name. While it waits, devices that appear load their modules (a
+/// USB stick's disk needs sd_mod once usb-storage has found it).
+fn mount_data(args: &BootArgs, mods: &mut Mods) -> (bool, Option<String>) {
     let deadline = Instant::now() + Duration::from_secs(10);
     let disk = loop {
         let found = bootdisk::find_boot_disk(
@@ -328,6 +329,15 @@ fn mount_data(args: &BootArgs) -> (bool, Option<String>) {
             break found;
         }
         std::thread::sleep(Duration::from_millis(100));
+        if let Some(m) = mods.as_mut() {
+            let (newly, errors) = m.coldplug(&modules::modaliases(Path::new("/sys/devices")));
+            for n in newly {
+                info!("loaded {n} while waiting for the boot disk");
+            }
+            for e in errors {
+                warn!("{e}");
+            }
+        }
     };
     let Some(disk) = disk else {
         error!("the boot disk was not found (slot PARTUUID {:?}); settings will not be kept", args.slot_partuuid);
@@ -341,7 +351,9 @@ fn mount_data(args: &BootArgs) -> (bool, Option<String>) {
         Ok(()) => {
             info!("DATA {} mounted on /data (boot disk {})", dev.display(), disk.name);
             match datagrow::grow(&dev, Path::new("/data")) {
-                Ok(Some((from, to))) => info!("DATA grown to fill its partition: {} MiB -> {} MiB", from >> 20, to >> 20),
+                Ok(Some((from, to))) => {
+                    info!("DATA grown to fill its partition: {} MiB -> {} MiB", from >> 20, to >> 20)
+                }
                 Ok(None) => {}
                 Err(e) => warn!("growing DATA to fill its partition: {e} (it keeps its size)"),
             }

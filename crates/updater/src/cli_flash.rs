@@ -59,9 +59,7 @@ fn progress_printer() -> impl FnMut(Stage) {
         let (phase, done, total, rate) = match s {
             Stage::Wiping => return eprintln!("fwupdate: wiping the old partition tables"),
             Stage::Syncing => return eprintln!("{}fwupdate: syncing", if tty { "\n" } else { "" }),
-            Stage::Table => {
-                return eprintln!("{}fwupdate: writing the partition table", if tty { "\n" } else { "" })
-            }
+            Stage::Table => return eprintln!("{}fwupdate: writing the partition table", if tty { "\n" } else { "" }),
             Stage::Writing { done, total, elapsed } => {
                 (1u8, done, total, done as f64 / 1048576.0 / elapsed.as_secs_f64().max(0.001))
             }
@@ -71,7 +69,11 @@ fn progress_printer() -> impl FnMut(Stage) {
         let tenth = done * 10 / total.max(1);
         if tty {
             let rate = if phase == 1 { format!("  {rate:>6.1} MiB/s") } else { String::new() };
-            eprint!("\rfwupdate: {word} {:>7.1} / {:.1} MiB{rate}   ", done as f64 / 1048576.0, total as f64 / 1048576.0);
+            eprint!(
+                "\rfwupdate: {word} {:>7.1} / {:.1} MiB{rate}   ",
+                done as f64 / 1048576.0,
+                total as f64 / 1048576.0
+            );
         } else if (phase, tenth) != last {
             if phase != last.0 && phase == 2 {
                 eprintln!("fwupdate: reading back and verifying");
@@ -89,7 +91,8 @@ fn failed(e: flash::Error) -> Failure {
 }
 
 fn open_target(t: &Target) -> Result<FileDevice, Failure> {
-    let dev = FileDevice::open(&t.path).map_err(|e| refused(format!("opening {} for writing: {e}", t.path.display())))?;
+    let dev =
+        FileDevice::open(&t.path).map_err(|e| refused(format!("opening {} for writing: {e}", t.path.display())))?;
     if t.kind != Kind::File {
         // The kernel's idea of the size is what counts.
         if dev.len() < t.size {
@@ -143,7 +146,11 @@ fn candidates(sys: &Sys, boot: &str) -> Vec<(Target, Option<String>)> {
         if t.size == 0 {
             continue;
         }
-        let why = if t.removable { Some("removable or USB storage, not an internal disk".into()) } else { t.refusal(0, true) };
+        let why = if t.removable {
+            Some("removable or USB storage, not an internal disk".into())
+        } else {
+            t.refusal(0, true)
+        };
         out.push((t, why));
     }
     out
@@ -178,12 +185,18 @@ pub fn install_to_disk(args: &DeviceArgs, device: Option<&Path>, yes: bool, fres
         .flatten()
         .ok_or_else(|| format!("{}: no content size in its zstd frame", fresh_data.display()))?;
     let reader: Box<dyn Read> = Box::new(zstd::stream::read::Decoder::new(&fresh[..])?);
-    let plan = flash::plan_install(&dev.disk, dev.booted.partition_name(), reader, fresh_len, target.size)
-        .map_err(failed)?;
+    let plan =
+        flash::plan_install(&dev.disk, dev.booted.partition_name(), reader, fresh_len, target.size).map_err(failed)?;
     if let Some(why) = target.refusal(0, true) {
         return Err(refused(why));
     }
-    eprintln!("fwupdate: installing Quill {} (slot {} of {}) onto {}", dev.running_version, dev.booted, dev.disk.display(), target.describe());
+    eprintln!(
+        "fwupdate: installing Quill {} (slot {} of {}) onto {}",
+        dev.running_version,
+        dev.booted,
+        dev.disk.display(),
+        target.describe()
+    );
     if let Some(held) = existing_table(&target.path) {
         eprintln!("fwupdate: {} holds partitions now: {held}", device.display());
     }

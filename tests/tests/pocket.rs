@@ -1,0 +1,146 @@
+//! The UD Pocket: the x86 image flashed onto a USB stick boots any PC from
+//! USB without touching its disk, and installs itself onto that disk.
+
+use quill_e2e::{or_log, ready_shell, sh, tool, TestDisk, BOOT_TIMEOUT};
+use quill_qemu::{DiskBus, Vm};
+use sha2::{Digest, Sha256};
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+fn sha256(p: &Path) -> String {
+    hex::encode(Sha256::digest(fs::read(p).unwrap()))
+}
+
+/// Flashes the built image onto a stick image of `mib` MiB with the same
+/// code as `fwupdate flash` (new GUIDs, DATA grown to the end).
+fn flashed_stick(dir: &Path, mib: u64) -> std::path::PathBuf {
+    let stick = dir.join("stick.img");
+    fs::File::create(&stick).unwrap().set_len(mib << 20).unwrap();
+    let (plan, _) = flash::plan_image(&quill_e2e::built_image(), mib << 20, true).unwrap();
+    let mut dev = blockdev::FileDevice::open(&stick).unwrap();
+    flash::write_disk(&mut dev, plan, &mut |_| {}).unwrap();
+    tool("sgdisk", &["-v", stick.to_str().unwrap()]).unwrap();
+    stick
+}
+
+/// An internal disk full of non-zero bytes (a PC's own system, say).
+fn filled_disk(path: &Path, mib: usize) {
+    let mut block = vec![0u8; 1 << 20];
+    for (i, b) in block.iter_mut().enumerate() {
+        *b = (i * 31 % 251) as u8 + 1;
+    }
+    let mut all = Vec::with_capacity(mib << 20);
+    for _ in 0..mib {
+        all.extend_from_slice(&block);
+    }
+    fs::write(path, all).unwrap();
+}
+
+#[test]
+#[ignore = "needs the image: run with `cargo xtask test`"]
+fn pocket_boots_from_usb_and_leaves_the_internal_disk_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let stick = flashed_stick(dir.path(), 1024);
+    let internal = dir.path().join("internal.img");
+    filled_disk(&internal, 256);
+    let before = sha256(&internal);
+    let disk = TestDisk::new().unwrap();
+    let mut cfg = disk.vm_config().unwrap();
+    cfg.disk = stick.clone();
+    cfg.bus = DiskBus::Usb;
+    cfg.extra_disks = vec![internal.clone()];
+    let mut vm = Vm::start(&cfg).unwrap();
+    let r = (|| -> anyhow::Result<()> {
+        let ready = ready_shell(&mut vm)?;
+        anyhow::ensure!(ready.contains("slot=a ") && ready.contains("data=mounted"), "{ready}");
+        // DATA is the stick's, and its ext4 was grown to the grown partition.
+        let out =
+            sh(&mut vm, "grep ' /data ' /proc/mounts; echo data-kib=$(df -k /data | tail -1 | awk '{print $2}')")?;
+        anyhow::ensure!(out.contains("/dev/sda4 /data ext4"), "DATA is not the stick's: {out}");
+        let kib: u64 = out
+            .lines()
+            .find_map(|l| l.strip_prefix("data-kib="))
+            .and_then(|n| n.trim().parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("no df line: {out}"))?;
+        anyhow::ensure!(
+            kib > 600 * 1024,
+            "DATA (637 MiB partition) was not grown from 64 MiB to fill the stick: {kib} KiB"
+        );
+        // The health check passes and marks the slot good on the stick.
+        vm.wait_for("health check passed", Duration::from_secs(60))?;
+        // Status and the disk listing read the internal disk, never write it.
+        let out = sh(&mut vm, "fwupdate status; fwupdate install-to-disk")?;
+        anyhow::ensure!(out.contains("/dev/vda (vda)") && out.contains("end-42-0"), "{out}");
+        anyhow::ensure!(!out.contains("/dev/sda (sda)"), "the stick itself is offered: {out}");
+        vm.type_serial("poweroff\n")?;
+        vm.wait_for("/data unmounted", Duration::from_secs(30))?;
+        vm.wait_exit(Duration::from_secs(30))?;
+        Ok(())
+    })();
+    or_log("pocket-untouched", &vm, r);
+    assert_eq!(sha256(&internal), before, "the Pocket changed the PC's internal disk");
+    let out = tool("cgpt", &["show", "-i", "2", "-S", stick.to_str().unwrap()]).unwrap();
+    assert_eq!(out.trim(), "1", "slot A of the stick is marked successful");
+}
+
+#[test]
+#[ignore = "needs the image: run with `cargo xtask test`"]
+fn pocket_installs_onto_an_empty_internal_disk_which_then_boots_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let internal = dir.path().join("internal.img");
+    fs::File::create(&internal).unwrap().set_len(2 << 30).unwrap();
+    let disk = TestDisk::new().unwrap();
+    let mut cfg = disk.vm_config().unwrap();
+    cfg.bus = DiskBus::Usb;
+    cfg.extra_disks = vec![internal.clone()];
+    let mut vm = Vm::start(&cfg).unwrap();
+    let r = (|| -> anyhow::Result<()> {
+        ready_shell(&mut vm)?;
+        // Bad input first: the stick itself, a partition, no --yes without a terminal.
+        let out = sh(&mut vm, "fwupdate install-to-disk /dev/sda --yes")?;
+        anyhow::ensure!(out.contains("holds the running system") && out.contains("end-42-3"), "{out}");
+        let out = sh(&mut vm, "fwupdate install-to-disk /dev/vda </dev/null")?;
+        anyhow::ensure!(out.contains("add --yes") && out.contains("end-42-3"), "{out}");
+        let out = sh(&mut vm, "fwupdate install-to-disk /dev/vda --yes")?;
+        anyhow::ensure!(out.contains("now holds Quill") && out.contains("end-42-0"), "{out}");
+        quill_e2e::poweroff(&mut vm)?;
+        Ok(())
+    })();
+    or_log("pocket-install", &vm, r);
+    tool("sgdisk", &["-v", internal.to_str().unwrap()]).unwrap();
+    let cg =
+        |i: &str, f: &str| tool("cgpt", &["show", "-i", i, f, internal.to_str().unwrap()]).unwrap().trim().to_string();
+    assert_eq!((cg("2", "-P"), cg("2", "-S")), ("1".into(), "1".into()), "A active and proven");
+    assert_eq!(cg("3", "-P"), "0", "B not bootable");
+    let stick_guid = disk.gpt().unwrap().disk_guid();
+    let mut d = gptedit::FileDisk::new(fs::File::open(&internal).unwrap(), 512).unwrap();
+    let g = gptedit::Gpt::load(&mut d).unwrap();
+    assert_ne!(g.disk_guid(), stick_guid, "the internal disk has GUIDs of its own");
+
+    // The internal disk alone boots, from its slot A, with its own DATA.
+    let mut cfg = disk.vm_config().unwrap();
+    cfg.disk = internal.clone();
+    let mut vm = Vm::start(&cfg).unwrap();
+    let r = (|| -> anyhow::Result<()> {
+        let ready = vm.wait_for("quill: ready", BOOT_TIMEOUT)?;
+        anyhow::ensure!(ready.contains("slot=a ") && ready.contains("data=mounted"), "{ready}");
+        vm.wait_for_text("# ", Duration::from_secs(30))?;
+        let out = sh(
+            &mut vm,
+            "grep ' /data ' /proc/mounts; echo data-kib=$(df -k /data | tail -1 | awk '{print $2}'); fwupdate status",
+        )?;
+        anyhow::ensure!(out.contains("/dev/vda4 /data ext4"), "{out}");
+        let kib: u64 = out
+            .lines()
+            .find_map(|l| l.strip_prefix("data-kib="))
+            .and_then(|n| n.trim().parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("no df line: {out}"))?;
+        anyhow::ensure!(kib > 1500 * 1024, "DATA was not grown to fill the disk: {kib} KiB");
+        anyhow::ensure!(out.contains("booted slot: A"), "{out}");
+        vm.wait_for("health check passed", Duration::from_secs(60))?;
+        quill_e2e::poweroff(&mut vm)?;
+        Ok(())
+    })();
+    or_log("pocket-internal-boot", &vm, r);
+}
