@@ -68,6 +68,7 @@ pub fn bench(paths: &Paths, board: &Board, boots: u32) -> Result<()> {
         ));
     }
     figures.extend(crate::bench_bundle::bench(paths, &built, &dir)?);
+    figures.extend(crate::bench_flash::bench(&paths.root.join("target/release/fwupdate"), &built.disk, &dir)?);
     if std::env::var_os("QUILL_BENCH_KEEP").is_some() {
         println!("bench: files kept in {}", dir.display());
     } else {

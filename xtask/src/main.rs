@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_bundle;
+mod bench_flash;
 mod board;
 mod build;
 mod bundle_cmd;
