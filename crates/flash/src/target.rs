@@ -246,11 +246,11 @@ pub fn root_disks(sys: &Sys) -> Vec<String> {
     }
     let Ok(start) = fs::canonicalize(sys.dev_block.join(format!("{major}:{minor}"))) else { return Vec::new() };
     let mut out = Vec::new();
-    disks_below(&start, sys, &mut out, 0);
+    disks_below(&start, &mut out, 0);
     out
 }
 
-fn disks_below(node: &Path, sys: &Sys, out: &mut Vec<String>, depth: u32) {
+fn disks_below(node: &Path, out: &mut Vec<String>, depth: u32) {
     if depth > 8 {
         return;
     }
@@ -262,7 +262,7 @@ fn disks_below(node: &Path, sys: &Sys, out: &mut Vec<String>, depth: u32) {
         .collect();
     if !slaves.is_empty() {
         for s in slaves {
-            disks_below(&s, sys, out, depth + 1);
+            disks_below(&s, out, depth + 1);
         }
         return;
     }

@@ -94,7 +94,7 @@ impl Header {
             && h.first_usable_lba <= h.last_usable_lba
             && h.last_usable_lba < block_count
             && h.entry_size >= ENTRY_SIZE
-            && h.entry_size % 8 == 0
+            && h.entry_size.is_multiple_of(8)
             && h.num_entries > 0
             && (h.num_entries as u64) * (h.entry_size as u64) <= 1 << 20;
         if !sane {
