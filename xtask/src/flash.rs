@@ -4,8 +4,7 @@
 
 use crate::util::Paths;
 use anyhow::{bail, Result};
-use blockdev::{BlockDevice, FileDevice};
-use flash::{Stage, Sys, Target};
+use flash::{Stage, Sys};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -16,11 +15,8 @@ pub fn flash(paths: &Paths, device: &Path, yes: bool, force: bool) -> Result<()>
         bail!("{} does not exist; run `cargo xtask build` first (or drop --no-build)", image.display());
     }
     let sys = Sys::default();
-    let target = Target::inspect(device, &sys, &flash::root_disks(&sys))?;
-    let (plan, image_len) = flash::plan_image(&image, target.size, true)?;
-    if let Some(why) = target.refusal(image_len, force) {
-        bail!("{why}. Nothing was written.");
-    }
+    let (target, plan) = flash::prepare_image(&image, device, &sys, &flash::root_disks(&sys), force, true)
+        .map_err(|e| anyhow::anyhow!("{e}. {}", e.target_state()))?;
     println!("flash: {} -> {}", image.display(), target.describe());
     if !yes {
         if !std::io::stdin().is_terminal() {
@@ -34,10 +30,7 @@ pub fn flash(paths: &Paths, device: &Path, yes: bool, force: bool) -> Result<()>
             bail!("cancelled; nothing was written");
         }
     }
-    let mut dev = FileDevice::open(device)?;
-    if dev.len() < image_len {
-        bail!("{} is smaller than the image. Nothing was written.", device.display());
-    }
+    let mut dev = target.open()?;
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template("{msg:>9} [{bar:40}] {bytes}/{total_bytes} {binary_bytes_per_sec} {eta}")

@@ -29,15 +29,20 @@ pub trait BlockDevice {
     /// zeros; a device that can do better (a hole in a file, the block
     /// layer's write-zeroes) overrides it.
     fn zero_range(&mut self, offset: u64, len: u64) -> io::Result<()> {
-        let zeros = vec![0u8; len.min(1 << 20) as usize];
-        let mut done = 0;
-        while done < len {
-            let n = (len - done).min(zeros.len() as u64) as usize;
-            self.write_at(offset + done, &zeros[..n])?;
-            done += n as u64;
-        }
-        Ok(())
+        write_zeros(self, offset, len)
     }
+}
+
+/// Writes `len` zero bytes at `offset`, 1 MiB at a time.
+pub fn write_zeros<D: BlockDevice + ?Sized>(dev: &mut D, offset: u64, len: u64) -> io::Result<()> {
+    let zeros = vec![0u8; len.min(1 << 20) as usize];
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(zeros.len() as u64) as usize;
+        dev.write_at(offset + done, &zeros[..n])?;
+        done += n as u64;
+    }
+    Ok(())
 }
 
 /// A disk image file or a block device node.
@@ -137,14 +142,7 @@ impl BlockDevice for FileDevice {
         }
         // Not supported here (an old filesystem, a device without the
         // ioctl): write the zeros.
-        let zeros = vec![0u8; len.min(1 << 20) as usize];
-        let mut done = 0;
-        while done < len {
-            let n = (len - done).min(zeros.len() as u64) as usize;
-            self.file.write_all_at(&zeros[..n], offset + done)?;
-            done += n as u64;
-        }
-        Ok(())
+        write_zeros(self, offset, len)
     }
 }
 

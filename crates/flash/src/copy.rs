@@ -32,6 +32,8 @@ pub struct Written {
     pub offset: u64,
     pub len: u64,
     pub sums: Vec<ChunkSum>,
+    /// Bytes that were zero blocks and went through zero_range, not write_at.
+    pub zero_bytes: u64,
 }
 
 impl Written {
@@ -39,19 +41,6 @@ impl Written {
     pub fn data_chunks(&self) -> usize {
         self.sums.iter().filter(|s| matches!(s, ChunkSum::Sha(_))).count()
     }
-}
-
-fn read_full(src: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match src.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 fn is_zero(b: &[u8]) -> bool {
@@ -84,22 +73,23 @@ pub fn copy_region(
     let mut done = 0u64;
     // A zero run not yet issued: (start, length).
     let mut zero_run: Option<(u64, u64)> = None;
+    let mut zeroed = 0u64;
     while done < len {
         let want = (len - done).min(CHUNK as u64) as usize;
-        let n = read_full(src, &mut buf[..want]).map_err(|e| Error::Source(format!("reading {name}: {e}")))?;
-        if n < want {
-            return Err(Error::Source(format!(
-                "{name} ended after {} of {} bytes: the source is truncated",
-                done + n as u64,
-                len
-            )));
-        }
+        let n = want;
+        src.read_exact(&mut buf[..n]).map_err(|e| {
+            Error::Source(if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                format!("{name} ended before its {len} bytes: the source is truncated")
+            } else {
+                format!("reading {name}: {e}")
+            })
+        })?;
         let chunk = &buf[..n];
         let at = offset + done;
         let (sum, written) = std::thread::scope(|s| {
             let hash =
                 s.spawn(|| if is_zero(chunk) { ChunkSum::Zero } else { ChunkSum::Sha(Sha256::digest(chunk).into()) });
-            let written = write_chunk(chunk, at, dev, &mut zero_run);
+            let written = write_chunk(chunk, at, dev, &mut zero_run, &mut zeroed);
             (hash.join().expect("hash thread"), written)
         });
         written?;
@@ -110,12 +100,19 @@ pub fn copy_region(
     if let Some((start, l)) = zero_run {
         dev.zero_range(start, l).map_err(|e| Error::Write { at: start, source: e })?;
     }
-    Ok(Written { name: name.to_string(), offset, len, sums })
+    let zero_bytes = zeroed;
+    Ok(Written { name: name.to_string(), offset, len, sums, zero_bytes })
 }
 
 /// Writes the non-zero runs of one chunk; zero runs are merged across chunks
 /// and issued as one zero_range when data follows them.
-fn write_chunk(chunk: &[u8], at: u64, dev: &mut dyn BlockDevice, zero_run: &mut Option<(u64, u64)>) -> Result<()> {
+fn write_chunk(
+    chunk: &[u8],
+    at: u64,
+    dev: &mut dyn BlockDevice,
+    zero_run: &mut Option<(u64, u64)>,
+    zeroed: &mut u64,
+) -> Result<()> {
     let mut i = 0;
     while i < chunk.len() {
         let end = (i + BLOCK).min(chunk.len());
@@ -123,6 +120,7 @@ fn write_chunk(chunk: &[u8], at: u64, dev: &mut dyn BlockDevice, zero_run: &mut 
         if zero {
             // Extend or start the pending zero run.
             let pos = at + i as u64;
+            *zeroed += (end - i) as u64;
             match zero_run {
                 Some((s, l)) if *s + *l == pos => *l += (end - i) as u64,
                 _ => *zero_run = Some((pos, (end - i) as u64)),
@@ -252,6 +250,7 @@ mod tests {
         let zeros = src.chunks(BLOCK).filter(|c| c.iter().all(|&b| b == 0)).map(|c| c.len() as u64).sum::<u64>();
         assert_eq!(dev.zeroed, zeros, "every zero block went through zero_range");
         assert_eq!(dev.written + dev.zeroed, src.len() as u64);
+        assert_eq!(w.zero_bytes, zeros);
         assert_eq!(w.sums[1], ChunkSum::Zero);
         assert_eq!(w.data_chunks(), 2);
         verify_region(&w, &mut dev, &mut |_| {}).unwrap();

@@ -171,6 +171,24 @@ pub fn plan_image(image: &Path, target_len: u64, new_guids: bool) -> Result<(Pla
     Ok((Plan { regions, gpt, data_grown }, image_len))
 }
 
+/// Everything a flash does before its first write: what the target is,
+/// the plan for `image` on it, and the refusals (nothing written on error).
+pub fn prepare_image(
+    image: &Path,
+    device: &Path,
+    sys: &crate::Sys,
+    protected: &[String],
+    force: bool,
+    new_guids: bool,
+) -> Result<(crate::Target, Plan<'static>)> {
+    let target = crate::Target::inspect(device, sys, protected)?;
+    let (plan, image_len) = plan_image(image, target.size, new_guids)?;
+    if let Some(why) = target.refusal(image_len, force) {
+        return Err(Error::Refused(why));
+    }
+    Ok((target, plan))
+}
+
 /// Installing the running system onto another disk: the boot disk's table
 /// and ESP, the booted slot into both slots (A boots, B holds the same
 /// version until the first update), and a fresh DATA.
@@ -292,10 +310,10 @@ pub fn write_disk(dev: &mut dyn BlockDevice, plan: Plan<'_>, progress: &mut dyn 
     if !back.health().is_clean() || back.partitions() != gpt.partitions() || back.disk_guid() != gpt.disk_guid() {
         return Err(Error::Table("the table read back differs from the one written".into()));
     }
-    let zero_bytes = written.iter().map(|w| (w.sums.len() - w.data_chunks()) as u64 * crate::CHUNK as u64).sum::<u64>();
+    let zero_bytes = written.iter().map(|w| w.zero_bytes).sum::<u64>();
     Ok(Report {
         bytes: total,
-        zero_bytes: zero_bytes.min(total),
+        zero_bytes,
         write_seconds,
         verify_seconds,
         seconds: start.elapsed().as_secs_f64(),

@@ -22,7 +22,7 @@ mod disk;
 mod target;
 
 pub use copy::{ChunkSum, Written, CHUNK};
-pub use disk::{plan_image, plan_install, write_disk, Plan, Region, RegionReader, Report, Stage};
+pub use disk::{plan_image, plan_install, prepare_image, write_disk, Plan, Region, RegionReader, Report, Stage};
 pub use target::{root_disks, Kind, Sys, Target};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

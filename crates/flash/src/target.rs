@@ -164,6 +164,18 @@ impl Target {
         }
     }
 
+    /// Opens the target for writing. A disk must be as big to the kernel as
+    /// sysfs said (a device swapped in between fails here).
+    pub fn open(&self) -> Result<blockdev::FileDevice> {
+        use blockdev::BlockDevice;
+        let dev = blockdev::FileDevice::open(&self.path)
+            .map_err(|e| Error::Refused(format!("opening {} for writing: {e}", self.path.display())))?;
+        if dev.len() < self.size {
+            return Err(Error::Refused(format!("{} now reports {} bytes", self.path.display(), dev.len())));
+        }
+        Ok(dev)
+    }
+
     /// Why this target must not receive `need` bytes, if it must not.
     /// `allow_fixed` is `--force` (flash) or the internal-disk install.
     pub fn refusal(&self, need: u64, allow_fixed: bool) -> Option<String> {
@@ -375,7 +387,7 @@ mod tests {
         assert!(t.refusal(1, false).unwrap().contains("mounted on /media/stick"), "{:?}", t.in_use);
         // The running system's disk.
         fs::write(&f.sys.mounts, "").unwrap();
-        let t = Target::inspect(node.as_ref(), &f.sys, &[name.clone()]).unwrap();
+        let t = Target::inspect(node.as_ref(), &f.sys, std::slice::from_ref(&name)).unwrap();
         assert!(t.refusal(1, true).unwrap().contains("running system"));
 
         // A fixed internal disk needs --force.

@@ -266,12 +266,7 @@ fn load_modules() -> Mods {
         }
     }
     for _round in 0..5 {
-        let aliases = modules::modaliases(Path::new("/sys/devices"));
-        let (newly, errors) = mods.coldplug(&aliases);
-        for e in errors {
-            warn!("{e}");
-        }
-        if newly.is_empty() {
+        if coldplug_sysfs(&mut mods).is_empty() {
             break;
         }
         // Let new buses (USB, virtio) announce their devices.
@@ -279,6 +274,16 @@ fn load_modules() -> Mods {
     }
     info!("{} modules loaded", mods.loaded().len());
     Some(mods)
+}
+
+/// One coldplug round over every device in sysfs: loads the modules that
+/// match and are not loaded yet; returns their names (errors are logged).
+fn coldplug_sysfs(mods: &mut modules::Modules<modules::KernelLoader>) -> Vec<String> {
+    let (newly, errors) = mods.coldplug(&modules::modaliases(Path::new("/sys/devices")));
+    for e in errors {
+        warn!("{e}");
+    }
+    newly
 }
 
 /// Hotplug: loads the modules a new device needs; USB storage goes to the watcher.
@@ -330,12 +335,8 @@ fn mount_data(args: &BootArgs, mods: &mut Mods) -> (bool, Option<String>) {
         }
         std::thread::sleep(Duration::from_millis(100));
         if let Some(m) = mods.as_mut() {
-            let (newly, errors) = m.coldplug(&modules::modaliases(Path::new("/sys/devices")));
-            for n in newly {
+            for n in coldplug_sysfs(m) {
                 info!("loaded {n} while waiting for the boot disk");
-            }
-            for e in errors {
-                warn!("{e}");
             }
         }
     };

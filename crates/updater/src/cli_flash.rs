@@ -4,27 +4,24 @@
 //! this file asks, shows progress and explains failures.
 
 use crate::{Failure, EXIT_FAILED, EXIT_REFUSED};
-use flash::{Kind, Stage, Sys, Target};
+use flash::{Stage, Sys, Target};
 use std::io::{IsTerminal, Read, Write};
 use std::path::Path;
 use updater::device::DeviceArgs;
-use updater::{BlockDevice, FileDevice};
 
 /// The empty DATA filesystem shipped in the image for new installs.
 pub const FRESH_DATA: &str = "/usr/share/quill/data.ext4.zst";
 
 /// The disks that hold the running system: the host's root, and on Quill
-/// the boot disk.
-fn protected(sys: &Sys) -> Vec<String> {
+/// the boot disk (`boot` when the caller resolved it already).
+fn protected(sys: &Sys, boot: Option<&str>) -> Vec<String> {
     let mut v = flash::root_disks(sys);
-    let on_quill = std::fs::read_to_string("/proc/cmdline").unwrap_or_default().contains("quill.partuuid=");
-    if on_quill {
-        if let Ok(dev) = DeviceArgs::default().resolve() {
-            if let Some(n) = dev.disk.file_name() {
-                v.push(n.to_string_lossy().into_owned());
-            }
-        }
-    }
+    let boot = boot.map(str::to_string).or_else(|| {
+        let on_quill = std::fs::read_to_string("/proc/cmdline").unwrap_or_default().contains("quill.partuuid=");
+        let dev = on_quill.then(|| DeviceArgs::default().resolve().ok()).flatten()?;
+        dev.disk.file_name().map(|n| n.to_string_lossy().into_owned())
+    });
+    v.extend(boot);
     v
 }
 
@@ -90,18 +87,6 @@ fn failed(e: flash::Error) -> Failure {
     Failure { code, message: format!("{e}. {}", e.target_state()) }
 }
 
-fn open_target(t: &Target) -> Result<FileDevice, Failure> {
-    let dev =
-        FileDevice::open(&t.path).map_err(|e| refused(format!("opening {} for writing: {e}", t.path.display())))?;
-    if t.kind != Kind::File {
-        // The kernel's idea of the size is what counts.
-        if dev.len() < t.size {
-            return Err(refused(format!("{} reports {} bytes", t.path.display(), dev.len())));
-        }
-    }
-    Ok(dev)
-}
-
 fn print_report(r: &flash::Report, target: &Path) {
     let mib = |b: u64| b as f64 / 1048576.0;
     println!(
@@ -122,14 +107,11 @@ fn print_report(r: &flash::Report, target: &Path) {
 /// `fwupdate flash IMAGE DEVICE`.
 pub fn flash_image(image: &Path, device: &Path, yes: bool, force: bool, keep_guids: bool) -> Result<(), Failure> {
     let sys = Sys::default();
-    let target = Target::inspect(device, &sys, &protected(&sys)).map_err(|e| refused(e.to_string()))?;
-    let (plan, image_len) = flash::plan_image(image, target.size, !keep_guids).map_err(failed)?;
-    if let Some(why) = target.refusal(image_len, force) {
-        return Err(refused(why));
-    }
+    let (target, plan) =
+        flash::prepare_image(image, device, &sys, &protected(&sys, None), force, !keep_guids).map_err(failed)?;
     eprintln!("fwupdate: target {}", target.describe());
     confirm(&format!("Everything on {} will be erased.", device.display()), yes)?;
-    let mut dev = open_target(&target)?;
+    let mut dev = target.open().map_err(failed)?;
     let report = flash::write_disk(&mut dev, plan, &mut progress_printer()).map_err(failed)?;
     print_report(&report, device);
     Ok(())
@@ -176,10 +158,8 @@ pub fn install_to_disk(args: &DeviceArgs, device: Option<&Path>, yes: bool, fres
         println!("Install with: fwupdate install-to-disk /dev/NAME");
         return Ok(());
     };
-    let mut protected = protected(&sys);
-    protected.push(boot.clone());
-    let target = Target::inspect(device, &sys, &protected).map_err(|e| refused(e.to_string()))?;
-    let fresh = std::fs::read(&fresh_data).map_err(|e| format!("reading {}: {e}", fresh_data.display()))?;
+    let target = Target::inspect(device, &sys, &protected(&sys, Some(&boot))).map_err(failed)?;
+    let fresh = std::fs::read(fresh_data).map_err(|e| format!("reading {}: {e}", fresh_data.display()))?;
     let fresh_len = zstd::zstd_safe::get_frame_content_size(&fresh)
         .ok()
         .flatten()
@@ -201,7 +181,7 @@ pub fn install_to_disk(args: &DeviceArgs, device: Option<&Path>, yes: bool, fres
         eprintln!("fwupdate: {} holds partitions now: {held}", device.display());
     }
     confirm(&format!("Everything on {} will be erased.", device.display()), yes)?;
-    let mut out = open_target(&target)?;
+    let mut out = target.open().map_err(failed)?;
     let report = flash::write_disk(&mut out, plan, &mut progress_printer()).map_err(failed)?;
     print_report(&report, device);
     println!(
