@@ -193,7 +193,7 @@ pub fn sh(vm: &mut Vm, cmd: &str) -> Result<String> {
     let start = vm.transcript().len();
     vm.type_serial(&format!("{cmd}; echo end-$((40+2))-$?\n"))?;
     vm.wait_for("end-42-", STEP_TIMEOUT)?;
-    Ok(vm.transcript()[start..].to_string())
+    Ok(quill_qemu::untangle_kmsgs(&vm.transcript()[start..]))
 }
 
 /// Waits for `quill: ready` and the shell prompt; returns the ready line.

@@ -66,7 +66,9 @@ pub struct Installed {
 fn pause(opts: &InstallOptions, at: Pause) {
     if let Some((p, d)) = opts.pause {
         if p == at {
-            eprintln!("fwupdate: test pause at {at:?} for {} s", d.as_secs());
+            // One write, so a kernel message cannot split the line.
+            let line = format!("fwupdate: test pause at {at:?} for {} s\n", d.as_secs());
+            let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
             std::thread::sleep(d);
         }
     }

@@ -1,0 +1,349 @@
+//! The device's settings: one TOML file on DATA (`/data/quill/settings.toml`).
+//!
+//! Writes are crash-safe: the new text goes to a temporary file in the same
+//! directory, which is flushed (fsync) and renamed over the old file, then
+//! the directory is flushed, so that after a power cut the file holds either
+//! the old or the new settings, never a mix. Every file carries a schema
+//! version; fields this version does not know (written by a newer firmware,
+//! or by an administrator) are kept as they are. A file that cannot be read
+//! or parsed is moved aside (`settings.toml.bad-N`) and the device starts as
+//! if it were new, so that a damaged file never stops the boot.
+
+use serde::{Deserialize, Serialize};
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The schema this firmware writes.
+pub const SCHEMA: u32 = 1;
+/// The settings file's name inside the settings directory.
+pub const FILE_NAME: &str = "settings.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot write the settings in {dir}: {source} (is DATA mounted read-write and not full?)")]
+    Write { dir: PathBuf, source: std::io::Error },
+    #[error("the settings could not be turned into text: {0}")]
+    Encode(#[from] toml::ser::Error),
+    #[error("the settings in {path} have schema {found}, newer than this firmware's {SCHEMA}; update the firmware or reset the settings")]
+    Newer { path: PathBuf, found: u32 },
+}
+
+/// How the device gets its licence (the assistant's licence step).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Licence {
+    /// Not chosen yet.
+    #[default]
+    Unset,
+    /// Through the management server / cloud gateway.
+    Gateway,
+    /// Skipped for now.
+    Skip,
+}
+
+/// The cloud gateway the device registered with (never the one-time password).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Gateway {
+    pub address: String,
+    /// SHA-256 of the gateway's certificate, lowercase hex without separators.
+    pub fingerprint: String,
+    /// Extra fields, kept as they are.
+    #[serde(flatten)]
+    pub other: toml::Table,
+}
+
+/// Every setting of the device.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    pub schema: u32,
+    /// True once the Setup Assistant has finished; the next boots show the
+    /// home screen.
+    #[serde(default)]
+    pub setup_done: bool,
+    /// Language tag of the user interface: "en" or "de".
+    #[serde(default = "default_language")]
+    pub language: String,
+    /// Keyboard layout: "us", "de", "fr", "gb", "ch".
+    #[serde(default = "default_keyboard")]
+    pub keyboard: String,
+    /// IANA time zone, e.g. "Europe/Berlin".
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    #[serde(default)]
+    pub licence: Licence,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<Gateway>,
+    /// Fields this firmware does not know, kept as they are.
+    #[serde(flatten)]
+    pub other: toml::Table,
+}
+
+fn default_language() -> String {
+    "en".into()
+}
+fn default_keyboard() -> String {
+    "us".into()
+}
+fn default_timezone() -> String {
+    "UTC".into()
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            schema: SCHEMA,
+            setup_done: false,
+            language: default_language(),
+            keyboard: default_keyboard(),
+            timezone: default_timezone(),
+            licence: Licence::Unset,
+            gateway: None,
+            other: toml::Table::new(),
+        }
+    }
+}
+
+impl Settings {
+    /// Parses a settings file's text.
+    pub fn parse(text: &str) -> Result<Settings, String> {
+        let s: Settings = toml::from_str(text).map_err(|e| e.message().to_string())?;
+        if s.schema == 0 {
+            return Err("schema 0 is not a valid schema".into());
+        }
+        Ok(s)
+    }
+
+    pub fn to_text(&self) -> Result<String, Error> {
+        let mut s = self.clone();
+        s.schema = s.schema.max(SCHEMA);
+        Ok(format!("# Quill device settings (written by the firmware; see README)\n{}", toml::to_string(&s)?))
+    }
+}
+
+/// What [`Store::load`] found.
+#[derive(Debug, PartialEq)]
+pub enum Found {
+    /// No settings file: a new device (or one that was reset).
+    New,
+    /// The file was read.
+    Loaded,
+    /// The file could not be read or parsed and was moved to `moved_to`.
+    MovedAside { reason: String, moved_to: PathBuf },
+}
+
+/// The settings directory on DATA.
+#[derive(Clone, Debug)]
+pub struct Store {
+    dir: PathBuf,
+}
+
+impl Store {
+    pub fn new(dir: impl Into<PathBuf>) -> Store {
+        Store { dir: dir.into() }
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.join(FILE_NAME)
+    }
+
+    /// Reads the settings; a damaged file is moved aside and defaults are
+    /// returned. A file of a newer schema is an error (it is not moved aside:
+    /// an older firmware must not throw away a newer one's settings).
+    pub fn load(&self) -> Result<(Settings, Found), Error> {
+        let path = self.path();
+        let text = match fs::read(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Settings::default(), Found::New)),
+            Err(e) => Err(format!("it cannot be read: {e}")),
+            Ok(bytes) => String::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_string()),
+        };
+        let parsed = text.and_then(|t| Settings::parse(&t));
+        match parsed {
+            Ok(s) if s.schema > SCHEMA => Err(Error::Newer { path, found: s.schema }),
+            Ok(s) => Ok((s, Found::Loaded)),
+            Err(reason) => {
+                let moved_to = self.move_aside(&path).map_err(|source| Error::Write { dir: self.dir.clone(), source })?;
+                Ok((Settings::default(), Found::MovedAside { reason, moved_to }))
+            }
+        }
+    }
+
+    fn move_aside(&self, path: &Path) -> std::io::Result<PathBuf> {
+        let mut n = 1;
+        let to = loop {
+            let to = self.dir.join(format!("{FILE_NAME}.bad-{n}"));
+            if !to.exists() {
+                break to;
+            }
+            n += 1;
+        };
+        fs::rename(path, &to)?;
+        sync_dir(&self.dir)?;
+        Ok(to)
+    }
+
+    /// Writes the settings crash-safe (temporary file, fsync, rename, fsync
+    /// of the directory).
+    pub fn save(&self, s: &Settings) -> Result<(), Error> {
+        let text = s.to_text()?;
+        write_atomic(&self.dir, FILE_NAME, text.as_bytes()).map_err(|source| Error::Write { dir: self.dir.clone(), source })
+    }
+
+    /// Brings the Setup Assistant back on the next start (`quill.reset=1`,
+    /// `quill-setup --reset`); the other settings are kept as defaults for it.
+    pub fn reset(&self) -> Result<Settings, Error> {
+        let (mut s, _) = self.load()?;
+        s.setup_done = false;
+        self.save(&s)?;
+        Ok(s)
+    }
+}
+
+/// Writes `name` in `dir` so that a crash leaves the old or the new content:
+/// a temporary file beside it, fsync, rename, fsync of the directory.
+pub fn write_atomic(dir: &Path, name: &str, data: &[u8]) -> std::io::Result<()> {
+    fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let result = (|| {
+        let mut f = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp, dir.join(name))?;
+        sync_dir(dir)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_device_has_defaults_and_no_file() {
+        let d = tempfile::tempdir().unwrap();
+        let (s, found) = Store::new(d.path()).load().unwrap();
+        assert_eq!(found, Found::New);
+        assert_eq!(s, Settings::default());
+        assert!(!s.setup_done);
+    }
+
+    #[test]
+    fn settings_round_trip_and_leave_no_temporary_file() {
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::new(d.path().join("quill"));
+        let s = Settings {
+            setup_done: true,
+            language: "de".into(),
+            keyboard: "ch".into(),
+            timezone: "Europe/Zurich".into(),
+            licence: Licence::Gateway,
+            gateway: Some(Gateway {
+                address: "gw.example.com:8443".into(),
+                fingerprint: "ab".repeat(32),
+                other: Default::default(),
+            }),
+            ..Settings::default()
+        };
+        store.save(&s).unwrap();
+        assert_eq!(store.load().unwrap(), (s, Found::Loaded));
+        let names: Vec<_> = fs::read_dir(d.path().join("quill")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from(FILE_NAME)]);
+    }
+
+    #[test]
+    fn unknown_fields_are_kept() {
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::new(d.path());
+        fs::write(
+            store.path(),
+            "schema = 1\nlanguage = \"de\"\nscreensaver = 300\n[network]\nproxy = \"http://p:3128\"\n",
+        )
+        .unwrap();
+        let (mut s, _) = store.load().unwrap();
+        s.keyboard = "de".into();
+        store.save(&s).unwrap();
+        let text = fs::read_to_string(store.path()).unwrap();
+        assert!(text.contains("screensaver = 300"), "{text}");
+        assert!(text.contains("proxy = \"http://p:3128\""), "{text}");
+        assert!(text.contains("keyboard = \"de\""), "{text}");
+    }
+
+    #[test]
+    fn a_damaged_file_is_moved_aside_and_the_device_starts_fresh() {
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::new(d.path());
+        for (n, bad) in [b"schema = 1\nlanguage = ".as_slice(), b"\xff\xfe\x00garbage", b"language = \"en\"\n", b"schema = 0\n"]
+            .iter()
+            .enumerate()
+        {
+            fs::write(store.path(), bad).unwrap();
+            let (s, found) = store.load().unwrap();
+            assert_eq!(s, Settings::default());
+            match found {
+                Found::MovedAside { moved_to, reason } => {
+                    assert_eq!(moved_to, d.path().join(format!("settings.toml.bad-{}", n + 1)), "{reason}");
+                    assert_eq!(fs::read(&moved_to).unwrap(), *bad);
+                }
+                other => panic!("{other:?}"),
+            }
+            assert!(!store.path().exists());
+        }
+    }
+
+    #[test]
+    fn a_newer_schema_is_not_thrown_away() {
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::new(d.path());
+        fs::write(store.path(), "schema = 7\n").unwrap();
+        let e = store.load().unwrap_err();
+        assert!(e.to_string().contains("schema 7"), "{e}");
+        assert!(store.path().exists());
+    }
+
+    #[test]
+    fn a_leftover_temporary_file_from_a_crash_is_ignored_and_replaced() {
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::new(d.path());
+        let old = Settings { setup_done: true, ..Settings::default() };
+        store.save(&old).unwrap();
+        // A crash in the middle of the next write leaves a torn temporary file.
+        fs::write(d.path().join(".settings.toml.tmp"), "schema = 1\nsetup_d").unwrap();
+        assert_eq!(store.load().unwrap().0, old);
+        let new = Settings { language: "de".into(), ..old };
+        store.save(&new).unwrap();
+        assert_eq!(store.load().unwrap().0, new);
+        assert!(!d.path().join(".settings.toml.tmp").exists());
+    }
+
+    #[test]
+    fn a_failed_write_keeps_the_old_file() {
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::new(d.path());
+        let old = Settings { setup_done: true, ..Settings::default() };
+        store.save(&old).unwrap();
+        // The temporary file's name is taken by a directory: the write fails.
+        fs::create_dir(d.path().join(".settings.toml.tmp")).unwrap();
+        let e = store.save(&Settings::default()).unwrap_err();
+        assert!(e.to_string().contains("cannot write the settings"), "{e}");
+        assert_eq!(store.load().unwrap().0, old);
+    }
+
+    #[test]
+    fn reset_brings_the_assistant_back_and_keeps_the_rest() {
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::new(d.path());
+        store.save(&Settings { setup_done: true, keyboard: "fr".into(), ..Settings::default() }).unwrap();
+        store.reset().unwrap();
+        let (s, _) = store.load().unwrap();
+        assert!(!s.setup_done);
+        assert_eq!(s.keyboard, "fr");
+    }
+}
