@@ -1,0 +1,238 @@
+//! Every string the assistant shows, in every language it offers. A string
+//! is added here with all its translations, or the build fails.
+
+/// The languages, with their names in themselves.
+pub const LANGUAGES: &[(&str, &str)] = &[("en", "English"), ("de", "Deutsch")];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lang {
+    En,
+    De,
+}
+
+impl Lang {
+    pub fn from_tag(tag: &str) -> Lang {
+        if tag == "de" {
+            Lang::De
+        } else {
+            Lang::En
+        }
+    }
+    pub fn tag(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::De => "de",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Msg {
+    Assistant,
+    StepOf,
+    Back,
+    Next,
+    Finish,
+    LanguageTitle,
+    LanguageHelp,
+    KeyboardTitle,
+    KeyboardHelp,
+    KeyboardTry,
+    TimezoneTitle,
+    TimezoneHelp,
+    TimezoneFilter,
+    TimezoneNone,
+    DateTimeTitle,
+    DateTimeHelp,
+    Date,
+    Time,
+    DateInvalid,
+    TimeInvalid,
+    LicenceTitle,
+    LicenceHelp,
+    LicenceGateway,
+    LicenceSkip,
+    GatewayTitle,
+    GatewayHelp,
+    GatewayAddress,
+    GatewayFingerprint,
+    GatewayOtp,
+    GatewayConnect,
+    AddressInvalid,
+    FingerprintHint,
+    FingerprintInvalid,
+    OtpEmpty,
+    GatewayChecking,
+    GatewayReady,
+    GatewayMismatch,
+    GatewayUnreachable,
+    FinishTitle,
+    FinishHelp,
+    SaveFailed,
+    HomeTitle,
+    HomeUnit,
+    HomeHostname,
+    HomeAddresses,
+    HomeFirmware,
+    HomeSlot,
+    HomeNoAddress,
+    ActionSetup,
+    ActionUpdate,
+    ActionTerminal,
+    ActionReboot,
+    ActionPowerOff,
+    UpdateNone,
+    TerminalHint,
+    Yes,
+    No,
+    ConfirmReboot,
+    ConfirmPowerOff,
+    LicenceSkipped,
+    LicenceViaGateway,
+}
+
+/// The text of `m` in `lang`.
+pub fn text(lang: Lang, m: Msg) -> &'static str {
+    let [en, de] = both(m);
+    match lang {
+        Lang::En => en,
+        Lang::De => de,
+    }
+}
+
+fn both(m: Msg) -> [&'static str; 2] {
+    use Msg::*;
+    match m {
+        Assistant => ["Setup Assistant", "Einrichtungsassistent"],
+        StepOf => ["Step {0} of {1}", "Schritt {0} von {1}"],
+        Back => ["Back", "Zurück"],
+        Next => ["Next", "Weiter"],
+        Finish => ["Finish", "Fertigstellen"],
+        LanguageTitle => ["Language", "Sprache"],
+        LanguageHelp => ["Choose the language of this device.", "Wählen Sie die Sprache dieses Geräts."],
+        KeyboardTitle => ["Keyboard layout", "Tastaturbelegung"],
+        KeyboardHelp => [
+            "Choose the layout of the keyboard. It applies at once, here and on the console.",
+            "Wählen Sie die Belegung der Tastatur. Sie gilt sofort, hier und auf der Konsole.",
+        ],
+        KeyboardTry => ["Try it here", "Hier ausprobieren"],
+        TimezoneTitle => ["Time zone", "Zeitzone"],
+        TimezoneHelp => ["Type to filter, then choose the time zone.", "Tippen Sie zum Filtern und wählen Sie die Zeitzone."],
+        TimezoneFilter => ["Filter", "Filter"],
+        TimezoneNone => ["No time zone matches the filter.", "Keine Zeitzone passt zum Filter."],
+        DateTimeTitle => ["Date and time", "Datum und Uhrzeit"],
+        DateTimeHelp => [
+            "Check the date and time. Next sets the system clock and the hardware clock.",
+            "Prüfen Sie Datum und Uhrzeit. Weiter stellt die Systemuhr und die Hardwareuhr.",
+        ],
+        Date => ["Date (YYYY-MM-DD)", "Datum (JJJJ-MM-TT)"],
+        Time => ["Time (HH:MM)", "Uhrzeit (HH:MM)"],
+        DateInvalid => ["Enter a valid date as YYYY-MM-DD.", "Geben Sie ein gültiges Datum als JJJJ-MM-TT ein."],
+        TimeInvalid => ["Enter a valid time as HH:MM.", "Geben Sie eine gültige Uhrzeit als HH:MM ein."],
+        LicenceTitle => ["Licence", "Lizenz"],
+        LicenceHelp => ["How should this device get its licence?", "Wie soll dieses Gerät seine Lizenz erhalten?"],
+        LicenceGateway => [
+            "Install licence via management server / cloud gateway",
+            "Lizenz über Management-Server / Cloud-Gateway installieren",
+        ],
+        LicenceSkip => ["Skip for now", "Vorerst überspringen"],
+        GatewayTitle => ["Cloud gateway login", "Anmeldung am Cloud-Gateway"],
+        GatewayHelp => [
+            "Enter the gateway's address, the fingerprint its status page shows, and your one-time password.",
+            "Geben Sie die Adresse des Gateways, den Fingerabdruck von seiner Statusseite und Ihr Einmalpasswort ein.",
+        ],
+        GatewayAddress => ["Address (host or host:port)", "Adresse (Host oder Host:Port)"],
+        GatewayFingerprint => ["Server certificate fingerprint (SHA-256)", "Fingerabdruck des Serverzertifikats (SHA-256)"],
+        GatewayOtp => ["One-time password", "Einmalpasswort"],
+        GatewayConnect => ["Connect", "Verbinden"],
+        AddressInvalid => ["Enter a host name or IP address, optionally with :port.", "Geben Sie einen Hostnamen oder eine IP-Adresse ein, optional mit :Port."],
+        FingerprintHint => [
+            "4 groups of 16 hex digits ({0} of 64 typed)",
+            "4 Gruppen zu 16 Hex-Ziffern ({0} von 64 eingegeben)",
+        ],
+        FingerprintInvalid => [
+            "Only hex digits 0-9 and A-F, in 4 groups of 16 (found {0}).",
+            "Nur Hex-Ziffern 0-9 und A-F, in 4 Gruppen zu 16 (gefunden: {0}).",
+        ],
+        OtpEmpty => ["Enter the one-time password.", "Geben Sie das Einmalpasswort ein."],
+        GatewayChecking => ["Connecting to {0} ...", "Verbindung zu {0} wird aufgebaut ..."],
+        GatewayReady => ["Connection ready: the certificate matches.", "Verbindung bereit: das Zertifikat stimmt überein."],
+        GatewayMismatch => [
+            "The fingerprint does not match: the server presented {0}. Nothing was saved.",
+            "Der Fingerabdruck stimmt nicht überein: der Server zeigte {0}. Es wurde nichts gespeichert.",
+        ],
+        GatewayUnreachable => ["Cannot connect to {0}: {1}", "Keine Verbindung zu {0}: {1}"],
+        FinishTitle => ["Ready", "Fertig"],
+        FinishHelp => ["Finish saves these settings and starts the device.", "Fertigstellen speichert diese Einstellungen und startet das Gerät."],
+        SaveFailed => ["The settings could not be saved: {0}", "Die Einstellungen konnten nicht gespeichert werden: {0}"],
+        HomeTitle => ["Quill", "Quill"],
+        HomeUnit => ["Unit ID", "Geräte-ID"],
+        HomeHostname => ["Host name", "Hostname"],
+        HomeAddresses => ["IP addresses", "IP-Adressen"],
+        HomeFirmware => ["Firmware", "Firmware"],
+        HomeSlot => ["slot {0}", "Slot {0}"],
+        HomeNoAddress => ["none", "keine"],
+        ActionSetup => ["Run the Setup Assistant again", "Einrichtungsassistent erneut ausführen"],
+        ActionUpdate => ["Install an update from a USB stick", "Update von einem USB-Stick installieren"],
+        ActionTerminal => ["Terminal for administrators", "Terminal für Administratoren"],
+        ActionReboot => ["Reboot", "Neu starten"],
+        ActionPowerOff => ["Power off", "Ausschalten"],
+        UpdateNone => [
+            "No update found on USB storage. Insert a stick with a .qbundle file.",
+            "Kein Update auf USB-Speicher gefunden. Stecken Sie einen Stick mit einer .qbundle-Datei ein.",
+        ],
+        TerminalHint => [
+            "The administrators' shell runs on the second console: press Ctrl+Alt+F2 (back with Ctrl+Alt+F1).",
+            "Die Shell für Administratoren läuft auf der zweiten Konsole: Strg+Alt+F2 (zurück mit Strg+Alt+F1).",
+        ],
+        Yes => ["Yes", "Ja"],
+        No => ["No", "Nein"],
+        ConfirmReboot => ["Reboot the device now?", "Das Gerät jetzt neu starten?"],
+        ConfirmPowerOff => ["Power the device off now?", "Das Gerät jetzt ausschalten?"],
+        LicenceSkipped => ["Licence: skipped for now", "Lizenz: vorerst übersprungen"],
+        LicenceViaGateway => ["Licence: via the cloud gateway {0}", "Lizenz: über das Cloud-Gateway {0}"],
+    }
+}
+
+/// `text` with `{0}`, `{1}` replaced by `args`.
+pub fn fill(text: &str, args: &[&str]) -> String {
+    let mut s = text.to_string();
+    for (i, a) in args.iter().enumerate() {
+        s = s.replace(&format!("{{{i}}}"), a);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_string_is_translated_and_placeholders_agree() {
+        // Msg has no iterator; walk the discriminants through a list that
+        // the match above keeps complete.
+        let all = [
+            Msg::Assistant, Msg::StepOf, Msg::Back, Msg::Next, Msg::Finish, Msg::LanguageTitle, Msg::LanguageHelp,
+            Msg::KeyboardTitle, Msg::KeyboardHelp, Msg::KeyboardTry, Msg::TimezoneTitle, Msg::TimezoneHelp,
+            Msg::TimezoneFilter, Msg::TimezoneNone, Msg::DateTimeTitle, Msg::DateTimeHelp, Msg::Date, Msg::Time,
+            Msg::DateInvalid, Msg::TimeInvalid, Msg::LicenceTitle, Msg::LicenceHelp, Msg::LicenceGateway,
+            Msg::LicenceSkip, Msg::GatewayTitle, Msg::GatewayHelp, Msg::GatewayAddress, Msg::GatewayFingerprint,
+            Msg::GatewayOtp, Msg::GatewayConnect, Msg::AddressInvalid, Msg::FingerprintHint, Msg::FingerprintInvalid,
+            Msg::OtpEmpty, Msg::GatewayChecking, Msg::GatewayReady, Msg::GatewayMismatch, Msg::GatewayUnreachable,
+            Msg::FinishTitle, Msg::FinishHelp, Msg::SaveFailed, Msg::HomeTitle, Msg::HomeUnit, Msg::HomeHostname,
+            Msg::HomeAddresses, Msg::HomeFirmware, Msg::HomeSlot, Msg::HomeNoAddress, Msg::ActionSetup,
+            Msg::ActionUpdate, Msg::ActionTerminal, Msg::ActionReboot, Msg::ActionPowerOff, Msg::UpdateNone,
+            Msg::TerminalHint, Msg::Yes, Msg::No, Msg::ConfirmReboot, Msg::ConfirmPowerOff, Msg::LicenceSkipped,
+            Msg::LicenceViaGateway,
+        ];
+        for m in all {
+            let [en, de] = both(m);
+            assert!(!en.is_empty() && !de.is_empty(), "{m:?}");
+            for i in 0..3 {
+                let p = format!("{{{i}}}");
+                assert_eq!(en.contains(&p), de.contains(&p), "{m:?}: placeholder {p}");
+            }
+        }
+        assert_eq!(fill(text(Lang::De, Msg::StepOf), &["2", "7"]), "Schritt 2 von 7");
+    }
+}

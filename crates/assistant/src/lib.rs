@@ -1,0 +1,16 @@
+//! The Setup Assistant: the first-boot wizard of Quill (language, keyboard
+//! layout, time zone, date and time, licence, cloud gateway login), the home
+//! screen shown after it, and a console version of the wizard for devices
+//! without a display.
+
+pub mod catalogue;
+pub mod console;
+pub mod field;
+pub mod gateway;
+pub mod home;
+pub mod timezones;
+pub mod validate;
+pub mod view;
+pub mod wizard;
+
+pub use wizard::{Outcome, System, Wizard};

@@ -1,0 +1,452 @@
+//! `quill-setup`: started by init (service `setup` on tty1). Runs the Setup
+//! Assistant on first boot and the home screen afterwards, on DRM when a DRM
+//! device appears within a short wait, else on fbdev; with no display at
+//! all it says so and exits, and the console's login shell runs the text
+//! assistant (`quill-setup --text`) instead.
+//!
+//! `quill-setup --reset` brings the assistant back at the next start.
+
+use assistant::catalogue::{text, Lang, Msg};
+use assistant::gateway::{self, GatewayError};
+use assistant::home::{DeviceInfo, Home, HomeOutcome};
+use assistant::{console, timezones, view, Outcome, System, Wizard};
+use devconfig::{Found, Settings, Store};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use ui::display::{self, Display};
+use ui::input::{evdev::EvdevInput, Input, InputSource};
+use ui::{Canvas, Event, Fonts, Theme, Ui};
+
+const USAGE: &str = "usage: quill-setup [--text] [--if-needed] [--reset] [--data DIR] [--drm-wait-ms N]
+  (no option)   the Setup Assistant on first boot, else the home screen, on the display
+  --text        the Setup Assistant as questions on this terminal
+  --if-needed   with --text: only when setup has not been done and no display runs it
+  --reset       bring the Setup Assistant back at the next start (settings are kept)
+  --data DIR    where the settings live (default /data/quill)";
+
+/// Marks that the display runs the assistant (for the console's --if-needed).
+const UI_ACTIVE: &str = "/run/quill/ui-active";
+
+fn log(msg: &str) {
+    // Through /dev/kmsg, so the line carries the kernel's timestamp (the
+    // bench reads the first frame's time from it).
+    let line = format!("assistant: {msg}\n");
+    if std::fs::OpenOptions::new().write(true).open("/dev/kmsg").and_then(|mut f| f.write_all(line.as_bytes())).is_err() {
+        eprint!("{line}");
+    }
+}
+
+struct Args {
+    text: bool,
+    if_needed: bool,
+    reset: bool,
+    data: PathBuf,
+    drm_wait: Duration,
+}
+
+fn args() -> Result<Args, String> {
+    let mut a = Args { text: false, if_needed: false, reset: false, data: "/data/quill".into(), drm_wait: Duration::from_millis(300) };
+    let mut it = std::env::args().skip(1);
+    while let Some(x) = it.next() {
+        match x.as_str() {
+            "--text" => a.text = true,
+            "--if-needed" => a.if_needed = true,
+            "--reset" => a.reset = true,
+            "--data" => a.data = it.next().ok_or("--data needs a directory")?.into(),
+            "--drm-wait-ms" => {
+                a.drm_wait = Duration::from_millis(it.next().and_then(|v| v.parse().ok()).ok_or("--drm-wait-ms needs a number")?)
+            }
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown option {other:?}\n{USAGE}")),
+        }
+    }
+    Ok(a)
+}
+
+fn main() {
+    let a = match args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("quill-setup: {e}");
+            std::process::exit(2);
+        }
+    };
+    let store = Store::new(&a.data);
+    if a.reset {
+        match store.reset() {
+            Ok(_) => println!("quill-setup: the Setup Assistant runs at the next start ({})", store.path().display()),
+            Err(e) => {
+                eprintln!("quill-setup: {e}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
+    let (mut settings, found) = match store.load() {
+        Ok(x) => x,
+        Err(e) => {
+            log(&format!("{e}; running the assistant without saved settings"));
+            (Settings::default(), Found::New)
+        }
+    };
+    if let Found::MovedAside { reason, moved_to } = &found {
+        log(&format!("the settings file was damaged ({reason}); moved to {}; the Setup Assistant runs again", moved_to.display()));
+    }
+    if cmdline_has("quill.reset=1") && settings.setup_done {
+        log("quill.reset=1: the Setup Assistant runs again");
+        settings.setup_done = false;
+    }
+    let mut sys = DeviceSystem { store: store.clone() };
+    if a.text {
+        if a.if_needed && (settings.setup_done || Path::new(UI_ACTIVE).exists()) {
+            return;
+        }
+        let mut w = Wizard::new(settings, timezones::system_zones());
+        let stdin = std::io::stdin();
+        match console::run(&mut w, &mut sys, &mut stdin.lock(), &mut std::io::stdout()) {
+            Ok(()) => println!("quill-setup: settings saved in {}", store.path().display()),
+            Err(e) => eprintln!("quill-setup: {e}"),
+        }
+        return;
+    }
+    let started = Instant::now();
+    let Some(display) = display::open_best(a.drm_wait) else {
+        log("no display (no DRM device, no /dev/fb0): set the device up on the console with quill-setup --text");
+        return;
+    };
+    let _ = std::fs::create_dir_all("/run/quill");
+    let _ = std::fs::write(UI_ACTIVE, display.kind());
+    graphics_mode(true);
+    let fonts = match Fonts::system() {
+        Ok(f) => f,
+        Err(e) => {
+            log(&format!("{e}"));
+            let _ = std::fs::remove_file(UI_ACTIVE);
+            graphics_mode(false);
+            std::process::exit(1);
+        }
+    };
+    let (w, h) = display.size();
+    log(&format!("display {} {w}x{h}", display.kind()));
+    let mut runner = Runner {
+        display,
+        fonts,
+        canvas: Canvas::new(w, h),
+        theme: Theme::for_size(w, h),
+        input: Input::new(layout(&settings.keyboard), w, h),
+        source: EvdevInput::new(),
+        started,
+        first: true,
+    };
+    loop {
+        if !settings.setup_done {
+            let mut wiz = Wizard::new(settings.clone(), timezones::system_zones());
+            if runner.wizard(&mut wiz, &mut sys) {
+                settings = wiz.settings();
+            }
+        }
+        let lang = Lang::from_tag(&settings.language);
+        match runner.home(Home::new(lang, device_info())) {
+            HomeOutcome::RunSetup => settings.setup_done = false,
+            HomeOutcome::Reboot => power(libc::SIGTERM),
+            HomeOutcome::PowerOff => power(libc::SIGUSR2),
+            _ => {}
+        }
+    }
+}
+
+fn layout(name: &str) -> &'static keymap::Layout {
+    keymap::Layout::by_name(name).or_else(|| keymap::Layout::by_name("us")).expect("the us layout exists")
+}
+
+fn cmdline_has(word: &str) -> bool {
+    std::fs::read_to_string("/proc/cmdline").is_ok_and(|c| c.split_whitespace().any(|w| w == word))
+}
+
+/// Asks init to reboot (SIGTERM) or power off (SIGUSR2), as busybox does.
+fn power(signal: i32) {
+    // SAFETY: kill(2) on PID 1 with a valid signal.
+    unsafe { libc::kill(1, signal) };
+    std::thread::sleep(Duration::from_secs(30));
+}
+
+/// Stops the kernel's text console from drawing over the frames (KDSETMODE
+/// on our terminal, tty1 when init starts us).
+fn graphics_mode(on: bool) {
+    const KDSETMODE: libc::c_ulong = 0x4B3A;
+    // SAFETY: KDSETMODE takes an int mode by value; on a non-console fd it fails harmlessly.
+    unsafe { libc::ioctl(0, KDSETMODE as _, if on { 1 } else { 0 } as libc::c_int) };
+}
+
+struct Runner {
+    display: Box<dyn Display>,
+    fonts: Fonts,
+    canvas: Canvas,
+    theme: Theme,
+    input: Input,
+    source: EvdevInput,
+    started: Instant,
+    first: bool,
+}
+
+impl Runner {
+    fn present(&mut self) {
+        if let Err(e) = self.display.present(&self.canvas) {
+            log(&format!("presenting a frame: {e}"));
+        }
+        if self.first {
+            self.first = false;
+            log(&format!("first frame after {} ms", self.started.elapsed().as_millis()));
+        }
+    }
+
+    /// Runs the wizard; true when it finished (settings saved).
+    fn wizard(&mut self, w: &mut Wizard, sys: &mut DeviceSystem) -> bool {
+        let mut shown = None;
+        loop {
+            let hits = {
+                let mut ui = Ui { canvas: &mut self.canvas, fonts: &self.fonts, theme: &self.theme };
+                let hits = view::draw(w, &mut ui);
+                let (x, y) = self.input.pointer();
+                ui.pointer(x, y);
+                hits
+            };
+            self.present();
+            if shown != Some(w.step) {
+                shown = Some(w.step);
+                log(&format!("screen {:?}", w.step));
+            }
+            if w.gateway == assistant::wizard::GatewayState::Checking {
+                w.run_gateway_check(sys);
+                continue;
+            }
+            let Some(raw) = self.source.next(Duration::from_secs(3600)) else { continue };
+            let Some(ev) = self.input.translate(raw) else { continue };
+            let outcome = match ev {
+                Event::Key(k) => w.key(k, sys),
+                Event::Click { x, y } => match view::hit_at(&hits, x, y) {
+                    Some(h) => w.click(h, sys),
+                    None => Outcome::Continue,
+                },
+                Event::PointerMoved { .. } => Outcome::Continue,
+            };
+            self.input.set_layout(layout(w.layout()));
+            if outcome == Outcome::Finished {
+                log(&format!("setup finished: {}", sys.store.path().display()));
+                return true;
+            }
+        }
+    }
+
+    fn home(&mut self, mut home: Home) -> HomeOutcome {
+        log("home screen");
+        loop {
+            let hits = {
+                let mut ui = Ui { canvas: &mut self.canvas, fonts: &self.fonts, theme: &self.theme };
+                let hits = home.draw(&mut ui);
+                let (x, y) = self.input.pointer();
+                ui.pointer(x, y);
+                hits
+            };
+            self.present();
+            let Some(raw) = self.source.next(Duration::from_secs(5)) else {
+                // Addresses change (DHCP); refresh now and then.
+                home.info = device_info();
+                continue;
+            };
+            let outcome = match self.input.translate(raw) {
+                Some(Event::Key(k)) => home.key(k),
+                Some(Event::Click { x, y }) => match hits.iter().rev().find(|(r, _)| r.contains(x, y)) {
+                    Some((_, h)) => home.click(*h),
+                    None => HomeOutcome::Stay,
+                },
+                _ => HomeOutcome::Stay,
+            };
+            match outcome {
+                HomeOutcome::Stay => {}
+                HomeOutcome::Update => {
+                    let found = usb_bundles();
+                    let msg = if found.is_empty() {
+                        text(home.lang, Msg::UpdateNone).to_string()
+                    } else {
+                        // The updater's own checks and progress run on the console.
+                        let list: Vec<String> = found.iter().map(|p| format!("fwupdate install {}", p.display())).collect();
+                        format!("{}\n{}", text(home.lang, Msg::TerminalHint), list.join("\n"))
+                    };
+                    home.inform(msg);
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+/// `*.qbundle` files on the USB volumes init mounted.
+fn usb_bundles() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for vol in std::fs::read_dir("/run/media").into_iter().flatten().flatten() {
+        for dir in [vol.path(), vol.path().join("quill")] {
+            for f in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let name = f.file_name().to_string_lossy().into_owned();
+                if name.ends_with(".qbundle") && !name.starts_with('.') {
+                    out.push(f.path());
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn device_info() -> DeviceInfo {
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default().trim().to_string();
+    let release = read("/etc/quill/release");
+    let version = release.lines().find_map(|l| l.strip_prefix("VERSION=")).unwrap_or("?").to_string();
+    let cmdline = read("/proc/cmdline");
+    let slot = cmdline.split_whitespace().find_map(|w| w.strip_prefix("quill.slot=")).unwrap_or("?").to_string();
+    let hostname = read("/proc/sys/kernel/hostname");
+    let unit = hostname.strip_prefix("ITC").unwrap_or(&hostname).to_string();
+    DeviceInfo { unit, hostname, addresses: addresses(), version, slot }
+}
+
+/// The IPv4 and IPv6 addresses of the interfaces other than loopback.
+fn addresses() -> Vec<String> {
+    let mut out = Vec::new();
+    let mut ifap: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills a list we walk read-only and then free.
+    unsafe {
+        if libc::getifaddrs(&mut ifap) != 0 {
+            return out;
+        }
+        let mut p = ifap;
+        while !p.is_null() {
+            let a = (*p).ifa_addr;
+            if !a.is_null() {
+                let name = std::ffi::CStr::from_ptr((*p).ifa_name).to_string_lossy().into_owned();
+                let ip = match (*a).sa_family as i32 {
+                    libc::AF_INET => {
+                        let s = &*(a as *const libc::sockaddr_in);
+                        Some(std::net::IpAddr::from(u32::from_be(s.sin_addr.s_addr).to_be_bytes()))
+                    }
+                    libc::AF_INET6 => {
+                        let s = &*(a as *const libc::sockaddr_in6);
+                        Some(std::net::IpAddr::from(s.sin6_addr.s6_addr))
+                    }
+                    _ => None,
+                };
+                if let Some(ip) = ip.filter(|ip| !ip.is_loopback()) {
+                    out.push(format!("{ip} ({name})"));
+                }
+            }
+            p = (*p).ifa_next;
+        }
+        libc::freeifaddrs(ifap);
+    }
+    out
+}
+
+/// The device side of the assistant.
+struct DeviceSystem {
+    store: Store,
+}
+
+impl System for DeviceSystem {
+    fn set_layout(&mut self, name: &str) {
+        let l = layout(name);
+        match std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty0") {
+            Ok(tty) => {
+                if let Err(e) = keymap::console::apply(&tty, l) {
+                    log(&format!("setting the console layout {name}: {e}"));
+                }
+            }
+            Err(e) => log(&format!("setting the console layout: /dev/tty0: {e}")),
+        }
+    }
+
+    fn set_timezone(&mut self, zone: &str) -> Result<(), String> {
+        let file = Path::new(timezones::ZONEINFO).join(zone);
+        if zone != "UTC" && !file.is_file() {
+            return Err(format!("{} is missing", file.display()));
+        }
+        let _ = std::fs::remove_file("/etc/localtime");
+        if zone != "UTC" {
+            std::os::unix::fs::symlink(&file, "/etc/localtime").map_err(|e| format!("/etc/localtime: {e}"))?;
+        }
+        std::env::set_var("TZ", if zone == "UTC" { "UTC0".to_string() } else { format!(":{}", file.display()) });
+        extern "C" {
+            fn tzset();
+        }
+        // SAFETY: tzset re-reads TZ; we are single-threaded here.
+        unsafe { tzset() };
+        log(&format!("time zone {zone}"));
+        Ok(())
+    }
+
+    fn now_local(&mut self) -> ((i32, u32, u32), (u32, u32, u32)) {
+        // SAFETY: time and localtime_r with valid pointers.
+        unsafe {
+            let t = libc::time(std::ptr::null_mut());
+            let mut tm: libc::tm = std::mem::zeroed();
+            libc::localtime_r(&t, &mut tm);
+            ((tm.tm_year + 1900, tm.tm_mon as u32 + 1, tm.tm_mday as u32), (tm.tm_hour as u32, tm.tm_min as u32, tm.tm_sec as u32))
+        }
+    }
+
+    fn set_clock_local(&mut self, (y, m, d): (i32, u32, u32), (hh, mm, ss): (u32, u32, u32)) -> Result<(), String> {
+        // SAFETY: mktime, clock_settime, gmtime_r and the RTC ioctl get
+        // valid pointers to initialised structs.
+        unsafe {
+            let mut tm: libc::tm = std::mem::zeroed();
+            tm.tm_year = y - 1900;
+            tm.tm_mon = m as i32 - 1;
+            tm.tm_mday = d as i32;
+            tm.tm_hour = hh as i32;
+            tm.tm_min = mm as i32;
+            tm.tm_sec = ss as i32;
+            tm.tm_isdst = -1;
+            let t = libc::mktime(&mut tm);
+            if t == -1 {
+                return Err("the date cannot be represented".into());
+            }
+            let ts = libc::timespec { tv_sec: t, tv_nsec: 0 };
+            if libc::clock_settime(libc::CLOCK_REALTIME, &ts) != 0 {
+                return Err(format!("setting the clock: {}", std::io::Error::last_os_error()));
+            }
+            // The hardware clock keeps UTC.
+            let mut utc: libc::tm = std::mem::zeroed();
+            libc::gmtime_r(&t, &mut utc);
+            match std::fs::File::open("/dev/rtc0") {
+                Ok(rtc) => {
+                    use std::os::fd::AsRawFd;
+                    const RTC_SET_TIME: libc::c_ulong = 0x4024_700a;
+                    let fields: [libc::c_int; 9] =
+                        [utc.tm_sec, utc.tm_min, utc.tm_hour, utc.tm_mday, utc.tm_mon, utc.tm_year, 0, 0, 0];
+                    if libc::ioctl(rtc.as_raw_fd(), RTC_SET_TIME as _, fields.as_ptr()) != 0 {
+                        log(&format!("setting the hardware clock: {}", std::io::Error::last_os_error()));
+                    } else {
+                        log(&format!("clock set to {y:04}-{m:02}-{d:02} {hh:02}:{mm:02} (system and hardware clock)"));
+                    }
+                }
+                Err(_) => log(&format!("clock set to {y:04}-{m:02}-{d:02} {hh:02}:{mm:02} (no hardware clock)")),
+            }
+        }
+        Ok(())
+    }
+
+    fn check_gateway(&mut self, host: &str, port: u16, fingerprint: &str) -> Result<(), GatewayError> {
+        let r = gateway::check(host, port, fingerprint, Duration::from_secs(10));
+        log(&format!("gateway {host}:{port}: {}", match &r {
+            Ok(()) => "connection ready".to_string(),
+            Err(e) => e.to_string(),
+        }));
+        r
+    }
+
+    fn save(&mut self, settings: &Settings) -> Result<(), String> {
+        self.store.save(settings).map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,266 @@
+//! Every transition and validation of the Setup Assistant's state machine.
+
+mod common;
+use assistant::wizard::{Control, FieldId, GatewayState, Hit, Step};
+use assistant::{Outcome, Wizard};
+use common::{fp, zones, Fake};
+use devconfig::{Licence, Settings};
+use ui::Key;
+
+fn typed(w: &mut Wizard, sys: &mut Fake, s: &str) {
+    for c in s.chars() {
+        w.key(Key::Char(c), sys);
+    }
+}
+
+fn to_step(w: &mut Wizard, sys: &mut Fake, step: Step) {
+    while w.step != step {
+        let before = w.step;
+        assert_eq!(w.key(Key::Enter, sys), Outcome::Continue);
+        assert_ne!(w.step, before, "stuck at {before:?}: {:?}", w.next_blocker());
+    }
+}
+
+#[test]
+fn keyboard_only_run_with_the_gateway() {
+    let mut sys = Fake { gateway_fp: fp(), ..Fake::default() };
+    let mut w = Wizard::new(Settings::default(), zones());
+    assert_eq!(w.step, Step::Language);
+    assert_eq!(w.step_text(), "Step 1 of 7", "the gateway is the default licence choice");
+    assert_eq!(w.controls(), vec![Control::List, Control::Next], "no Back on the first screen");
+    w.key(Key::Down, &mut sys);
+    assert_eq!(w.title(), "Sprache", "the language applies at once");
+    w.key(Key::Enter, &mut sys);
+    assert_eq!(w.step, Step::Keyboard);
+    // Choose de: the layout applies at once, to the console too.
+    w.key(Key::Down, &mut sys);
+    w.key(Key::Down, &mut sys);
+    assert_eq!(w.layout(), "de");
+    assert_eq!(sys.layouts.last().map(String::as_str), Some("de"));
+    w.key(Key::Enter, &mut sys);
+    assert_eq!(w.step, Step::Timezone);
+    assert_eq!(w.focused(), Control::Field(FieldId::Filter));
+    typed(&mut w, &mut sys, "zur");
+    assert_eq!(w.list_items(), vec!["Europe / Zurich".to_string()]);
+    w.key(Key::Enter, &mut sys);
+    assert_eq!(sys.zone.as_deref(), Some("Europe/Zurich"));
+    assert_eq!(w.step, Step::DateTime);
+    assert_eq!((w.date.text.as_str(), w.time.text.as_str()), ("2026-11-23", "09:30"), "prefilled");
+    w.key(Key::Tab, &mut sys);
+    for _ in 0..2 {
+        w.key(Key::Backspace, &mut sys);
+    }
+    typed(&mut w, &mut sys, "45");
+    w.key(Key::Enter, &mut sys);
+    assert_eq!(sys.clock, Some(((2026, 11, 23), (9, 45, 0))));
+    assert_eq!(w.step, Step::Licence);
+    w.key(Key::Enter, &mut sys);
+    assert_eq!(w.step, Step::Gateway);
+    assert_eq!(w.step_text(), "Schritt 6 von 7");
+    typed(&mut w, &mut sys, "127.0.0.1:8443");
+    w.key(Key::Tab, &mut sys);
+    typed(&mut w, &mut sys, "0123456789ABCDEF 0123456789ABCDEF 0123456789ABCDEF 0123456789ABCDEF");
+    w.key(Key::Tab, &mut sys);
+    assert!(w.next_blocker().is_some_and(|b| b.contains("Einmalpasswort")), "{:?}", w.next_blocker());
+    typed(&mut w, &mut sys, "otp-123");
+    assert_eq!(w.next_blocker(), None);
+    w.key(Key::Enter, &mut sys);
+    assert_eq!(w.gateway, GatewayState::Checking);
+    w.run_gateway_check(&mut sys);
+    assert_eq!(w.gateway, GatewayState::Ready);
+    assert_eq!(sys.checks, vec![("127.0.0.1".into(), 8443, fp())]);
+    assert_eq!(w.focused(), Control::Next);
+    w.key(Key::Enter, &mut sys);
+    assert_eq!(w.step, Step::Finish);
+    assert_eq!(w.key(Key::Enter, &mut sys), Outcome::Finished);
+    let s = &sys.saved[0];
+    assert!(s.setup_done);
+    assert_eq!((s.language.as_str(), s.keyboard.as_str(), s.timezone.as_str()), ("de", "de", "Europe/Zurich"));
+    assert_eq!(s.licence, Licence::Gateway);
+    let gw = s.gateway.as_ref().unwrap();
+    assert_eq!((gw.address.as_str(), gw.fingerprint.as_str()), ("127.0.0.1:8443", fp().as_str()));
+    assert!(!format!("{s:?}").contains("otp-123"), "the one-time password is never stored");
+}
+
+#[test]
+fn skipping_the_licence_skips_the_gateway_and_back_comes_back() {
+    let mut sys = Fake::default();
+    let mut w = Wizard::new(Settings::default(), zones());
+    to_step(&mut w, &mut sys, Step::Licence);
+    w.key(Key::Down, &mut sys);
+    assert_eq!(w.step_text(), "Step 5 of 6");
+    w.key(Key::Enter, &mut sys);
+    assert_eq!(w.step, Step::Finish);
+    w.key(Key::Escape, &mut sys);
+    assert_eq!(w.step, Step::Licence, "Esc goes back, past the gateway that was skipped");
+    // Back on every screen, by Esc and by the Back button.
+    for expected in [Step::DateTime, Step::Timezone, Step::Keyboard, Step::Language, Step::Language] {
+        w.click(Hit::Control(Control::Back), &mut sys);
+        assert_eq!(w.step, expected);
+    }
+    to_step(&mut w, &mut sys, Step::Finish);
+    w.key(Key::Enter, &mut sys);
+    assert_eq!(sys.saved.last().unwrap().licence, Licence::Skip);
+    assert_eq!(sys.saved.last().unwrap().gateway, None);
+}
+
+#[test]
+fn mouse_only_run() {
+    let mut sys = Fake { gateway_fp: fp(), ..Fake::default() };
+    let mut w = Wizard::new(Settings::default(), zones());
+    let next = Hit::Control(Control::Next);
+    w.click(Hit::Row(1), &mut sys);
+    assert_eq!(w.lang.tag(), "de");
+    w.click(next, &mut sys);
+    w.click(Hit::Row(4), &mut sys);
+    assert_eq!(w.layout(), "fr");
+    w.click(next, &mut sys);
+    let tokyo = w.list_items().iter().position(|l| l.contains("Tokyo")).unwrap();
+    w.click(Hit::Row(tokyo), &mut sys);
+    w.click(next, &mut sys);
+    assert_eq!(sys.zone.as_deref(), Some("Asia/Tokyo"));
+    w.click(next, &mut sys);
+    w.click(Hit::Row(1), &mut sys);
+    w.click(next, &mut sys);
+    assert_eq!(w.step, Step::Finish);
+    assert_eq!(w.click(next, &mut sys), Outcome::Finished);
+}
+
+#[test]
+fn invalid_input_keeps_next_disabled_with_the_reason() {
+    let mut sys = Fake { gateway_fp: fp(), ..Fake::default() };
+    let mut w = Wizard::new(Settings::default(), zones());
+    to_step(&mut w, &mut sys, Step::Timezone);
+    typed(&mut w, &mut sys, "atlantis");
+    assert_eq!(w.next_blocker().as_deref(), Some("No time zone matches the filter."));
+    w.key(Key::Enter, &mut sys);
+    w.click(Hit::Control(Control::Next), &mut sys);
+    assert_eq!(w.step, Step::Timezone);
+    for _ in 0..8 {
+        w.key(Key::Backspace, &mut sys);
+    }
+    to_step(&mut w, &mut sys, Step::DateTime);
+    w.key(Key::End, &mut sys);
+    typed(&mut w, &mut sys, "x");
+    assert!(w.next_blocker().unwrap().contains("valid date"));
+    w.key(Key::Enter, &mut sys);
+    assert_eq!(w.step, Step::DateTime);
+    assert_eq!(sys.clock, None, "an invalid date sets nothing");
+    w.key(Key::Backspace, &mut sys);
+    to_step(&mut w, &mut sys, Step::Gateway);
+
+    typed(&mut w, &mut sys, "gw example");
+    assert!(w.next_blocker().unwrap().contains("host name"));
+    w.address = assistant::field::Field::new("gw.example.com");
+    w.key(Key::Tab, &mut sys);
+    typed(&mut w, &mut sys, "0123 45G7");
+    let (hint, is_error) = w.field_hint(FieldId::Fingerprint).unwrap();
+    assert!(is_error && hint.contains("found G"), "{hint}");
+    for _ in 0..4 {
+        w.key(Key::Backspace, &mut sys);
+    }
+    let (hint, is_error) = w.field_hint(FieldId::Fingerprint).unwrap();
+    assert!(!is_error && hint.contains("4 of 64"), "{hint}");
+    assert_eq!(w.next_blocker(), Some(hint));
+    w.key(Key::Enter, &mut sys);
+    assert_eq!(w.gateway, GatewayState::NotChecked, "Next stays disabled");
+    assert!(sys.checks.is_empty());
+}
+
+#[test]
+fn a_wrong_fingerprint_is_reported_and_nothing_is_saved() {
+    let mut sys = Fake { gateway_fp: "ff".repeat(32), ..Fake::default() };
+    let mut w = Wizard::new(Settings::default(), zones());
+    to_step(&mut w, &mut sys, Step::Gateway);
+    typed(&mut w, &mut sys, "gw.example.com");
+    w.key(Key::Tab, &mut sys);
+    typed(&mut w, &mut sys, &fp());
+    w.key(Key::Tab, &mut sys);
+    typed(&mut w, &mut sys, "secret");
+    w.key(Key::Enter, &mut sys);
+    w.run_gateway_check(&mut sys);
+    match &w.gateway {
+        GatewayState::Failed(m) => assert!(m.contains("does not match") && m.contains("FFFFFFFF"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    w.key(Key::Enter, &mut sys);
+    w.run_gateway_check(&mut sys);
+    assert_eq!(w.step, Step::Gateway, "a mismatch never goes on");
+    assert!(sys.saved.is_empty(), "nothing saved");
+    // Editing the fingerprint clears the old result.
+    w.key(Key::BackTab, &mut sys);
+    assert_eq!(w.focused(), Control::Field(FieldId::Fingerprint));
+    w.key(Key::Backspace, &mut sys);
+    assert_eq!(w.gateway, GatewayState::NotChecked);
+}
+
+#[test]
+fn a_failed_save_is_shown_and_can_be_retried() {
+    let mut sys = Fake { fail_save: true, ..Fake::default() };
+    let mut w = Wizard::new(Settings::default(), zones());
+    to_step(&mut w, &mut sys, Step::Licence);
+    w.key(Key::Down, &mut sys);
+    to_step(&mut w, &mut sys, Step::Finish);
+    assert_eq!(w.key(Key::Enter, &mut sys), Outcome::Continue);
+    assert!(w.error.as_deref().unwrap().contains("read-only"));
+    sys.fail_save = false;
+    assert_eq!(w.key(Key::Enter, &mut sys), Outcome::Finished);
+}
+
+#[test]
+fn running_again_starts_from_the_saved_settings_and_keeps_unknown_fields() {
+    let mut old = Settings { setup_done: true, language: "de".into(), keyboard: "ch".into(), timezone: "Europe/Zurich".into(), ..Settings::default() };
+    old.other.insert("screensaver".into(), 300.into());
+    let mut sys = Fake::default();
+    let mut w = Wizard::new(old, zones());
+    assert_eq!((w.lang.tag(), w.layout()), ("de", "ch"));
+    to_step(&mut w, &mut sys, Step::Timezone);
+    assert_eq!(w.list_items()[w.list_selected().unwrap()], "Europe / Zurich");
+    to_step(&mut w, &mut sys, Step::Licence);
+    w.key(Key::Down, &mut sys);
+    to_step(&mut w, &mut sys, Step::Finish);
+    w.key(Key::Enter, &mut sys);
+    assert_eq!(sys.saved[0].other.get("screensaver"), Some(&300.into()));
+}
+
+#[test]
+fn focus_cycles_with_tab_and_shift_tab() {
+    let mut sys = Fake::default();
+    let mut w = Wizard::new(Settings::default(), zones());
+    to_step(&mut w, &mut sys, Step::Keyboard);
+    let order: Vec<_> = (0..4)
+        .map(|_| {
+            let c = w.focused();
+            w.key(Key::Tab, &mut sys);
+            c
+        })
+        .collect();
+    assert_eq!(order, [Control::List, Control::Field(FieldId::Try), Control::Back, Control::Next]);
+    assert_eq!(w.focused(), Control::List);
+    w.key(Key::BackTab, &mut sys);
+    assert_eq!(w.focused(), Control::Next);
+    w.key(Key::Left, &mut sys);
+    assert_eq!(w.focused(), Control::Back);
+    w.key(Key::Enter, &mut sys);
+    assert_eq!(w.step, Step::Language, "Enter on Back goes back");
+}
+
+#[test]
+fn the_console_assistant_asks_the_same_questions() {
+    let mut sys = Fake { gateway_fp: fp(), ..Fake::default() };
+    let mut w = Wizard::new(Settings::default(), zones());
+    let answers = format!("2\n3\nzurich\n1\n\n12:00\n1\n127.0.0.1\n{}\nonce\n\n", fp());
+    let mut out = Vec::new();
+    assistant::console::run(&mut w, &mut sys, &mut answers.as_bytes(), &mut out).unwrap();
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.contains("Tastaturbelegung"), "{out}");
+    assert!(out.contains("Verbindung bereit"), "{out}");
+    let s = &sys.saved[0];
+    assert_eq!((s.language.as_str(), s.keyboard.as_str(), s.timezone.as_str()), ("de", "de", "Europe/Zurich"));
+    assert_eq!(sys.clock, Some(((2026, 11, 23), (12, 0, 0))));
+    // The input ends before the end: an error, nothing saved.
+    let mut w = Wizard::new(Settings::default(), zones());
+    let mut sys = Fake::default();
+    assert!(assistant::console::run(&mut w, &mut sys, &mut "1\n".as_bytes(), &mut Vec::new()).is_err());
+    assert!(sys.saved.is_empty());
+}
