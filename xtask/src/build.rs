@@ -164,7 +164,12 @@ fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
 fn compile(paths: &Paths, board: &Board) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     for (package, target) in
-        [("quill-init", &board.target.rust), ("quill-updater", &board.target.rust), ("bootsel", &board.target.uefi)]
+        [
+            ("quill-init", &board.target.rust),
+            ("quill-updater", &board.target.rust),
+            ("assistant", &board.target.rust),
+            ("bootsel", &board.target.uefi),
+        ]
     {
         println!("build: compiling {package} for {target}");
         run(Command::new(&cargo).current_dir(&paths.root).args([
@@ -204,7 +209,7 @@ fn root_tree(paths: &Paths, board: &Board, release: &str, keys: &[(String, Vec<u
         t.dir(d, 0o755);
     }
     let bin = paths.root.join("target").join(&board.target.rust).join("release");
-    for (file, at) in [("init", "init"), ("fwupdate", "usr/bin/fwupdate")] {
+    for (file, at) in [("init", "init"), ("fwupdate", "usr/bin/fwupdate"), ("quill-setup", "usr/bin/quill-setup")] {
         let p = bin.join(file);
         t.file(at, 0o755, fs::read(&p).with_context(|| format!("reading {}", p.display()))?);
     }
@@ -216,10 +221,7 @@ fn root_tree(paths: &Paths, board: &Board, release: &str, keys: &[(String, Vec<u
     for p in &board.packages {
         let dir = paths.package_dir(&p.name);
         for (from, to) in &p.files {
-            let src = dir.join(from);
-            let data = fs::read(&src).with_context(|| format!("reading {} from package {}", src.display(), p.name))?;
-            let mode = fs::metadata(&src)?.permissions().mode() & 0o7777;
-            t.file(to, mode, data);
+            package_files(&mut t, &dir.join(from), to).with_context(|| format!("{from} from package {}", p.name))?;
         }
     }
     if t.contains("bin/busybox") {
@@ -243,6 +245,28 @@ fn root_tree(paths: &Paths, board: &Board, release: &str, keys: &[(String, Vec<u
     t.file(&format!("{mdir}/modules.dep"), 0o644, sel.modules_dep.into_bytes());
     t.file(&format!("{mdir}/modules.alias"), 0o644, sel.modules_alias.into_bytes());
     Ok(t)
+}
+
+/// Puts a file of a package into the tree at `to`, or a directory with
+/// everything below it (regular files only; links in packages such as
+/// tzdata's aliases are left out).
+fn package_files(t: &mut Tree, src: &Path, to: &str) -> Result<()> {
+    let meta = fs::symlink_metadata(src).with_context(|| format!("reading {}", src.display()))?;
+    if meta.is_dir() {
+        t.dir(to, 0o755);
+        let mut entries: Vec<_> = fs::read_dir(src)?.flatten().collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let ft = e.file_type()?;
+            if ft.is_dir() || ft.is_file() {
+                package_files(t, &e.path(), &format!("{to}/{}", e.file_name().to_string_lossy()))?;
+            }
+        }
+    } else {
+        let data = fs::read(src).with_context(|| format!("reading {}", src.display()))?;
+        t.file(to, meta.permissions().mode() & 0o7777, data);
+    }
+    Ok(())
 }
 
 /// Copies image/<dir> (files under image/ except the top-level lists) into the tree.

@@ -13,7 +13,12 @@ pub fn test(paths: &Paths, board: &Board, unit_only: bool, rest: &[String]) -> R
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(&cargo);
     cmd.current_dir(&paths.root).args(["test", "--workspace"]);
+    // The golden frames are drawn with the font the image ships.
+    let fonts = paths.package_dir("fonts-dejavu-core").join("usr/share/fonts/truetype/dejavu");
     if unit_only {
+        if fonts.join("DejaVuSans.ttf").exists() {
+            cmd.env("QUILL_FONT_DIR", &fonts);
+        }
         cmd.arg("--").args(rest);
     } else {
         let built = build::build(paths, board, &BuildOptions::new(paths, env!("CARGO_PKG_VERSION")))?;
@@ -23,6 +28,7 @@ pub fn test(paths: &Paths, board: &Board, unit_only: bool, rest: &[String]) -> R
         crate::bundle_cmd::bundle(paths, board, "2.0.0", &key, 1, false)?;
         crate::bundle_cmd::bundle(paths, board, "3.0.0", &key, 2, true)?;
         println!("test: running unit and end-to-end tests against {}", built.disk.display());
+        cmd.env("QUILL_FONT_DIR", &fonts);
         cmd.env("QUILL_BOARD", &board.name)
             .env("QUILL_IMAGE", &built.disk)
             .env("QUILL_BUNDLES", &paths.out)

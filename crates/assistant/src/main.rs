@@ -27,14 +27,22 @@ const USAGE: &str = "usage: quill-setup [--text] [--if-needed] [--reset] [--data
 
 /// Marks that the display runs the assistant (for the console's --if-needed).
 const UI_ACTIVE: &str = "/run/quill/ui-active";
+/// Marks that there is no display: the console asks the questions.
+const UI_NONE: &str = "/run/quill/ui-none";
 
+/// A line on the console with the kernel's time stamp, as init writes them
+/// (the bench reads the first frame's time from it), and in the kernel log.
 fn log(msg: &str) {
-    // Through /dev/kmsg, so the line carries the kernel's timestamp (the
-    // bench reads the first frame's time from it).
-    let line = format!("assistant: {msg}\n");
-    if std::fs::OpenOptions::new().write(true).open("/dev/kmsg").and_then(|mut f| f.write_all(line.as_bytes())).is_err() {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime fills ts.
+    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    let uptime = ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9;
+    let line = format!("[{uptime:>12.6}] assistant: {msg}\n");
+    let open = |p: &str| std::fs::OpenOptions::new().write(true).open(p);
+    if open("/dev/console").and_then(|mut f| f.write_all(line.as_bytes())).is_err() {
         eprint!("{line}");
     }
+    let _ = open("/dev/kmsg").and_then(|mut f| f.write_all(format!("<6>assistant: {msg}\n").as_bytes()));
 }
 
 struct Args {
@@ -102,8 +110,19 @@ fn main() {
     }
     let mut sys = DeviceSystem { store: store.clone() };
     if a.text {
-        if a.if_needed && (settings.setup_done || Path::new(UI_ACTIVE).exists()) {
-            return;
+        if a.if_needed {
+            if settings.setup_done {
+                return;
+            }
+            // The display service decides first; wait for its verdict.
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while !Path::new(UI_ACTIVE).exists() && !Path::new(UI_NONE).exists() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            if !Path::new(UI_NONE).exists() {
+                return;
+            }
+            println!("quill-setup: this device has no display; the Setup Assistant asks its questions here (b goes back)");
         }
         let mut w = Wizard::new(settings, timezones::system_zones());
         let stdin = std::io::stdin();
@@ -114,11 +133,12 @@ fn main() {
         return;
     }
     let started = Instant::now();
+    let _ = std::fs::create_dir_all("/run/quill");
     let Some(display) = display::open_best(a.drm_wait) else {
         log("no display (no DRM device, no /dev/fb0): set the device up on the console with quill-setup --text");
+        let _ = std::fs::write(UI_NONE, "");
         return;
     };
-    let _ = std::fs::create_dir_all("/run/quill");
     let _ = std::fs::write(UI_ACTIVE, display.kind());
     graphics_mode(true);
     let fonts = match Fonts::system() {

@@ -76,6 +76,7 @@ fn main() {
     let mut mods = mods;
     let (data, boot_disk) = mount_data(&args, &mut mods);
     if data {
+        apply_settings();
         // Did the boot selector fall back from a failed update? (Reported
         // on the console; the updater records it on DATA.)
         for line in run_fwupdate(&["boot-check"]) {
@@ -114,6 +115,44 @@ fn main() {
     let mut watcher = usb::Watcher::new(boot_disk, args.autoupdate);
     usb_coldplug(&mut watcher, &mut mods, logger);
     supervise(&signals, &mut states, checks, uevents, mods, watcher, logger)
+}
+
+/// Puts the saved settings in effect for everything started after this:
+/// the time zone (/etc/localtime) and the console's keyboard layout. The
+/// Setup Assistant reads and writes the same file.
+fn apply_settings() {
+    let store = devconfig::Store::new("/data/quill");
+    let settings = match store.load() {
+        Ok((s, devconfig::Found::MovedAside { reason, moved_to })) => {
+            warn!("settings: {reason}; moved to {}; the Setup Assistant runs again", moved_to.display());
+            s
+        }
+        Ok((s, _)) => s,
+        Err(e) => {
+            warn!("settings: {e}");
+            return;
+        }
+    };
+    if settings.timezone != "UTC" {
+        let zone = Path::new("/usr/share/zoneinfo").join(&settings.timezone);
+        if zone.is_file() && !settings.timezone.contains("..") {
+            let _ = fs::remove_file("/etc/localtime");
+            if let Err(e) = std::os::unix::fs::symlink(&zone, "/etc/localtime") {
+                warn!("time zone {}: {e}", settings.timezone);
+            }
+        } else {
+            warn!("time zone {}: no such zone in the image", settings.timezone);
+        }
+    }
+    if let Some(layout) = keymap::Layout::by_name(&settings.keyboard) {
+        if layout.name != "us" {
+            let r = fs::OpenOptions::new().read(true).write(true).open("/dev/tty0").and_then(|t| keymap::console::apply(&t, layout));
+            if let Err(e) = r {
+                warn!("console keyboard layout {}: {e}", layout.name);
+            }
+        }
+    }
+    info!("settings: language {}, keyboard {}, time zone {}", settings.language, settings.keyboard, settings.timezone);
 }
 
 /// The system side of the USB watcher.

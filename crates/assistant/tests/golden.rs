@@ -1,0 +1,178 @@
+//! Golden frames: each screen drawn into a memory display with scripted
+//! input, compared with the reference PNGs in tests/golden/. On a mismatch
+//! the frame and a diff image (differing pixels in magenta) are written to
+//! target/golden-diff/. `QUILL_BLESS=1 cargo test -p assistant --test golden`
+//! rewrites the references after an intended change (look at them first).
+
+mod common;
+use assistant::wizard::Step;
+use assistant::{view, Wizard};
+use common::{fp, zones, Fake};
+use devconfig::Settings;
+use std::path::{Path, PathBuf};
+use ui::display::{Display, MemoryDisplay};
+use ui::input::{Input, InputSource, Scripted};
+use ui::{Canvas, Event, Fonts, Theme, Ui};
+
+/// Share of pixels that may differ (font hinting noise), and by how much.
+const MAX_SHARE: f64 = 0.002;
+const TOLERANCE: u8 = 24;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
+}
+
+fn check(name: &str, frame: &Canvas) {
+    let reference = root().join("tests/golden").join(format!("{name}.png"));
+    if std::env::var_os("QUILL_BLESS").is_some() {
+        std::fs::create_dir_all(reference.parent().unwrap()).unwrap();
+        frame.save_png(&reference).unwrap();
+        return;
+    }
+    let expected = Canvas::load_png(&reference)
+        .unwrap_or_else(|e| panic!("{}: {e} (run with QUILL_BLESS=1 to create it)", reference.display()));
+    let (share, diff) = expected.diff(frame, TOLERANCE);
+    if share > MAX_SHARE {
+        let out = root().join("../../target/golden-diff");
+        std::fs::create_dir_all(&out).unwrap();
+        frame.save_png(&out.join(format!("{name}.actual.png"))).unwrap();
+        diff.save_png(&out.join(format!("{name}.diff.png"))).unwrap();
+        panic!(
+            "{name}: {:.2}% of the pixels differ from {}; see {}/{name}.diff.png",
+            share * 100.0,
+            reference.display(),
+            out.display()
+        );
+    }
+}
+
+/// Drives the wizard on a memory display with scripted keys, as quill-setup
+/// does, and returns the frame after each script.
+struct Harness {
+    w: Wizard,
+    sys: Fake,
+    display: MemoryDisplay,
+    fonts: Fonts,
+    theme: Theme,
+    input: Input,
+}
+
+impl Harness {
+    fn new(width: u32, height: u32) -> Harness {
+        Harness {
+            w: Wizard::new(Settings::default(), zones()),
+            sys: Fake { gateway_fp: fp(), ..Fake::default() },
+            display: MemoryDisplay::new(width, height),
+            fonts: Fonts::system().expect("fonts (install fonts-dejavu-core)"),
+            theme: Theme::for_size(width, height),
+            input: Input::new(keymap::Layout::by_name("us").unwrap(), width, height),
+        }
+    }
+
+    fn run(&mut self, script: &mut Scripted) -> &Canvas {
+        let (w, h) = self.display.size();
+        let mut canvas = Canvas::new(w, h);
+        loop {
+            let hits = view::draw(&self.w, &mut Ui { canvas: &mut canvas, fonts: &self.fonts, theme: &self.theme });
+            self.display.present(&canvas).unwrap();
+            if self.w.gateway == assistant::wizard::GatewayState::Checking {
+                self.w.run_gateway_check(&mut self.sys);
+                continue;
+            }
+            let Some(raw) = script.next(std::time::Duration::ZERO) else { break };
+            match self.input.translate(raw) {
+                Some(Event::Key(k)) => {
+                    self.w.key(k, &mut self.sys);
+                }
+                Some(Event::Click { x, y }) => {
+                    if let Some(hit) = view::hit_at(&hits, x, y) {
+                        self.w.click(hit, &mut self.sys);
+                    }
+                }
+                _ => {}
+            }
+            self.input.set_layout(keymap::Layout::by_name(self.w.layout()).unwrap());
+        }
+        &self.display.last
+    }
+}
+
+const ENTER: u16 = ui::input::KEY_ENTER;
+const DOWN: u16 = ui::input::KEY_DOWN;
+const TAB: u16 = ui::input::KEY_TAB;
+
+#[test]
+fn every_screen_at_640x480() {
+    let us = keymap::Layout::by_name("us").unwrap();
+    let de = keymap::Layout::by_name("de").unwrap();
+    let mut h = Harness::new(640, 480);
+    check("640-1-language", h.run(&mut Scripted::new()));
+    check("640-2-keyboard", h.run(Scripted::new().tap(ENTER).tap(DOWN).tap(DOWN)));
+    assert_eq!(h.w.layout(), "de");
+    // Typed on the German layout now: the same keys give z and y.
+    check("640-3-keyboard-try", h.run(Scripted::new().tap(TAB).type_text(us, "yz")));
+    assert_eq!(h.w.try_field.text, "zy");
+    check("640-4-timezone", h.run(Scripted::new().tap(ENTER).type_text(de, "europe")));
+    assert_eq!(h.w.step, Step::Timezone);
+    check("640-5-datetime", h.run(Scripted::new().tap(ENTER)));
+    check("640-6-datetime-invalid", h.run(Scripted::new().type_text(de, "x")));
+    check("640-7-licence", h.run(Scripted::new().tap(ui::input::KEY_BACKSPACE).tap(ENTER)));
+    check("640-8-gateway-partial", h.run(Scripted::new().tap(ENTER).type_text(de, "gw.example.com").tap(TAB).type_text(de, "0123 4567")));
+    let mut rest = Scripted::new();
+    for _ in 0..9 {
+        rest.tap(ui::input::KEY_BACKSPACE);
+    }
+    rest.type_text(de, &fp()).tap(TAB).type_text(de, "secret").tap(ENTER);
+    check("640-9-gateway-ready", h.run(&mut rest));
+    assert_eq!(h.w.gateway, assistant::wizard::GatewayState::Ready);
+    check("640-10-finish", h.run(Scripted::new().tap(ENTER)));
+    assert_eq!(h.w.step, Step::Finish);
+}
+
+#[test]
+fn german_and_full_hd() {
+    let mut h = Harness::new(1920, 1080);
+    check("1080-1-language-de", h.run(Scripted::new().tap(DOWN)));
+    let mut s = Scripted::new();
+    s.tap(ENTER).tap(ENTER).tap(ENTER).tap(ENTER).tap(ENTER);
+    check("1080-2-gateway-de", h.run(&mut s));
+    assert_eq!(h.w.step, Step::Gateway);
+}
+
+#[test]
+fn a_wrong_fingerprint_at_800x600() {
+    let us = keymap::Layout::by_name("us").unwrap();
+    let mut h = Harness::new(800, 600);
+    h.sys.gateway_fp = "ee".repeat(32);
+    let mut s = Scripted::new();
+    for _ in 0..5 {
+        s.tap(ENTER);
+    }
+    s.type_text(us, "10.0.0.2:8443").tap(TAB).type_text(us, &fp()).tap(TAB).type_text(us, "otp").tap(ENTER);
+    check("800-gateway-mismatch", h.run(&mut s));
+    assert!(matches!(h.w.gateway, assistant::wizard::GatewayState::Failed(_)));
+    assert!(h.sys.saved.is_empty());
+}
+
+#[test]
+fn the_home_screen() {
+    use assistant::home::{DeviceInfo, Home};
+    let fonts = Fonts::system().unwrap();
+    let theme = Theme::for_size(1024, 768);
+    let mut c = Canvas::new(1024, 768);
+    let info = DeviceInfo {
+        unit: "525400123456".into(),
+        hostname: "ITC525400123456".into(),
+        addresses: vec!["10.0.2.15 (eth0)".into()],
+        version: "2.0.0".into(),
+        slot: "b".into(),
+    };
+    let mut home = Home::new(assistant::catalogue::Lang::En, info);
+    home.draw(&mut Ui { canvas: &mut c, fonts: &fonts, theme: &theme });
+    check("1024-home", &c);
+    home.key(ui::Key::Up);
+    home.key(ui::Key::Up);
+    home.key(ui::Key::Enter);
+    home.draw(&mut Ui { canvas: &mut c, fonts: &fonts, theme: &theme });
+    check("1024-home-confirm", &c);
+}
