@@ -444,7 +444,10 @@ mod tests {
         // The end maps to the newline after the continuation in the raw text.
         assert_eq!(&text[map[end]..], "\nnext\n");
         // The kernel message itself is still found in the raw text.
-        assert_eq!(find_line(text, "health check passed", true).unwrap().0, "fwupdate: test pause at [   12.901173] init: health check passed");
+        assert_eq!(
+            find_line(text, "health check passed", true).unwrap().0,
+            "fwupdate: test pause at [   12.901173] init: health check passed"
+        );
     }
 
     #[test]
@@ -456,7 +459,8 @@ mod tests {
 
     #[test]
     fn only_complete_timestamped_messages_are_taken_out() {
-        for text in ["a [1] b\n", "a [   1.2] b\n", "[   12.901173] at line start\n", "a [   12.901173] no newline yet"] {
+        for text in ["a [1] b\n", "a [   1.2] b\n", "[   12.901173] at line start\n", "a [   12.901173] no newline yet"]
+        {
             assert_eq!(without_interjected_kmsgs(text).0, text, "{text:?}");
         }
     }

@@ -34,7 +34,12 @@ fn screen(vm: &mut quill_qemu::Vm, name: &str) -> anyhow::Result<()> {
     std::thread::sleep(Duration::from_millis(300));
     let c = ui::Canvas::load_png(Path::new(&path))?;
     let colours: std::collections::HashSet<u32> = c.pixels().iter().copied().collect();
-    anyhow::ensure!(colours.len() > 40, "{}: only {} colours: not the assistant's screen", path.display(), colours.len());
+    anyhow::ensure!(
+        colours.len() > 40,
+        "{}: only {} colours: not the assistant's screen",
+        path.display(),
+        colours.len()
+    );
     // The title bar's blue across the top.
     let top = c.pixel(c.width() / 2, 4);
     anyhow::ensure!(top == ui::Color::rgb(0x00, 0x5e, 0xa8), "{}: top is {top:?}", path.display());

@@ -163,14 +163,12 @@ fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
 /// Builds init (musl, static) and bootsel (UEFI) in release mode.
 fn compile(paths: &Paths, board: &Board) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    for (package, target) in
-        [
-            ("quill-init", &board.target.rust),
-            ("quill-updater", &board.target.rust),
-            ("assistant", &board.target.rust),
-            ("bootsel", &board.target.uefi),
-        ]
-    {
+    for (package, target) in [
+        ("quill-init", &board.target.rust),
+        ("quill-updater", &board.target.rust),
+        ("assistant", &board.target.rust),
+        ("bootsel", &board.target.uefi),
+    ] {
         println!("build: compiling {package} for {target}");
         run(Command::new(&cargo).current_dir(&paths.root).args([
             "build",

@@ -117,7 +117,9 @@ fn both(m: Msg) -> [&'static str; 2] {
         ],
         KeyboardTry => ["Try it here", "Hier ausprobieren"],
         TimezoneTitle => ["Time zone", "Zeitzone"],
-        TimezoneHelp => ["Type to filter, then choose the time zone.", "Tippen Sie zum Filtern und wählen Sie die Zeitzone."],
+        TimezoneHelp => {
+            ["Type to filter, then choose the time zone.", "Tippen Sie zum Filtern und wählen Sie die Zeitzone."]
+        }
         TimezoneFilter => ["Filter", "Filter"],
         TimezoneNone => ["No time zone matches the filter.", "Keine Zeitzone passt zum Filter."],
         DateTimeTitle => ["Date and time", "Datum und Uhrzeit"],
@@ -142,29 +144,40 @@ fn both(m: Msg) -> [&'static str; 2] {
             "Geben Sie die Adresse des Gateways, den Fingerabdruck von seiner Statusseite und Ihr Einmalpasswort ein.",
         ],
         GatewayAddress => ["Address (host or host:port)", "Adresse (Host oder Host:Port)"],
-        GatewayFingerprint => ["Server certificate fingerprint (SHA-256)", "Fingerabdruck des Serverzertifikats (SHA-256)"],
+        GatewayFingerprint => {
+            ["Server certificate fingerprint (SHA-256)", "Fingerabdruck des Serverzertifikats (SHA-256)"]
+        }
         GatewayOtp => ["One-time password", "Einmalpasswort"],
         GatewayConnect => ["Connect", "Verbinden"],
-        AddressInvalid => ["Enter a host name or IP address, optionally with :port.", "Geben Sie einen Hostnamen oder eine IP-Adresse ein, optional mit :Port."],
-        FingerprintHint => [
-            "4 groups of 16 hex digits ({0} of 64 typed)",
-            "4 Gruppen zu 16 Hex-Ziffern ({0} von 64 eingegeben)",
+        AddressInvalid => [
+            "Enter a host name or IP address, optionally with :port.",
+            "Geben Sie einen Hostnamen oder eine IP-Adresse ein, optional mit :Port.",
         ],
+        FingerprintHint => {
+            ["4 groups of 16 hex digits ({0} of 64 typed)", "4 Gruppen zu 16 Hex-Ziffern ({0} von 64 eingegeben)"]
+        }
         FingerprintInvalid => [
             "Only hex digits 0-9 and A-F, in 4 groups of 16 (found {0}).",
             "Nur Hex-Ziffern 0-9 und A-F, in 4 Gruppen zu 16 (gefunden: {0}).",
         ],
         OtpEmpty => ["Enter the one-time password.", "Geben Sie das Einmalpasswort ein."],
         GatewayChecking => ["Connecting to {0} ...", "Verbindung zu {0} wird aufgebaut ..."],
-        GatewayReady => ["Connection ready: the certificate matches.", "Verbindung bereit: das Zertifikat stimmt überein."],
+        GatewayReady => {
+            ["Connection ready: the certificate matches.", "Verbindung bereit: das Zertifikat stimmt überein."]
+        }
         GatewayMismatch => [
             "The fingerprint does not match: the server presented {0}. Nothing was saved.",
             "Der Fingerabdruck stimmt nicht überein: der Server zeigte {0}. Es wurde nichts gespeichert.",
         ],
         GatewayUnreachable => ["Cannot connect to {0}: {1}", "Keine Verbindung zu {0}: {1}"],
         FinishTitle => ["Ready", "Fertig"],
-        FinishHelp => ["Finish saves these settings and starts the device.", "Fertigstellen speichert diese Einstellungen und startet das Gerät."],
-        SaveFailed => ["The settings could not be saved: {0}", "Die Einstellungen konnten nicht gespeichert werden: {0}"],
+        FinishHelp => [
+            "Finish saves these settings and starts the device.",
+            "Fertigstellen speichert diese Einstellungen und startet das Gerät.",
+        ],
+        SaveFailed => {
+            ["The settings could not be saved: {0}", "Die Einstellungen konnten nicht gespeichert werden: {0}"]
+        }
         HomeTitle => ["Quill", "Quill"],
         HomeUnit => ["Unit ID", "Geräte-ID"],
         HomeHostname => ["Host name", "Hostname"],
@@ -212,17 +225,66 @@ mod tests {
         // Msg has no iterator; walk the discriminants through a list that
         // the match above keeps complete.
         let all = [
-            Msg::Assistant, Msg::StepOf, Msg::Back, Msg::Next, Msg::Finish, Msg::LanguageTitle, Msg::LanguageHelp,
-            Msg::KeyboardTitle, Msg::KeyboardHelp, Msg::KeyboardTry, Msg::TimezoneTitle, Msg::TimezoneHelp,
-            Msg::TimezoneFilter, Msg::TimezoneNone, Msg::DateTimeTitle, Msg::DateTimeHelp, Msg::Date, Msg::Time,
-            Msg::DateInvalid, Msg::TimeInvalid, Msg::LicenceTitle, Msg::LicenceHelp, Msg::LicenceGateway,
-            Msg::LicenceSkip, Msg::GatewayTitle, Msg::GatewayHelp, Msg::GatewayAddress, Msg::GatewayFingerprint,
-            Msg::GatewayOtp, Msg::GatewayConnect, Msg::AddressInvalid, Msg::FingerprintHint, Msg::FingerprintInvalid,
-            Msg::OtpEmpty, Msg::GatewayChecking, Msg::GatewayReady, Msg::GatewayMismatch, Msg::GatewayUnreachable,
-            Msg::FinishTitle, Msg::FinishHelp, Msg::SaveFailed, Msg::HomeTitle, Msg::HomeUnit, Msg::HomeHostname,
-            Msg::HomeAddresses, Msg::HomeFirmware, Msg::HomeSlot, Msg::HomeNoAddress, Msg::ActionSetup,
-            Msg::ActionUpdate, Msg::ActionTerminal, Msg::ActionReboot, Msg::ActionPowerOff, Msg::UpdateNone,
-            Msg::TerminalHint, Msg::Yes, Msg::No, Msg::ConfirmReboot, Msg::ConfirmPowerOff, Msg::LicenceSkipped,
+            Msg::Assistant,
+            Msg::StepOf,
+            Msg::Back,
+            Msg::Next,
+            Msg::Finish,
+            Msg::LanguageTitle,
+            Msg::LanguageHelp,
+            Msg::KeyboardTitle,
+            Msg::KeyboardHelp,
+            Msg::KeyboardTry,
+            Msg::TimezoneTitle,
+            Msg::TimezoneHelp,
+            Msg::TimezoneFilter,
+            Msg::TimezoneNone,
+            Msg::DateTimeTitle,
+            Msg::DateTimeHelp,
+            Msg::Date,
+            Msg::Time,
+            Msg::DateInvalid,
+            Msg::TimeInvalid,
+            Msg::LicenceTitle,
+            Msg::LicenceHelp,
+            Msg::LicenceGateway,
+            Msg::LicenceSkip,
+            Msg::GatewayTitle,
+            Msg::GatewayHelp,
+            Msg::GatewayAddress,
+            Msg::GatewayFingerprint,
+            Msg::GatewayOtp,
+            Msg::GatewayConnect,
+            Msg::AddressInvalid,
+            Msg::FingerprintHint,
+            Msg::FingerprintInvalid,
+            Msg::OtpEmpty,
+            Msg::GatewayChecking,
+            Msg::GatewayReady,
+            Msg::GatewayMismatch,
+            Msg::GatewayUnreachable,
+            Msg::FinishTitle,
+            Msg::FinishHelp,
+            Msg::SaveFailed,
+            Msg::HomeTitle,
+            Msg::HomeUnit,
+            Msg::HomeHostname,
+            Msg::HomeAddresses,
+            Msg::HomeFirmware,
+            Msg::HomeSlot,
+            Msg::HomeNoAddress,
+            Msg::ActionSetup,
+            Msg::ActionUpdate,
+            Msg::ActionTerminal,
+            Msg::ActionReboot,
+            Msg::ActionPowerOff,
+            Msg::UpdateNone,
+            Msg::TerminalHint,
+            Msg::Yes,
+            Msg::No,
+            Msg::ConfirmReboot,
+            Msg::ConfirmPowerOff,
+            Msg::LicenceSkipped,
             Msg::LicenceViaGateway,
         ];
         for m in all {

@@ -80,7 +80,9 @@ pub fn run(w: &mut Wizard, sys: &mut dyn System, input: &mut dyn BufRead, out: &
                 }
             }
             Step::Gateway => {
-                for (field, label, secret) in [(0, Msg::GatewayAddress, false), (1, Msg::GatewayFingerprint, false), (2, Msg::GatewayOtp, true)] {
+                for (field, label, secret) in
+                    [(0, Msg::GatewayAddress, false), (1, Msg::GatewayFingerprint, false), (2, Msg::GatewayOtp, true)]
+                {
                     let cur = [&w.address, &w.fingerprint, &w.otp][field].text.clone();
                     let shown = if secret { "*".repeat(cur.chars().count()) } else { cur };
                     let a = ask(out, &format!("{} [{shown}]", w.t(label)))?;

@@ -85,7 +85,8 @@ pub fn check(host: &str, port: u16, fingerprint: &str, timeout: Duration) -> Res
     tcp.set_write_timeout(Some(timeout)).map_err(|e| unreachable(&e))?;
 
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = Arc::new(Pinned { expected: fingerprint.to_string(), presented: Mutex::new(None), provider: provider.clone() });
+    let verifier =
+        Arc::new(Pinned { expected: fingerprint.to_string(), presented: Mutex::new(None), provider: provider.clone() });
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| unreachable(&e))?

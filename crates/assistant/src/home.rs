@@ -155,7 +155,8 @@ impl Home {
         let area = content.inset(t.px(28));
         let none = self.t(Msg::HomeNoAddress).to_string();
         let addresses = if self.info.addresses.is_empty() { none } else { self.info.addresses.join(", ") };
-        let firmware = format!("Quill {} ({})", self.info.version, fill(self.t(Msg::HomeSlot), &[&self.info.slot.to_uppercase()]));
+        let firmware =
+            format!("Quill {} ({})", self.info.version, fill(self.t(Msg::HomeSlot), &[&self.info.slot.to_uppercase()]));
         let rows = [
             (Msg::HomeUnit, self.info.unit.clone()),
             (Msg::HomeHostname, self.info.hostname.clone()),

@@ -54,7 +54,13 @@ struct Args {
 }
 
 fn args() -> Result<Args, String> {
-    let mut a = Args { text: false, if_needed: false, reset: false, data: "/data/quill".into(), drm_wait: Duration::from_millis(300) };
+    let mut a = Args {
+        text: false,
+        if_needed: false,
+        reset: false,
+        data: "/data/quill".into(),
+        drm_wait: Duration::from_millis(300),
+    };
     let mut it = std::env::args().skip(1);
     while let Some(x) = it.next() {
         match x.as_str() {
@@ -63,7 +69,8 @@ fn args() -> Result<Args, String> {
             "--reset" => a.reset = true,
             "--data" => a.data = it.next().ok_or("--data needs a directory")?.into(),
             "--drm-wait-ms" => {
-                a.drm_wait = Duration::from_millis(it.next().and_then(|v| v.parse().ok()).ok_or("--drm-wait-ms needs a number")?)
+                a.drm_wait =
+                    Duration::from_millis(it.next().and_then(|v| v.parse().ok()).ok_or("--drm-wait-ms needs a number")?)
             }
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -102,7 +109,10 @@ fn main() {
         }
     };
     if let Found::MovedAside { reason, moved_to } = &found {
-        log(&format!("the settings file was damaged ({reason}); moved to {}; the Setup Assistant runs again", moved_to.display()));
+        log(&format!(
+            "the settings file was damaged ({reason}); moved to {}; the Setup Assistant runs again",
+            moved_to.display()
+        ));
     }
     if cmdline_has("quill.reset=1") && settings.setup_done {
         log("quill.reset=1: the Setup Assistant runs again");
@@ -122,7 +132,9 @@ fn main() {
             if !Path::new(UI_NONE).exists() {
                 return;
             }
-            println!("quill-setup: this device has no display; the Setup Assistant asks its questions here (b goes back)");
+            println!(
+                "quill-setup: this device has no display; the Setup Assistant asks its questions here (b goes back)"
+            );
         }
         let mut w = Wizard::new(settings, timezones::system_zones());
         let stdin = std::io::stdin();
@@ -294,7 +306,8 @@ impl Runner {
                         text(home.lang, Msg::UpdateNone).to_string()
                     } else {
                         // The updater's own checks and progress run on the console.
-                        let list: Vec<String> = found.iter().map(|p| format!("fwupdate install {}", p.display())).collect();
+                        let list: Vec<String> =
+                            found.iter().map(|p| format!("fwupdate install {}", p.display())).collect();
                         format!("{}\n{}", text(home.lang, Msg::TerminalHint), list.join("\n"))
                     };
                     home.inform(msg);
@@ -412,7 +425,10 @@ impl System for DeviceSystem {
             let t = libc::time(std::ptr::null_mut());
             let mut tm: libc::tm = std::mem::zeroed();
             libc::localtime_r(&t, &mut tm);
-            ((tm.tm_year + 1900, tm.tm_mon as u32 + 1, tm.tm_mday as u32), (tm.tm_hour as u32, tm.tm_min as u32, tm.tm_sec as u32))
+            (
+                (tm.tm_year + 1900, tm.tm_mon as u32 + 1, tm.tm_mday as u32),
+                (tm.tm_hour as u32, tm.tm_min as u32, tm.tm_sec as u32),
+            )
         }
     }
 
@@ -459,10 +475,13 @@ impl System for DeviceSystem {
 
     fn check_gateway(&mut self, host: &str, port: u16, fingerprint: &str) -> Result<(), GatewayError> {
         let r = gateway::check(host, port, fingerprint, Duration::from_secs(10));
-        log(&format!("gateway {host}:{port}: {}", match &r {
-            Ok(()) => "connection ready".to_string(),
-            Err(e) => e.to_string(),
-        }));
+        log(&format!(
+            "gateway {host}:{port}: {}",
+            match &r {
+                Ok(()) => "connection ready".to_string(),
+                Err(e) => e.to_string(),
+            }
+        ));
         r
     }
 

@@ -32,12 +32,8 @@ impl Zone {
 
 /// The zones of a `zone1970.tab` text and UTC, sorted by region then place.
 pub fn parse_zone_tab(text: &str) -> Vec<Zone> {
-    let mut zones: Vec<Zone> = text
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.split('\t').nth(2))
-        .map(Zone::new)
-        .collect();
+    let mut zones: Vec<Zone> =
+        text.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split('\t').nth(2)).map(Zone::new).collect();
     zones.push(Zone::new("UTC"));
     zones.sort_by(|a, b| (&a.region, &a.place).cmp(&(&b.region, &b.place)));
     zones.dedup();

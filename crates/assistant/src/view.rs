@@ -103,7 +103,11 @@ pub fn draw(w: &Wizard, ui: &mut Ui) -> Vec<(Rect, Hit)> {
         true,
     );
     hits.push((next, Hit::Control(Control::Next)));
-    let note = w.error.clone().map(|e| (e, true)).or(blocker.map(|b| (b, w.step != Step::Gateway || w.gateway != GatewayState::Checking)));
+    let note = w
+        .error
+        .clone()
+        .map(|e| (e, true))
+        .or(blocker.map(|b| (b, w.step != Step::Gateway || w.gateway != GatewayState::Checking)));
     if let Some((text, is_error)) = note {
         let x = buttons.x + bw + t.px(16);
         let r = Rect::new(x, buttons.y, next.x - x - t.px(16), buttons.h);

@@ -130,7 +130,11 @@ impl Wizard {
             time: Field::default(),
             licence: if settings.licence == Licence::Skip { 1 } else { 0 },
             address: Field::new(&gw.address),
-            fingerprint: Field::new(&if gw.fingerprint.is_empty() { String::new() } else { validate::group_fingerprint(&gw.fingerprint) }),
+            fingerprint: Field::new(&if gw.fingerprint.is_empty() {
+                String::new()
+            } else {
+                validate::group_fingerprint(&gw.fingerprint)
+            }),
             otp: Field::default(),
             gateway: GatewayState::NotChecked,
             focus: 0,

@@ -117,7 +117,10 @@ fn every_screen_at_640x480() {
     check("640-5-datetime", h.run(Scripted::new().tap(ENTER)));
     check("640-6-datetime-invalid", h.run(Scripted::new().type_text(de, "x")));
     check("640-7-licence", h.run(Scripted::new().tap(ui::input::KEY_BACKSPACE).tap(ENTER)));
-    check("640-8-gateway-partial", h.run(Scripted::new().tap(ENTER).type_text(de, "gw.example.com").tap(TAB).type_text(de, "0123 4567")));
+    check(
+        "640-8-gateway-partial",
+        h.run(Scripted::new().tap(ENTER).type_text(de, "gw.example.com").tap(TAB).type_text(de, "0123 4567")),
+    );
     let mut rest = Scripted::new();
     for _ in 0..9 {
         rest.tap(ui::input::KEY_BACKSPACE);

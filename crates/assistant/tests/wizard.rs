@@ -209,7 +209,13 @@ fn a_failed_save_is_shown_and_can_be_retried() {
 
 #[test]
 fn running_again_starts_from_the_saved_settings_and_keeps_unknown_fields() {
-    let mut old = Settings { setup_done: true, language: "de".into(), keyboard: "ch".into(), timezone: "Europe/Zurich".into(), ..Settings::default() };
+    let mut old = Settings {
+        setup_done: true,
+        language: "de".into(),
+        keyboard: "ch".into(),
+        timezone: "Europe/Zurich".into(),
+        ..Settings::default()
+    };
     old.other.insert("screensaver".into(), 300.into());
     let mut sys = Fake::default();
     let mut w = Wizard::new(old, zones());

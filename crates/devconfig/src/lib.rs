@@ -162,7 +162,8 @@ impl Store {
             Ok(s) if s.schema > SCHEMA => Err(Error::Newer { path, found: s.schema }),
             Ok(s) => Ok((s, Found::Loaded)),
             Err(reason) => {
-                let moved_to = self.move_aside(&path).map_err(|source| Error::Write { dir: self.dir.clone(), source })?;
+                let moved_to =
+                    self.move_aside(&path).map_err(|source| Error::Write { dir: self.dir.clone(), source })?;
                 Ok((Settings::default(), Found::MovedAside { reason, moved_to }))
             }
         }
@@ -186,7 +187,8 @@ impl Store {
     /// of the directory).
     pub fn save(&self, s: &Settings) -> Result<(), Error> {
         let text = s.to_text()?;
-        write_atomic(&self.dir, FILE_NAME, text.as_bytes()).map_err(|source| Error::Write { dir: self.dir.clone(), source })
+        write_atomic(&self.dir, FILE_NAME, text.as_bytes())
+            .map_err(|source| Error::Write { dir: self.dir.clone(), source })
     }
 
     /// Brings the Setup Assistant back on the next start (`quill.reset=1`,
@@ -280,9 +282,10 @@ mod tests {
     fn a_damaged_file_is_moved_aside_and_the_device_starts_fresh() {
         let d = tempfile::tempdir().unwrap();
         let store = Store::new(d.path());
-        for (n, bad) in [b"schema = 1\nlanguage = ".as_slice(), b"\xff\xfe\x00garbage", b"language = \"en\"\n", b"schema = 0\n"]
-            .iter()
-            .enumerate()
+        for (n, bad) in
+            [b"schema = 1\nlanguage = ".as_slice(), b"\xff\xfe\x00garbage", b"language = \"en\"\n", b"schema = 0\n"]
+                .iter()
+                .enumerate()
         {
             fs::write(store.path(), bad).unwrap();
             let (s, found) = store.load().unwrap();

@@ -146,7 +146,11 @@ fn apply_settings() {
     }
     if let Some(layout) = keymap::Layout::by_name(&settings.keyboard) {
         if layout.name != "us" {
-            let r = fs::OpenOptions::new().read(true).write(true).open("/dev/tty0").and_then(|t| keymap::console::apply(&t, layout));
+            let r = fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("/dev/tty0")
+                .and_then(|t| keymap::console::apply(&t, layout));
             if let Err(e) = r {
                 warn!("console keyboard layout {}: {e}", layout.name);
             }

@@ -169,7 +169,9 @@ impl Layout {
         let plain = self.plain.chars().nth(i)?;
         let shifted = self.shift.chars().nth(i)?;
         // Caps Lock shifts letters only.
-        let letter = plain.is_alphabetic() && shifted.is_alphabetic() && plain.to_uppercase().eq(shifted.to_lowercase().flat_map(char::to_uppercase));
+        let letter = plain.is_alphabetic()
+            && shifted.is_alphabetic()
+            && plain.to_uppercase().eq(shifted.to_lowercase().flat_map(char::to_uppercase));
         let up = mods.shift ^ (mods.caps_lock && letter);
         Some(if up { shifted } else { plain })
     }

@@ -134,7 +134,10 @@ pub struct Fonts {
 impl Fonts {
     /// DejaVu Sans and DejaVu Sans Bold from `dir`.
     pub fn load(dir: &Path) -> Result<Fonts, FontError> {
-        Ok(Fonts { regular: Font::load(&dir.join("DejaVuSans.ttf"))?, bold: Font::load(&dir.join("DejaVuSans-Bold.ttf"))? })
+        Ok(Fonts {
+            regular: Font::load(&dir.join("DejaVuSans.ttf"))?,
+            bold: Font::load(&dir.join("DejaVuSans-Bold.ttf"))?,
+        })
     }
 
     /// The image's fonts, or on a host `$QUILL_FONT_DIR`, or Debian's

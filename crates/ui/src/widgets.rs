@@ -218,7 +218,11 @@ impl Ui<'_> {
                 t.px(8),
                 t.text,
             );
-            self.canvas.fill_rounded(Rect::new(r.x - t.px(1), r.y - t.px(1), r.w + t.px(2), r.h + t.px(2)), t.px(6), t.background);
+            self.canvas.fill_rounded(
+                Rect::new(r.x - t.px(1), r.y - t.px(1), r.w + t.px(2), r.h + t.px(2)),
+                t.px(6),
+                t.background,
+            );
         }
         self.canvas.fill_rounded(r, t.px(5), if enabled && !primary { t.border } else { fill });
         let inner = if enabled && !primary { r.inset(1) } else { r };

@@ -5,7 +5,9 @@
 use super::Display;
 use crate::canvas::Canvas;
 use drm::buffer::{Buffer, DrmFourcc};
-use drm::control::{connector, crtc, dumbbuffer::DumbBuffer, framebuffer, Device as ControlDevice, Mode, ModeTypeFlags};
+use drm::control::{
+    connector, crtc, dumbbuffer::DumbBuffer, framebuffer, Device as ControlDevice, Mode, ModeTypeFlags,
+};
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -59,15 +61,17 @@ impl DrmDisplay {
             }
         }
         let info = found.ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no connected screen"))?;
-        let mode = *info
-            .modes()
-            .iter()
-            .find(|m| m.mode_type().contains(ModeTypeFlags::PREFERRED))
-            .unwrap_or(&info.modes()[0]);
+        let mode =
+            *info.modes().iter().find(|m| m.mode_type().contains(ModeTypeFlags::PREFERRED)).unwrap_or(&info.modes()[0]);
         let mut crtc = info.current_encoder().and_then(|e| card.get_encoder(e).ok()).and_then(|e| e.crtc());
         if crtc.is_none() {
             for &e in info.encoders() {
-                if let Some(&c) = card.get_encoder(e).ok().and_then(|e| res.filter_crtcs(e.possible_crtcs()).first().copied()).as_ref() {
+                if let Some(&c) = card
+                    .get_encoder(e)
+                    .ok()
+                    .and_then(|e| res.filter_crtcs(e.possible_crtcs()).first().copied())
+                    .as_ref()
+                {
                     crtc = Some(c);
                     break;
                 }

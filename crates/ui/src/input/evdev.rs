@@ -53,9 +53,8 @@ impl EvdevInput {
                 continue;
             }
             let Ok(dev) = Device::open(&path) else { continue };
-            let keys = dev
-                .supported_keys()
-                .is_some_and(|k| k.iter().count() > 20 || k.contains(evdev::KeyCode::BTN_LEFT));
+            let keys =
+                dev.supported_keys().is_some_and(|k| k.iter().count() > 20 || k.contains(evdev::KeyCode::BTN_LEFT));
             let rel = dev.supported_relative_axes().is_some_and(|r| r.contains(RelativeAxisCode::REL_X));
             let abs_axes = dev.supported_absolute_axes().is_some_and(|a| a.contains(AbsoluteAxisCode::ABS_X));
             if !(keys || rel || abs_axes) {

@@ -53,9 +53,15 @@ pub enum Key {
 pub enum Event {
     Key(Key),
     /// The pointer moved to (x, y) on the screen.
-    PointerMoved { x: i32, y: i32 },
+    PointerMoved {
+        x: i32,
+        y: i32,
+    },
     /// The left button was clicked (released) at (x, y).
-    Click { x: i32, y: i32 },
+    Click {
+        x: i32,
+        y: i32,
+    },
 }
 
 // Linux key codes (linux/input-event-codes.h).
@@ -115,7 +121,8 @@ impl Input {
         match raw {
             Raw::Key { code, value } => self.key(code, value),
             Raw::Move { dx, dy } => {
-                self.pointer = ((self.pointer.0 + dx).clamp(0, self.size.0 - 1), (self.pointer.1 + dy).clamp(0, self.size.1 - 1));
+                self.pointer =
+                    ((self.pointer.0 + dx).clamp(0, self.size.0 - 1), (self.pointer.1 + dy).clamp(0, self.size.1 - 1));
                 Some(Event::PointerMoved { x: self.pointer.0, y: self.pointer.1 })
             }
             Raw::Point { x, y } => {
@@ -185,7 +192,8 @@ impl Scripted {
     /// Types `text` on `layout` (with Shift and AltGr where needed).
     pub fn type_text(&mut self, layout: &Layout, text: &str) -> &mut Self {
         for c in text.chars() {
-            let (code, mods) = code_for(layout, c).unwrap_or_else(|| panic!("{c:?} cannot be typed on {}", layout.name));
+            let (code, mods) =
+                code_for(layout, c).unwrap_or_else(|| panic!("{c:?} cannot be typed on {}", layout.name));
             let held: Vec<u16> = [(mods.shift, KEY_LEFTSHIFT), (mods.altgr, KEY_RIGHTALT)]
                 .iter()
                 .filter(|(on, _)| *on)
@@ -272,7 +280,9 @@ mod tests {
         let mut s = Scripted::new();
         s.tap(KEY_ENTER).tap(KEY_ESC).push(Raw::Key { code: KEY_DOWN, value: 1 });
         s.push(Raw::Key { code: KEY_DOWN, value: 2 }).push(Raw::Key { code: KEY_DOWN, value: 0 });
-        s.push(Raw::Key { code: KEY_LEFTSHIFT, value: 1 }).tap(KEY_TAB).push(Raw::Key { code: KEY_LEFTSHIFT, value: 0 });
+        s.push(Raw::Key { code: KEY_LEFTSHIFT, value: 1 })
+            .tap(KEY_TAB)
+            .push(Raw::Key { code: KEY_LEFTSHIFT, value: 0 });
         assert_eq!(
             run("us", &mut s),
             [Key::Enter, Key::Escape, Key::Down, Key::Down, Key::BackTab].map(Event::Key).to_vec()
