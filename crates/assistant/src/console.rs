@@ -4,7 +4,7 @@
 
 use crate::catalogue::Msg;
 use crate::field::Field;
-use crate::wizard::{GatewayState, Hit, Outcome, Step, System, Wizard};
+use crate::wizard::{FieldId, GatewayState, Hit, Outcome, Step, System, Wizard};
 use std::io::{BufRead, Write};
 
 /// Runs the wizard on `input`/`out` until it finishes; Err when the input
@@ -25,20 +25,19 @@ pub fn run(w: &mut Wizard, sys: &mut dyn System, input: &mut dyn BufRead, out: &
         match step {
             Step::Language | Step::Keyboard | Step::Licence | Step::Timezone => {
                 if step == Step::Timezone {
-                    let f = ask(out, &format!("{} [{}]", w.t(Msg::TimezoneFilter), w.zone_filter.text))?;
+                    let f = ask(out, &format!("{} [{}]", w.t(Msg::TimezoneFilter), w.field(FieldId::Filter).text))?;
                     if f == "b" {
                         w.back();
                         continue;
                     }
                     if !f.is_empty() && f.parse::<usize>().is_err() {
-                        w.zone_filter = Field::new(&f);
-                        w.zone_selected = 0;
+                        w.set_zone_filter(&f);
                     }
                 }
                 let items = w.list_items();
                 if items.is_empty() {
                     writeln!(out, "{}", w.t(Msg::TimezoneNone))?;
-                    w.zone_filter = Field::default();
+                    w.set_zone_filter("");
                     continue;
                 }
                 let sel = w.list_selected().unwrap_or(0);

@@ -1,7 +1,7 @@
 //! The home screen after setup: what the device is, and what can be done.
 
 use crate::catalogue::{fill, text, Lang, Msg};
-use ui::widgets::{BODY, SMALL, TITLE};
+use ui::widgets::{BODY, SMALL};
 use ui::{Key, Rect, Ui};
 
 /// What the home screen shows about the device.
@@ -188,7 +188,6 @@ impl Home {
             Some(Overlay::Confirm(a)) => {
                 let q = if *a == Action::Reboot { Msg::ConfirmReboot } else { Msg::ConfirmPowerOff };
                 let b = ui.message_box(self.t(a.msg()), self.t(q), &[self.t(Msg::Yes), self.t(Msg::No)], self.choice);
-                let _ = TITLE;
                 b.into_iter().enumerate().map(|(i, r)| (r, HomeHit::Overlay(i))).collect()
             }
         }

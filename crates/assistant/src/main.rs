@@ -318,21 +318,12 @@ impl Runner {
     }
 }
 
-/// `*.qbundle` files on the USB volumes init mounted.
+/// The bundle files on the USB volumes init mounted (the updater's rules).
 fn usb_bundles() -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for vol in std::fs::read_dir("/run/media").into_iter().flatten().flatten() {
-        for dir in [vol.path(), vol.path().join("quill")] {
-            for f in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-                let name = f.file_name().to_string_lossy().into_owned();
-                if name.ends_with(".qbundle") && !name.starts_with('.') {
-                    out.push(f.path());
-                }
-            }
-        }
-    }
-    out.sort();
-    out
+    let mut vols: Vec<PathBuf> =
+        std::fs::read_dir("/run/media").into_iter().flatten().flatten().map(|e| e.path()).collect();
+    vols.sort();
+    vols.iter().flat_map(|v| updater::usb::bundle_files(v)).collect()
 }
 
 fn device_info() -> DeviceInfo {
@@ -401,15 +392,8 @@ impl System for DeviceSystem {
     }
 
     fn set_timezone(&mut self, zone: &str) -> Result<(), String> {
-        let file = Path::new(timezones::ZONEINFO).join(zone);
-        if zone != "UTC" && !file.is_file() {
-            return Err(format!("{} is missing", file.display()));
-        }
-        let _ = std::fs::remove_file("/etc/localtime");
-        if zone != "UTC" {
-            std::os::unix::fs::symlink(&file, "/etc/localtime").map_err(|e| format!("/etc/localtime: {e}"))?;
-        }
-        std::env::set_var("TZ", if zone == "UTC" { "UTC0".to_string() } else { format!(":{}", file.display()) });
+        let file = devconfig::set_localtime(zone)?;
+        std::env::set_var("TZ", file.map_or("UTC0".to_string(), |f| format!(":{}", f.display())));
         extern "C" {
             fn tzset();
         }

@@ -1,8 +1,7 @@
 //! The IANA time zones, from `zone1970.tab` of the tzdata shipped in the
 //! image, grouped by region and filtered as the user types.
 
-/// Where the image keeps the zone table and the zone files.
-pub const ZONEINFO: &str = "/usr/share/zoneinfo";
+pub use devconfig::ZONEINFO;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Zone {

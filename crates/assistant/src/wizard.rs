@@ -89,7 +89,10 @@ pub struct Wizard {
     pub language: usize,
     pub keyboard: usize,
     pub zones: Vec<Zone>,
-    pub zone_filter: Field,
+    zone_filter: Field,
+    /// The zones the filter lets through (indexes into `zones`), kept up
+    /// to date as the filter changes rather than computed per frame.
+    zone_matches: Vec<usize>,
     /// Index into the filtered zones.
     pub zone_selected: usize,
     pub timezone: String,
@@ -123,6 +126,7 @@ impl Wizard {
             keyboard,
             zones,
             zone_filter: Field::default(),
+            zone_matches: Vec::new(),
             zone_selected: 0,
             timezone,
             try_field: Field::default(),
@@ -141,7 +145,7 @@ impl Wizard {
             error: None,
             base: settings,
         };
-        w.select_zone_named(&w.timezone.clone());
+        w.set_zone_filter("");
         w
     }
 
@@ -251,15 +255,21 @@ impl Wizard {
         }
     }
 
-    pub fn filtered_zones(&self) -> Vec<usize> {
-        filter(&self.zones, &self.zone_filter.text)
+    pub fn filtered_zones(&self) -> &[usize] {
+        &self.zone_matches
     }
 
-    fn select_zone_named(&mut self, name: &str) {
-        let f = self.filtered_zones();
-        if let Some(p) = f.iter().position(|&i| self.zones[i].name == name) {
-            self.zone_selected = p;
-        }
+    /// Sets the time zone filter; the selection goes to the chosen zone when
+    /// it still matches, else to the first match.
+    pub fn set_zone_filter(&mut self, text: &str) {
+        self.zone_filter = Field::new(text);
+        self.refilter();
+    }
+
+    fn refilter(&mut self) {
+        self.zone_matches = filter(&self.zones, &self.zone_filter.text);
+        let zones = &self.zones;
+        self.zone_selected = self.zone_matches.iter().position(|&i| zones[i].name == self.timezone).unwrap_or(0);
     }
 
     /// The hint under a field: (text, is_error).
@@ -415,11 +425,7 @@ impl Wizard {
 
     fn field_changed(&mut self, id: FieldId) {
         match id {
-            FieldId::Filter => {
-                let keep = self.timezone.clone();
-                self.zone_selected = 0;
-                self.select_zone_named(&keep);
-            }
+            FieldId::Filter => self.refilter(),
             FieldId::Address | FieldId::Fingerprint => self.gateway = GatewayState::NotChecked,
             _ => {}
         }
@@ -461,12 +467,10 @@ impl Wizard {
         }
         match self.step {
             Step::Language => self.enter(Step::Keyboard, sys),
-            Step::Keyboard => {
-                sys.set_layout(self.layout());
-                self.enter(Step::Timezone, sys)
-            }
+            // The layout was applied when it was selected.
+            Step::Keyboard => self.enter(Step::Timezone, sys),
             Step::Timezone => {
-                let f = self.filtered_zones();
+                let f = &self.zone_matches;
                 let zone = self.zones[f[self.zone_selected.min(f.len() - 1)]].name.clone();
                 match sys.set_timezone(&zone) {
                     Ok(()) => {

@@ -21,8 +21,8 @@ pub const FILE_NAME: &str = "settings.toml";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot write the settings in {dir}: {source} (is DATA mounted read-write and not full?)")]
-    Write { dir: PathBuf, source: std::io::Error },
+    #[error("cannot write the settings in {dir}: {op}: {source} (is DATA mounted read-write and not full?)")]
+    Write { dir: PathBuf, op: &'static str, source: std::io::Error },
     #[error("the settings could not be turned into text: {0}")]
     Encode(#[from] toml::ser::Error),
     #[error("the settings in {path} have schema {found}, newer than this firmware's {SCHEMA}; update the firmware or reset the settings")]
@@ -162,8 +162,11 @@ impl Store {
             Ok(s) if s.schema > SCHEMA => Err(Error::Newer { path, found: s.schema }),
             Ok(s) => Ok((s, Found::Loaded)),
             Err(reason) => {
-                let moved_to =
-                    self.move_aside(&path).map_err(|source| Error::Write { dir: self.dir.clone(), source })?;
+                let moved_to = self.move_aside(&path).map_err(|source| Error::Write {
+                    dir: self.dir.clone(),
+                    op: "moving the damaged file aside",
+                    source,
+                })?;
                 Ok((Settings::default(), Found::MovedAside { reason, moved_to }))
             }
         }
@@ -187,8 +190,11 @@ impl Store {
     /// of the directory).
     pub fn save(&self, s: &Settings) -> Result<(), Error> {
         let text = s.to_text()?;
-        write_atomic(&self.dir, FILE_NAME, text.as_bytes())
-            .map_err(|source| Error::Write { dir: self.dir.clone(), source })
+        write_atomic(&self.path(), text.as_bytes()).map_err(|e| Error::Write {
+            dir: self.dir.clone(),
+            op: e.op,
+            source: e.source,
+        })
     }
 
     /// Brings the Setup Assistant back on the next start (`quill.reset=1`,
@@ -201,23 +207,59 @@ impl Store {
     }
 }
 
-/// Writes `name` in `dir` so that a crash leaves the old or the new content:
-/// a temporary file beside it, fsync, rename, fsync of the directory.
-pub fn write_atomic(dir: &Path, name: &str, data: &[u8]) -> std::io::Result<()> {
-    fs::create_dir_all(dir)?;
+/// A crash-safe write that failed, and at which step.
+#[derive(Debug, thiserror::Error)]
+#[error("{op}: {source}")]
+pub struct WriteError {
+    pub op: &'static str,
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// Writes `path` so that a crash leaves the old or the new content: a
+/// temporary file beside it (removed when the write fails), fsync, rename,
+/// fsync of the directory. Shared by the settings and the updater's state.
+pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), WriteError> {
+    let at = |op| move |source| WriteError { op, source };
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(at("creating the folder"))?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp"));
-    let result = (|| {
-        let mut f = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, dir.join(name))?;
-        sync_dir(dir)
-    })();
-    if result.is_err() {
+    let written = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(data).and_then(|_| f.sync_all()));
+    if let Err(e) = written {
         let _ = fs::remove_file(&tmp);
+        return Err(at("writing the temporary file")(e));
     }
-    result
+    if let Err(e) = fs::rename(&tmp, path) {
+        let _ = fs::remove_file(&tmp);
+        return Err(at("renaming")(e));
+    }
+    sync_dir(dir).map_err(at("syncing the folder"))
+}
+
+/// Where the image keeps the zone table and the zone files.
+pub const ZONEINFO: &str = "/usr/share/zoneinfo";
+
+/// Makes `zone` the local time zone of the running system: /etc/localtime
+/// links to its zone file (UTC: no link). Returns the zone file, if any.
+/// Used by init at boot and by the Setup Assistant when the user chooses.
+pub fn set_localtime(zone: &str) -> Result<Option<PathBuf>, String> {
+    if zone == "UTC" {
+        let _ = fs::remove_file("/etc/localtime");
+        return Ok(None);
+    }
+    let file = Path::new(ZONEINFO).join(zone);
+    if zone.split('/').any(|p| p.is_empty() || p == "..") || !file.is_file() {
+        return Err(format!("time zone {zone}: {} is not in the image", file.display()));
+    }
+    let _ = fs::remove_file("/etc/localtime");
+    std::os::unix::fs::symlink(&file, "/etc/localtime").map_err(|e| format!("/etc/localtime: {e}"))?;
+    Ok(Some(file))
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {

@@ -133,16 +133,8 @@ fn apply_settings() {
             return;
         }
     };
-    if settings.timezone != "UTC" {
-        let zone = Path::new("/usr/share/zoneinfo").join(&settings.timezone);
-        if zone.is_file() && !settings.timezone.contains("..") {
-            let _ = fs::remove_file("/etc/localtime");
-            if let Err(e) = std::os::unix::fs::symlink(&zone, "/etc/localtime") {
-                warn!("time zone {}: {e}", settings.timezone);
-            }
-        } else {
-            warn!("time zone {}: no such zone in the image", settings.timezone);
-        }
+    if let Err(e) = devconfig::set_localtime(&settings.timezone) {
+        warn!("{e}");
     }
     if let Some(layout) = keymap::Layout::by_name(&settings.keyboard) {
         if layout.name != "us" {

@@ -1,6 +1,6 @@
 //! Anti-aliased TrueType text (fontdue), with a glyph cache.
 
-use crate::canvas::{Canvas, Color};
+use crate::canvas::{Canvas, Color, Rect};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -71,6 +71,22 @@ impl Font {
     /// Draws `text` with its baseline at `y`, starting at `x`; returns the
     /// x after the last glyph.
     pub fn draw(&self, canvas: &mut Canvas, x: i32, y: i32, px: u16, color: Color, text: &str) -> i32 {
+        let all = canvas.bounds();
+        self.draw_clipped(canvas, all, x, y, px, color, text)
+    }
+
+    /// [`Font::draw`], touching only the pixels inside `clip`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn draw_clipped(
+        &self,
+        canvas: &mut Canvas,
+        clip: Rect,
+        x: i32,
+        y: i32,
+        px: u16,
+        color: Color,
+        text: &str,
+    ) -> i32 {
         let mut pen = x as f32;
         let mut prev = None;
         for c in text.chars() {
@@ -83,8 +99,10 @@ impl Font {
                 let top = y - m.height as i32 - m.ymin;
                 for row in 0..m.height {
                     for col in 0..m.width {
-                        let a = g.coverage[row * m.width + col];
-                        canvas.blend(gx + m.xmin + col as i32, top + row as i32, color, a);
+                        let (px, py) = (gx + m.xmin + col as i32, top + row as i32);
+                        if clip.contains(px, py) {
+                            canvas.blend(px, py, color, g.coverage[row * m.width + col]);
+                        }
                     }
                 }
                 m.advance_width

@@ -182,15 +182,8 @@ impl Ui<'_> {
         let cursor_x = self.fonts.regular.measure(&before, px);
         let room = field.w - t.px(16);
         let shift = (cursor_x - room).max(0);
-        let mut clipped = Canvas::new(room.max(1) as u32, field.h as u32);
-        clipped.fill(clipped.bounds(), t.panel);
-        self.fonts.regular.draw(&mut clipped, -shift, base - field.y, px, t.text, &shown);
-        for y in 0..clipped.height() {
-            for x in 0..clipped.width() {
-                let c = clipped.pixel(x, y);
-                self.canvas.blend(x0 + x as i32, field.y + y as i32, c, 255);
-            }
-        }
+        let clip = Rect::new(x0, field.y, room.max(1), field.h);
+        self.fonts.regular.draw_clipped(self.canvas, clip, x0 - shift, base, px, t.text, &shown);
         self.canvas.frame(field, if focused { t.px(2) } else { 1 }, if focused { t.accent } else { t.border });
         if focused {
             let cx = x0 + cursor_x - shift;

@@ -6,7 +6,6 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub const SCHEMA: u32 = 1;
@@ -120,20 +119,14 @@ impl State {
     }
 }
 
-/// Writes `path` so that a crash leaves either the old or the new contents.
+/// Writes `path` so that a crash leaves either the old or the new contents
+/// (devconfig's crash-safe write, shared with the device settings).
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), StateError> {
-    let err = |op| move |source| StateError::Io { path: path.to_path_buf(), op, source };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).map_err(err("creating the folder"))?;
-    let tmp = path.with_extension("tmp");
-    let mut f = fs::File::create(&tmp).map_err(err("creating the temporary file"))?;
-    let written = f.write_all(data).and_then(|_| f.sync_all());
-    if let Err(e) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(err("writing")(e));
-    }
-    fs::rename(&tmp, path).map_err(err("renaming"))?;
-    fs::File::open(dir).and_then(|d| d.sync_all()).map_err(err("syncing the folder"))
+    devconfig::write_atomic(path, data).map_err(|e| StateError::Io {
+        path: path.to_path_buf(),
+        op: e.op,
+        source: e.source,
+    })
 }
 
 #[cfg(test)]

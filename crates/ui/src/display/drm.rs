@@ -31,7 +31,6 @@ pub struct DrmDisplay {
     mode: Mode,
     buffers: Vec<(DumbBuffer, framebuffer::Handle)>,
     front: usize,
-    name: String,
 }
 
 impl DrmDisplay {
@@ -85,13 +84,8 @@ impl DrmDisplay {
             let fb = card.add_framebuffer(&db, 24, 32)?;
             buffers.push((db, fb));
         }
-        let name = format!("{} {}x{}", path.display(), w, h);
-        log::info!("drm {name}, connector {:?}", info.interface());
-        Ok(DrmDisplay { card, connector: info.handle(), crtc, mode, buffers, front: 1, name })
-    }
-
-    pub fn name(&self) -> &str {
-        &self.name
+        log::info!("drm {} {w}x{h}, connector {:?}", path.display(), info.interface());
+        Ok(DrmDisplay { card, connector: info.handle(), crtc, mode, buffers, front: 1 })
     }
 }
 

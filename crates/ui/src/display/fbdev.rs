@@ -178,10 +178,6 @@ impl FbDisplay {
             shadow: Vec::new(),
         })
     }
-
-    pub fn format(&self) -> Format {
-        self.format
-    }
 }
 
 impl Display for FbDisplay {

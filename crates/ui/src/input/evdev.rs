@@ -38,11 +38,6 @@ impl EvdevInput {
         }
     }
 
-    /// How many devices are open.
-    pub fn devices(&self) -> usize {
-        self.devices.len()
-    }
-
     fn scan(&mut self) {
         self.last_scan = Some(Instant::now());
         let Ok(rd) = std::fs::read_dir(&self.dir) else { return };

@@ -222,10 +222,6 @@ impl Scripted {
         self.events.push_back(raw);
         self
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
-    }
 }
 
 impl InputSource for Scripted {
