@@ -179,3 +179,35 @@ fn the_home_screen() {
     home.draw(&mut Ui { canvas: &mut c, fonts: &fonts, theme: &theme });
     check("1024-home-confirm", &c);
 }
+
+/// The references of the QEMU end-to-end test (tests/tests/assistant.rs):
+/// the same keys on the same 1280x800 display (QEMU's bochs-drm mode). That
+/// test compares its screendumps with these frames, tolerating the clock,
+/// the pointer and the device's addresses.
+#[test]
+fn the_qemu_run_at_1280x800() {
+    use assistant::home::{DeviceInfo, Home};
+    let us = keymap::Layout::by_name("us").unwrap();
+    let mut h = Harness::new(1280, 800);
+    check("1280-e2e-1-language", h.run(&mut Scripted::new()));
+    check("1280-e2e-2-keyboard", h.run(Scripted::new().tap(ENTER).tap(DOWN).tap(DOWN).tap(TAB).type_text(us, "y")));
+    assert_eq!(h.w.try_field.text, "z");
+    check("1280-e2e-3-timezone", h.run(Scripted::new().tap(ENTER).type_text(us, "berlin")));
+    check("1280-e2e-4-datetime", h.run(Scripted::new().tap(ENTER)));
+    assert_eq!(h.w.step, Step::DateTime);
+    check("1280-e2e-5-finish", h.run(Scripted::new().tap(ENTER).tap(DOWN).tap(ENTER)));
+    assert_eq!(h.w.step, Step::Finish);
+
+    let fonts = Fonts::system().unwrap();
+    let theme = Theme::for_size(1280, 800);
+    let mut c = Canvas::new(1280, 800);
+    let info = DeviceInfo {
+        unit: "525400123456".into(),
+        hostname: "ITC525400123456".into(),
+        addresses: vec![],
+        version: "0.1.0".into(),
+        slot: "a".into(),
+    };
+    Home::new(assistant::catalogue::Lang::En, info).draw(&mut Ui { canvas: &mut c, fonts: &fonts, theme: &theme });
+    check("1280-e2e-6-home", &c);
+}

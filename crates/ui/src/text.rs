@@ -1,4 +1,8 @@
-//! Anti-aliased TrueType text (fontdue), with a glyph cache.
+//! Anti-aliased TrueType text (ab_glyph), with a glyph cache.
+//!
+//! ab_glyph reads outlines lazily, glyph by glyph, so opening a face costs
+//! almost nothing; parsing every outline up front (as fontdue does) took
+//! about a second of the Setup Assistant's start under QEMU/TCG.
 
 use crate::canvas::{Canvas, Color, Rect};
 use std::cell::RefCell;
@@ -13,23 +17,68 @@ pub enum FontError {
     Parse { path: PathBuf, reason: String },
 }
 
+use ab_glyph::{Font as _, FontVec, GlyphId, PxScale};
+
+/// A rasterized glyph: its coverage bitmap, placed relative to the pen on
+/// the baseline.
 struct Glyph {
-    metrics: fontdue::Metrics,
+    advance: f32,
+    left: i32,
+    top: i32,
+    width: usize,
+    height: usize,
     coverage: Vec<u8>,
 }
 
 /// One TrueType face.
 pub struct Font {
-    face: fontdue::Font,
+    face: FontVec,
+    /// Pixels per em at a font size of 1 px, as ab_glyph scales by the
+    /// font's height rather than its em square.
+    height_per_em: f32,
     cache: RefCell<HashMap<(char, u16), Glyph>>,
 }
 
 impl Font {
     pub fn load(path: &Path) -> Result<Font, FontError> {
         let bytes = std::fs::read(path).map_err(|source| FontError::Read { path: path.into(), source })?;
-        let face = fontdue::Font::from_bytes(bytes, fontdue::FontSettings::default())
-            .map_err(|reason| FontError::Parse { path: path.into(), reason: reason.to_string() })?;
-        Ok(Font { face, cache: RefCell::new(HashMap::new()) })
+        let face =
+            FontVec::try_from_vec(bytes).map_err(|e| FontError::Parse { path: path.into(), reason: e.to_string() })?;
+        let em = face.units_per_em().ok_or_else(|| FontError::Parse {
+            path: path.into(),
+            reason: "no units per em in its head table".into(),
+        })?;
+        let height_per_em = face.height_unscaled() / em;
+        Ok(Font { face, height_per_em, cache: RefCell::new(HashMap::new()) })
+    }
+
+    /// The ab_glyph scale that draws `px` pixels per em.
+    fn scale(&self, px: u16) -> PxScale {
+        PxScale::from(px as f32 * self.height_per_em)
+    }
+
+    fn kern(&self, a: char, b: char, px: u16) -> f32 {
+        let s = self.scale(px);
+        let per_unit = s.x / self.face.height_unscaled();
+        self.face.kern_unscaled(self.face.glyph_id(a), self.face.glyph_id(b)) * per_unit
+    }
+
+    fn rasterize(&self, c: char, px: u16) -> Glyph {
+        let scale = self.scale(px);
+        let id: GlyphId = self.face.glyph_id(c);
+        let advance = self.face.h_advance_unscaled(id) * scale.x / self.face.height_unscaled();
+        let Some(outline) = self.face.outline_glyph(id.with_scale(scale)) else {
+            return Glyph { advance, left: 0, top: 0, width: 0, height: 0, coverage: Vec::new() };
+        };
+        let b = outline.px_bounds();
+        let (width, height) = (b.width() as usize, b.height() as usize);
+        let mut coverage = vec![0u8; width * height];
+        outline.draw(|x, y, v| {
+            if let Some(p) = coverage.get_mut(y as usize * width + x as usize) {
+                *p = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+            }
+        });
+        Glyph { advance, left: b.min.x as i32, top: b.min.y as i32, width, height, coverage }
     }
 
     fn with_glyph<T>(&self, c: char, px: u16, f: impl FnOnce(&Glyph) -> T) -> T {
@@ -39,19 +88,17 @@ impl Font {
         if cache.len() > 2048 {
             cache.clear();
         }
-        let g = cache.entry((c, px)).or_insert_with(|| {
-            let (metrics, coverage) = self.face.rasterize(c, px as f32);
-            Glyph { metrics, coverage }
-        });
+        let g = cache.entry((c, px)).or_insert_with(|| self.rasterize(c, px));
         f(g)
     }
 
     /// Ascent and descent (positive, pixels) at `px`.
     pub fn line(&self, px: u16) -> (i32, i32) {
-        match self.face.horizontal_line_metrics(px as f32) {
-            Some(m) => (m.ascent.round() as i32, (-m.descent).round() as i32),
-            None => ((px as f32 * 0.8) as i32, (px as f32 * 0.2) as i32),
-        }
+        let per_unit = self.scale(px).y / self.face.height_unscaled();
+        (
+            (self.face.ascent_unscaled() * per_unit).round() as i32,
+            (-self.face.descent_unscaled() * per_unit).round() as i32,
+        )
     }
 
     /// The width of `text` at `px`.
@@ -60,9 +107,9 @@ impl Font {
         let mut prev = None;
         for c in text.chars() {
             if let Some(p) = prev {
-                x += self.face.horizontal_kern(p, c, px as f32).unwrap_or(0.0);
+                x += self.kern(p, c, px);
             }
-            x += self.with_glyph(c, px, |g| g.metrics.advance_width);
+            x += self.with_glyph(c, px, |g| g.advance);
             prev = Some(c);
         }
         x.round() as i32
@@ -91,21 +138,19 @@ impl Font {
         let mut prev = None;
         for c in text.chars() {
             if let Some(p) = prev {
-                pen += self.face.horizontal_kern(p, c, px as f32).unwrap_or(0.0);
+                pen += self.kern(p, c, px);
             }
             let gx = pen.round() as i32;
             let advance = self.with_glyph(c, px, |g| {
-                let m = &g.metrics;
-                let top = y - m.height as i32 - m.ymin;
-                for row in 0..m.height {
-                    for col in 0..m.width {
-                        let (px, py) = (gx + m.xmin + col as i32, top + row as i32);
+                for row in 0..g.height {
+                    for col in 0..g.width {
+                        let (px, py) = (gx + g.left + col as i32, y + g.top + row as i32);
                         if clip.contains(px, py) {
-                            canvas.blend(px, py, color, g.coverage[row * m.width + col]);
+                            canvas.blend(px, py, color, g.coverage[row * g.width + col]);
                         }
                     }
                 }
-                m.advance_width
+                g.advance
             });
             pen += advance;
             prev = Some(c);
