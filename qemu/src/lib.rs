@@ -304,6 +304,29 @@ impl Vm {
         self.wait(needle, timeout, true)
     }
 
+    /// Waits until a complete console line anywhere in the transcript, also
+    /// before the cursor, contains `needle`; the cursor stays. For lines
+    /// whose order against the ones already waited for is not fixed (a
+    /// service started before `quill: ready` that logs around it).
+    pub fn wait_seen(&mut self, needle: &str, timeout: Duration) -> Result<String> {
+        let cursor = std::mem::take(&mut self.cursor);
+        let r = self.wait(needle, timeout, true);
+        self.cursor = cursor;
+        r
+    }
+
+    /// Runs a shell command on the serial console and waits for its end
+    /// marker (computed by the shell, so the echo of the typed line does not
+    /// match); returns the transcript from the command on, with kernel
+    /// messages that landed inside lines moved after them. The exit status
+    /// shows as `end-42-STATUS`.
+    pub fn sh(&mut self, cmd: &str, timeout: Duration) -> Result<String> {
+        let start = self.transcript().len();
+        self.type_serial(&format!("{cmd}; echo end-$((40+2))-$?\n"))?;
+        self.wait_for("end-42-", timeout)?;
+        Ok(untangle_kmsgs(self.transcript().get(start..).unwrap_or("")))
+    }
+
     /// Like [`Vm::wait_for`] but does not wait for the end of the line (for
     /// prompts).
     pub fn wait_for_text(&mut self, needle: &str, timeout: Duration) -> Result<String> {

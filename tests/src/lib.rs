@@ -185,15 +185,9 @@ pub fn test_bundle(name: &str) -> PathBuf {
 /// Long enough for one install under TCG.
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Runs a shell command on the serial console and waits for its end marker
-/// (computed by the shell, so the echo of the typed line does not match);
-/// returns the transcript from the command on. The exit status shows as
-/// `end-42-STATUS`.
+/// [`Vm::sh`] with the install-sized timeout.
 pub fn sh(vm: &mut Vm, cmd: &str) -> Result<String> {
-    let start = vm.transcript().len();
-    vm.type_serial(&format!("{cmd}; echo end-$((40+2))-$?\n"))?;
-    vm.wait_for("end-42-", STEP_TIMEOUT)?;
-    Ok(quill_qemu::untangle_kmsgs(&vm.transcript()[start..]))
+    vm.sh(cmd, STEP_TIMEOUT)
 }
 
 /// Waits for `quill: ready` and the shell prompt; returns the ready line.

@@ -1,6 +1,7 @@
 //! Quill's build system. `cargo xtask --help` lists the verbs.
 
 mod bench;
+mod bench_assistant;
 mod bench_bundle;
 mod bench_flash;
 mod board;
@@ -22,6 +23,10 @@ pub const BUDGET_INITRAMFS_MIB: u64 = 40;
 pub const BUDGET_BUILD_SECS: u64 = 15;
 /// Budget: QEMU start to `quill: ready` through OVMF under TCG.
 pub const BUDGET_BOOT_SECS: u64 = 15;
+/// Budget: init's start to the Setup Assistant's first frame under TCG.
+pub const BUDGET_FIRST_FRAME_SECS: f64 = 1.0;
+/// Budget: the Setup Assistant's peak memory.
+pub const BUDGET_ASSISTANT_MIB: u64 = 24;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "Build, run and test Quill")]

@@ -101,25 +101,9 @@ fn main() {
         }
         return;
     }
-    let (mut settings, found) = match store.load() {
-        Ok(x) => x,
-        Err(e) => {
-            log(&format!("{e}; running the assistant without saved settings"));
-            (Settings::default(), Found::New)
-        }
-    };
-    if let Found::MovedAside { reason, moved_to } = &found {
-        log(&format!(
-            "the settings file was damaged ({reason}); moved to {}; the Setup Assistant runs again",
-            moved_to.display()
-        ));
-    }
-    if cmdline_has("quill.reset=1") && settings.setup_done {
-        log("quill.reset=1: the Setup Assistant runs again");
-        settings.setup_done = false;
-    }
     let mut sys = DeviceSystem { store: store.clone() };
     if a.text {
+        let settings = load_settings(&store);
         if a.if_needed {
             if settings.setup_done {
                 return;
@@ -146,34 +130,57 @@ fn main() {
     }
     let started = Instant::now();
     let _ = std::fs::create_dir_all("/run/quill");
-    let Some(display) = display::open_best(a.drm_wait) else {
-        log("no display (no DRM device, no /dev/fb0): set the device up on the console with quill-setup --text");
-        let _ = std::fs::write(UI_NONE, "");
-        return;
-    };
-    let _ = std::fs::write(UI_ACTIVE, display.kind());
-    graphics_mode(true);
+    // Init starts us before the drivers load: whatever display there is now
+    // (the firmware's framebuffer) shows the first frame at once, and the
+    // UI moves to DRM when the card's driver has loaded.
+    let early = display::open_best(Duration::ZERO);
     let fonts = match Fonts::system() {
         Ok(f) => f,
         Err(e) => {
             log(&format!("{e}"));
-            let _ = std::fs::remove_file(UI_ACTIVE);
-            graphics_mode(false);
             std::process::exit(1);
         }
     };
-    let (w, h) = display.size();
-    log(&format!("display {} {w}x{h}", display.kind()));
-    let mut runner = Runner {
-        display,
-        fonts,
-        canvas: Canvas::new(w, h),
-        theme: Theme::for_size(w, h),
-        input: Input::new(layout(&settings.keyboard), w, h),
-        source: EvdevInput::new(),
-        started,
-        first: true,
+    let runner = match early {
+        Some(d) => {
+            let mut r = Runner::new(d, fonts, started);
+            r.starting();
+            Ok(r)
+        }
+        None => Err(fonts),
     };
+    // The settings live on DATA, which init mounts after the drivers; move
+    // to DRM meanwhile as soon as its driver has loaded. (Run by hand, not
+    // by init, there is nothing to wait for.)
+    let mut runner = runner;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while devconfig::data_state().is_none() && std::os::unix::process::parent_id() == 1 && Instant::now() < deadline {
+        if let Ok(r) = runner.as_mut() {
+            if r.upgrade_display() {
+                r.starting();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if devconfig::data_state() == Some(false) {
+        log("DATA is not mounted: the settings made now will not be kept");
+    }
+    let mut settings = load_settings(&store);
+    let mut runner = match runner {
+        Ok(r) => r,
+        Err(fonts) => {
+            match display::open_best(a.drm_wait) {
+                Some(d) => Runner::new(d, fonts, started),
+                None => {
+                    log("no display (no DRM device, no /dev/fb0): set the device up on the console with quill-setup --text");
+                    let _ = std::fs::write(UI_NONE, "");
+                    return;
+                }
+            }
+        }
+    };
+    runner.input.set_layout(layout(&settings.keyboard));
+    runner.upgrade_display();
     loop {
         if !settings.setup_done {
             let mut wiz = Wizard::new(settings.clone(), timezones::system_zones());
@@ -189,6 +196,29 @@ fn main() {
             _ => {}
         }
     }
+}
+
+/// The saved settings; a damaged or unreadable file is reported and the
+/// assistant runs again (store.load has moved a damaged file aside).
+fn load_settings(store: &Store) -> Settings {
+    let (mut settings, found) = match store.load() {
+        Ok(x) => x,
+        Err(e) => {
+            log(&format!("{e}; running the assistant without saved settings"));
+            (Settings::default(), Found::New)
+        }
+    };
+    if let Found::MovedAside { reason, moved_to } = &found {
+        log(&format!(
+            "the settings file was damaged ({reason}); moved to {}; the Setup Assistant runs again",
+            moved_to.display()
+        ));
+    }
+    if cmdline_has("quill.reset=1") && settings.setup_done {
+        log("quill.reset=1: the Setup Assistant runs again");
+        settings.setup_done = false;
+    }
+    settings
 }
 
 fn layout(name: &str) -> &'static keymap::Layout {
@@ -223,12 +253,100 @@ struct Runner {
     source: EvdevInput,
     started: Instant,
     first: bool,
+    /// When DRM was last looked for, while on fbdev.
+    drm_checked: Option<Instant>,
+    /// The display has just changed from fbdev to DRM.
+    moved: bool,
 }
 
+/// What waiting for input gave.
+enum Wait {
+    Input(ui::input::Raw),
+    /// The display changed: draw again.
+    Redraw,
+    Timeout,
+}
+
+/// How often the UI looks for a DRM card while it runs on fbdev.
+const DRM_POLL: Duration = Duration::from_millis(250);
+
 impl Runner {
+    fn new(display: Box<dyn Display>, fonts: Fonts, started: Instant) -> Runner {
+        let _ = std::fs::write(UI_ACTIVE, display.kind());
+        graphics_mode(true);
+        let (w, h) = display.size();
+        log(&format!("display {} {w}x{h}", display.kind()));
+        Runner {
+            display,
+            fonts,
+            canvas: Canvas::new(w, h),
+            theme: Theme::for_size(w, h),
+            input: Input::new(layout("us"), w, h),
+            source: EvdevInput::new(),
+            started,
+            first: true,
+            drm_checked: None,
+            moved: false,
+        }
+    }
+
+    /// The first frame, before the settings are known.
+    fn starting(&mut self) {
+        let version = firmware_version();
+        view::starting(&mut Ui { canvas: &mut self.canvas, fonts: &self.fonts, theme: &self.theme }, &version);
+        self.present();
+    }
+
+    /// Moves from fbdev (the firmware's framebuffer) to DRM once a DRM card
+    /// can be opened; true when it did (the caller draws again).
+    fn upgrade_display(&mut self) -> bool {
+        if self.display.kind() != "fbdev" || self.drm_checked.is_some_and(|t| t.elapsed() < DRM_POLL) {
+            return false;
+        }
+        self.drm_checked = Some(Instant::now());
+        let Ok(d) = display::drm::DrmDisplay::open_any() else { return false };
+        let (w, h) = d.size();
+        log(&format!("display drm {w}x{h} (moved from fbdev)"));
+        self.display = Box::new(d);
+        self.canvas = Canvas::new(w, h);
+        self.theme = Theme::for_size(w, h);
+        self.input = Input::new(self.input.layout(), w, h);
+        self.moved = true;
+        true
+    }
+
+    /// Waits up to `timeout` for input, looking for a DRM card meanwhile
+    /// while the UI runs on fbdev.
+    fn next(&mut self, timeout: Duration) -> Wait {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return Wait::Timeout;
+            }
+            let slice = if self.display.kind() == "fbdev" { DRM_POLL } else { deadline - now };
+            if let Some(raw) = self.source.next(slice.min(deadline - now)) {
+                return Wait::Input(raw);
+            }
+            if self.upgrade_display() {
+                return Wait::Redraw;
+            }
+        }
+    }
+
     fn present(&mut self) {
         if let Err(e) = self.display.present(&self.canvas) {
             log(&format!("presenting a frame: {e}"));
+        }
+        if std::mem::take(&mut self.moved) {
+            // Under QEMU's bochs-drm, the first frame shown on a card taken
+            // over from the firmware's framebuffer was seen to stay black
+            // (the cause is not known); showing it again, from the other
+            // buffer, makes it appear.
+            std::thread::sleep(Duration::from_millis(100));
+            if let Err(e) = self.display.present(&self.canvas) {
+                log(&format!("presenting a frame: {e}"));
+            }
         }
         if self.first {
             self.first = false;
@@ -256,7 +374,7 @@ impl Runner {
                 w.run_gateway_check(sys);
                 continue;
             }
-            let Some(raw) = self.source.next(Duration::from_secs(3600)) else { continue };
+            let Wait::Input(raw) = self.next(Duration::from_secs(3600)) else { continue };
             let Some(ev) = self.input.translate(raw) else { continue };
             let outcome = match ev {
                 Event::Key(k) => w.key(k, sys),
@@ -275,7 +393,7 @@ impl Runner {
     }
 
     fn home(&mut self, mut home: Home) -> HomeOutcome {
-        log("home screen");
+        let mut shown = false;
         loop {
             let hits = {
                 let mut ui = Ui { canvas: &mut self.canvas, fonts: &self.fonts, theme: &self.theme };
@@ -285,10 +403,18 @@ impl Runner {
                 hits
             };
             self.present();
-            let Some(raw) = self.source.next(Duration::from_secs(5)) else {
-                // Addresses change (DHCP); refresh now and then.
-                home.info = device_info();
-                continue;
+            if !shown {
+                shown = true;
+                log("home screen");
+            }
+            let raw = match self.next(Duration::from_secs(5)) {
+                Wait::Input(raw) => raw,
+                Wait::Redraw => continue,
+                Wait::Timeout => {
+                    // Addresses change (DHCP); refresh now and then.
+                    home.info = device_info();
+                    continue;
+                }
             };
             let outcome = match self.input.translate(raw) {
                 Some(Event::Key(k)) => home.key(k),
@@ -326,10 +452,15 @@ fn usb_bundles() -> Vec<PathBuf> {
     vols.iter().flat_map(|v| updater::usb::bundle_files(v)).collect()
 }
 
+/// VERSION from /etc/quill/release.
+fn firmware_version() -> String {
+    let release = std::fs::read_to_string("/etc/quill/release").unwrap_or_default();
+    release.lines().find_map(|l| l.strip_prefix("VERSION=")).unwrap_or("?").trim().to_string()
+}
+
 fn device_info() -> DeviceInfo {
     let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default().trim().to_string();
-    let release = read("/etc/quill/release");
-    let version = release.lines().find_map(|l| l.strip_prefix("VERSION=")).unwrap_or("?").to_string();
+    let version = firmware_version();
     let cmdline = read("/proc/cmdline");
     let slot = cmdline.split_whitespace().find_map(|w| w.strip_prefix("quill.slot=")).unwrap_or("?").to_string();
     let hostname = read("/proc/sys/kernel/hostname");

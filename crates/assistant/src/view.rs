@@ -125,3 +125,15 @@ fn list(w: &Wizard, ui: &mut Ui, r: Rect, hits: &mut Vec<(Rect, Hit)>) {
 pub fn hit_at(hits: &[(Rect, Hit)], x: i32, y: i32) -> Option<Hit> {
     hits.iter().rev().find(|(r, _)| r.contains(x, y)).map(|(_, h)| *h)
 }
+
+/// The first frame, drawn while init loads the drivers and mounts DATA
+/// (before the language is known, so it has no words): the title bar and
+/// the firmware version.
+pub fn starting(ui: &mut Ui, version: &str) {
+    let t = ui.theme.clone();
+    ui.clear();
+    let rest = ui.title_bar("Quill", version);
+    let (_, lower) = rest.split_top(rest.h / 2 - t.px(40));
+    let (title, _) = lower.split_top(t.px(40));
+    ui.label_in(title, TITLE, true, t.text, "Quill", true);
+}

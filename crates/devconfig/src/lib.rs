@@ -18,6 +18,16 @@ use std::path::{Path, PathBuf};
 pub const SCHEMA: u32 = 1;
 /// The settings file's name inside the settings directory.
 pub const FILE_NAME: &str = "settings.toml";
+/// Written by init once it has tried to mount DATA: `mounted` or `missing`.
+/// A service started before that (the display's UI) waits for it before it
+/// reads the settings.
+pub const DATA_STATE: &str = "/run/quill/data-state";
+
+/// Init's DATA verdict: `Some(true)` when DATA is mounted, `Some(false)`
+/// when init could not mount it, `None` while init has not got that far.
+pub fn data_state() -> Option<bool> {
+    fs::read_to_string(DATA_STATE).ok().map(|s| s.trim() == "mounted")
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -41,7 +41,7 @@ mod tests {
     #[test]
     fn passes_only_when_data_and_services_are_up_long_enough() {
         let t0 = Instant::now();
-        let mut st: Vec<State> = parse("shell always console /bin/sh\nonce never none /bin/true")
+        let mut st: Vec<State> = parse("shell ready always console /bin/sh\nonce ready never none /bin/true")
             .unwrap()
             .into_iter()
             .map(|s| State::new(s, t0))

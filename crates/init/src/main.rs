@@ -58,6 +58,30 @@ fn main() {
         system::emergency("quill.emergency=1 on the kernel command line");
     }
 
+    // The early services start now, before the drivers: the UI shows its
+    // first frame on the firmware's framebuffer while the modules load.
+    let table = fs::read_to_string(Path::new(ETC).join("services")).unwrap_or_default();
+    let services = match services::parse(&table) {
+        Ok(s) => s,
+        Err(e) => {
+            error!("{ETC}/services: {e}; starting no services");
+            Vec::new()
+        }
+    };
+    let now = Instant::now();
+    let mut states: Vec<services::State> = services
+        .into_iter()
+        .map(|s| {
+            let early = s.start == services::Start::Early;
+            let mut st = services::State::new(s, now);
+            if !early {
+                st.next_start = None;
+            }
+            st
+        })
+        .collect();
+    start_due(&mut states, now);
+
     // Listen before the coldplug scan, so no device slips between the two.
     let uevents = hotplug::Socket::open().map_err(|e| warn!("no hotplug events: {e}")).ok();
     let mods = load_modules();
@@ -84,16 +108,17 @@ fn main() {
         }
     }
 
-    let table = fs::read_to_string(Path::new(ETC).join("services")).unwrap_or_default();
-    let services = match services::parse(&table) {
-        Ok(s) => s,
-        Err(e) => {
-            error!("{ETC}/services: {e}; starting no services");
-            Vec::new()
-        }
-    };
+    // The early services (the display's UI) wait for this verdict.
+    let _ = fs::create_dir_all("/run/quill");
+    if let Err(e) =
+        devconfig::write_atomic(Path::new(devconfig::DATA_STATE), if data { b"mounted\n" } else { b"missing\n" })
+    {
+        warn!("{e}");
+    }
     let now = Instant::now();
-    let mut states: Vec<services::State> = services.into_iter().map(|s| services::State::new(s, now)).collect();
+    for st in states.iter_mut().filter(|s| s.service.start == services::Start::Ready) {
+        st.next_start = Some(now);
+    }
     start_due(&mut states, now);
 
     logger.console_line(&format!(

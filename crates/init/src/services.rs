@@ -2,10 +2,14 @@
 //! `/etc/quill/services`:
 //!
 //! ```text
-//! # name   restart  tty      command...
-//! shell    always   console  /bin/sh -l
+//! # name   start  restart  tty      command...
+//! shell    ready  always   console  /bin/sh -l
 //! ```
 //!
+//! `start` is `early` (right after init starts, before drivers load and
+//! DATA is mounted: the display's UI, so that the screen shows something
+//! within a second; such a service waits for `/run/quill/data-state`
+//! itself) or `ready` (once DATA is mounted and the settings applied).
 //! `restart` is `always` (restarted with a growing delay, 1 s up to 30 s) or
 //! `never`; `tty` is `console` (the active console becomes the service's
 //! controlling terminal), `none`, or a device such as `tty2`.
@@ -25,9 +29,16 @@ pub enum Tty {
     Device(String),
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Start {
+    Early,
+    Ready,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Service {
     pub name: String,
+    pub start: Start,
     pub restart: Restart,
     pub tty: Tty,
     pub argv: Vec<String>,
@@ -42,15 +53,20 @@ pub fn parse(text: &str) -> Result<Vec<Service>, String> {
             continue;
         }
         let w: Vec<&str> = line.split_whitespace().collect();
-        if w.len() < 4 {
-            return Err(format!("line {}: expected `name restart tty command...`", n + 1));
+        if w.len() < 5 {
+            return Err(format!("line {}: expected `name start restart tty command...`", n + 1));
         }
-        let restart = match w[1] {
+        let start = match w[1] {
+            "early" => Start::Early,
+            "ready" => Start::Ready,
+            other => return Err(format!("line {}: start must be early or ready, not {other:?}", n + 1)),
+        };
+        let restart = match w[2] {
             "always" => Restart::Always,
             "never" => Restart::Never,
             other => return Err(format!("line {}: restart must be always or never, not {other:?}", n + 1)),
         };
-        let tty = match w[2] {
+        let tty = match w[3] {
             "none" => Tty::None,
             "console" => Tty::Console,
             dev => Tty::Device(dev.trim_start_matches("/dev/").to_string()),
@@ -58,7 +74,13 @@ pub fn parse(text: &str) -> Result<Vec<Service>, String> {
         if out.iter().any(|s| s.name == w[0]) {
             return Err(format!("line {}: service {} is listed twice", n + 1, w[0]));
         }
-        out.push(Service { name: w[0].into(), restart, tty, argv: w[3..].iter().map(|s| s.to_string()).collect() });
+        out.push(Service {
+            name: w[0].into(),
+            start,
+            restart,
+            tty,
+            argv: w[4..].iter().map(|s| s.to_string()).collect(),
+        });
     }
     Ok(out)
 }
@@ -106,8 +128,10 @@ mod tests {
 
     #[test]
     fn parses_the_table() {
-        let s = parse("# c\n\nshell always console /bin/sh -l\nlog never /dev/tty2 /bin/x\n").unwrap();
+        let s = parse("# c\n\nshell ready always console /bin/sh -l\nlog early never /dev/tty2 /bin/x\n").unwrap();
         assert_eq!(s[0].argv, ["/bin/sh", "-l"]);
+        assert_eq!(s[0].start, Start::Ready);
+        assert_eq!(s[1].start, Start::Early);
         assert_eq!(s[0].tty, Tty::Console);
         assert_eq!(s[1].restart, Restart::Never);
         assert_eq!(s[1].tty, Tty::Device("tty2".into()));
@@ -115,14 +139,15 @@ mod tests {
 
     #[test]
     fn bad_lines_are_named() {
-        assert!(parse("x always").unwrap_err().starts_with("line 1"));
-        assert!(parse("\nx sometimes none /bin/x").unwrap_err().contains("line 2: restart"));
-        assert!(parse("x always none /a\nx never none /b").unwrap_err().contains("twice"));
+        assert!(parse("x ready always").unwrap_err().starts_with("line 1"));
+        assert!(parse("\nx ready sometimes none /bin/x").unwrap_err().contains("line 2: restart"));
+        assert!(parse("x soon always none /bin/x").unwrap_err().contains("line 1: start"));
+        assert!(parse("x ready always none /a\nx ready never none /b").unwrap_err().contains("twice"));
     }
 
     #[test]
     fn restarts_back_off_and_reset_after_a_long_run() {
-        let svc = parse("x always none /bin/x").unwrap().remove(0);
+        let svc = parse("x ready always none /bin/x").unwrap().remove(0);
         let t0 = Instant::now();
         let mut st = State::new(svc, t0);
         assert!(st.due(t0));
@@ -146,7 +171,7 @@ mod tests {
 
     #[test]
     fn never_is_not_restarted() {
-        let svc = parse("x never none /bin/x").unwrap().remove(0);
+        let svc = parse("x ready never none /bin/x").unwrap().remove(0);
         let now = Instant::now();
         let mut st = State::new(svc, now);
         st.pid = Some(5);

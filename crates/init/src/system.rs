@@ -284,6 +284,7 @@ pub fn emergency(reason: &str) -> ! {
     }
     let shell = Service {
         name: "emergency".into(),
+        start: crate::services::Start::Early,
         restart: crate::services::Restart::Always,
         tty: Tty::Console,
         argv: vec!["/bin/sh".into()],

@@ -1,0 +1,78 @@
+//! The Setup Assistant's figures, read off a first boot under QEMU: the
+//! time from init's start to the assistant's first frame and to its first
+//! interactive screen (both from the console's kernel time stamps, so QEMU's
+//! and OVMF's start do not count), and its peak memory (VmHWM) after a walk
+//! through the screens with QMP key events.
+
+use anyhow::{anyhow, Context, Result};
+use quill_qemu::Vm;
+use std::time::Duration;
+
+pub struct Figures {
+    /// Seconds from init's first line to the assistant's first frame.
+    pub first_frame: f64,
+    /// Seconds from init's first line to the first screen that takes input.
+    pub first_screen: f64,
+    /// Peak resident memory in MiB, when the screens were walked through.
+    pub peak_mib: Option<f64>,
+}
+
+/// The kernel time stamp of the first console line containing `needle`.
+fn stamp(transcript: &str, needle: &str) -> Result<f64> {
+    let line = transcript.lines().find(|l| l.contains(needle)).with_context(|| format!("no line with {needle:?}"))?;
+    let inner = line.split_once('[').and_then(|(_, r)| r.split_once(']')).map(|(t, _)| t.trim());
+    inner.and_then(|t| t.parse().ok()).ok_or_else(|| anyhow!("no time stamp in {line:?}"))
+}
+
+/// Measures on a VM that has just been started from a fresh image (so the
+/// assistant, not the home screen, comes up); with `walk`, also the peak
+/// memory after a walk through the screens.
+pub fn measure(vm: &mut Vm, walk: bool) -> Result<Figures> {
+    let step = Duration::from_secs(60);
+    vm.wait_seen("assistant: screen Language", Duration::from_secs(120))?;
+    vm.wait_for_text("# ", step)?;
+    let t = vm.transcript();
+    let init = stamp(&t, "init: Quill ")?;
+    let first_frame = stamp(&t, "assistant: first frame after")? - init;
+    let first_screen = stamp(&t, "assistant: screen Language")? - init;
+    let pid: u32 = t
+        .lines()
+        .find_map(|l| l.split_once("started setup (pid ").and_then(|(_, r)| r.split_once(')')).map(|(p, _)| p))
+        .and_then(|p| p.parse().ok())
+        .context("init did not log the assistant's pid")?;
+    if !walk {
+        return Ok(Figures { first_frame, first_screen, peak_mib: None });
+    }
+
+    // Every step, the full time-zone list scrolled, the gateway form typed in.
+    vm.sh("for i in $(seq 1 50); do [ -e /dev/input/event0 ] && break; sleep 0.2; done", step)?;
+    let keys: &[&str] = &["ret", "ret"];
+    let scroll = ["pgdn"; 12];
+    let rest: &[&str] = &["ret", "ret", "ret", "g", "w", "dot", "e", "x", "tab", "0", "1", "2", "3"];
+    for k in keys.iter().chain(scroll.iter()).chain(rest) {
+        vm.send_key(&[k])?;
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    vm.wait_for("assistant: screen Gateway", step)?;
+    let status = vm.sh(&format!("grep VmHWM /proc/{pid}/status"), step)?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .with_context(|| format!("no VmHWM for pid {pid}: {status}"))?;
+    Ok(Figures { first_frame, first_screen, peak_mib: Some(kib / 1024.0) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_kernel_time_stamps() {
+        let t = "bootsel: x\n[    3.355969] init: Quill 0.1.0\n[    4.5] assistant: first frame after 1 ms\n";
+        assert_eq!(stamp(t, "init: Quill ").unwrap(), 3.355969);
+        assert_eq!(stamp(t, "first frame").unwrap(), 4.5);
+        assert!(stamp(t, "absent").is_err());
+        assert!(stamp("no stamp init: Quill", "init: Quill").is_err());
+    }
+}
