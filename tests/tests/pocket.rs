@@ -102,8 +102,17 @@ fn pocket_installs_onto_an_empty_internal_disk_which_then_boots_alone() {
         anyhow::ensure!(out.contains("holds the running system") && out.contains("end-42-3"), "{out}");
         let out = sh(&mut vm, "fwupdate install-to-disk /dev/vda </dev/null")?;
         anyhow::ensure!(out.contains("add --yes") && out.contains("end-42-3"), "{out}");
+        // Settings made on the stick (as the Setup Assistant saves them)
+        // go along to the internal disk.
+        sh(
+            &mut vm,
+            "mkdir -p /data/quill && printf 'schema = 1\\nsetup_done = true\\nlanguage = \"de\"\\n\
+             keyboard = \"ch\"\\ntimezone = \"Europe/Zurich\"\\nlicence = \"skip\"\\n' \
+             > /data/quill/settings.toml",
+        )?;
         let out = sh(&mut vm, "fwupdate install-to-disk /dev/vda --yes")?;
         anyhow::ensure!(out.contains("now holds Quill") && out.contains("end-42-0"), "{out}");
+        anyhow::ensure!(out.contains("settings of this stick were copied to /dev/vda4"), "{out}");
         quill_e2e::poweroff(&mut vm)?;
         Ok(())
     })();
@@ -138,6 +147,12 @@ fn pocket_installs_onto_an_empty_internal_disk_which_then_boots_alone() {
             .ok_or_else(|| anyhow::anyhow!("no df line: {out}"))?;
         anyhow::ensure!(kib > 1500 * 1024, "DATA was not grown to fill the disk: {kib} KiB");
         anyhow::ensure!(out.contains("booted slot: A"), "{out}");
+        // The settings came along: the time zone is in effect, the
+        // assistant does not run.
+        let out = sh(&mut vm, "cat /data/quill/settings.toml; date +%Z")?;
+        anyhow::ensure!(out.contains("Europe/Zurich") && out.contains("keyboard = \"ch\""), "{out}");
+        anyhow::ensure!(out.contains("CET") || out.contains("CEST"), "the copied time zone is not in effect: {out}");
+        anyhow::ensure!(!vm.transcript().contains("assistant: screen Language"), "the assistant ran again");
         vm.wait_for("health check passed", Duration::from_secs(60))?;
         quill_e2e::poweroff(&mut vm)?;
         Ok(())

@@ -138,8 +138,40 @@ fn candidates(sys: &Sys, boot: &str) -> Vec<(Target, Option<String>)> {
     out
 }
 
+/// Whether install-to-disk carries the stick's settings over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SettingsChoice {
+    Copy,
+    Fresh,
+}
+
+/// Asks on a terminal whether to copy the settings; `--yes` means copy.
+fn settings_choice(given: Option<SettingsChoice>, yes: bool) -> SettingsChoice {
+    if let Some(c) = given {
+        return c;
+    }
+    if yes || !std::io::stdin().is_terminal() {
+        return SettingsChoice::Copy;
+    }
+    eprint!("Copy the settings made on this stick (language, keyboard, time zone, gateway) to the new disk? [Y/n] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().read_line(&mut answer);
+    if answer.trim().to_lowercase().starts_with('n') {
+        SettingsChoice::Fresh
+    } else {
+        SettingsChoice::Copy
+    }
+}
+
 /// `fwupdate install-to-disk [DEVICE]`.
-pub fn install_to_disk(args: &DeviceArgs, device: Option<&Path>, yes: bool, fresh_data: &Path) -> Result<(), Failure> {
+pub fn install_to_disk(
+    args: &DeviceArgs,
+    device: Option<&Path>,
+    yes: bool,
+    fresh_data: &Path,
+    settings: Option<SettingsChoice>,
+) -> Result<(), Failure> {
     let dev = args.resolve()?;
     let sys = Sys::default();
     let boot = dev.disk.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -181,14 +213,46 @@ pub fn install_to_disk(args: &DeviceArgs, device: Option<&Path>, yes: bool, fres
         eprintln!("fwupdate: {} holds partitions now: {held}", device.display());
     }
     confirm(&format!("Everything on {} will be erased.", device.display()), yes)?;
+    let choice = settings_choice(settings, yes);
+    // Read before anything is written, so a DATA problem shows up first.
+    let settings_file = args.data.join(devconfig::FILE_NAME);
+    let saved = match std::fs::read(&settings_file) {
+        Ok(b) => Some(b),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) if choice == SettingsChoice::Copy => {
+            return Err(refused(format!(
+                "cannot read the settings to copy, {}: {e}; use --settings fresh to install without them",
+                settings_file.display()
+            )))
+        }
+        Err(_) => None,
+    };
     let mut out = target.open().map_err(failed)?;
     let report = flash::write_disk(&mut out, plan, &mut progress_printer()).map_err(failed)?;
+    drop(out);
     print_report(&report, device);
-    println!(
-        "fwupdate: settings made on this stick were not copied (the new disk starts with a fresh DATA). \
-         Power off, remove the stick, and the device boots from {}",
-        device.display()
-    );
+    let boots = format!("Power off, remove the stick, and the device boots from {}", device.display());
+    match (choice, saved) {
+        (SettingsChoice::Fresh, _) => {
+            println!("fwupdate: the new disk starts with a fresh DATA; the Setup Assistant runs on it. {boots}")
+        }
+        (SettingsChoice::Copy, None) => println!(
+            "fwupdate: this stick has no saved settings ({}), so the new disk starts fresh. {boots}",
+            settings_file.display()
+        ),
+        (SettingsChoice::Copy, Some(bytes)) => match updater::carry::copy_settings(device, &bytes) {
+            Ok(node) => println!("fwupdate: the settings of this stick were copied to {}. {boots}", node.display()),
+            Err(e) => {
+                return Err(Failure {
+                    code: EXIT_FAILED,
+                    message: format!(
+                        "the new disk is installed and verified and boots, but the settings were not copied ({e}); \
+                         the Setup Assistant runs on it at its first boot"
+                    ),
+                })
+            }
+        },
+    }
     Ok(())
 }
 

@@ -9,6 +9,7 @@
 //! bootable and the new one not.
 
 pub use ::blockdev;
+pub mod carry;
 pub mod device;
 mod install;
 mod slots;

@@ -79,6 +79,11 @@ enum Cmd {
         /// The empty DATA filesystem for the new disk.
         #[arg(long, default_value = cli_flash::FRESH_DATA)]
         fresh_data: std::path::PathBuf,
+        /// Copy the settings made on this stick (language, keyboard, time
+        /// zone, gateway) to the new disk, or start it fresh. Asked on a
+        /// terminal; with --yes and no answer here, they are copied.
+        #[arg(long, value_enum)]
+        settings: Option<cli_flash::SettingsChoice>,
     },
     /// Write a new Ed25519 key pair: NAME.key (mode 0600; keep it off devices) and NAME.pub.
     Keygen {
@@ -113,8 +118,8 @@ fn main() {
         Cmd::Flash { image, device, yes, force, keep_guids } => {
             cli_flash::flash_image(&image, &device, yes, force, keep_guids)
         }
-        Cmd::InstallToDisk { device, yes, fresh_data } => {
-            cli_flash::install_to_disk(&cli.device, device.as_deref(), yes, &fresh_data)
+        Cmd::InstallToDisk { device, yes, fresh_data, settings } => {
+            cli_flash::install_to_disk(&cli.device, device.as_deref(), yes, &fresh_data, settings)
         }
     };
     report_peak_memory();
