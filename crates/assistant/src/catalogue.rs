@@ -89,6 +89,10 @@ pub enum Msg {
     ConfirmPowerOff,
     LicenceSkipped,
     LicenceViaGateway,
+    UpdateConfirm,
+    UpdateRunning,
+    UpdateDone,
+    UpdateFailed,
 }
 
 /// The text of `m` in `lang`.
@@ -204,6 +208,19 @@ fn both(m: Msg) -> [&'static str; 2] {
         ConfirmPowerOff => ["Power the device off now?", "Das Gerät jetzt ausschalten?"],
         LicenceSkipped => ["Licence: skipped for now", "Lizenz: vorerst übersprungen"],
         LicenceViaGateway => ["Licence: via the cloud gateway {0}", "Lizenz: über das Cloud-Gateway {0}"],
+        UpdateConfirm => [
+            "Install {0} from the USB stick? It is checked first; the device runs its current firmware until it restarts.",
+            "{0} vom USB-Stick installieren? Es wird zuerst geprüft; das Gerät läuft bis zum Neustart mit der bisherigen Firmware.",
+        ],
+        UpdateRunning => ["Installing {0}. Do not remove the USB stick.", "{0} wird installiert. Den USB-Stick nicht entfernen."],
+        UpdateDone => [
+            "{0}\nRestart the device to start the new firmware.",
+            "{0}\nStarten Sie das Gerät neu, um die neue Firmware zu starten.",
+        ],
+        UpdateFailed => [
+            "The update was not installed; the device keeps its firmware. {0}",
+            "Das Update wurde nicht installiert; das Gerät behält seine Firmware. {0}",
+        ],
     }
 }
 
@@ -286,6 +303,10 @@ mod tests {
             Msg::ConfirmPowerOff,
             Msg::LicenceSkipped,
             Msg::LicenceViaGateway,
+            Msg::UpdateConfirm,
+            Msg::UpdateRunning,
+            Msg::UpdateDone,
+            Msg::UpdateFailed,
         ];
         for m in all {
             let [en, de] = both(m);

@@ -42,17 +42,23 @@ impl Action {
 pub enum HomeOutcome {
     Stay,
     RunSetup,
-    /// Look for an update on USB storage and install it.
+    /// Look for an update on USB storage and offer it.
     Update,
+    /// Install this bundle (confirmed).
+    Install(std::path::PathBuf),
     Reboot,
     PowerOff,
 }
 
 /// A message box over the home screen.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Overlay {
     Info(String),
     Confirm(Action),
+    /// Install this bundle? Yes / No.
+    ConfirmInstall(std::path::PathBuf),
+    /// An install runs: what it says, and how far it got (0..=1).
+    Progress(String, f32),
 }
 
 pub struct Home {
@@ -82,11 +88,16 @@ impl Home {
     pub fn key(&mut self, key: Key) -> HomeOutcome {
         if let Some(o) = self.overlay.clone() {
             return match (o, key) {
-                (Overlay::Confirm(_), Key::Left | Key::Right | Key::Tab | Key::BackTab) => {
+                (Overlay::Progress(..), _) => HomeOutcome::Stay,
+                (
+                    Overlay::Confirm(_) | Overlay::ConfirmInstall(_),
+                    Key::Left | Key::Right | Key::Tab | Key::BackTab,
+                ) => {
                     self.choice = 1 - self.choice;
                     HomeOutcome::Stay
                 }
                 (Overlay::Confirm(a), Key::Enter) => self.overlay_button(self.choice, a),
+                (Overlay::ConfirmInstall(p), Key::Enter) => self.install_button(self.choice, p),
                 (_, Key::Enter | Key::Escape) => {
                     self.overlay = None;
                     HomeOutcome::Stay
@@ -106,6 +117,7 @@ impl Home {
     pub fn click(&mut self, hit: HomeHit) -> HomeOutcome {
         match (hit, self.overlay.clone()) {
             (HomeHit::Overlay(i), Some(Overlay::Confirm(a))) => self.overlay_button(i, a),
+            (HomeHit::Overlay(i), Some(Overlay::ConfirmInstall(p))) => self.install_button(i, p),
             (HomeHit::Overlay(_), Some(Overlay::Info(_))) => {
                 self.overlay = None;
                 HomeOutcome::Stay
@@ -125,6 +137,36 @@ impl Home {
             (0, Action::PowerOff) => HomeOutcome::PowerOff,
             _ => HomeOutcome::Stay,
         }
+    }
+
+    fn install_button(&mut self, i: usize, bundle: std::path::PathBuf) -> HomeOutcome {
+        self.overlay = None;
+        if i == 0 {
+            HomeOutcome::Install(bundle)
+        } else {
+            HomeOutcome::Stay
+        }
+    }
+
+    /// Offers to install `bundle` (found on USB storage).
+    pub fn offer(&mut self, bundle: std::path::PathBuf) {
+        self.choice = 1;
+        self.overlay = Some(Overlay::ConfirmInstall(bundle));
+    }
+
+    /// Shows how far an install got.
+    pub fn progress(&mut self, bundle: &str, line: &str, fraction: f32) {
+        let head = fill(self.t(Msg::UpdateRunning), &[bundle]);
+        self.overlay = Some(Overlay::Progress(format!("{head}\n{line}"), fraction.clamp(0.0, 1.0)));
+    }
+
+    /// The result of an install: `Ok(summary)` or `Err(reason)`.
+    pub fn finished(&mut self, result: Result<String, String>) {
+        let msg = match result {
+            Ok(summary) => fill(self.t(Msg::UpdateDone), &[&summary]),
+            Err(why) => fill(self.t(Msg::UpdateFailed), &[&why]),
+        };
+        self.overlay = Some(Overlay::Info(msg));
     }
 
     fn activate(&mut self, i: usize) -> HomeOutcome {
@@ -190,6 +232,17 @@ impl Home {
                 let b = ui.message_box(self.t(a.msg()), self.t(q), &[self.t(Msg::Yes), self.t(Msg::No)], self.choice);
                 b.into_iter().enumerate().map(|(i, r)| (r, HomeHit::Overlay(i))).collect()
             }
+            Some(Overlay::ConfirmInstall(p)) => {
+                let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let q = fill(self.t(Msg::UpdateConfirm), &[&name]);
+                let b =
+                    ui.message_box(self.t(Msg::ActionUpdate), &q, &[self.t(Msg::Yes), self.t(Msg::No)], self.choice);
+                b.into_iter().enumerate().map(|(i, r)| (r, HomeHit::Overlay(i))).collect()
+            }
+            Some(Overlay::Progress(msg, fraction)) => {
+                ui.progress_box(self.t(Msg::ActionUpdate), msg, *fraction);
+                Vec::new()
+            }
         }
     }
 }
@@ -213,6 +266,29 @@ mod tests {
         h.key(Key::Enter);
         h.key(Key::Left);
         assert_eq!(h.key(Key::Enter), HomeOutcome::PowerOff);
+    }
+
+    #[test]
+    fn an_offered_update_asks_first_and_blocks_input_while_it_runs() {
+        let mut h = Home::new(Lang::En, DeviceInfo::default());
+        let b = std::path::PathBuf::from("/run/media/sda1/quill-2.0.0.qbundle");
+        h.offer(b.clone());
+        assert_eq!(h.key(Key::Enter), HomeOutcome::Stay, "No is the default");
+        assert_eq!(h.overlay, None);
+        h.offer(b.clone());
+        h.key(Key::Left);
+        assert_eq!(h.key(Key::Enter), HomeOutcome::Install(b.clone()));
+        h.offer(b.clone());
+        assert_eq!(h.click(HomeHit::Overlay(0)), HomeOutcome::Install(b));
+        h.progress("quill-2.0.0.qbundle", "written  50%", 0.5);
+        assert_eq!(h.key(Key::Escape), HomeOutcome::Stay);
+        assert!(matches!(h.overlay, Some(Overlay::Progress(_, f)) if f == 0.5), "progress cannot be dismissed");
+        h.finished(Err("the bundle is signed by an unknown key".into()));
+        assert!(
+            matches!(h.overlay, Some(Overlay::Info(ref m)) if m.contains("keeps its firmware") && m.contains("unknown key"))
+        );
+        h.key(Key::Enter);
+        assert_eq!(h.overlay, None);
     }
 
     #[test]

@@ -315,6 +315,59 @@ impl Runner {
         true
     }
 
+    /// Runs `fwupdate install --yes BUNDLE` (the updater's own checks, the
+    /// same code as on the console), showing its progress; returns its
+    /// summary or why it failed.
+    fn install(&mut self, home: &mut Home, bundle: &Path) -> Result<String, String> {
+        use std::io::BufRead;
+        let name = bundle.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        log(&format!("installing {}", bundle.display()));
+        let mut child = std::process::Command::new("fwupdate")
+            .args(["install", "--yes"])
+            .arg(bundle)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("fwupdate: {e}"))?;
+        let mut last = String::new();
+        let mut fraction = 0.0;
+        home.progress(&name, "", fraction);
+        self.draw_home(home);
+        if let Some(err) = child.stderr.take() {
+            for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                let line = line.trim_start_matches("fwupdate: ").to_string();
+                if let Some(pct) = line.strip_prefix("written").and_then(|r| r.trim().split('%').next()) {
+                    fraction = pct.trim().parse::<f32>().unwrap_or(0.0) / 100.0;
+                }
+                home.progress(&name, &line, fraction);
+                self.draw_home(home);
+                last = line;
+            }
+        }
+        let mut out = String::new();
+        if let Some(mut o) = child.stdout.take() {
+            let _ = std::io::Read::read_to_string(&mut o, &mut out);
+        }
+        let status = child.wait().map_err(|e| format!("fwupdate: {e}"))?;
+        let summary = out.lines().last().unwrap_or_default().trim_start_matches("fwupdate: ").to_string();
+        log(&format!(
+            "install of {} ended: {status}: {}",
+            bundle.display(),
+            if status.success() { &summary } else { &last }
+        ));
+        if status.success() {
+            Ok(summary)
+        } else {
+            Err(last)
+        }
+    }
+
+    fn draw_home(&mut self, home: &Home) {
+        home.draw(&mut Ui { canvas: &mut self.canvas, fonts: &self.fonts, theme: &self.theme });
+        self.present();
+    }
+
     /// Waits up to `timeout` for input, looking for a DRM card meanwhile
     /// while the UI runs on fbdev.
     fn next(&mut self, timeout: Duration) -> Wait {
@@ -394,6 +447,7 @@ impl Runner {
 
     fn home(&mut self, mut home: Home) -> HomeOutcome {
         let mut shown = false;
+        let mut offered = usb_offer();
         loop {
             let hits = {
                 let mut ui = Ui { canvas: &mut self.canvas, fonts: &self.fonts, theme: &self.theme };
@@ -407,12 +461,19 @@ impl Runner {
                 shown = true;
                 log("home screen");
             }
-            let raw = match self.next(Duration::from_secs(5)) {
+            let raw = match self.next(Duration::from_secs(2)) {
                 Wait::Input(raw) => raw,
                 Wait::Redraw => continue,
                 Wait::Timeout => {
-                    // Addresses change (DHCP); refresh now and then.
+                    // Addresses change (DHCP); refresh now and then. A stick
+                    // with an update for this device is offered at once.
                     home.info = device_info();
+                    if let Some(b) = usb_offer() {
+                        if home.overlay.is_none() && offered.as_ref() != Some(&b) {
+                            offered = Some(b.clone());
+                            home.offer(b);
+                        }
+                    }
                     continue;
                 }
             };
@@ -426,22 +487,35 @@ impl Runner {
             };
             match outcome {
                 HomeOutcome::Stay => {}
-                HomeOutcome::Update => {
-                    let found = usb_bundles();
-                    let msg = if found.is_empty() {
-                        text(home.lang, Msg::UpdateNone).to_string()
-                    } else {
-                        // The updater's own checks and progress run on the console.
-                        let list: Vec<String> =
-                            found.iter().map(|p| format!("fwupdate install {}", p.display())).collect();
-                        format!("{}\n{}", text(home.lang, Msg::TerminalHint), list.join("\n"))
-                    };
-                    home.inform(msg);
+                HomeOutcome::Update => match usb_offer() {
+                    Some(bundle) => home.offer(bundle),
+                    None if usb_bundles().is_empty() => home.inform(text(home.lang, Msg::UpdateNone).to_string()),
+                    // Bundles, but none for this device or not newer: the
+                    // console said why when the stick was mounted.
+                    None => home.inform(format!(
+                        "{}\n{}",
+                        text(home.lang, Msg::TerminalHint),
+                        usb_bundles()
+                            .iter()
+                            .map(|p| format!("fwupdate install {}", p.display()))
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    )),
+                },
+                HomeOutcome::Install(bundle) => {
+                    let result = self.install(&mut home, &bundle);
+                    home.finished(result);
                 }
                 other => return other,
             }
         }
     }
+}
+
+/// The update the updater offers for this device (`fwupdate usb` wrote it
+/// when the stick was mounted, after checking every frame).
+fn usb_offer() -> Option<PathBuf> {
+    updater::usb::offered_bundle()
 }
 
 /// The bundle files on the USB volumes init mounted (the updater's rules).

@@ -178,6 +178,10 @@ fn the_home_screen() {
     home.key(ui::Key::Enter);
     home.draw(&mut Ui { canvas: &mut c, fonts: &fonts, theme: &theme });
     check("1024-home-confirm", &c);
+    home.key(ui::Key::Escape);
+    home.progress("quill-x86-ud-2.0.0.qbundle", "written  60% (96.0 MiB, 41.3 MiB/s)", 0.6);
+    home.draw(&mut Ui { canvas: &mut c, fonts: &fonts, theme: &theme });
+    check("1024-home-installing", &c);
 }
 
 /// The references of the QEMU end-to-end test (tests/tests/assistant.rs):

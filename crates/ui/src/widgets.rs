@@ -244,11 +244,8 @@ impl Ui<'_> {
                 self.canvas.blend(x, y, Color::rgb(0, 0, 0), 110);
             }
         }
-        let w = t.px(440).min(screen.w - t.px(20));
-        let h = t.px(220).min(screen.h - t.px(20));
-        let r = Rect::new((screen.w - w) / 2, (screen.h - h) / 2, w, h);
-        self.canvas.fill_rounded(r, t.px(8), t.panel);
-        let inner = r.inset(t.px(18));
+        let inner = self.box_inner();
+        self.canvas.fill_rounded(inner.inset(-t.px(18)), t.px(8), t.panel);
         self.label(inner.x, inner.y, TITLE, true, t.text, title);
         self.paragraph(Rect::new(inner.x, inner.y + t.px(34), inner.w, inner.h - t.px(80)), BODY, t.text, text);
         let bw = t.px(120);
@@ -260,6 +257,23 @@ impl Ui<'_> {
             x -= bw + t.px(12);
         }
         out
+    }
+
+    /// The inside of the message box (centred, scaled).
+    fn box_inner(&self) -> Rect {
+        let t = &self.theme;
+        let screen = self.canvas.bounds();
+        let w = t.px(440).min(screen.w - t.px(20));
+        let h = t.px(220).min(screen.h - t.px(20));
+        Rect::new((screen.w - w) / 2, (screen.h - h) / 2, w, h).inset(t.px(18))
+    }
+
+    /// A message box with a progress bar (0..=1) where the buttons would be.
+    pub fn progress_box(&mut self, title: &str, text: &str, fraction: f32) {
+        self.message_box(title, text, &[], 0);
+        let inner = self.box_inner();
+        let h = self.theme.px(14);
+        self.progress(Rect::new(inner.x, inner.bottom() - h - self.theme.px(10), inner.w, h), fraction);
     }
 
     /// The mouse pointer, an arrow with its tip at (x, y).

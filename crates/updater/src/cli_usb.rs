@@ -10,10 +10,8 @@ use bundle::{Keyring, Policy, Reader};
 use std::path::Path;
 use updater::device::DeviceArgs;
 use updater::state::{write_atomic, State};
-use updater::usb::{self, Candidate, Choice};
+use updater::usb::{self, Candidate, Choice, OFFER};
 
-/// Where the current offer is kept for the screen (Setup Assistant home).
-pub const OFFER: &str = "/run/quill/usb-offer.json";
 /// Seconds between an unattended install and the reboot.
 const REBOOT_DELAY_S: u64 = 5;
 

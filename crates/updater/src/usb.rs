@@ -26,6 +26,18 @@ pub struct Scan {
     pub skipped: Vec<(PathBuf, String)>,
 }
 
+/// Where `fwupdate usb` keeps the current offer for the screen (the Setup
+/// Assistant's home screen), as JSON: device, path, version, signer.
+pub const OFFER: &str = "/run/quill/usb-offer.json";
+
+/// The offered bundle's path, while its file is still there.
+pub fn offered_bundle() -> Option<PathBuf> {
+    let json = std::fs::read_to_string(OFFER).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&json).ok()?;
+    let path = PathBuf::from(v.get("path")?.as_str()?);
+    path.is_file().then_some(path)
+}
+
 /// Whether a directory entry name is a bundle we consider: `*.qbundle`
 /// (any case, FAT sticks), not hidden, not a macOS `._*` resource file.
 pub fn is_bundle_name(name: &str) -> bool {
