@@ -141,7 +141,7 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let runner = match early {
+    let mut runner = match early {
         Some(d) => {
             let mut r = Runner::new(d, fonts, started);
             r.starting();
@@ -152,7 +152,6 @@ fn main() {
     // The settings live on DATA, which init mounts after the drivers; move
     // to DRM meanwhile as soon as its driver has loaded. (Run by hand, not
     // by init, there is nothing to wait for.)
-    let mut runner = runner;
     let deadline = Instant::now() + Duration::from_secs(60);
     while devconfig::data_state().is_none() && std::os::unix::process::parent_id() == 1 && Instant::now() < deadline {
         if let Ok(r) = runner.as_mut() {
@@ -255,8 +254,6 @@ struct Runner {
     first: bool,
     /// When DRM was last looked for, while on fbdev.
     drm_checked: Option<Instant>,
-    /// The display has just changed from fbdev to DRM.
-    moved: bool,
 }
 
 /// What waiting for input gave.
@@ -286,7 +283,6 @@ impl Runner {
             started,
             first: true,
             drm_checked: None,
-            moved: false,
         }
     }
 
@@ -311,7 +307,6 @@ impl Runner {
         self.canvas = Canvas::new(w, h);
         self.theme = Theme::for_size(w, h);
         self.input = Input::new(self.input.layout(), w, h);
-        self.moved = true;
         true
     }
 
@@ -363,9 +358,14 @@ impl Runner {
         }
     }
 
-    fn draw_home(&mut self, home: &Home) {
-        home.draw(&mut Ui { canvas: &mut self.canvas, fonts: &self.fonts, theme: &self.theme });
+    /// Draws the home screen with the pointer, presents it, returns the hits.
+    fn draw_home(&mut self, home: &Home) -> Vec<(ui::Rect, assistant::home::HomeHit)> {
+        let mut ui = Ui { canvas: &mut self.canvas, fonts: &self.fonts, theme: &self.theme };
+        let hits = home.draw(&mut ui);
+        let (x, y) = self.input.pointer();
+        ui.pointer(x, y);
         self.present();
+        hits
     }
 
     /// Waits up to `timeout` for input, looking for a DRM card meanwhile
@@ -390,16 +390,6 @@ impl Runner {
     fn present(&mut self) {
         if let Err(e) = self.display.present(&self.canvas) {
             log(&format!("presenting a frame: {e}"));
-        }
-        if std::mem::take(&mut self.moved) {
-            // Under QEMU's bochs-drm, the first frame shown on a card taken
-            // over from the firmware's framebuffer was seen to stay black
-            // (the cause is not known); showing it again, from the other
-            // buffer, makes it appear.
-            std::thread::sleep(Duration::from_millis(100));
-            if let Err(e) = self.display.present(&self.canvas) {
-                log(&format!("presenting a frame: {e}"));
-            }
         }
         if self.first {
             self.first = false;
@@ -447,16 +437,9 @@ impl Runner {
 
     fn home(&mut self, mut home: Home) -> HomeOutcome {
         let mut shown = false;
-        let mut offered = usb_offer();
+        let mut offered = updater::usb::offered_bundle();
         loop {
-            let hits = {
-                let mut ui = Ui { canvas: &mut self.canvas, fonts: &self.fonts, theme: &self.theme };
-                let hits = home.draw(&mut ui);
-                let (x, y) = self.input.pointer();
-                ui.pointer(x, y);
-                hits
-            };
-            self.present();
+            let hits = self.draw_home(&home);
             if !shown {
                 shown = true;
                 log("home screen");
@@ -468,7 +451,7 @@ impl Runner {
                     // Addresses change (DHCP); refresh now and then. A stick
                     // with an update for this device is offered at once.
                     home.info = device_info();
-                    if let Some(b) = usb_offer() {
+                    if let Some(b) = updater::usb::offered_bundle() {
                         if home.overlay.is_none() && offered.as_ref() != Some(&b) {
                             offered = Some(b.clone());
                             home.offer(b);
@@ -487,20 +470,20 @@ impl Runner {
             };
             match outcome {
                 HomeOutcome::Stay => {}
-                HomeOutcome::Update => match usb_offer() {
+                HomeOutcome::Update => match updater::usb::offered_bundle() {
                     Some(bundle) => home.offer(bundle),
-                    None if usb_bundles().is_empty() => home.inform(text(home.lang, Msg::UpdateNone).to_string()),
-                    // Bundles, but none for this device or not newer: the
-                    // console said why when the stick was mounted.
-                    None => home.inform(format!(
-                        "{}\n{}",
-                        text(home.lang, Msg::TerminalHint),
-                        usb_bundles()
-                            .iter()
-                            .map(|p| format!("fwupdate install {}", p.display()))
-                            .collect::<Vec<_>>()
-                            .join("\n")
-                    )),
+                    None => {
+                        let found = usb_bundles();
+                        if found.is_empty() {
+                            home.inform(text(home.lang, Msg::UpdateNone).to_string());
+                        } else {
+                            // Bundles, but none for this device or not newer:
+                            // the console said why when the stick was mounted.
+                            let list: Vec<String> =
+                                found.iter().map(|p| format!("fwupdate install {}", p.display())).collect();
+                            home.inform(format!("{}\n{}", text(home.lang, Msg::TerminalHint), list.join("\n")));
+                        }
+                    }
                 },
                 HomeOutcome::Install(bundle) => {
                     let result = self.install(&mut home, &bundle);
@@ -510,12 +493,6 @@ impl Runner {
             }
         }
     }
-}
-
-/// The update the updater offers for this device (`fwupdate usb` wrote it
-/// when the stick was mounted, after checking every frame).
-fn usb_offer() -> Option<PathBuf> {
-    updater::usb::offered_bundle()
 }
 
 /// The bundle files on the USB volumes init mounted (the updater's rules).

@@ -97,6 +97,17 @@ impl Harness {
     }
 }
 
+/// The device QEMU's first NIC (MAC 52:54:00:12:34:56) makes.
+fn qemu_device(addresses: Vec<String>, version: &str, slot: &str) -> assistant::home::DeviceInfo {
+    assistant::home::DeviceInfo {
+        unit: "525400123456".into(),
+        hostname: "ITC525400123456".into(),
+        addresses,
+        version: version.into(),
+        slot: slot.into(),
+    }
+}
+
 const ENTER: u16 = ui::input::KEY_ENTER;
 const DOWN: u16 = ui::input::KEY_DOWN;
 const TAB: u16 = ui::input::KEY_TAB;
@@ -159,17 +170,11 @@ fn a_wrong_fingerprint_at_800x600() {
 
 #[test]
 fn the_home_screen() {
-    use assistant::home::{DeviceInfo, Home};
+    use assistant::home::Home;
     let fonts = Fonts::system().unwrap();
     let theme = Theme::for_size(1024, 768);
     let mut c = Canvas::new(1024, 768);
-    let info = DeviceInfo {
-        unit: "525400123456".into(),
-        hostname: "ITC525400123456".into(),
-        addresses: vec!["10.0.2.15 (eth0)".into()],
-        version: "2.0.0".into(),
-        slot: "b".into(),
-    };
+    let info = qemu_device(vec!["10.0.2.15 (eth0)".into()], "2.0.0", "b");
     let mut home = Home::new(assistant::catalogue::Lang::En, info);
     home.draw(&mut Ui { canvas: &mut c, fonts: &fonts, theme: &theme });
     check("1024-home", &c);
@@ -190,7 +195,7 @@ fn the_home_screen() {
 /// the pointer and the device's addresses.
 #[test]
 fn the_qemu_run_at_1280x800() {
-    use assistant::home::{DeviceInfo, Home};
+    use assistant::home::Home;
     let us = keymap::Layout::by_name("us").unwrap();
     let mut h = Harness::new(1280, 800);
     check("1280-e2e-1-language", h.run(&mut Scripted::new()));
@@ -205,13 +210,7 @@ fn the_qemu_run_at_1280x800() {
     let fonts = Fonts::system().unwrap();
     let theme = Theme::for_size(1280, 800);
     let mut c = Canvas::new(1280, 800);
-    let info = DeviceInfo {
-        unit: "525400123456".into(),
-        hostname: "ITC525400123456".into(),
-        addresses: vec![],
-        version: "0.1.0".into(),
-        slot: "a".into(),
-    };
+    let info = qemu_device(vec![], "0.1.0", "a");
     Home::new(assistant::catalogue::Lang::En, info).draw(&mut Ui { canvas: &mut c, fonts: &fonts, theme: &theme });
     check("1280-e2e-6-home", &c);
 }

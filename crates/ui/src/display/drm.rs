@@ -31,6 +31,8 @@ pub struct DrmDisplay {
     mode: Mode,
     buffers: Vec<(DumbBuffer, framebuffer::Handle)>,
     front: usize,
+    /// Whether a frame has been shown yet.
+    shown: bool,
 }
 
 impl DrmDisplay {
@@ -85,7 +87,7 @@ impl DrmDisplay {
             buffers.push((db, fb));
         }
         log::info!("drm {} {w}x{h}, connector {:?}", path.display(), info.interface());
-        Ok(DrmDisplay { card, connector: info.handle(), crtc, mode, buffers, front: 1 })
+        Ok(DrmDisplay { card, connector: info.handle(), crtc, mode, buffers, front: 1, shown: false })
     }
 }
 
@@ -115,6 +117,14 @@ impl Display for DrmDisplay {
         let fb = self.buffers[back].1;
         self.card.set_crtc(self.crtc, Some(fb), (0, 0), &[self.connector], Some(self.mode))?;
         self.front = back;
+        if !std::mem::replace(&mut self.shown, true) {
+            // Under QEMU's bochs-drm, the first frame shown on a card just
+            // taken over from the firmware's framebuffer was seen to stay
+            // black (the cause is not known); showing it again, from the
+            // other buffer, makes it appear.
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            return self.present(frame);
+        }
         Ok(())
     }
 
