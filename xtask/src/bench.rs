@@ -9,6 +9,10 @@ use anyhow::{bail, Result};
 use quill_qemu::{Config, Console, Vm};
 use std::time::Duration;
 
+/// Runs of each throughput comparison; the best of each side counts (the
+/// disk's timing varies by 2x from run to run on a shared host).
+pub const ROUNDS: usize = 5;
+
 /// One measured figure and its limit.
 pub struct Figure {
     pub name: String,

@@ -177,7 +177,7 @@ fn bench_install(dir: &Path, fwupdate: &Path, image: &Path, bundle: &Path, keys:
     let mut best_install = f64::MAX;
     let mut peak = 0.0f64;
     let mut best_dd = f64::MAX;
-    for _ in 0..3 {
+    for _ in 0..crate::bench::ROUNDS {
         // Alternate, so both see the same cache state.
         let ((), t) = secs(|| {
             run(Command::new("dd")

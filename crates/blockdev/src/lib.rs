@@ -13,6 +13,9 @@ use std::os::unix::fs::FileExt;
 /// installer; `flush` makes them durable.
 pub trait BlockDevice {
     fn len(&self) -> u64;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()>;
     fn write_at(&mut self, offset: u64, buf: &[u8]) -> io::Result<()>;
     fn flush(&mut self) -> io::Result<()>;
@@ -43,6 +46,97 @@ pub fn write_zeros<D: BlockDevice + ?Sized>(dev: &mut D, offset: u64, len: u64) 
         done += n as u64;
     }
     Ok(())
+}
+
+/// Whether every byte is zero (16 bytes at a time; the compiler vectorises it).
+pub fn is_zero(b: &[u8]) -> bool {
+    let words = b.chunks_exact(16);
+    let rest = words.remainder();
+    words.fold(0u128, |acc, c| acc | u128::from_ne_bytes(c.try_into().unwrap())) == 0 && rest.iter().all(|&x| x == 0)
+}
+
+/// A write that failed, and where.
+#[derive(Debug)]
+pub struct WriteError {
+    pub at: u64,
+    pub source: io::Error,
+}
+
+/// Writes a stream of pieces in ascending order, turning runs of zero
+/// blocks into [`BlockDevice::zero_range`] calls instead of writes: a hole
+/// in an image file, write-zeroes on a block device. Zero runs are merged
+/// across pieces and issued when data follows them or at [`finish`].
+///
+/// [`finish`]: SparseWriter::finish
+pub struct SparseWriter {
+    block: usize,
+    /// A zero run not yet issued: (start, length).
+    run: Option<(u64, u64)>,
+    /// Bytes that went through zero_range, and through write_at.
+    pub zeroed: u64,
+    pub written: u64,
+}
+
+impl SparseWriter {
+    /// Zero runs are found at `block` granularity (64 KiB in Quill's tools).
+    pub fn new(block: usize) -> SparseWriter {
+        SparseWriter { block: block.max(512), run: None, zeroed: 0, written: 0 }
+    }
+
+    /// Writes `data` at `at`: its non-zero runs now, its zero blocks later as
+    /// part of a zero run.
+    pub fn write<D: BlockDevice + ?Sized>(&mut self, dev: &mut D, at: u64, data: &[u8]) -> Result<(), WriteError> {
+        let mut i = 0;
+        while i < data.len() {
+            let end = (i + self.block).min(data.len());
+            if is_zero(&data[i..end]) {
+                self.zero(dev, at + i as u64, (end - i) as u64)?;
+                i = end;
+                continue;
+            }
+            // A data run: as many non-zero blocks as follow.
+            let mut j = end;
+            while j < data.len() {
+                let e = (j + self.block).min(data.len());
+                if is_zero(&data[j..e]) {
+                    break;
+                }
+                j = e;
+            }
+            self.issue_run(dev)?;
+            let pos = at + i as u64;
+            dev.write_at(pos, &data[i..j]).map_err(|source| WriteError { at: pos, source })?;
+            self.written += (j - i) as u64;
+            i = j;
+        }
+        Ok(())
+    }
+
+    /// Records `len` bytes at `at` known to be zeros (no scan); a pending
+    /// run that does not end at `at` is issued first.
+    pub fn zero<D: BlockDevice + ?Sized>(&mut self, dev: &mut D, at: u64, len: u64) -> Result<(), WriteError> {
+        match &mut self.run {
+            Some((s, l)) if *s + *l == at => *l += len,
+            _ => {
+                self.issue_run(dev)?;
+                self.run = Some((at, len));
+            }
+        }
+        self.zeroed += len;
+        Ok(())
+    }
+
+    fn issue_run<D: BlockDevice + ?Sized>(&mut self, dev: &mut D) -> Result<(), WriteError> {
+        if let Some((s, l)) = self.run.take() {
+            dev.zero_range(s, l).map_err(|source| WriteError { at: s, source })?;
+        }
+        Ok(())
+    }
+
+    /// Issues the pending zero run. Call before flushing the device.
+    pub fn finish<D: BlockDevice + ?Sized>(&mut self, dev: &mut D) -> Result<(), WriteError> {
+        self.issue_run(dev)
+    }
 }
 
 /// A disk image file or a block device node.
@@ -126,15 +220,18 @@ impl BlockDevice for FileDevice {
             // SAFETY: BLKZEROOUT reads two u64 from the pointer we pass.
             unsafe { libc::ioctl(fd, BLKZEROOUT as _, range.as_ptr()) }
         } else {
-            // A hole in a regular file reads back as zeros.
-            // SAFETY: plain syscall on our own descriptor.
+            // In a regular file: an unwritten range (ZERO_RANGE keeps the
+            // blocks, so it costs no discard on a filesystem mounted with
+            // `discard`: measured 0.01 s against 0.07 s for punching 400 MiB
+            // on ext4), else a hole (tmpfs has only PUNCH_HOLE). Both read
+            // back as zeros and SEEK_DATA skips both.
+            let (o, l) = (offset as libc::off_t, len as libc::off_t);
+            // SAFETY: plain syscalls on our own descriptor.
             unsafe {
-                libc::fallocate(
-                    fd,
-                    libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
-                    offset as libc::off_t,
-                    len as libc::off_t,
-                )
+                match libc::fallocate(fd, libc::FALLOC_FL_ZERO_RANGE | libc::FALLOC_FL_KEEP_SIZE, o, l) {
+                    0 => 0,
+                    _ => libc::fallocate(fd, libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE, o, l),
+                }
             }
         };
         if rc == 0 {
@@ -246,6 +343,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn sparse_writer_writes_data_and_zeroes_the_rest_exactly() {
+        let mut src = vec![3u8; 1 << 20];
+        src[64 << 10..192 << 10].fill(0); // two zero blocks inside data
+        src[(1 << 20) - (64 << 10)..].fill(0); // a zero tail
+        let mut m = MemDevice(vec![0xAA; 4 << 20]);
+        let mut w = SparseWriter::new(64 << 10);
+        w.write(&mut m, 4096, &src).unwrap();
+        // A known-zero piece that does not follow the pending run.
+        w.zero(&mut m, (2 << 20) + 512, 1000).unwrap();
+        w.write(&mut m, 3 << 20, &[9u8; 100]).unwrap();
+        w.finish(&mut m).unwrap();
+        assert_eq!(&m.0[4096..4096 + src.len()], &src[..]);
+        assert!(m.0[(2 << 20) + 512..(2 << 20) + 1512].iter().all(|&b| b == 0));
+        assert_eq!(m.0[(2 << 20) + 511], 0xAA);
+        assert_eq!(m.0[(2 << 20) + 1512], 0xAA);
+        assert_eq!(&m.0[3 << 20..(3 << 20) + 100], &[9u8; 100][..]);
+        assert_eq!(m.0[4095], 0xAA);
+        assert_eq!(w.zeroed + w.written, src.len() as u64 + 1000 + 100);
+        assert_eq!(w.zeroed, (128 << 10) + (64 << 10) + 1000);
+    }
+
+    #[test]
     fn zero_range_reads_back_zeros_on_files_and_in_memory() {
         let t = tempfile::tempdir().unwrap();
         let p = t.path().join("d");
@@ -253,7 +372,11 @@ mod tests {
         let mut f = FileDevice::open(&p).unwrap();
         assert!(!f.is_block_device());
         f.zero_range(1 << 20, 1 << 20).unwrap();
-        // Hole punching works on the filesystems tests run on (ext4, tmpfs, xfs).
+        // Once flushed and out of the cache (as the read-back sees it), the
+        // zeroed range is a hole or unwritten, which SEEK_DATA skips on the
+        // filesystems tests run on (ext4, tmpfs, xfs).
+        f.flush().unwrap();
+        f.drop_cache().unwrap();
         assert!(f.is_hole(1 << 20, 1 << 20));
         assert!(!f.is_hole(0, 4096));
         assert!(!f.is_hole((1 << 20) - 4096, 8192));

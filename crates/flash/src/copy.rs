@@ -1,6 +1,7 @@
 //! Copying one region onto the target and reading it back.
 //!
-//! The source is read in 4 MiB chunks (dd's `bs=4M`). Runs of zero blocks
+//! The source is read in 4 MiB chunks (dd's `bs=4M`); a chunk that is a
+//! hole in a sparse source image is not even read. Runs of zero blocks
 //! are not written: the target is asked to make them read as zeros
 //! ([`BlockDevice::zero_range`]: a hole in an image file, BLKZEROOUT on a
 //! block device, which the kernel offloads where the device can and writes
@@ -10,9 +11,29 @@
 //! of hashing it.
 
 use crate::{Error, Result};
-use blockdev::BlockDevice;
+use blockdev::{is_zero, BlockDevice, SparseWriter, WriteError};
 use sha2::{Digest, Sha256};
 use std::io::Read;
+
+/// What a region is copied from.
+pub trait Source: Read {
+    /// When the next `len` bytes are known to read as zeros without reading
+    /// them (a hole in a sparse image file), skips them and returns true.
+    fn skip_hole(&mut self, _len: u64) -> bool {
+        false
+    }
+}
+
+/// A source that knows nothing about holes (a decoder, bytes in memory).
+pub struct Stream<R>(pub R);
+
+impl<R: Read> Read for Stream<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl<R: Read> Source for Stream<R> {}
 
 pub const CHUNK: usize = 4 << 20;
 /// Zero runs are found at this granularity.
@@ -31,6 +52,8 @@ pub struct Written {
     pub name: String,
     pub offset: u64,
     pub len: u64,
+    /// Bytes per entry of `sums` (the last one may be shorter).
+    pub chunk: usize,
     pub sums: Vec<ChunkSum>,
     /// Bytes that were zero blocks and went through zero_range, not write_at.
     pub zero_bytes: u64,
@@ -43,18 +66,11 @@ impl Written {
     }
 }
 
-fn is_zero(b: &[u8]) -> bool {
-    // 16 bytes at a time; the compiler vectorises this.
-    let words = b.chunks_exact(16);
-    let rest = words.remainder();
-    words.fold(0u128, |acc, c| acc | u128::from_ne_bytes(c.try_into().unwrap())) == 0 && rest.iter().all(|&x| x == 0)
-}
-
 /// Copies `len` bytes of `src` to `dev` at `offset`, calling `progress`
 /// with the bytes done. Fails before writing when the region does not fit.
 pub fn copy_region(
     name: &str,
-    src: &mut dyn Read,
+    src: &mut dyn Source,
     len: u64,
     dev: &mut dyn BlockDevice,
     offset: u64,
@@ -71,12 +87,18 @@ pub fn copy_region(
     let mut buf = vec![0u8; CHUNK];
     let mut sums = Vec::with_capacity(len.div_ceil(CHUNK as u64) as usize);
     let mut done = 0u64;
-    // A zero run not yet issued: (start, length).
-    let mut zero_run: Option<(u64, u64)> = None;
-    let mut zeroed = 0u64;
+    let mut sparse = SparseWriter::new(BLOCK);
+    let write_err = |e: WriteError| Error::Write { at: e.at, source: e.source };
     while done < len {
-        let want = (len - done).min(CHUNK as u64) as usize;
-        let n = want;
+        let n = (len - done).min(CHUNK as u64) as usize;
+        let at = offset + done;
+        if src.skip_hole(n as u64) {
+            sparse.zero(dev, at, n as u64).map_err(write_err)?;
+            sums.push(ChunkSum::Zero);
+            done += n as u64;
+            progress(done);
+            continue;
+        }
         src.read_exact(&mut buf[..n]).map_err(|e| {
             Error::Source(if e.kind() == std::io::ErrorKind::UnexpectedEof {
                 format!("{name} ended before its {len} bytes: the source is truncated")
@@ -85,11 +107,10 @@ pub fn copy_region(
             })
         })?;
         let chunk = &buf[..n];
-        let at = offset + done;
         let (sum, written) = std::thread::scope(|s| {
             let hash =
                 s.spawn(|| if is_zero(chunk) { ChunkSum::Zero } else { ChunkSum::Sha(Sha256::digest(chunk).into()) });
-            let written = write_chunk(chunk, at, dev, &mut zero_run, &mut zeroed);
+            let written = sparse.write(dev, at, chunk).map_err(write_err);
             (hash.join().expect("hash thread"), written)
         });
         written?;
@@ -97,71 +118,25 @@ pub fn copy_region(
         done += n as u64;
         progress(done);
     }
-    if let Some((start, l)) = zero_run {
-        dev.zero_range(start, l).map_err(|e| Error::Write { at: start, source: e })?;
-    }
-    let zero_bytes = zeroed;
-    Ok(Written { name: name.to_string(), offset, len, sums, zero_bytes })
-}
-
-/// Writes the non-zero runs of one chunk; zero runs are merged across chunks
-/// and issued as one zero_range when data follows them.
-fn write_chunk(
-    chunk: &[u8],
-    at: u64,
-    dev: &mut dyn BlockDevice,
-    zero_run: &mut Option<(u64, u64)>,
-    zeroed: &mut u64,
-) -> Result<()> {
-    let mut i = 0;
-    while i < chunk.len() {
-        let end = (i + BLOCK).min(chunk.len());
-        let zero = is_zero(&chunk[i..end]);
-        if zero {
-            // Extend or start the pending zero run.
-            let pos = at + i as u64;
-            *zeroed += (end - i) as u64;
-            match zero_run {
-                Some((s, l)) if *s + *l == pos => *l += (end - i) as u64,
-                _ => *zero_run = Some((pos, (end - i) as u64)),
-            }
-            i = end;
-            continue;
-        }
-        // A data run: as many non-zero blocks as follow.
-        let mut j = end;
-        while j < chunk.len() {
-            let e = (j + BLOCK).min(chunk.len());
-            if is_zero(&chunk[j..e]) {
-                break;
-            }
-            j = e;
-        }
-        if let Some((s, l)) = zero_run.take() {
-            dev.zero_range(s, l).map_err(|e| Error::Write { at: s, source: e })?;
-        }
-        let pos = at + i as u64;
-        dev.write_at(pos, &chunk[i..j]).map_err(|e| Error::Write { at: pos, source: e })?;
-        i = j;
-    }
-    Ok(())
+    sparse.finish(dev).map_err(write_err)?;
+    Ok(Written { name: name.to_string(), offset, len, chunk: CHUNK, sums, zero_bytes: sparse.zeroed })
 }
 
 /// Reads a written region back (the caller dropped the cache first) and
 /// compares it chunk by chunk with what was written.
 pub fn verify_region(w: &Written, dev: &mut dyn BlockDevice, progress: &mut dyn FnMut(u64)) -> Result<()> {
-    let mut bufs = [vec![0u8; CHUNK], vec![0u8; CHUNK]];
-    let chunk_len = |i: usize| (w.len - i as u64 * CHUNK as u64).min(CHUNK as u64) as usize;
+    let size = w.chunk;
+    let mut bufs = [vec![0u8; size], vec![0u8; size]];
+    let chunk_len = |i: usize| (w.len - i as u64 * size as u64).min(size as u64) as usize;
+    let at = |i: usize| w.offset + i as u64 * size as u64;
     let read = |dev: &mut dyn BlockDevice, i: usize, buf: &mut [u8]| -> Result<()> {
-        let at = w.offset + i as u64 * CHUNK as u64;
-        dev.read_at(at, buf).map_err(|e| Error::Readback { at, source: e })
+        dev.read_at(at(i), buf).map_err(|e| Error::Readback { at: at(i), source: e })
     };
     if w.sums.is_empty() {
         return Ok(());
     }
     // A zero chunk that is a hole in an image file reads as zeros by
     // definition: no need to read it.
-    let at = |i: usize| w.offset + i as u64 * CHUNK as u64;
     let holes: Vec<bool> =
         (0..w.sums.len()).map(|i| w.sums[i] == ChunkSum::Zero && dev.is_hole(at(i), chunk_len(i) as u64)).collect();
     let (first, _) = bufs.split_at_mut(1);
@@ -172,10 +147,16 @@ pub fn verify_region(w: &Written, dev: &mut dyn BlockDevice, progress: &mut dyn 
         let (a, b) = bufs.split_at_mut(1);
         let (cur, next) = if i % 2 == 0 { (&a[0], &mut b[0]) } else { (&b[0], &mut a[0]) };
         let cur = &cur[..chunk_len(i)];
-        let hole = holes[i];
+        if holes[i] {
+            // Nothing was read into `cur`; the next chunk is read as usual.
+            if i + 1 < w.sums.len() && !holes[i + 1] {
+                read(dev, i + 1, &mut next[..chunk_len(i + 1)])?;
+            }
+            progress(at(i) - w.offset + chunk_len(i) as u64);
+            continue;
+        }
         let ok = std::thread::scope(|s| -> Result<bool> {
             let check = s.spawn(|| match w.sums[i] {
-                _ if hole => true,
                 ChunkSum::Zero => is_zero(cur),
                 ChunkSum::Sha(h) => <[u8; 32]>::from(Sha256::digest(cur)) == h,
             });
@@ -185,9 +166,9 @@ pub fn verify_region(w: &Written, dev: &mut dyn BlockDevice, progress: &mut dyn 
             Ok(check.join().expect("check thread"))
         })?;
         if !ok {
-            return Err(Error::Mismatch { region: w.name.clone(), at: w.offset + i as u64 * CHUNK as u64 });
+            return Err(Error::Mismatch { region: w.name.clone(), at: at(i) });
         }
-        progress((i as u64 + 1) * CHUNK as u64);
+        progress(at(i) - w.offset + chunk_len(i) as u64);
     }
     Ok(())
 }
@@ -238,7 +219,8 @@ mod tests {
         let src = pattern(3 * CHUNK + 12345);
         let mut dev = Counting { inner: MemDevice(vec![0xAA; 16 << 20]), written: 0, zeroed: 0 };
         let mut last = 0;
-        let w = copy_region("DATA", &mut &src[..], src.len() as u64, &mut dev, 1 << 20, &mut |d| last = d).unwrap();
+        let w =
+            copy_region("DATA", &mut Stream(&src[..]), src.len() as u64, &mut dev, 1 << 20, &mut |d| last = d).unwrap();
         assert_eq!(last, src.len() as u64);
         assert_eq!(
             &dev.inner.0[1 << 20..(1 << 20) + src.len()],
@@ -260,7 +242,7 @@ mod tests {
     fn a_changed_byte_is_a_mismatch_at_its_chunk() {
         let src = pattern(3 * CHUNK);
         let mut dev = MemDevice(vec![0; 16 << 20]);
-        let w = copy_region("SYSTEM_A", &mut &src[..], src.len() as u64, &mut dev, 0, &mut |_| {}).unwrap();
+        let w = copy_region("SYSTEM_A", &mut Stream(&src[..]), src.len() as u64, &mut dev, 0, &mut |_| {}).unwrap();
         for at in [5usize, CHUNK + 77, 3 * CHUNK - 1] {
             let mut bad = dev.clone();
             bad.0[at] ^= 1;
@@ -278,9 +260,12 @@ mod tests {
     fn short_source_and_oversized_region_are_errors() {
         let src = vec![1u8; 1000];
         let mut dev = MemDevice(vec![0; 1 << 20]);
-        assert!(matches!(copy_region("x", &mut &src[..], 2000, &mut dev, 0, &mut |_| {}), Err(Error::Source(_))));
         assert!(matches!(
-            copy_region("x", &mut &src[..], 1000, &mut dev, (1 << 20) - 10, &mut |_| {}),
+            copy_region("x", &mut Stream(&src[..]), 2000, &mut dev, 0, &mut |_| {}),
+            Err(Error::Source(_))
+        ));
+        assert!(matches!(
+            copy_region("x", &mut Stream(&src[..]), 1000, &mut dev, (1 << 20) - 10, &mut |_| {}),
             Err(Error::Refused(_))
         ));
         assert!(dev.0.iter().all(|&b| b == 0), "nothing written for an oversized region");

@@ -28,6 +28,28 @@ impl RegionReader {
     }
 }
 
+impl crate::Source for RegionReader {
+    /// A hole in a sparse image file (found with SEEK_DATA) reads as zeros:
+    /// skip it instead of reading zeros. A block device reports no holes.
+    fn skip_hole(&mut self, len: u64) -> bool {
+        use std::os::fd::AsRawFd;
+        let end = (self.pos + len).min(self.end);
+        // SAFETY: plain syscall on our own descriptor; the read position is
+        // ours (reads are positioned), so moving the file offset is harmless.
+        let next = unsafe { libc::lseek(self.file.as_raw_fd(), self.pos as libc::off_t, libc::SEEK_DATA) };
+        let hole = if next < 0 {
+            // ENXIO: no data after pos at all. Anything else: unknown.
+            std::io::Error::last_os_error().raw_os_error() == Some(libc::ENXIO)
+        } else {
+            next as u64 >= end
+        };
+        if hole {
+            self.pos = end;
+        }
+        hole
+    }
+}
+
 impl Read for RegionReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = (self.end.saturating_sub(self.pos) as usize).min(buf.len());
@@ -46,7 +68,7 @@ impl Read for RegionReader {
 /// One region to copy: `len` bytes from `reader` to `offset` on the target.
 pub struct Region<'a> {
     pub name: String,
-    pub reader: Box<dyn Read + 'a>,
+    pub reader: Box<dyn crate::Source + 'a>,
     pub len: u64,
     pub offset: u64,
 }
@@ -195,7 +217,7 @@ pub fn prepare_image(
 pub fn plan_install<'a>(
     boot_disk: &Path,
     booted_slot: &str,
-    fresh_data: Box<dyn Read + 'a>,
+    fresh_data: Box<dyn crate::Source + 'a>,
     fresh_data_len: u64,
     target_len: u64,
 ) -> Result<Plan<'a>> {
@@ -217,7 +239,7 @@ pub fn plan_install<'a>(
             need as f64 / MIB as f64
         )));
     }
-    let reader = |p: &gptedit::Partition| -> Result<Box<dyn Read + 'a>> {
+    let reader = |p: &gptedit::Partition| -> Result<Box<dyn crate::Source + 'a>> {
         let (o, l) = extent(p);
         Ok(Box::new(RegionReader::new(file.try_clone().map_err(Error::io("opening", boot_disk))?, o, l)))
     };
@@ -281,7 +303,7 @@ pub fn write_disk(dev: &mut dyn BlockDevice, plan: Plan<'_>, progress: &mut dyn 
     let mut before = 0u64;
     let mut written: Vec<Written> = Vec::new();
     for mut r in plan.regions {
-        let w = copy_region(&r.name, &mut r.reader, r.len, dev, r.offset, &mut |d| {
+        let w = copy_region(&r.name, &mut *r.reader, r.len, dev, r.offset, &mut |d| {
             progress(Stage::Writing { done: before + d, total, elapsed: start.elapsed() })
         })?;
         before += r.len;
@@ -384,6 +406,28 @@ mod tests {
     }
 
     #[test]
+    fn holes_of_a_sparse_source_are_skipped_not_read() {
+        use crate::Source;
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("sparse");
+        let f = File::create(&p).unwrap();
+        f.set_len(8 * MIB).unwrap();
+        f.write_all_at(&[7u8; 4096], 4 * MIB).unwrap();
+        let mut r = RegionReader::new(File::open(&p).unwrap(), MIB, 7 * MIB);
+        assert!(r.skip_hole(2 * MIB), "1..3 MiB is a hole");
+        assert_eq!(r.pos, 3 * MIB);
+        assert!(!r.skip_hole(2 * MIB), "3..5 MiB holds data");
+        assert_eq!(r.pos, 3 * MIB, "not skipped");
+        let mut buf = vec![1u8; MIB as usize];
+        r.read_exact(&mut buf).unwrap();
+        assert!(buf.iter().all(|&b| b == 0));
+        r.read_exact(&mut buf[..4096]).unwrap();
+        assert_eq!(&buf[..4096], &[7u8; 4096][..]);
+        // A source on a device that is not a sparse file (memory) never skips.
+        assert!(!crate::Stream(&[0u8; 16][..]).skip_hole(16));
+    }
+
+    #[test]
     fn refusals_write_nothing() {
         let t = tempfile::tempdir().unwrap();
         let img = image(t.path());
@@ -454,7 +498,8 @@ mod tests {
         let b = g.find_by_name("SYSTEM_B").unwrap();
         let fresh = vec![9u8; MIB as usize];
         let mut dev = MemDevice(vec![0xEE; 48 << 20]);
-        let plan = plan_install(&img, "SYSTEM_B", Box::new(&fresh[..]), fresh.len() as u64, dev.len()).unwrap();
+        let plan =
+            plan_install(&img, "SYSTEM_B", Box::new(crate::Stream(&fresh[..])), fresh.len() as u64, dev.len()).unwrap();
         write_disk(&mut dev, plan, &mut |_| {}).unwrap();
         let new = Gpt::load(&mut GptView { dev: &mut dev, block_size: 512 }).unwrap();
         let (na, nb, nd) = (
@@ -473,7 +518,9 @@ mod tests {
         assert_eq!((nd.last_lba + 1) * 512, 47 * MIB, "DATA fills the disk up to the last whole MiB");
         assert_ne!(new.disk_guid(), g.disk_guid());
         // Too small a target is refused.
-        let e = plan_install(&img, "SYSTEM_A", Box::new(&fresh[..]), fresh.len() as u64, 10 << 20).err().unwrap();
+        let e = plan_install(&img, "SYSTEM_A", Box::new(crate::Stream(&fresh[..])), fresh.len() as u64, 10 << 20)
+            .err()
+            .unwrap();
         assert!(e.to_string().contains("too small"), "{e}");
     }
 }

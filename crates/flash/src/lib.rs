@@ -21,7 +21,7 @@ mod copy;
 mod disk;
 mod target;
 
-pub use copy::{ChunkSum, Written, CHUNK};
+pub use copy::{verify_region, ChunkSum, Source, Stream, Written, CHUNK};
 pub use disk::{plan_image, plan_install, prepare_image, write_disk, Plan, Region, RegionReader, Report, Stage};
 pub use target::{root_disks, Kind, Sys, Target};
 

@@ -261,7 +261,7 @@ impl Checks {
             info!("rebooting after the failed health check");
             system::shutdown(Shutdown::Reboot);
         }
-        if !self.deadline.is_some_and(|t| t <= now) {
+        if self.deadline.is_none_or(|t| t > now) {
             return;
         }
         self.deadline = None;

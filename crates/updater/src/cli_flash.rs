@@ -5,7 +5,7 @@
 
 use crate::{Failure, EXIT_FAILED, EXIT_REFUSED};
 use flash::{Stage, Sys, Target};
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 use updater::device::DeviceArgs;
 
@@ -196,7 +196,7 @@ pub fn install_to_disk(
         .ok()
         .flatten()
         .ok_or_else(|| format!("{}: no content size in its zstd frame", fresh_data.display()))?;
-    let reader: Box<dyn Read> = Box::new(zstd::stream::read::Decoder::new(&fresh[..])?);
+    let reader: Box<dyn flash::Source> = Box::new(flash::Stream(zstd::stream::read::Decoder::new(&fresh[..])?));
     let plan =
         flash::plan_install(&dev.disk, dev.booted.partition_name(), reader, fresh_len, target.size).map_err(failed)?;
     if let Some(why) = target.refusal(0, true) {

@@ -4,24 +4,29 @@
 //!    a downgrade refused unless allowed; DATA writable (the start is recorded);
 //! 2. the target slot is made unbootable (both GPT copies) *before* its
 //!    first byte is written;
-//! 3. each verified chunk is written at its offset; then flushed;
+//! 3. each verified chunk is written at its offset, its empty blocks as
+//!    zero ranges; then flushed;
 //! 4. the slot is read back (page cache dropped) and every chunk compared
 //!    with the signed manifest;
 //! 5. only then the boot state flips: target priority above the other,
 //!    tries 3, unproven. The running slot is never written.
 
 use crate::blockdev::BlockDevice;
+use crate::blockdev::SparseWriter;
 use crate::slots::Updater;
 use crate::state::{InstallRecord, SlotRecord, State};
 use crate::{version, Error};
 use abslot::{Slot, SlotAttr};
 use bundle::{Policy, Reader, Target};
+use flash::ChunkSum;
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-/// Bytes per read of the readback.
-const READBACK_BYTES: usize = 8 << 20;
+/// Empty space is found at this granularity and not written: the slot is
+/// asked to read it as zeros (a hole in an image file, write-zeroes on a
+/// block device), as the flasher does.
+const ZERO_BLOCK: usize = 64 << 10;
 
 /// What the caller sees while an install runs.
 #[derive(Clone, Debug)]
@@ -78,7 +83,7 @@ fn pause(opts: &InstallOptions, at: Pause) {
 /// bundle's bytes from the start; it is called twice: a first pass checks
 /// every frame's hash (cheap, no decoding) so a damaged bundle is refused
 /// before the disk is touched, the second pass installs.
-pub fn install<D: BlockDevice, R: Read>(
+pub fn install<D: BlockDevice, R: Read + Send>(
     up: &mut Updater<D>,
     bundle_name: &str,
     open: &mut dyn FnMut() -> std::io::Result<R>,
@@ -147,37 +152,80 @@ pub fn install<D: BlockDevice, R: Read>(
 
     pause(opts, Pause::Early);
 
-    // 3. Stream.
+    // 3. Stream: a second thread reads the bundle, checks each frame and
+    // chunk and decompresses it while this one writes the previous chunk
+    // (on a device the USB stick is read while the disk is written).
     let started = Instant::now();
-    let mut done = 0u64;
-    let mut paused = false;
-    loop {
-        let chunk = match reader.next_chunk() {
-            Ok(Some(c)) => c,
-            Ok(None) => break,
-            Err(e) => {
-                let why = match &e.kind {
-                    bundle::ErrorKind::Io(io) => {
-                        format!("reading {bundle_name} failed ({io}): was the USB storage removed? Install again")
+    let zero = zero_chunks(&payload);
+    let streamed = std::thread::scope(|s| -> Result<(Reader<R>, u64), String> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Piece, bundle::Error>>(2);
+        let (spare_tx, spare_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+        let zero = &zero;
+        let worker = s.spawn(move || {
+            let mut reader = reader;
+            loop {
+                let piece = match reader.next_chunk() {
+                    Ok(None) => break,
+                    Err(e) => Err(e),
+                    Ok(Some(c)) if zero[c.index as usize] => Ok(Piece::Zero { offset: c.offset, len: c.data.len() }),
+                    Ok(Some(c)) => {
+                        let mut bytes = spare_rx.try_recv().unwrap_or_default();
+                        bytes.clear();
+                        bytes.extend_from_slice(c.data);
+                        Ok(Piece::Data { offset: c.offset, bytes })
                     }
-                    _ => e.to_string(),
                 };
-                return Err(fail(up, &mut state, why));
+                let failed = piece.is_err();
+                // A closed channel: the writer gave up; stop reading.
+                if tx.send(piece).is_err() || failed {
+                    break;
+                }
             }
-        };
-        if chunk.offset + chunk.data.len() as u64 > part_len {
-            return Err(fail(up, &mut state, "the image does not fit the slot".into()));
+            reader
+        });
+        let mut sparse = SparseWriter::new(ZERO_BLOCK);
+        let mut done = 0u64;
+        let mut paused = false;
+        for piece in rx {
+            let piece = piece.map_err(|e| match &e.kind {
+                bundle::ErrorKind::Io(io) => {
+                    format!("reading {bundle_name} failed ({io}): was the USB storage removed? Install again")
+                }
+                _ => e.to_string(),
+            })?;
+            let (offset, len) = match &piece {
+                Piece::Data { offset, bytes } => (*offset, bytes.len()),
+                Piece::Zero { offset, len } => (*offset, *len),
+            };
+            if offset + len as u64 > part_len {
+                return Err("the image does not fit the slot".into());
+            }
+            let at = part_start + offset;
+            let written = match piece {
+                Piece::Zero { .. } => sparse.zero(&mut up.dev, at, len as u64),
+                Piece::Data { bytes, .. } => {
+                    let r = sparse.write(&mut up.dev, at, &bytes);
+                    let _ = spare_tx.send(bytes);
+                    r
+                }
+            };
+            written.map_err(|e| format!("writing slot {target} at {}: {}", e.at - part_start, e.source))?;
+            done += len as u64;
+            progress(Stage::Writing { done, total: payload.size, elapsed: started.elapsed() });
+            if !paused && done * 2 >= payload.size {
+                paused = true;
+                pause(opts, Pause::Middle);
+            }
         }
-        if let Err(e) = up.dev.write_at(part_start + chunk.offset, chunk.data) {
-            return Err(fail(up, &mut state, format!("writing slot {target} at {}: {e}", chunk.offset)));
-        }
-        done += chunk.data.len() as u64;
-        progress(Stage::Writing { done, total: payload.size, elapsed: started.elapsed() });
-        if !paused && done * 2 >= payload.size {
-            paused = true;
-            pause(opts, Pause::Middle);
-        }
-    }
+        sparse
+            .finish(&mut up.dev)
+            .map_err(|e| format!("zeroing slot {target} at {}: {}", e.at - part_start, e.source))?;
+        Ok((worker.join().expect("the bundle reader thread panicked"), done))
+    });
+    let (reader, done) = match streamed {
+        Ok(r) => r,
+        Err(why) => return Err(fail(up, &mut state, why)),
+    };
     if let Err(e) = up.dev.flush() {
         return Err(fail(up, &mut state, format!("flushing slot {target}: {e}")));
     }
@@ -217,50 +265,55 @@ pub fn install<D: BlockDevice, R: Read>(
     Ok(Installed { slot: target, version: m.version, bytes: done, seconds: secs })
 }
 
-/// Compares the written slot with the manifest, chunk by chunk. A chunk
-/// whose signed hash equals the previous chunk's is compared byte for byte
-/// with that chunk's verified bytes instead of being hashed again (the empty
-/// space of a slot image is thousands of identical chunks). The whole-image
-/// hash is not recomputed: the signed manifest fixes every chunk's length
-/// and hash, so matching chunks are the image (`fwupdate bundle verify`
-/// checks the manifest's own consistency).
+/// One verified chunk on its way from the reader thread to the writer.
+enum Piece {
+    Data {
+        offset: u64,
+        bytes: Vec<u8>,
+    },
+    /// A chunk the signed manifest says is all zeros.
+    Zero {
+        offset: u64,
+        len: usize,
+    },
+}
+
+/// Which chunks of a payload are all zeros, by their signed hash.
+fn zero_chunks(p: &bundle::Payload) -> Vec<bool> {
+    let full: [u8; 32] = Sha256::digest(vec![0u8; p.chunk_size as usize]).into();
+    let last = p.chunks.len().saturating_sub(1);
+    let tail: [u8; 32] = Sha256::digest(vec![0u8; p.chunk_len(last)]).into();
+    p.chunks.iter().enumerate().map(|(k, c)| c.data_sha256 == if k == last { tail } else { full }).collect()
+}
+
+/// Compares the written slot with the manifest, chunk by chunk, through the
+/// flasher's read-back (it hashes chunk N while reading N+1, checks empty
+/// chunks by looking at them and skips those that are holes in an image
+/// file). The whole-image hash is not recomputed: the signed manifest fixes
+/// every chunk's length and hash, so matching chunks are the image
+/// (`fwupdate bundle verify` checks the manifest's own consistency).
 fn readback<D: BlockDevice>(up: &mut Updater<D>, start: u64, p: &bundle::Payload) -> Result<(), String> {
     // Forget the cached pages once (per-read dropping would also drop the
-    // kernel's readahead), then read several chunks per call.
+    // kernel's readahead).
     let _ = up.dev.drop_cache();
-    let chunk = p.chunk_size as usize;
-    let per_read = (READBACK_BYTES / chunk).max(1);
-    let mut buf = vec![0u8; per_read * chunk];
-    // The last chunk whose hash was checked, and its bytes.
-    let mut last_hash: Option<[u8; 32]> = None;
-    let mut last = Vec::with_capacity(chunk);
-    let mut i = 0;
-    while i < p.chunks.len() {
-        let n = per_read.min(p.chunks.len() - i);
-        let off = i as u64 * chunk as u64;
-        let bytes: usize = (i..i + n).map(|k| p.chunk_len(k)).sum();
-        let area = &mut buf[..bytes];
-        up.dev.read_at(start + off, area).map_err(|e| format!("reading back at {off}: {e}"))?;
-        for k in i..i + n {
-            let c = &p.chunks[k];
-            let at = (k - i) * chunk;
-            let data = &area[at..at + p.chunk_len(k)];
-            let same = if last_hash == Some(c.data_sha256) && last.len() == data.len() {
-                last[..] == data[..]
-            } else {
-                let ok = <[u8; 32]>::from(Sha256::digest(data)) == c.data_sha256;
-                if ok {
-                    last_hash = Some(c.data_sha256);
-                    last.clear();
-                    last.extend_from_slice(data);
-                }
-                ok
-            };
-            if !same {
-                return Err(format!("the slot does not hold what was written (chunk {k} differs on readback)"));
-            }
+    let sums = zero_chunks(p)
+        .into_iter()
+        .zip(&p.chunks)
+        .map(|(zero, c)| if zero { ChunkSum::Zero } else { ChunkSum::Sha(c.data_sha256) })
+        .collect();
+    let written = flash::Written {
+        name: "the slot".into(),
+        offset: start,
+        len: p.size,
+        chunk: p.chunk_size as usize,
+        sums,
+        zero_bytes: 0,
+    };
+    flash::verify_region(&written, &mut up.dev, &mut |_| {}).map_err(|e| match e {
+        flash::Error::Mismatch { at, .. } => {
+            format!("the slot does not hold what was written ({} MiB into it differs on readback)", (at - start) >> 20)
         }
-        i += n;
-    }
-    Ok(())
+        flash::Error::Readback { at, source } => format!("reading back at {}: {source}", at - start),
+        other => other.to_string(),
+    })
 }

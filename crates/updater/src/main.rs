@@ -43,7 +43,7 @@ struct Cli {
 enum Cmd {
     /// Make, sign, verify and inspect update bundles (*.qbundle).
     #[command(subcommand)]
-    Bundle(bundle_cmd::BundleCmd),
+    Bundle(Box<bundle_cmd::BundleCmd>),
     #[command(flatten)]
     Device(cli_device::DeviceCmd),
     /// Look for an update on mounted USB storage (run by init when a stick appears): offer the newest bundle for this device, or install it without asking with --auto or a file quill/autoupdate on the stick, then reboot.
@@ -111,7 +111,7 @@ impl<E: std::fmt::Display> From<E> for Failure {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.cmd {
-        Cmd::Bundle(b) => bundle_cmd::run(b),
+        Cmd::Bundle(b) => bundle_cmd::run(*b),
         Cmd::Keygen { out, name } => keygen(&out, &name),
         Cmd::Device(d) => cli_device::run(d, &cli.device),
         Cmd::Usb { auto, dir } => cli_usb::run(&cli.device, &dir, auto),

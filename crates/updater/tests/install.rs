@@ -87,14 +87,15 @@ fn run<D: BlockDevice>(up: &mut Updater<D>, bytes: &[u8], o: &InstallOptions) ->
     install(up, "test.qbundle", &mut || Ok(bytes), o, &mut |_| {})
 }
 
+fn slot_range(up: &mut Updater<MemDevice>, s: Slot) -> std::ops::Range<usize> {
+    let mut v = updater::blockdev::GptView { dev: &mut up.dev, block_size: 512 };
+    let g = gptedit::Gpt::load(&mut v).unwrap();
+    let p = g.find_by_name(if s == Slot::A { "SYSTEM_A" } else { "SYSTEM_B" }).unwrap();
+    (p.first_lba * 512) as usize..((p.last_lba + 1) * 512) as usize
+}
+
 fn region(d: &MemDevice, up: &mut Updater<MemDevice>, s: Slot) -> Vec<u8> {
-    let (_, parts) = {
-        let mut v = updater::blockdev::GptView { dev: &mut up.dev, block_size: 512 };
-        let g = gptedit::Gpt::load(&mut v).unwrap();
-        (g.clone(), [g.find_by_name("SYSTEM_A").unwrap(), g.find_by_name("SYSTEM_B").unwrap()])
-    };
-    let p = &parts[s.index()];
-    d.0[(p.first_lba * 512) as usize..((p.last_lba + 1) * 512) as usize].to_vec()
+    d.0[slot_range(up, s)].to_vec()
 }
 
 #[test]
@@ -105,7 +106,13 @@ fn installs_into_the_inactive_slot_and_flips_the_boot_state() {
         let d = up.dev.clone();
         region(&d, &mut up, Slot::A)
     };
+    // Old bytes everywhere in B: the image's empty space is not written but
+    // zeroed, and must read back as zeros.
+    let b = slot_range(&mut up, Slot::B);
+    up.dev.0[b].fill(0xAA);
     let done = run(&mut up, &make_bundle(&e, "2.0.0", "x86-ud", 1), &opts()).unwrap();
+    let d = up.dev.clone();
+    assert!(region(&d, &mut up, Slot::B) == slot_image("2.0.0", 1), "B holds exactly the image");
     assert_eq!((done.slot, done.version.as_str()), (Slot::B, "2.0.0"));
     let a = up.attrs().unwrap();
     assert_eq!(a[0], SlotAttr::new(1, 0, true), "the running slot keeps its state");
@@ -340,5 +347,31 @@ fn a_medium_that_does_not_keep_what_was_written_fails_the_readback() {
         let a = up.attrs().unwrap();
         assert_eq!(a[1], SlotAttr::new(0, 0, false), "B stays unbootable");
         assert_eq!(a[0], SlotAttr::new(1, 0, true));
+    }
+}
+
+#[test]
+fn a_bundle_that_changes_or_ends_during_the_install_fails_it_cleanly() {
+    let e = env();
+    let good = make_bundle(&e, "2.0.0", "x86-ud", 0);
+    let mut flipped = good.clone();
+    let n = flipped.len();
+    flipped[n - 100] ^= 1;
+    let truncated = good[..n - 5000].to_vec();
+    for (second, what) in [(&flipped, "ChunkHash/FrameHash"), (&truncated, "truncated")] {
+        let mut up = Updater::new(disk(), 512, Slot::A, e.paths.clone());
+        // The first pass (frame check) sees the good bundle; the install pass
+        // another one, as when a stick is swapped or fails mid-read.
+        let mut calls = 0;
+        let mut open = || {
+            calls += 1;
+            Ok(if calls == 1 { &good[..] } else { &second[..] })
+        };
+        let err = install(&mut up, "t.qbundle", &mut open, &opts(), &mut |_| {}).unwrap_err();
+        assert!(matches!(err, Error::Failed(..)), "{what}: {err}");
+        let a = up.attrs().unwrap();
+        assert_eq!(a[1], SlotAttr::new(0, 0, false), "{what}: B stays unbootable");
+        assert_eq!(a[0], SlotAttr::new(1, 0, true), "{what}: A untouched");
+        assert!(up.status().unwrap().last_install.unwrap().result.starts_with("failed"), "{what}");
     }
 }
