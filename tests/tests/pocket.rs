@@ -159,3 +159,59 @@ fn pocket_installs_onto_an_empty_internal_disk_which_then_boots_alone() {
     })();
     or_log("pocket-internal-boot", &vm, r);
 }
+
+fn keys(vm: &mut Vm, qcodes: &[&str]) -> anyhow::Result<()> {
+    for k in qcodes {
+        vm.send_key(&[k])?;
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs the image: run with `cargo xtask test`"]
+fn pocket_home_screen_installs_onto_the_internal_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let internal = dir.path().join("internal.img");
+    fs::File::create(&internal).unwrap().set_len(2 << 30).unwrap();
+    let disk = TestDisk::new().unwrap();
+    let mut cfg = disk.vm_config().unwrap();
+    cfg.bus = DiskBus::Usb;
+    cfg.extra_disks = vec![internal.clone()];
+    let mut vm = Vm::start(&cfg).unwrap();
+    let step = Duration::from_secs(120);
+    let r = (|| -> anyhow::Result<()> {
+        ready_shell(&mut vm)?;
+        // Set up as the assistant would have, then restart it: the home
+        // screen comes up and, on a stick, offers the internal disk.
+        sh(
+            &mut vm,
+            "mkdir -p /data/quill && printf 'schema = 1\\nsetup_done = true\\nlanguage = \"en\"\\n\
+             keyboard = \"us\"\\ntimezone = \"Europe/Vienna\"\\nlicence = \"skip\"\\n' \
+             > /data/quill/settings.toml && kill $(ps | awk '/[q]uill-setup/{print $1}'); sleep 1; \
+             (quill-setup </dev/null >/dev/null 2>&1 &)",
+        )?;
+        vm.wait_seen("assistant: home screen: running from removable storage", step)?;
+        std::thread::sleep(Duration::from_secs(1));
+        // Third action, then Yes to erasing (No is the default), then Yes
+        // to copying the settings (the default).
+        keys(&mut vm, &["down", "down", "ret"])?;
+        let found = vm.wait_seen("assistant: disks:", step)?;
+        anyhow::ensure!(found.contains("/dev/vda"), "{found}");
+        std::thread::sleep(Duration::from_secs(1));
+        keys(&mut vm, &["left", "ret"])?;
+        std::thread::sleep(Duration::from_secs(1));
+        keys(&mut vm, &["ret"])?;
+        let ended = vm.wait_seen("assistant: fwupdate install-to-disk ended", Duration::from_secs(300))?;
+        anyhow::ensure!(ended.contains("exit status: 0"), "{ended}");
+        vm.screendump(&quill_e2e::root().join("target/quill/test-logs/screens/pocket-home-installed.ppm")).ok();
+        quill_e2e::poweroff(&mut vm)?;
+        Ok(())
+    })();
+    or_log("pocket-home-install", &vm, r);
+    tool("sgdisk", &["-v", internal.to_str().unwrap()]).unwrap();
+    let cg =
+        |i: &str, f: &str| tool("cgpt", &["show", "-i", i, f, internal.to_str().unwrap()]).unwrap().trim().to_string();
+    assert_eq!((cg("2", "-P"), cg("2", "-S")), ("1".into(), "1".into()), "A active and proven");
+    assert_eq!(cg("3", "-P"), "0", "B not bootable");
+}

@@ -93,6 +93,15 @@ pub enum Msg {
     UpdateRunning,
     UpdateDone,
     UpdateFailed,
+    ActionInstallDisk,
+    DiskNone,
+    DiskChoose,
+    DiskConfirm,
+    DiskSettings,
+    DiskRunning,
+    DiskDone,
+    DiskFailed,
+    Cancel,
 }
 
 /// The text of `m` in `lang`.
@@ -221,6 +230,33 @@ fn both(m: Msg) -> [&'static str; 2] {
             "The update was not installed; the device keeps its firmware. {0}",
             "Das Update wurde nicht installiert; das Gerät behält seine Firmware. {0}",
         ],
+        ActionInstallDisk => ["Install Quill onto this PC's disk", "Quill auf die Festplatte dieses PCs installieren"],
+        DiskNone => [
+            "No internal disk to install onto was found.\n{0}",
+            "Keine interne Festplatte zum Installieren gefunden.\n{0}",
+        ],
+        DiskChoose => [
+            "Choose the disk to install Quill onto. Everything on it will be erased.",
+            "Wählen Sie die Festplatte, auf die Quill installiert wird. Alles darauf wird gelöscht.",
+        ],
+        DiskConfirm => [
+            "Everything on {0} ({1}) will be erased and Quill installed onto it. Continue?",
+            "Alles auf {0} ({1}) wird gelöscht und Quill darauf installiert. Fortfahren?",
+        ],
+        DiskSettings => [
+            "Copy the settings made on this stick (language, keyboard, time zone, gateway) to the disk?",
+            "Die auf diesem Stick gemachten Einstellungen (Sprache, Tastatur, Zeitzone, Gateway) übernehmen?",
+        ],
+        DiskRunning => [
+            "Installing Quill onto {0}. Do not remove the USB stick or switch off.",
+            "Quill wird auf {0} installiert. Den USB-Stick nicht entfernen und nicht ausschalten.",
+        ],
+        DiskDone => [
+            "Quill is on {0} and verified. Power off, remove the USB stick and start the PC from its disk.",
+            "Quill ist auf {0} installiert und geprüft. Ausschalten, den USB-Stick abziehen und den PC von der Festplatte starten.",
+        ],
+        DiskFailed => ["Installing onto {0} failed. {1}", "Die Installation auf {0} ist fehlgeschlagen. {1}"],
+        Cancel => ["Cancel", "Abbrechen"],
     }
 }
 
@@ -307,6 +343,15 @@ mod tests {
             Msg::UpdateRunning,
             Msg::UpdateDone,
             Msg::UpdateFailed,
+            Msg::ActionInstallDisk,
+            Msg::DiskNone,
+            Msg::DiskChoose,
+            Msg::DiskConfirm,
+            Msg::DiskSettings,
+            Msg::DiskRunning,
+            Msg::DiskDone,
+            Msg::DiskFailed,
+            Msg::Cancel,
         ];
         for m in all {
             let [en, de] = both(m);

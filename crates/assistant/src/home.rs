@@ -3,6 +3,7 @@
 use crate::catalogue::{fill, text, Lang, Msg};
 use ui::widgets::{BODY, SMALL};
 use ui::{Key, Rect, Ui};
+use updater::disks::DiskList;
 
 /// What the home screen shows about the device.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -12,24 +13,27 @@ pub struct DeviceInfo {
     pub addresses: Vec<String>,
     pub version: String,
     pub slot: String,
+    /// Running from removable or USB storage (a UD Pocket): the home screen
+    /// offers to install onto the PC's disk.
+    pub pocket: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
     Setup,
     Update,
+    InstallDisk,
     Terminal,
     Reboot,
     PowerOff,
 }
-
-pub const ACTIONS: [Action; 5] = [Action::Setup, Action::Update, Action::Terminal, Action::Reboot, Action::PowerOff];
 
 impl Action {
     fn msg(self) -> Msg {
         match self {
             Action::Setup => Msg::ActionSetup,
             Action::Update => Msg::ActionUpdate,
+            Action::InstallDisk => Msg::ActionInstallDisk,
             Action::Terminal => Msg::ActionTerminal,
             Action::Reboot => Msg::ActionReboot,
             Action::PowerOff => Msg::ActionPowerOff,
@@ -46,6 +50,13 @@ pub enum HomeOutcome {
     Update,
     /// Install this bundle (confirmed).
     Install(std::path::PathBuf),
+    /// List the disks this Pocket can install onto (answer with `disks`).
+    FindDisks,
+    /// Install onto this disk (confirmed), carrying the settings over or not.
+    InstallToDisk {
+        device: String,
+        copy_settings: bool,
+    },
     Reboot,
     PowerOff,
 }
@@ -57,8 +68,14 @@ pub enum Overlay {
     Confirm(Action),
     /// Install this bundle? Yes / No.
     ConfirmInstall(std::path::PathBuf),
-    /// An install runs: what it says, and how far it got (0..=1).
-    Progress(String, f32),
+    /// Which disk to install onto: (path, label) each, then Cancel.
+    ChooseDisk(Vec<(String, String)>),
+    /// Erase this disk (path, label) and install? Yes / No.
+    ConfirmDisk(String, String),
+    /// Copy the stick's settings onto this disk? Yes / No.
+    DiskSettings(String),
+    /// Work runs: its title, what it says, and how far it got (0..=1).
+    Progress(Msg, String, f32),
 }
 
 pub struct Home {
@@ -85,29 +102,51 @@ impl Home {
         text(self.lang, m)
     }
 
+    /// The actions on this device, top to bottom.
+    pub fn actions(&self) -> Vec<Action> {
+        let mut v = vec![Action::Setup, Action::Update];
+        if self.info.pocket {
+            v.push(Action::InstallDisk);
+        }
+        v.extend([Action::Terminal, Action::Reboot, Action::PowerOff]);
+        v
+    }
+
+    /// How many buttons the open overlay has.
+    fn buttons(&self) -> usize {
+        match &self.overlay {
+            Some(Overlay::ChooseDisk(d)) => d.len() + 1,
+            Some(Overlay::Info(_)) => 1,
+            Some(Overlay::Progress(..)) | None => 0,
+            Some(_) => 2,
+        }
+    }
+
     pub fn key(&mut self, key: Key) -> HomeOutcome {
-        if let Some(o) = self.overlay.clone() {
-            return match (o, key) {
-                (Overlay::Progress(..), _) => HomeOutcome::Stay,
-                (
-                    Overlay::Confirm(_) | Overlay::ConfirmInstall(_),
-                    Key::Left | Key::Right | Key::Tab | Key::BackTab,
-                ) => {
-                    self.choice = 1 - self.choice;
+        if self.overlay.is_some() {
+            let n = self.buttons();
+            return match key {
+                _ if n == 0 => HomeOutcome::Stay,
+                Key::Right | Key::Down | Key::Tab => {
+                    self.choice = (self.choice + 1) % n;
                     HomeOutcome::Stay
                 }
-                (Overlay::Confirm(a), Key::Enter) => self.overlay_button(self.choice, a),
-                (Overlay::ConfirmInstall(p), Key::Enter) => self.install_button(self.choice, p),
-                (_, Key::Enter | Key::Escape) => {
+                Key::Left | Key::Up | Key::BackTab => {
+                    self.choice = (self.choice + n - 1) % n;
+                    HomeOutcome::Stay
+                }
+                Key::Enter => self.answer(self.choice),
+                Key::Escape => {
                     self.overlay = None;
                     HomeOutcome::Stay
                 }
                 _ => HomeOutcome::Stay,
             };
         }
+        let n = self.actions().len();
         match key {
-            Key::Up | Key::BackTab => self.selected = (self.selected + ACTIONS.len() - 1) % ACTIONS.len(),
-            Key::Down | Key::Tab => self.selected = (self.selected + 1) % ACTIONS.len(),
+            Key::Up | Key::BackTab => self.selected = (self.selected + n - 1) % n,
+            Key::Down | Key::Tab => self.selected = (self.selected + 1) % n,
             Key::Enter => return self.activate(self.selected),
             _ => {}
         }
@@ -115,14 +154,9 @@ impl Home {
     }
 
     pub fn click(&mut self, hit: HomeHit) -> HomeOutcome {
-        match (hit, self.overlay.clone()) {
-            (HomeHit::Overlay(i), Some(Overlay::Confirm(a))) => self.overlay_button(i, a),
-            (HomeHit::Overlay(i), Some(Overlay::ConfirmInstall(p))) => self.install_button(i, p),
-            (HomeHit::Overlay(_), Some(Overlay::Info(_))) => {
-                self.overlay = None;
-                HomeOutcome::Stay
-            }
-            (HomeHit::Action(i), None) => {
+        match hit {
+            HomeHit::Overlay(i) if i < self.buttons() => self.answer(i),
+            HomeHit::Action(i) if self.overlay.is_none() => {
                 self.selected = i;
                 self.activate(i)
             }
@@ -130,22 +164,81 @@ impl Home {
         }
     }
 
-    fn overlay_button(&mut self, i: usize, a: Action) -> HomeOutcome {
-        self.overlay = None;
-        match (i, a) {
-            (0, Action::Reboot) => HomeOutcome::Reboot,
-            (0, Action::PowerOff) => HomeOutcome::PowerOff,
+    /// Button `i` of the open overlay was chosen (0 is Yes / the first item).
+    fn answer(&mut self, i: usize) -> HomeOutcome {
+        let Some(overlay) = self.overlay.take() else { return HomeOutcome::Stay };
+        match (overlay, i) {
+            (Overlay::Confirm(Action::Reboot), 0) => HomeOutcome::Reboot,
+            (Overlay::Confirm(Action::PowerOff), 0) => HomeOutcome::PowerOff,
+            (Overlay::ConfirmInstall(bundle), 0) => HomeOutcome::Install(bundle),
+            (Overlay::ChooseDisk(disks), i) if i < disks.len() => {
+                let (path, label) = disks[i].clone();
+                self.confirm_disk(path, label);
+                HomeOutcome::Stay
+            }
+            (Overlay::ConfirmDisk(path, _), 0) => {
+                // Copying is the usual wish: Yes first.
+                self.choice = 0;
+                self.overlay = Some(Overlay::DiskSettings(path));
+                HomeOutcome::Stay
+            }
+            (Overlay::DiskSettings(device), i) => HomeOutcome::InstallToDisk { device, copy_settings: i == 0 },
+            (p @ Overlay::Progress(..), _) => {
+                self.overlay = Some(p);
+                HomeOutcome::Stay
+            }
             _ => HomeOutcome::Stay,
         }
     }
 
-    fn install_button(&mut self, i: usize, bundle: std::path::PathBuf) -> HomeOutcome {
-        self.overlay = None;
-        if i == 0 {
-            HomeOutcome::Install(bundle)
-        } else {
-            HomeOutcome::Stay
+    fn confirm_disk(&mut self, path: String, label: String) {
+        self.choice = 1;
+        self.overlay = Some(Overlay::ConfirmDisk(path, label));
+    }
+
+    /// The disks found for installing: asks which (several), confirms (one),
+    /// or says why there is none.
+    pub fn disks(&mut self, found: Result<DiskList, String>) {
+        let list = match found {
+            Ok(l) => l,
+            Err(why) => return self.inform(fill(self.t(Msg::DiskNone), &[&why])),
+        };
+        let usable: Vec<(String, String)> =
+            list.usable().into_iter().map(|d| (d.path.clone(), d.label.clone())).collect();
+        match usable.len() {
+            0 => {
+                let why: Vec<String> = list
+                    .disks
+                    .iter()
+                    .map(|d| format!("{} ({}): {}", d.path, d.label, d.refusal.as_deref().unwrap_or("")))
+                    .collect();
+                self.inform(fill(self.t(Msg::DiskNone), &[&why.join("\n")]));
+            }
+            1 => {
+                let (path, label) = usable.into_iter().next().unwrap();
+                self.confirm_disk(path, label);
+            }
+            _ => {
+                self.choice = 0;
+                self.overlay = Some(Overlay::ChooseDisk(usable));
+            }
         }
+    }
+
+    /// Shows how far the install onto `device` got.
+    pub fn disk_progress(&mut self, device: &str, line: &str, fraction: f32) {
+        let head = fill(self.t(Msg::DiskRunning), &[device]);
+        self.overlay =
+            Some(Overlay::Progress(Msg::ActionInstallDisk, format!("{head}\n{line}"), fraction.clamp(0.0, 1.0)));
+    }
+
+    /// The result of installing onto `device`: `Ok(())` or `Err(reason)`.
+    pub fn disk_finished(&mut self, device: &str, result: Result<(), String>) {
+        let msg = match result {
+            Ok(()) => fill(self.t(Msg::DiskDone), &[device]),
+            Err(why) => fill(self.t(Msg::DiskFailed), &[device, &why]),
+        };
+        self.overlay = Some(Overlay::Info(msg));
     }
 
     /// Offers to install `bundle` (found on USB storage).
@@ -157,7 +250,7 @@ impl Home {
     /// Shows how far an install got.
     pub fn progress(&mut self, bundle: &str, line: &str, fraction: f32) {
         let head = fill(self.t(Msg::UpdateRunning), &[bundle]);
-        self.overlay = Some(Overlay::Progress(format!("{head}\n{line}"), fraction.clamp(0.0, 1.0)));
+        self.overlay = Some(Overlay::Progress(Msg::ActionUpdate, format!("{head}\n{line}"), fraction.clamp(0.0, 1.0)));
     }
 
     /// The result of an install: `Ok(summary)` or `Err(reason)`.
@@ -170,9 +263,11 @@ impl Home {
     }
 
     fn activate(&mut self, i: usize) -> HomeOutcome {
-        match ACTIONS[i] {
+        let Some(&action) = self.actions().get(i) else { return HomeOutcome::Stay };
+        match action {
             Action::Setup => HomeOutcome::RunSetup,
             Action::Update => HomeOutcome::Update,
+            Action::InstallDisk => HomeOutcome::FindDisks,
             Action::Terminal => {
                 self.overlay = Some(Overlay::Info(self.t(Msg::TerminalHint).into()));
                 HomeOutcome::Stay
@@ -214,7 +309,7 @@ impl Home {
         y += t.px(16);
         let mut hits = Vec::new();
         let bw = area.w.min(t.px(400));
-        for (i, a) in ACTIONS.iter().enumerate() {
+        for (i, a) in self.actions().iter().enumerate() {
             let r = Rect::new(area.x, y, bw, t.px(34));
             let focused = self.overlay.is_none() && self.selected == i;
             ui.button(r, self.t(a.msg()), focused, true, false);
@@ -239,8 +334,34 @@ impl Home {
                     ui.message_box(self.t(Msg::ActionUpdate), &q, &[self.t(Msg::Yes), self.t(Msg::No)], self.choice);
                 b.into_iter().enumerate().map(|(i, r)| (r, HomeHit::Overlay(i))).collect()
             }
-            Some(Overlay::Progress(msg, fraction)) => {
-                ui.progress_box(self.t(Msg::ActionUpdate), msg, *fraction);
+            Some(Overlay::ChooseDisk(disks)) => {
+                let labels: Vec<String> = disks.iter().map(|(p, l)| format!("{p}  ·  {l}")).collect();
+                let mut items: Vec<&str> = labels.iter().map(String::as_str).collect();
+                items.push(self.t(Msg::Cancel));
+                let b = ui.choice_box(self.t(Msg::ActionInstallDisk), self.t(Msg::DiskChoose), &items, self.choice);
+                b.into_iter().enumerate().map(|(i, r)| (r, HomeHit::Overlay(i))).collect()
+            }
+            Some(Overlay::ConfirmDisk(path, label)) => {
+                let q = fill(self.t(Msg::DiskConfirm), &[path, label]);
+                let b = ui.message_box(
+                    self.t(Msg::ActionInstallDisk),
+                    &q,
+                    &[self.t(Msg::Yes), self.t(Msg::No)],
+                    self.choice,
+                );
+                b.into_iter().enumerate().map(|(i, r)| (r, HomeHit::Overlay(i))).collect()
+            }
+            Some(Overlay::DiskSettings(_)) => {
+                let b = ui.message_box(
+                    self.t(Msg::ActionInstallDisk),
+                    self.t(Msg::DiskSettings),
+                    &[self.t(Msg::Yes), self.t(Msg::No)],
+                    self.choice,
+                );
+                b.into_iter().enumerate().map(|(i, r)| (r, HomeHit::Overlay(i))).collect()
+            }
+            Some(Overlay::Progress(title, msg, fraction)) => {
+                ui.progress_box(self.t(*title), msg, *fraction);
                 Vec::new()
             }
         }
@@ -257,7 +378,7 @@ mod tests {
         h.key(Key::Down);
         h.key(Key::Down);
         h.key(Key::Down);
-        assert_eq!(ACTIONS[h.selected], Action::Reboot);
+        assert_eq!(h.actions()[h.selected], Action::Reboot);
         assert_eq!(h.key(Key::Enter), HomeOutcome::Stay);
         assert_eq!(h.overlay, Some(Overlay::Confirm(Action::Reboot)));
         assert_eq!(h.key(Key::Enter), HomeOutcome::Stay, "No is the default");
@@ -282,7 +403,7 @@ mod tests {
         assert_eq!(h.click(HomeHit::Overlay(0)), HomeOutcome::Install(b));
         h.progress("quill-2.0.0.qbundle", "written  50%", 0.5);
         assert_eq!(h.key(Key::Escape), HomeOutcome::Stay);
-        assert!(matches!(h.overlay, Some(Overlay::Progress(_, f)) if f == 0.5), "progress cannot be dismissed");
+        assert!(matches!(h.overlay, Some(Overlay::Progress(_, _, f)) if f == 0.5), "progress cannot be dismissed");
         h.finished(Err("the bundle is signed by an unknown key".into()));
         assert!(
             matches!(h.overlay, Some(Overlay::Info(ref m)) if m.contains("keeps its firmware") && m.contains("unknown key"))
@@ -301,5 +422,68 @@ mod tests {
         assert_eq!(h.click(HomeHit::Action(0)), HomeOutcome::Stay, "the message box is modal");
         h.key(Key::Escape);
         assert_eq!(h.overlay, None);
+    }
+
+    fn list(disks: &[(&str, Option<&str>)]) -> DiskList {
+        DiskList {
+            running_from: "/dev/sda".into(),
+            from_removable: true,
+            disks: disks
+                .iter()
+                .map(|(p, r)| updater::disks::Disk {
+                    path: p.to_string(),
+                    label: "QEMU HARDDISK, 2.0 GiB".into(),
+                    size: 2 << 30,
+                    refusal: r.map(str::to_string),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn install_onto_the_disk_is_offered_on_a_pocket_only_and_asks_twice() {
+        let h = Home::new(Lang::En, DeviceInfo::default());
+        assert!(!h.actions().contains(&Action::InstallDisk), "not on an internal-disk device");
+        let mut h = Home::new(Lang::En, DeviceInfo { pocket: true, ..Default::default() });
+        assert_eq!(h.actions()[2], Action::InstallDisk);
+        assert_eq!(h.click(HomeHit::Action(2)), HomeOutcome::FindDisks);
+        // One usable disk: straight to the question, No by default.
+        h.disks(Ok(list(&[("/dev/vda", None), ("/dev/sdb", Some("removable"))])));
+        assert!(matches!(h.overlay, Some(Overlay::ConfirmDisk(ref p, _)) if p == "/dev/vda"));
+        assert_eq!(h.key(Key::Enter), HomeOutcome::Stay);
+        assert_eq!(h.overlay, None, "No erased nothing");
+        h.disks(Ok(list(&[("/dev/vda", None)])));
+        h.key(Key::Left);
+        assert_eq!(h.key(Key::Enter), HomeOutcome::Stay);
+        assert_eq!(h.overlay, Some(Overlay::DiskSettings("/dev/vda".into())));
+        assert_eq!(
+            h.key(Key::Enter),
+            HomeOutcome::InstallToDisk { device: "/dev/vda".into(), copy_settings: true },
+            "copying is the default"
+        );
+        // Several: a choice, the last item cancels.
+        h.disks(Ok(list(&[("/dev/vda", None), ("/dev/nvme0n1", None)])));
+        assert!(matches!(h.overlay, Some(Overlay::ChooseDisk(ref d)) if d.len() == 2));
+        h.key(Key::Down);
+        h.key(Key::Down);
+        assert_eq!(h.key(Key::Enter), HomeOutcome::Stay);
+        assert_eq!(h.overlay, None, "Cancel");
+        h.disks(Ok(list(&[("/dev/vda", None), ("/dev/nvme0n1", None)])));
+        assert_eq!(h.click(HomeHit::Overlay(1)), HomeOutcome::Stay);
+        assert!(matches!(h.overlay, Some(Overlay::ConfirmDisk(ref p, _)) if p == "/dev/nvme0n1"));
+        assert_eq!(h.click(HomeHit::Overlay(0)), HomeOutcome::Stay);
+        assert_eq!(
+            h.click(HomeHit::Overlay(1)),
+            HomeOutcome::InstallToDisk { device: "/dev/nvme0n1".into(), copy_settings: false }
+        );
+        // None: why, per disk.
+        h.disks(Ok(list(&[("/dev/sdb", Some("removable or USB storage, not an internal disk"))])));
+        assert!(matches!(h.overlay, Some(Overlay::Info(ref m)) if m.contains("/dev/sdb") && m.contains("removable")));
+        h.key(Key::Enter);
+        h.disk_progress("/dev/vda", "written  40%", 0.2);
+        assert_eq!(h.key(Key::Escape), HomeOutcome::Stay);
+        assert!(matches!(h.overlay, Some(Overlay::Progress(Msg::ActionInstallDisk, _, _))));
+        h.disk_finished("/dev/vda", Err("read-back mismatch".into()));
+        assert!(matches!(h.overlay, Some(Overlay::Info(ref m)) if m.contains("failed") && m.contains("mismatch")));
     }
 }

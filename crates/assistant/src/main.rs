@@ -314,12 +314,34 @@ impl Runner {
     /// same code as on the console), showing its progress; returns its
     /// summary or why it failed.
     fn install(&mut self, home: &mut Home, bundle: &Path) -> Result<String, String> {
-        use std::io::BufRead;
         let name = bundle.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        log(&format!("installing {}", bundle.display()));
+        let args = ["install".into(), "--yes".into(), bundle.as_os_str().to_owned()];
+        self.fwupdate(home, &args, false, &mut |home, line, fraction| home.progress(&name, line, fraction))
+    }
+
+    /// Runs `fwupdate install-to-disk DEVICE --yes --settings copy|fresh`
+    /// (the console's command: it erases, writes, reads back, then copies
+    /// the settings), showing its progress.
+    fn install_to_disk(&mut self, home: &mut Home, device: &str, copy_settings: bool) -> Result<String, String> {
+        let settings = if copy_settings { "copy" } else { "fresh" };
+        let args = ["install-to-disk".into(), device.into(), "--yes".into(), "--settings".into(), settings.into()];
+        self.fwupdate(home, &args, true, &mut |home, line, fraction| home.disk_progress(device, line, fraction))
+    }
+
+    /// Runs fwupdate, feeding its progress lines (stderr) to `show` and
+    /// redrawing; returns its last stdout line, or its last stderr line
+    /// when it fails. `two_phases`: it counts writing, then verifying.
+    fn fwupdate(
+        &mut self,
+        home: &mut Home,
+        args: &[std::ffi::OsString],
+        two_phases: bool,
+        show: &mut dyn FnMut(&mut Home, &str, f32),
+    ) -> Result<String, String> {
+        use std::io::BufRead;
+        log(&format!("running fwupdate {}", args.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ")));
         let mut child = std::process::Command::new("fwupdate")
-            .args(["install", "--yes"])
-            .arg(bundle)
+            .args(args)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -327,15 +349,13 @@ impl Runner {
             .map_err(|e| format!("fwupdate: {e}"))?;
         let mut last = String::new();
         let mut fraction = 0.0;
-        home.progress(&name, "", fraction);
+        show(home, "", fraction);
         self.draw_home(home);
         if let Some(err) = child.stderr.take() {
             for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
                 let line = line.trim_start_matches("fwupdate: ").to_string();
-                if let Some(pct) = line.strip_prefix("written").and_then(|r| r.trim().split('%').next()) {
-                    fraction = pct.trim().parse::<f32>().unwrap_or(0.0) / 100.0;
-                }
-                home.progress(&name, &line, fraction);
+                fraction = progress_fraction(&line, two_phases).unwrap_or(fraction);
+                show(home, &line, fraction);
                 self.draw_home(home);
                 last = line;
             }
@@ -347,8 +367,8 @@ impl Runner {
         let status = child.wait().map_err(|e| format!("fwupdate: {e}"))?;
         let summary = out.lines().last().unwrap_or_default().trim_start_matches("fwupdate: ").to_string();
         log(&format!(
-            "install of {} ended: {status}: {}",
-            bundle.display(),
+            "fwupdate {} ended: {status}: {}",
+            args[0].to_string_lossy(),
             if status.success() { &summary } else { &last }
         ));
         if status.success() {
@@ -443,6 +463,13 @@ impl Runner {
             if !shown {
                 shown = true;
                 log("home screen");
+                // After the first frame: whether this runs from a stick
+                // (fwupdate looks at the boot disk) decides one action.
+                home.info.pocket = updater::disks::query().map(|l| l.from_removable).unwrap_or(false);
+                if home.info.pocket {
+                    log("home screen: running from removable storage; installing onto a disk is offered");
+                    continue;
+                }
             }
             let raw = match self.next(Duration::from_secs(2)) {
                 Wait::Input(raw) => raw,
@@ -450,7 +477,7 @@ impl Runner {
                 Wait::Timeout => {
                     // Addresses change (DHCP); refresh now and then. A stick
                     // with an update for this device is offered at once.
-                    home.info = device_info();
+                    home.info = DeviceInfo { pocket: home.info.pocket, ..device_info() };
                     if let Some(b) = updater::usb::offered_bundle() {
                         if home.overlay.is_none() && offered.as_ref() != Some(&b) {
                             offered = Some(b.clone());
@@ -489,10 +516,38 @@ impl Runner {
                     let result = self.install(&mut home, &bundle);
                     home.finished(result);
                 }
+                HomeOutcome::FindDisks => {
+                    let found = updater::disks::query();
+                    match &found {
+                        Ok(l) => log(&format!(
+                            "disks: usable {:?} of {}",
+                            l.usable().iter().map(|d| &d.path).collect::<Vec<_>>(),
+                            l.disks.len()
+                        )),
+                        Err(e) => log(&format!("disks: none listed: {e}")),
+                    }
+                    home.disks(found);
+                }
+                HomeOutcome::InstallToDisk { device, copy_settings } => {
+                    let result = self.install_to_disk(&mut home, &device, copy_settings);
+                    home.disk_finished(&device, result.map(|_| ()));
+                }
                 other => return other,
             }
         }
     }
+}
+
+/// How far fwupdate got, from one of its progress lines: `written N%` for
+/// an install (the read-back is short), `written N%` then `verified N%` for
+/// a whole disk.
+fn progress_fraction(line: &str, two_phases: bool) -> Option<f32> {
+    let pct = |rest: &str| rest.trim().split('%').next()?.trim().parse::<f32>().ok().map(|p| p / 100.0);
+    if let Some(p) = line.strip_prefix("verified").and_then(pct) {
+        return Some(0.5 + p / 2.0);
+    }
+    let p = line.strip_prefix("written").and_then(pct)?;
+    Some(if two_phases { p / 2.0 } else { p })
 }
 
 /// The bundle files on the USB volumes init mounted (the updater's rules).
@@ -516,7 +571,7 @@ fn device_info() -> DeviceInfo {
     let slot = cmdline.split_whitespace().find_map(|w| w.strip_prefix("quill.slot=")).unwrap_or("?").to_string();
     let hostname = read("/proc/sys/kernel/hostname");
     let unit = hostname.strip_prefix("ITC").unwrap_or(&hostname).to_string();
-    DeviceInfo { unit, hostname, addresses: addresses(), version, slot }
+    DeviceInfo { unit, hostname, addresses: addresses(), version, slot, pocket: false }
 }
 
 /// The IPv4 and IPv6 addresses of the interfaces other than loopback.
@@ -653,5 +708,18 @@ impl System for DeviceSystem {
 
     fn save(&mut self, settings: &Settings) -> Result<(), String> {
         self.store.save(settings).map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::progress_fraction;
+
+    #[test]
+    fn progress_lines_fill_the_bar_once() {
+        assert_eq!(progress_fraction("written  40% (64.0 MiB, 120 MiB/s)", false), Some(0.4));
+        assert_eq!(progress_fraction("written  40% (64.0 MiB, 120 MiB/s)", true), Some(0.2));
+        assert_eq!(progress_fraction("verified 100% (448.0 MiB)", true), Some(1.0));
+        assert_eq!(progress_fraction("reading the slot back to verify it", false), None);
     }
 }

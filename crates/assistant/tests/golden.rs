@@ -105,6 +105,7 @@ fn qemu_device(addresses: Vec<String>, version: &str, slot: &str) -> assistant::
         addresses,
         version: version.into(),
         slot: slot.into(),
+        pocket: false,
     }
 }
 
@@ -187,6 +188,27 @@ fn the_home_screen() {
     home.progress("quill-x86-ud-2.0.0.qbundle", "written  60% (96.0 MiB, 41.3 MiB/s)", 0.6);
     home.draw(&mut Ui { canvas: &mut c, fonts: &fonts, theme: &theme });
     check("1024-home-installing", &c);
+
+    // On a UD Pocket: the disk choice, the erase question, the settings.
+    let mut info = qemu_device(vec!["10.0.2.15 (eth0)".into()], "2.0.0", "a");
+    info.pocket = true;
+    let mut home = Home::new(assistant::catalogue::Lang::En, info);
+    let disk = |path: &str, label: &str| updater::disks::Disk {
+        path: path.into(),
+        label: label.into(),
+        size: 128 << 30,
+        refusal: None,
+    };
+    home.disks(Ok(updater::disks::DiskList {
+        running_from: "/dev/sda".into(),
+        from_removable: true,
+        disks: vec![disk("/dev/nvme0n1", "Samsung SSD 980, 128.0 GiB"), disk("/dev/mmcblk0", "eMMC DG4016, 14.7 GiB")],
+    }));
+    home.draw(&mut Ui { canvas: &mut c, fonts: &fonts, theme: &theme });
+    check("1024-home-choose-disk", &c);
+    home.key(ui::Key::Enter);
+    home.draw(&mut Ui { canvas: &mut c, fonts: &fonts, theme: &theme });
+    check("1024-home-erase-disk", &c);
 }
 
 /// The references of the QEMU end-to-end test (tests/tests/assistant.rs):

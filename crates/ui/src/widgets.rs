@@ -268,6 +268,33 @@ impl Ui<'_> {
         Rect::new((screen.w - w) / 2, (screen.h - h) / 2, w, h).inset(t.px(18))
     }
 
+    /// A message box whose answers are stacked full-width buttons (choices
+    /// too long for a row of buttons: disks, say), the box as tall as they
+    /// need. Returns each item's rectangle.
+    pub fn choice_box(&mut self, title: &str, text: &str, items: &[&str], focused: usize) -> Vec<Rect> {
+        let t = self.theme.clone();
+        let screen = self.canvas.bounds();
+        for y in 0..screen.h {
+            for x in 0..screen.w {
+                self.canvas.blend(x, y, Color::rgb(0, 0, 0), 110);
+            }
+        }
+        let (bh, gap, text_h) = (t.px(34), t.px(8), t.px(56));
+        let w = t.px(520).min(screen.w - t.px(20));
+        let h = (t.px(34) + text_h + items.len() as i32 * (bh + gap) + t.px(36)).min(screen.h - t.px(20));
+        let inner = Rect::new((screen.w - w) / 2, (screen.h - h) / 2, w, h).inset(t.px(18));
+        self.canvas.fill_rounded(inner.inset(-t.px(18)), t.px(8), t.panel);
+        self.label(inner.x, inner.y, TITLE, true, t.text, title);
+        self.paragraph(Rect::new(inner.x, inner.y + t.px(34), inner.w, text_h), BODY, t.text, text);
+        let mut y = inner.y + t.px(34) + text_h;
+        let mut out = Vec::with_capacity(items.len());
+        for (i, label) in items.iter().enumerate() {
+            out.push(self.button(Rect::new(inner.x, y, inner.w, bh), label, i == focused, true, false));
+            y += bh + gap;
+        }
+        out
+    }
+
     /// A message box with a progress bar (0..=1) where the buttons would be.
     pub fn progress_box(&mut self, title: &str, text: &str, fraction: f32) {
         self.message_box(title, text, &[], 0);

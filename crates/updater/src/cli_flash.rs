@@ -117,27 +117,6 @@ pub fn flash_image(image: &Path, device: &Path, yes: bool, force: bool, keep_gui
     Ok(())
 }
 
-/// Internal disks a running Pocket could install onto, with why others are not.
-fn candidates(sys: &Sys, boot: &str) -> Vec<(Target, Option<String>)> {
-    let mut out = Vec::new();
-    for name in bootdisk::whole_disks(&sys.class_block) {
-        if name.starts_with("sr") || name.starts_with("fd") || name == boot {
-            continue;
-        }
-        let Ok(t) = Target::inspect(&Path::new("/dev").join(&name), sys, &[boot.to_string()]) else { continue };
-        if t.size == 0 {
-            continue;
-        }
-        let why = if t.removable {
-            Some("removable or USB storage, not an internal disk".into())
-        } else {
-            t.refusal(0, true)
-        };
-        out.push((t, why));
-    }
-    out
-}
-
 /// Whether install-to-disk carries the stick's settings over.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum SettingsChoice {
@@ -171,12 +150,21 @@ pub fn install_to_disk(
     yes: bool,
     fresh_data: &Path,
     settings: Option<SettingsChoice>,
+    json: bool,
 ) -> Result<(), Failure> {
     let dev = args.resolve()?;
     let sys = Sys::default();
     let boot = dev.disk.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    if json {
+        if device.is_some() {
+            return Err(refused("--json lists the disks; it takes no DEVICE".into()));
+        }
+        let list = updater::disks::list(&sys, &dev.disk);
+        println!("{}", serde_json::to_string_pretty(&list).map_err(|e| e.to_string())?);
+        return Ok(());
+    }
     let Some(device) = device else {
-        let list = candidates(&sys, &boot);
+        let list = updater::disks::candidates(&sys, &boot);
         println!("fwupdate: running from {} (slot {}); internal disks:", dev.disk.display(), dev.booted);
         for (t, why) in &list {
             match why {

@@ -11,6 +11,7 @@
 pub use ::blockdev;
 pub mod carry;
 pub mod device;
+pub mod disks;
 mod install;
 mod slots;
 pub mod state;

@@ -84,6 +84,9 @@ enum Cmd {
         /// terminal; with --yes and no answer here, they are copied.
         #[arg(long, value_enum)]
         settings: Option<cli_flash::SettingsChoice>,
+        /// Only list the candidate disks, as JSON (for the Setup Assistant).
+        #[arg(long)]
+        json: bool,
     },
     /// Write a new Ed25519 key pair: NAME.key (mode 0600; keep it off devices) and NAME.pub.
     Keygen {
@@ -118,8 +121,8 @@ fn main() {
         Cmd::Flash { image, device, yes, force, keep_guids } => {
             cli_flash::flash_image(&image, &device, yes, force, keep_guids)
         }
-        Cmd::InstallToDisk { device, yes, fresh_data, settings } => {
-            cli_flash::install_to_disk(&cli.device, device.as_deref(), yes, &fresh_data, settings)
+        Cmd::InstallToDisk { device, yes, fresh_data, settings, json } => {
+            cli_flash::install_to_disk(&cli.device, device.as_deref(), yes, &fresh_data, settings, json)
         }
     };
     report_peak_memory();
