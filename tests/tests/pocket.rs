@@ -204,7 +204,10 @@ fn pocket_home_screen_installs_onto_the_internal_disk() {
         keys(&mut vm, &["ret"])?;
         let ended = vm.wait_seen("assistant: fwupdate install-to-disk ended", Duration::from_secs(300))?;
         anyhow::ensure!(ended.contains("exit status: 0"), "{ended}");
-        vm.screendump(&quill_e2e::root().join("target/quill/test-logs/screens/pocket-home-installed.ppm")).ok();
+        anyhow::ensure!(ended.contains("settings of this stick were copied to /dev/vda4"), "{ended}");
+        let shown = vm.wait_seen("assistant: install-to-disk result shown", step)?;
+        anyhow::ensure!(shown.contains("Quill is on /dev/vda and verified"), "{shown}");
+        vm.screendump(&quill_e2e::root().join("target/quill/test-logs/screens/pocket-home-installed.png")).ok();
         quill_e2e::poweroff(&mut vm)?;
         Ok(())
     })();

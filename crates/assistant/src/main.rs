@@ -354,7 +354,11 @@ impl Runner {
         if let Some(err) = child.stderr.take() {
             for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
                 let line = line.trim_start_matches("fwupdate: ").to_string();
-                fraction = progress_fraction(&line, two_phases).unwrap_or(fraction);
+                match progress_fraction(&line, two_phases) {
+                    Some(f) => fraction = f,
+                    // Steps (not percentages) go to the console log too.
+                    None => log(&format!("fwupdate: {line}")),
+                }
                 show(home, &line, fraction);
                 self.draw_home(home);
                 last = line;
@@ -531,6 +535,10 @@ impl Runner {
                 HomeOutcome::InstallToDisk { device, copy_settings } => {
                     let result = self.install_to_disk(&mut home, &device, copy_settings);
                     home.disk_finished(&device, result.map(|_| ()));
+                    self.draw_home(&home);
+                    if let Some(assistant::home::Overlay::Info(msg)) = &home.overlay {
+                        log(&format!("install-to-disk result shown: {}", msg.replace('\n', " ")));
+                    }
                 }
                 other => return other,
             }
