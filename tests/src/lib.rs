@@ -190,6 +190,16 @@ pub fn sh(vm: &mut Vm, cmd: &str) -> Result<String> {
     vm.sh(cmd, STEP_TIMEOUT)
 }
 
+/// Presses each key (QMP qcodes) in turn, `gap` apart so the UI handles
+/// one before the next arrives.
+pub fn keys(vm: &mut Vm, qcodes: &[&str], gap: Duration) -> Result<()> {
+    for k in qcodes {
+        vm.send_key(&[k])?;
+        std::thread::sleep(gap);
+    }
+    Ok(())
+}
+
 /// Waits for `quill: ready` and the shell prompt; returns the ready line.
 pub fn ready_shell(vm: &mut Vm) -> Result<String> {
     let ready = vm.wait_for("quill: ready", BOOT_TIMEOUT)?;

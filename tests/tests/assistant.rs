@@ -9,12 +9,11 @@ use std::time::Duration;
 
 const STEP: Duration = Duration::from_secs(60);
 
+/// Time between two key presses.
+const KEY_GAP: Duration = Duration::from_millis(150);
+
 fn keys(vm: &mut quill_qemu::Vm, qcodes: &[&str]) -> anyhow::Result<()> {
-    for k in qcodes {
-        vm.send_key(&[k])?;
-        std::thread::sleep(Duration::from_millis(150));
-    }
-    Ok(())
+    quill_e2e::keys(vm, qcodes, KEY_GAP)
 }
 
 /// Share of pixels a screendump may differ from its reference by more than

@@ -1,7 +1,7 @@
 //! The UD Pocket: the x86 image flashed onto a USB stick boots any PC from
 //! USB without touching its disk, and installs itself onto that disk.
 
-use quill_e2e::{or_log, ready_shell, sh, tool, TestDisk, BOOT_TIMEOUT};
+use quill_e2e::{keys, or_log, ready_shell, sh, tool, TestDisk, BOOT_TIMEOUT};
 use quill_qemu::{DiskBus, Vm};
 use sha2::{Digest, Sha256};
 use std::fs;
@@ -84,17 +84,37 @@ fn pocket_boots_from_usb_and_leaves_the_internal_disk_untouched() {
     assert_eq!(out.trim(), "1", "slot A of the stick is marked successful");
 }
 
-#[test]
-#[ignore = "needs the image: run with `cargo xtask test`"]
-fn pocket_installs_onto_an_empty_internal_disk_which_then_boots_alone() {
-    let dir = tempfile::tempdir().unwrap();
-    let internal = dir.path().join("internal.img");
+/// The Pocket (the image as a USB stick) booting with an empty 2 GiB
+/// internal virtio disk in `dir`.
+fn pocket_with_empty_disk(dir: &Path) -> (TestDisk, std::path::PathBuf, Vm) {
+    let internal = dir.join("internal.img");
     fs::File::create(&internal).unwrap().set_len(2 << 30).unwrap();
     let disk = TestDisk::new().unwrap();
     let mut cfg = disk.vm_config().unwrap();
     cfg.bus = DiskBus::Usb;
     cfg.extra_disks = vec![internal.clone()];
-    let mut vm = Vm::start(&cfg).unwrap();
+    let vm = Vm::start(&cfg).unwrap();
+    (disk, internal, vm)
+}
+
+/// An installed internal disk: a clean table, slot A active and proven, B
+/// not bootable.
+fn assert_installed(internal: &Path) {
+    tool("sgdisk", &["-v", internal.to_str().unwrap()]).unwrap();
+    let cg =
+        |i: &str, f: &str| tool("cgpt", &["show", "-i", i, f, internal.to_str().unwrap()]).unwrap().trim().to_string();
+    assert_eq!((cg("2", "-P"), cg("2", "-S")), ("1".into(), "1".into()), "A active and proven");
+    assert_eq!(cg("3", "-P"), "0", "B not bootable");
+}
+
+/// Time between two key presses on the home screen.
+const KEY_GAP: Duration = Duration::from_millis(300);
+
+#[test]
+#[ignore = "needs the image: run with `cargo xtask test`"]
+fn pocket_installs_onto_an_empty_internal_disk_which_then_boots_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (disk, internal, mut vm) = pocket_with_empty_disk(dir.path());
     let r = (|| -> anyhow::Result<()> {
         ready_shell(&mut vm)?;
         // Bad input first: the stick itself, a partition, no --yes without a terminal.
@@ -117,11 +137,7 @@ fn pocket_installs_onto_an_empty_internal_disk_which_then_boots_alone() {
         Ok(())
     })();
     or_log("pocket-install", &vm, r);
-    tool("sgdisk", &["-v", internal.to_str().unwrap()]).unwrap();
-    let cg =
-        |i: &str, f: &str| tool("cgpt", &["show", "-i", i, f, internal.to_str().unwrap()]).unwrap().trim().to_string();
-    assert_eq!((cg("2", "-P"), cg("2", "-S")), ("1".into(), "1".into()), "A active and proven");
-    assert_eq!(cg("3", "-P"), "0", "B not bootable");
+    assert_installed(&internal);
     let stick_guid = disk.gpt().unwrap().disk_guid();
     let mut d = gptedit::FileDisk::new(fs::File::open(&internal).unwrap(), 512).unwrap();
     let g = gptedit::Gpt::load(&mut d).unwrap();
@@ -160,25 +176,12 @@ fn pocket_installs_onto_an_empty_internal_disk_which_then_boots_alone() {
     or_log("pocket-internal-boot", &vm, r);
 }
 
-fn keys(vm: &mut Vm, qcodes: &[&str]) -> anyhow::Result<()> {
-    for k in qcodes {
-        vm.send_key(&[k])?;
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    Ok(())
-}
-
 #[test]
 #[ignore = "needs the image: run with `cargo xtask test`"]
 fn pocket_home_screen_installs_onto_the_internal_disk() {
     let dir = tempfile::tempdir().unwrap();
-    let internal = dir.path().join("internal.img");
-    fs::File::create(&internal).unwrap().set_len(2 << 30).unwrap();
-    let disk = TestDisk::new().unwrap();
-    let mut cfg = disk.vm_config().unwrap();
-    cfg.bus = DiskBus::Usb;
-    cfg.extra_disks = vec![internal.clone()];
-    let mut vm = Vm::start(&cfg).unwrap();
+    // `_disk` keeps the stick image alive while the VM runs.
+    let (_disk, internal, mut vm) = pocket_with_empty_disk(dir.path());
     let step = Duration::from_secs(120);
     let r = (|| -> anyhow::Result<()> {
         ready_shell(&mut vm)?;
@@ -195,13 +198,13 @@ fn pocket_home_screen_installs_onto_the_internal_disk() {
         std::thread::sleep(Duration::from_secs(1));
         // Third action, then Yes to erasing (No is the default), then Yes
         // to copying the settings (the default).
-        keys(&mut vm, &["down", "down", "ret"])?;
+        keys(&mut vm, &["down", "down", "ret"], KEY_GAP)?;
         let found = vm.wait_seen("assistant: disks:", step)?;
         anyhow::ensure!(found.contains("/dev/vda"), "{found}");
         std::thread::sleep(Duration::from_secs(1));
-        keys(&mut vm, &["left", "ret"])?;
+        keys(&mut vm, &["left", "ret"], KEY_GAP)?;
         std::thread::sleep(Duration::from_secs(1));
-        keys(&mut vm, &["ret"])?;
+        keys(&mut vm, &["ret"], KEY_GAP)?;
         let ended = vm.wait_seen("assistant: fwupdate install-to-disk ended", Duration::from_secs(300))?;
         anyhow::ensure!(ended.contains("exit status: 0"), "{ended}");
         anyhow::ensure!(ended.contains("settings of this stick were copied to /dev/vda4"), "{ended}");
@@ -212,9 +215,5 @@ fn pocket_home_screen_installs_onto_the_internal_disk() {
         Ok(())
     })();
     or_log("pocket-home-install", &vm, r);
-    tool("sgdisk", &["-v", internal.to_str().unwrap()]).unwrap();
-    let cg =
-        |i: &str, f: &str| tool("cgpt", &["show", "-i", i, f, internal.to_str().unwrap()]).unwrap().trim().to_string();
-    assert_eq!((cg("2", "-P"), cg("2", "-S")), ("1".into(), "1".into()), "A active and proven");
-    assert_eq!(cg("3", "-P"), "0", "B not bootable");
+    assert_installed(&internal);
 }

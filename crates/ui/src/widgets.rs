@@ -238,15 +238,8 @@ impl Ui<'_> {
     /// with `buttons` (the focused one ringed). Returns the buttons' boxes.
     pub fn message_box(&mut self, title: &str, text: &str, buttons: &[&str], focused: usize) -> Vec<Rect> {
         let t = self.theme.clone();
-        let screen = self.canvas.bounds();
-        for y in 0..screen.h {
-            for x in 0..screen.w {
-                self.canvas.blend(x, y, Color::rgb(0, 0, 0), 110);
-            }
-        }
         let inner = self.box_inner();
-        self.canvas.fill_rounded(inner.inset(-t.px(18)), t.px(8), t.panel);
-        self.label(inner.x, inner.y, TITLE, true, t.text, title);
+        self.panel(inner, title);
         self.paragraph(Rect::new(inner.x, inner.y + t.px(34), inner.w, inner.h - t.px(80)), BODY, t.text, text);
         let bw = t.px(120);
         let bh = t.px(34);
@@ -261,17 +254,21 @@ impl Ui<'_> {
 
     /// The inside of the message box (centred, scaled).
     fn box_inner(&self) -> Rect {
+        self.centred(self.theme.px(440), self.theme.px(220))
+    }
+
+    /// The inside of a dialog of `w` x `h` pixels in the middle of the
+    /// screen, at most the screen less a margin.
+    fn centred(&self, w: i32, h: i32) -> Rect {
         let t = &self.theme;
         let screen = self.canvas.bounds();
-        let w = t.px(440).min(screen.w - t.px(20));
-        let h = t.px(220).min(screen.h - t.px(20));
+        let w = w.min(screen.w - t.px(20));
+        let h = h.min(screen.h - t.px(20));
         Rect::new((screen.w - w) / 2, (screen.h - h) / 2, w, h).inset(t.px(18))
     }
 
-    /// A message box whose answers are stacked full-width buttons (choices
-    /// too long for a row of buttons: disks, say), the box as tall as they
-    /// need. Returns each item's rectangle.
-    pub fn choice_box(&mut self, title: &str, text: &str, items: &[&str], focused: usize) -> Vec<Rect> {
+    /// Dims the screen and draws a dialog's panel around `inner` with `title`.
+    fn panel(&mut self, inner: Rect, title: &str) {
         let t = self.theme.clone();
         let screen = self.canvas.bounds();
         for y in 0..screen.h {
@@ -279,12 +276,20 @@ impl Ui<'_> {
                 self.canvas.blend(x, y, Color::rgb(0, 0, 0), 110);
             }
         }
-        let (bh, gap, text_h) = (t.px(34), t.px(8), t.px(56));
-        let w = t.px(520).min(screen.w - t.px(20));
-        let h = (t.px(34) + text_h + items.len() as i32 * (bh + gap) + t.px(36)).min(screen.h - t.px(20));
-        let inner = Rect::new((screen.w - w) / 2, (screen.h - h) / 2, w, h).inset(t.px(18));
         self.canvas.fill_rounded(inner.inset(-t.px(18)), t.px(8), t.panel);
         self.label(inner.x, inner.y, TITLE, true, t.text, title);
+    }
+
+    /// A message box whose answers are stacked full-width buttons (choices
+    /// too long for a row of buttons: disks, say), the box as tall as they
+    /// need. Returns each item's rectangle.
+    pub fn choice_box(&mut self, title: &str, text: &str, items: &[&str], focused: usize) -> Vec<Rect> {
+        let t = self.theme.clone();
+        let (bh, gap, text_h) = (t.px(34), t.px(8), t.px(56));
+        // Title, text, the items, the margins.
+        let h = t.px(34) + text_h + items.len() as i32 * (bh + gap) + t.px(36);
+        let inner = self.centred(t.px(520), h);
+        self.panel(inner, title);
         self.paragraph(Rect::new(inner.x, inner.y + t.px(34), inner.w, text_h), BODY, t.text, text);
         let mut y = inner.y + t.px(34) + text_h;
         let mut out = Vec::with_capacity(items.len());

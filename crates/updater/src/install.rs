@@ -232,7 +232,7 @@ pub fn install<D: BlockDevice, R: Read + Send>(
 
     // 4. Read back what the medium holds.
     progress(Stage::ReadingBack);
-    if let Err(why) = readback(up, part_start, &payload) {
+    if let Err(why) = readback(up, part_start, &payload, &zero) {
         return Err(fail(up, &mut state, why));
     }
 
@@ -292,14 +292,14 @@ fn zero_chunks(p: &bundle::Payload) -> Vec<bool> {
 /// file). The whole-image hash is not recomputed: the signed manifest fixes
 /// every chunk's length and hash, so matching chunks are the image
 /// (`fwupdate bundle verify` checks the manifest's own consistency).
-fn readback<D: BlockDevice>(up: &mut Updater<D>, start: u64, p: &bundle::Payload) -> Result<(), String> {
+fn readback<D: BlockDevice>(up: &mut Updater<D>, start: u64, p: &bundle::Payload, zero: &[bool]) -> Result<(), String> {
     // Forget the cached pages once (per-read dropping would also drop the
     // kernel's readahead).
     let _ = up.dev.drop_cache();
-    let sums = zero_chunks(p)
-        .into_iter()
+    let sums = zero
+        .iter()
         .zip(&p.chunks)
-        .map(|(zero, c)| if zero { ChunkSum::Zero } else { ChunkSum::Sha(c.data_sha256) })
+        .map(|(&zero, c)| if zero { ChunkSum::Zero } else { ChunkSum::Sha(c.data_sha256) })
         .collect();
     let written = flash::Written {
         name: "the slot".into(),
