@@ -9,14 +9,66 @@ use std::path::Path;
 pub struct MachineSpec {
     pub binary: String,
     pub machine: String,
-    pub cpu: String,
+    /// `-cpu`; none for machines with a fixed CPU (raspi4b).
+    #[serde(default)]
+    pub cpu: Option<String>,
+    /// `-accel`; `tcg` unless the board says otherwise.
+    #[serde(default = "tcg")]
+    pub accel: String,
     pub memory_mib: u32,
-    pub firmware_code: String,
-    pub firmware_vars: String,
-    /// Network card model; its MAC gives the unit ID and hostname.
-    pub nic: String,
-    /// Default bus of the boot disk: `virtio` or `usb`.
+    /// UEFI firmware (pflash) for `boot = "uefi"`.
+    #[serde(default)]
+    pub firmware_code: Option<String>,
+    #[serde(default)]
+    pub firmware_vars: Option<String>,
+    /// Network card model; its MAC gives the unit ID and hostname. None
+    /// for machines whose network QEMU does not emulate.
+    #[serde(default)]
+    pub nic: Option<String>,
+    /// Default bus of the boot disk: `virtio`, `usb` or `sd`.
     pub disk: String,
+    /// `uefi`: the firmware boots the disk. `direct`: QEMU loads kernel,
+    /// device tree and initramfs itself (`-kernel -dtb -initrd -append`).
+    #[serde(default = "uefi")]
+    pub boot: String,
+    /// For direct boot: replaces the `console=` words of the slot's command line.
+    #[serde(default)]
+    pub console: Option<String>,
+    /// A USB keyboard on the machine's own USB controller.
+    #[serde(default)]
+    pub usb_keyboard: bool,
+    /// Device tree nodes to disable in the QEMU-only copy of the DTB.
+    #[serde(default)]
+    pub dtb_disable: Vec<String>,
+    /// (node, property) pairs to delete in the QEMU-only copy.
+    #[serde(default)]
+    pub dtb_delete: Vec<(String, String)>,
+    /// Nodes to remove from the QEMU-only copy.
+    #[serde(default)]
+    pub dtb_remove: Vec<String>,
+    /// A simple-framebuffer node to add to the QEMU-only copy.
+    #[serde(default)]
+    pub framebuffer: Option<Framebuffer>,
+}
+
+/// A `simple-framebuffer` device tree node.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Framebuffer {
+    pub reg: u64,
+    pub size: u64,
+    pub width: u32,
+    pub height: u32,
+    pub stride: u32,
+    pub format: String,
+}
+
+fn tcg() -> String {
+    "tcg".into()
+}
+
+fn uefi() -> String {
+    "uefi".into()
 }
 
 impl MachineSpec {
@@ -29,5 +81,10 @@ impl MachineSpec {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let only: Only = toml::from_str(&text).with_context(|| format!("{}: the [qemu] table", path.display()))?;
         Ok(only.qemu)
+    }
+
+    /// Whether QEMU loads the kernel itself instead of a firmware booting the disk.
+    pub fn direct_boot(&self) -> bool {
+        self.boot == "direct"
     }
 }

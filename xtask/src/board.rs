@@ -10,6 +10,8 @@ pub struct Board {
     pub name: String,
     pub description: String,
     pub target: Target,
+    #[serde(default)]
+    pub boot: Boot,
     pub debian: Debian,
     pub kernel: Kernel,
     #[serde(default, rename = "package")]
@@ -27,8 +29,49 @@ pub struct Board {
 #[serde(deny_unknown_fields)]
 pub struct Target {
     pub rust: String,
-    pub uefi: String,
-    pub efi_boot_file: String,
+    /// The UEFI boot selector's target and its file on the ESP (UEFI boards).
+    #[serde(default)]
+    pub uefi: Option<String>,
+    #[serde(default)]
+    pub efi_boot_file: Option<String>,
+    /// Cross-building (set when the device is not the host's architecture):
+    /// the linker of Rust code, and the C compiler, archiver and C flags of
+    /// crates that build C (zstd).
+    #[serde(default)]
+    pub linker: Option<String>,
+    #[serde(default)]
+    pub cc: Option<String>,
+    #[serde(default)]
+    pub ar: Option<String>,
+    #[serde(default)]
+    pub cflags: Option<String>,
+}
+
+/// How the device boots and how the updater switches slots.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Boot {
+    /// `uefi-gpt` (bootsel reads GPT attributes) or `rpi-tryboot`
+    /// (the Pi firmware reads autoboot.txt).
+    pub backend: String,
+    /// rpi-tryboot: the device tree in the kernel package.
+    #[serde(default)]
+    pub dtb: Option<String>,
+    /// rpi-tryboot: the firmware's config.txt template in the board folder.
+    #[serde(default)]
+    pub config: Option<String>,
+}
+
+impl Default for Boot {
+    fn default() -> Boot {
+        Boot { backend: "uefi-gpt".into(), dtb: None, config: None }
+    }
+}
+
+impl Board {
+    pub fn is_rpi(&self) -> bool {
+        self.boot.backend == "rpi-tryboot"
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -55,8 +98,12 @@ pub struct Package {
     pub name: String,
     pub version: String,
     pub sha256: String,
-    /// (path in the package, path in the image)
+    /// (path in the package, path in the root filesystem)
+    #[serde(default)]
     pub files: Vec<(String, String)>,
+    /// (path in the package, name in each slot partition): boot firmware.
+    #[serde(default)]
+    pub boot_files: Vec<(String, String)>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -85,7 +132,13 @@ pub struct Host {
 impl Package {
     /// The kernel as a package, so fetching treats all packages alike.
     pub fn kernel(k: &Kernel) -> Package {
-        Package { name: k.package.clone(), version: k.version.clone(), sha256: k.sha256.clone(), files: vec![] }
+        Package {
+            name: k.package.clone(),
+            version: k.version.clone(),
+            sha256: k.sha256.clone(),
+            files: vec![],
+            boot_files: vec![],
+        }
     }
 }
 
@@ -133,6 +186,16 @@ impl Board {
                 bail!("{}: partitions.{what} = {mib}, but FAT32 needs at least 34 MiB", path.display());
             }
         }
+        match board.boot.backend.as_str() {
+            "uefi-gpt" if board.target.uefi.is_none() || board.target.efi_boot_file.is_none() => {
+                bail!("{}: the uefi-gpt backend needs target.uefi and target.efi_boot_file", path.display())
+            }
+            "rpi-tryboot" if board.boot.dtb.is_none() || board.boot.config.is_none() => {
+                bail!("{}: the rpi-tryboot backend needs boot.dtb and boot.config", path.display())
+            }
+            "uefi-gpt" | "rpi-tryboot" => {}
+            other => bail!("{}: unknown boot.backend {other:?}; use uefi-gpt or rpi-tryboot", path.display()),
+        }
         board.dir = dir;
         Ok(board)
     }
@@ -152,6 +215,18 @@ mod tests {
         assert_eq!(b.target.rust, "x86_64-unknown-linux-musl");
         assert!(b.kernel.cmdline.contains("initrd="));
         assert!(b.modules.load.contains(&"ext4".to_string()));
+    }
+
+    #[test]
+    fn the_rpi4_board_file_parses() {
+        let b = Board::load(&root(), "rpi4").unwrap();
+        assert!(b.is_rpi());
+        assert_eq!(b.target.rust, "aarch64-unknown-linux-musl");
+        assert!(b.qemu.direct_boot());
+        assert!(b.packages.iter().any(|p| p.boot_files.iter().any(|(_, to)| to == "start4.elf")));
+        // QEMU's SD card must have a power-of-two size.
+        let p = &b.partitions;
+        assert!((2 + p.esp_mib + 2 * p.slot_mib + p.data_mib).is_power_of_two());
     }
 
     #[test]

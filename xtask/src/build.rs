@@ -3,12 +3,13 @@
 
 use crate::board::Board;
 use crate::util::{mib, run, Paths};
-use crate::{fetch, BUDGET_BUILD_SECS, BUDGET_INITRAMFS_MIB};
+use crate::{fetch, rpi, BUDGET_BUILD_SECS, BUDGET_BUILD_SECS_RPI4, BUDGET_INITRAMFS_MIB};
 use abslot::SlotAttr;
 use anyhow::{bail, Context, Result};
 use imagebuild::disk::{self, Content, PartSpec};
 use imagebuild::initramfs::Tree;
 use imagebuild::{fat, kmods, MIB};
+use quill_qemu::DirectBoot;
 use sha2::{Digest, Sha256};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -75,41 +76,27 @@ pub fn build(paths: &Paths, board: &Board, opts: &BuildOptions) -> Result<Built>
         tree.file("etc/quill/test-fail-health", 0o644, b"built with --fail-health\n".to_vec());
     }
     let initrd = tree.to_cpio_zstd()?;
-    let kernel_path = paths.package_dir(&board.kernel.package).join(&board.kernel.image);
+    let kernel_path = paths.package_dir(board, &board.kernel.package).join(&board.kernel.image);
     let kernel = fs::read(&kernel_path).with_context(|| format!("reading the kernel {}", kernel_path.display()))?;
 
     let slot_size = board.partitions.slot_mib * MIB;
-    let slot_files: Vec<(&str, &[u8])> = vec![
-        ("vmlinuz", &kernel),
-        ("initrd.zst", &initrd),
-        ("cmdline.txt", board.kernel.cmdline.as_bytes()),
-        ("release.txt", release.as_bytes()),
-    ];
-    let slot = fat::build(slot_size, "QUILL SLOT", volume_id(&board.name, "slot"), &slot_files)
-        .map_err(|e| anyhow::anyhow!("building the slot image: {e}"))?;
-    let bootsel_path = paths.root.join("target").join(&board.target.uefi).join("release/bootsel.efi");
-    let bootsel = fs::read(&bootsel_path).with_context(|| format!("reading {}", bootsel_path.display()))?;
-    let esp = fat::build(
-        board.partitions.esp_mib * MIB,
-        "QUILL ESP",
-        volume_id(&board.name, "esp"),
-        &[(board.target.efi_boot_file.as_str(), &bootsel)],
-    )?;
-
-    let factory = SlotAttr::new(1, 0, true).to_gpt(0);
-    let parts = vec![
-        part("ESP", disk::ESP_TYPE, board.partitions.esp_mib, 0, Content::Bytes(esp)),
-        part("SYSTEM_A", disk::SLOT_TYPE, board.partitions.slot_mib, factory, Content::Bytes(slot.clone())),
-        part("SYSTEM_B", disk::SLOT_TYPE, board.partitions.slot_mib, 0, Content::Bytes(slot.clone())),
-        part("DATA", disk::LINUX_DATA_TYPE, board.partitions.data_mib, 0, Content::File(data_tmp.clone())),
-    ];
     let disk_path = out.join("disk.img");
     let tmp = out.join("disk.img.partial");
-    disk::write(&tmp, uuid::Uuid::new_v4(), &parts)?;
+    let layout = if board.is_rpi() {
+        rpi::disk(paths, board, &kernel, &initrd, &release, &data_tmp, &tmp)?
+    } else {
+        uefi_disk(paths, board, &kernel, &initrd, &release, &data_tmp, &tmp)?
+    };
     let _ = fs::remove_file(&data_tmp);
     let slot_path = out.join("slot.img");
-    write_atomic(&slot_path, &slot)?;
+    write_atomic(&slot_path, &layout.slot)?;
     write_atomic(&out.join("initrd.zst"), &initrd)?;
+    if board.qemu.direct_boot() {
+        // QEMU loads these itself (`cargo xtask run`, the tests).
+        write_atomic(&out.join(DirectBoot::KERNEL), &kernel)?;
+        write_atomic(&out.join(DirectBoot::CMDLINE), rpi::qemu_cmdline(board, &layout.slot)?.as_bytes())?;
+        rpi::qemu_dtb(paths, board, &out.join(DirectBoot::DTB))?;
+    }
     fs::rename(&tmp, &disk_path).with_context(|| format!("renaming to {}", disk_path.display()))?;
     let elapsed = started.elapsed().as_secs_f64();
 
@@ -117,17 +104,77 @@ pub fn build(paths: &Paths, board: &Board, opts: &BuildOptions) -> Result<Built>
     println!("  kernel      {:>10}  {}", mib(kernel.len() as u64), board.kernel.package);
     println!("  initramfs   {:>10}  ({} uncompressed)", mib(initrd.len() as u64), mib(tree.content_size()));
     println!("  slot image  {:>10}  {}", mib(slot_size), slot_path.display());
-    println!("  disk image  {:>10}  {}", mib(disk::disk_size(&parts)), disk_path.display());
+    println!("  disk image  {:>10}  {}", mib(layout.disk_size), disk_path.display());
+    if board.qemu.direct_boot() {
+        println!("  for QEMU    {} (kernel, patched device tree, command line)", out.display());
+    }
     let initrd_mib = initrd.len() as f64 / MIB as f64;
+    let budget = budget_build_secs(board);
     println!(
-        "  budget: initramfs {initrd_mib:.1} MiB of {BUDGET_INITRAMFS_MIB} MiB {}; image assembly {elapsed:.1} s of {BUDGET_BUILD_SECS} s {}",
+        "  budget: initramfs {initrd_mib:.1} MiB of {BUDGET_INITRAMFS_MIB} MiB {}; image assembly {elapsed:.1} s of {budget} s {}",
         verdict(initrd_mib <= BUDGET_INITRAMFS_MIB as f64),
-        verdict(elapsed <= BUDGET_BUILD_SECS as f64)
+        verdict(elapsed <= budget as f64)
     );
     if initrd_mib > BUDGET_INITRAMFS_MIB as f64 {
         bail!("the initramfs is over its budget of {BUDGET_INITRAMFS_MIB} MiB; ship fewer modules or files");
     }
     Ok(Built { disk: disk_path, slot: slot_path, initrd_bytes: initrd.len() as u64, assembly_secs: elapsed })
+}
+
+/// The image assembly budget of the board.
+pub fn budget_build_secs(board: &Board) -> u64 {
+    if board.is_rpi() {
+        BUDGET_BUILD_SECS_RPI4
+    } else {
+        BUDGET_BUILD_SECS
+    }
+}
+
+/// The partitions' contents as written.
+pub struct Layout {
+    /// The slot image a bundle carries (slot A's).
+    pub slot: Vec<u8>,
+    pub disk_size: u64,
+}
+
+/// ESP with bootsel, both slots the same image (bootsel passes the slot on
+/// the command line), DATA.
+fn uefi_disk(
+    paths: &Paths,
+    board: &Board,
+    kernel: &[u8],
+    initrd: &[u8],
+    release: &str,
+    data: &Path,
+    out: &Path,
+) -> Result<Layout> {
+    let slot_files: Vec<(&str, &[u8])> = vec![
+        ("vmlinuz", kernel),
+        ("initrd.zst", initrd),
+        ("cmdline.txt", board.kernel.cmdline.as_bytes()),
+        ("release.txt", release.as_bytes()),
+    ];
+    let slot = fat::build(board.partitions.slot_mib * MIB, "QUILL SLOT", volume_id(&board.name, "slot"), &slot_files)
+        .map_err(|e| anyhow::anyhow!("building the slot image: {e}"))?;
+    let uefi = board.target.uefi.as_deref().context("board without target.uefi")?;
+    let bootsel_path = paths.root.join("target").join(uefi).join("release/bootsel.efi");
+    let bootsel = fs::read(&bootsel_path).with_context(|| format!("reading {}", bootsel_path.display()))?;
+    let efi_file = board.target.efi_boot_file.as_deref().context("board without target.efi_boot_file")?;
+    let esp = fat::build(
+        board.partitions.esp_mib * MIB,
+        "QUILL ESP",
+        volume_id(&board.name, "esp"),
+        &[(efi_file, &bootsel)],
+    )?;
+    let factory = SlotAttr::new(1, 0, true).to_gpt(0);
+    let parts = vec![
+        part("ESP", disk::ESP_TYPE, board.partitions.esp_mib, 0, Content::Bytes(esp)),
+        part("SYSTEM_A", disk::SLOT_TYPE, board.partitions.slot_mib, factory, Content::Bytes(slot.clone())),
+        part("SYSTEM_B", disk::SLOT_TYPE, board.partitions.slot_mib, 0, Content::Bytes(slot.clone())),
+        part("DATA", disk::LINUX_DATA_TYPE, board.partitions.data_mib, 0, Content::File(data.to_path_buf())),
+    ];
+    disk::write(out, uuid::Uuid::new_v4(), &parts)?;
+    Ok(Layout { slot, disk_size: disk::disk_size(&parts) })
 }
 
 fn verdict(ok: bool) -> &'static str {
@@ -138,11 +185,11 @@ fn verdict(ok: bool) -> &'static str {
     }
 }
 
-fn part(name: &str, type_guid: &'static str, size_mib: u64, attributes: u64, content: Content) -> PartSpec {
+pub(crate) fn part(name: &str, type_guid: &'static str, size_mib: u64, attributes: u64, content: Content) -> PartSpec {
     PartSpec { name: name.into(), type_guid, size: size_mib * MIB, attributes, content }
 }
 
-fn volume_id(board: &str, what: &str) -> u32 {
+pub(crate) fn volume_id(board: &str, what: &str) -> u32 {
     let h = Sha256::digest(format!("{board}/{what}"));
     u32::from_le_bytes([h[0], h[1], h[2], h[3]])
 }
@@ -160,27 +207,52 @@ fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
 }
 
-/// Builds init (musl, static) and bootsel (UEFI) in release mode.
+/// Builds the device binaries (musl, static) and, on UEFI boards, bootsel,
+/// in release mode. Cross-building sets the linker and the C toolchain
+/// from the board file, so no environment is needed by hand.
 fn compile(paths: &Paths, board: &Board) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    for (package, target) in [
+    let mut builds = vec![
         ("quill-init", &board.target.rust),
         ("quill-updater", &board.target.rust),
         ("assistant", &board.target.rust),
-        ("bootsel", &board.target.uefi),
-    ] {
+    ];
+    if let Some(uefi) = &board.target.uefi {
+        builds.push(("bootsel", uefi));
+    }
+    for (package, target) in builds {
         println!("build: compiling {package} for {target}");
-        run(Command::new(&cargo).current_dir(&paths.root).args([
-            "build",
-            "--quiet",
-            "--release",
-            "--package",
-            package,
-            "--target",
-            target,
-        ]))?;
+        let mut cmd = Command::new(&cargo);
+        cmd.current_dir(&paths.root).args(["build", "--quiet", "--release", "--package", package, "--target", target]);
+        if *target == board.target.rust {
+            for (key, value) in cross_env(board) {
+                cmd.env(key, value);
+            }
+        }
+        run(&mut cmd)?;
     }
     Ok(())
+}
+
+/// The variables cargo and the `cc` crate read for the board's target.
+pub fn cross_env(board: &Board) -> Vec<(String, String)> {
+    let t = &board.target;
+    let under = t.rust.replace('-', "_");
+    let upper = under.to_ascii_uppercase();
+    let mut env = Vec::new();
+    if let Some(v) = &t.linker {
+        env.push((format!("CARGO_TARGET_{upper}_LINKER"), v.clone()));
+    }
+    if let Some(v) = &t.cc {
+        env.push((format!("CC_{under}"), v.clone()));
+    }
+    if let Some(v) = &t.ar {
+        env.push((format!("AR_{under}"), v.clone()));
+    }
+    if let Some(v) = &t.cflags {
+        env.push((format!("CFLAGS_{under}"), v.clone()));
+    }
+    env
 }
 
 /// The git commit of the source tree (or `unknown`).
@@ -217,7 +289,7 @@ fn root_tree(paths: &Paths, board: &Board, release: &str, keys: &[(String, Vec<u
     }
 
     for p in &board.packages {
-        let dir = paths.package_dir(&p.name);
+        let dir = paths.package_dir(board, &p.name);
         for (from, to) in &p.files {
             package_files(&mut t, &dir.join(from), to).with_context(|| format!("{from} from package {}", p.name))?;
         }
@@ -232,7 +304,7 @@ fn root_tree(paths: &Paths, board: &Board, release: &str, keys: &[(String, Vec<u
     t.file("etc/quill/release", 0o644, release.as_bytes().to_vec());
     t.file("etc/quill/modules", 0o644, (board.modules.load.join("\n") + "\n").into_bytes());
 
-    let kdir = paths.package_dir(&board.kernel.package).join("lib/modules").join(&board.kernel.release);
+    let kdir = paths.package_dir(board, &board.kernel.package).join("lib/modules").join(&board.kernel.release);
     let km = kmods::KernelModules::open(&kdir)?;
     let names = board.modules.load.iter().chain(&board.modules.ship).map(String::as_str);
     let sel = km.select(names).map_err(|e| anyhow::anyhow!("{e} ({})", board.dir.join("board.toml").display()))?;

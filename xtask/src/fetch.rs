@@ -20,8 +20,9 @@ const BACKPORTS_LINE: &str = "deb http://deb.debian.org/debian bookworm-backport
 pub fn missing(paths: &Paths, board: &Board) -> Vec<String> {
     let mut out = Vec::new();
     for (cmd, pkg) in &board.host.commands {
-        if !have_command(cmd) {
-            out.push(format!("host command {cmd} (package {pkg})"));
+        if !have_host(cmd) {
+            let what = if cmd.starts_with('/') { "host file" } else { "host command" };
+            out.push(format!("{what} {cmd} (package {pkg})"));
         }
     }
     if let Some(v) = qemu_major(&board.qemu.binary) {
@@ -29,26 +30,41 @@ pub fn missing(paths: &Paths, board: &Board) -> Vec<String> {
             out.push(format!("QEMU 10 ({} is version {v})", board.qemu.binary));
         }
     }
-    for f in [&board.qemu.firmware_code, &board.qemu.firmware_vars] {
+    for f in [&board.qemu.firmware_code, &board.qemu.firmware_vars].into_iter().flatten() {
         if !Path::new(f).is_file() {
             out.push(format!("firmware {f}"));
         }
     }
     let installed = installed_targets();
-    for t in [&board.target.rust, &board.target.uefi] {
+    for t in rust_targets_of(board) {
         if !installed.contains(t) {
             out.push(format!("rustup target {t}"));
         }
     }
     for p in all_packages(board) {
         let deb = deb_path(paths, board, &p);
-        if !extracted_ok(&paths.package_dir(&p.name), &p.sha256) {
+        if !extracted_ok(&paths.package_dir(board, &p.name), &p.sha256) {
             out.push(format!("Debian package {} {}", p.name, p.version));
         } else if sha256_file(&deb).ok().as_deref() != Some(p.sha256.as_str()) {
             out.push(format!("{} (missing or its SHA-256 differs from the board file)", deb.display()));
         }
     }
     out
+}
+
+/// A command on the PATH, or a file when `what` is an absolute path
+/// (headers of a library package).
+fn have_host(what: &str) -> bool {
+    if what.starts_with('/') {
+        Path::new(what).exists()
+    } else {
+        have_command(what)
+    }
+}
+
+/// The Rust targets the board's binaries are built for.
+fn rust_targets_of(board: &Board) -> Vec<&String> {
+    std::iter::once(&board.target.rust).chain(&board.target.uefi).collect()
 }
 
 fn deb_path(paths: &Paths, board: &Board, p: &Package) -> PathBuf {
@@ -76,7 +92,7 @@ pub fn fetch(paths: &Paths, board: &Board) -> Result<()> {
     for p in all_packages(board) {
         let deb = cached_deb(paths, board, &p)?;
         let is_kernel = p.name == board.kernel.package;
-        extract(paths, &p, &deb, is_kernel.then_some(board.kernel.release.as_str()))?;
+        extract(paths, board, &p, &deb, is_kernel.then_some(board.kernel.release.as_str()))?;
     }
     let left = missing(paths, board);
     if !left.is_empty() {
@@ -105,7 +121,7 @@ fn host_packages(board: &Board) -> Result<()> {
     let mut plain: Vec<&str> = Vec::new();
     let mut backports: Vec<&str> = Vec::new();
     for (cmd, pkg) in &board.host.commands {
-        if !have_command(cmd) {
+        if !have_host(cmd) {
             if board.host.backports.contains(pkg) {
                 backports.push(pkg);
             } else {
@@ -116,7 +132,7 @@ fn host_packages(board: &Board) -> Result<()> {
     if qemu_major(&board.qemu.binary).is_some_and(|v| v < 10) {
         backports.extend(board.host.backports.iter().map(String::as_str));
     }
-    if [&board.qemu.firmware_code, &board.qemu.firmware_vars].iter().any(|f| !Path::new(f).is_file()) {
+    if [&board.qemu.firmware_code, &board.qemu.firmware_vars].into_iter().flatten().any(|f| !Path::new(f).is_file()) {
         plain.push("ovmf");
     }
     // The build needs all of the board's host packages; install them together.
@@ -161,6 +177,24 @@ fn host_packages(board: &Board) -> Result<()> {
         c.args(args).env("DEBIAN_FRONTEND", "noninteractive");
         c
     };
+    // Packages of another architecture (musl-dev:arm64 for cross-building)
+    // need that architecture in dpkg first.
+    let mut foreign: Vec<&str> = plain.iter().filter_map(|p| p.split_once(':').map(|(_, a)| a)).collect();
+    foreign.sort();
+    foreign.dedup();
+    let known = Command::new("dpkg")
+        .arg("--print-foreign-architectures")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    for arch in foreign.into_iter().filter(|a| !known.lines().any(|l| l.trim() == *a)) {
+        println!("fetch: dpkg --add-architecture {arch} (for cross-building)");
+        let mut c = Command::new(sudo.first().copied().unwrap_or("dpkg"));
+        if !root {
+            c.arg("dpkg");
+        }
+        run(c.args(["--add-architecture", arch]))?;
+    }
     println!("fetch: installing host packages: {all}");
     run(&mut apt(&["update", "-q"]))?;
     if !plain.is_empty() {
@@ -182,7 +216,7 @@ fn nix_is_root() -> bool {
 
 fn rust_targets(board: &Board) -> Result<()> {
     let installed = installed_targets();
-    for t in [&board.target.rust, &board.target.uefi] {
+    for t in rust_targets_of(board) {
         if installed.contains(t) {
             continue;
         }
@@ -319,8 +353,8 @@ fn extracted_ok(dir: &Path, sha256: &str) -> bool {
 /// Unpacks the .deb into the package's cache folder (and for the kernel runs
 /// depmod, whose output the package does not carry). Writes the folder under
 /// a temporary name and renames it when complete.
-fn extract(paths: &Paths, p: &Package, deb: &Path, kernel_release: Option<&str>) -> Result<()> {
-    let dir = paths.package_dir(&p.name);
+fn extract(paths: &Paths, board: &Board, p: &Package, deb: &Path, kernel_release: Option<&str>) -> Result<()> {
+    let dir = paths.package_dir(board, &p.name);
     if extracted_ok(&dir, &p.sha256) {
         return Ok(());
     }

@@ -10,6 +10,7 @@ mod bundle_cmd;
 mod fetch;
 mod flash;
 mod keys;
+mod rpi;
 mod run;
 mod test;
 mod util;
@@ -21,6 +22,9 @@ use clap::{Parser, Subcommand};
 pub const BUDGET_INITRAMFS_MIB: u64 = 40;
 /// Budget: image assembly after compile and fetch.
 pub const BUDGET_BUILD_SECS: u64 = 15;
+/// Budget: image assembly of the Raspberry Pi 4 (two slot images, each
+/// with its own command line).
+pub const BUDGET_BUILD_SECS_RPI4: u64 = 20;
 /// Budget: QEMU start to `quill: ready` through OVMF under TCG.
 pub const BUDGET_BOOT_SECS: u64 = 15;
 /// Budget: init's start to the Setup Assistant's first frame under TCG.

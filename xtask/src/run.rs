@@ -3,7 +3,7 @@
 use crate::board::Board;
 use crate::util::Paths;
 use anyhow::{bail, Context, Result};
-use quill_qemu::{Config, Console, DiskBus, Vm};
+use quill_qemu::{Config, Console, DirectBoot, DiskBus, Vm};
 
 pub fn run(paths: &Paths, board: &Board, gui: bool, usb: bool, pocket: bool) -> Result<()> {
     let disk = paths.out.join("disk.img");
@@ -11,6 +11,14 @@ pub fn run(paths: &Paths, board: &Board, gui: bool, usb: bool, pocket: bool) -> 
         bail!("{} does not exist; run `cargo xtask build --board {}` first", disk.display(), board.name);
     }
     let mut cfg = Config::new(&board.qemu, disk.clone(), Console::Terminal)?;
+    if board.qemu.direct_boot() {
+        // QEMU cannot run the Pi's firmware: it loads slot A's kernel,
+        // initramfs and command line itself, with the QEMU-only device tree.
+        cfg.direct = Some(DirectBoot::from_build_dir(&paths.out)?);
+        if usb || pocket {
+            bail!("--usb and --pocket are for UEFI boards; {} boots from its SD card", board.name);
+        }
+    }
     cfg.gui = gui;
     if usb || pocket {
         cfg.bus = DiskBus::Usb;

@@ -14,7 +14,7 @@ pub fn test(paths: &Paths, board: &Board, unit_only: bool, rest: &[String]) -> R
     let mut cmd = Command::new(&cargo);
     cmd.current_dir(&paths.root).args(["test", "--workspace"]);
     // The golden frames are drawn with the font the image ships.
-    let fonts = paths.package_dir("fonts-dejavu-core").join("usr/share/fonts/truetype/dejavu");
+    let fonts = paths.package_dir(board, "fonts-dejavu-core").join("usr/share/fonts/truetype/dejavu");
     if unit_only {
         if fonts.join("DejaVuSans.ttf").exists() {
             cmd.env("QUILL_FONT_DIR", &fonts);

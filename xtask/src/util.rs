@@ -23,8 +23,10 @@ impl Paths {
         Paths { out: quill.join(board), cache: quill.join("cache"), root }
     }
 
-    pub fn package_dir(&self, name: &str) -> PathBuf {
-        self.cache.join("pkg").join(name)
+    /// Where a Debian package of the board's architecture is unpacked
+    /// (one folder per architecture: busybox-static exists for each).
+    pub fn package_dir(&self, board: &crate::board::Board, name: &str) -> PathBuf {
+        self.cache.join(format!("pkg-{}", board.debian.arch)).join(name)
     }
 }
 

@@ -15,6 +15,7 @@ pub mod disks;
 mod install;
 mod slots;
 pub mod state;
+pub mod tryboot;
 pub mod usb;
 pub mod version;
 
