@@ -243,3 +243,61 @@ pub fn or_log(log_name: &str, vm: &Vm, r: Result<()>) {
         panic!("{log_name}: {e:#}\n(console log: {})", save_log(log_name, vm).display());
     }
 }
+
+/// Share of pixels a screendump may differ from its reference by more than
+/// `TOLERANCE` per channel: the clock on the date screen, the pointer, and
+/// glyph edges (and a 16-bit framebuffer's rounding). Two different screens
+/// of the assistant differ in far more (`screens_tell_each_other_apart`).
+pub const MAX_SHARE: f64 = 0.004;
+pub const TOLERANCE: u8 = 40;
+
+/// Compares a screen with its reference; on a mismatch writes the diff image
+/// beside the screendump.
+fn compare(actual: &ui::Canvas, reference: &Path, out: &Path) -> Result<f64> {
+    let want = ui::Canvas::load_png(reference)?;
+    let (share, diff) = want.diff(actual, TOLERANCE);
+    if share > MAX_SHARE {
+        let d = out.with_extension("diff.png");
+        diff.save_png(&d)?;
+        bail!(
+            "{}: {:.2}% of the pixels differ from {} (at most {:.2}% may); diff in {}",
+            out.display(),
+            share * 100.0,
+            reference.display(),
+            MAX_SHARE * 100.0,
+            d.display()
+        );
+    }
+    Ok(share)
+}
+
+/// Saves a QMP screendump as target/quill/test-logs/screens/FILE.png and
+/// compares it with a golden frame; retries briefly while the frame may
+/// still be on its way to the display. Returns the share of differing pixels.
+pub fn expect_screen(vm: &mut Vm, file: &str, reference: &Path) -> Result<f64> {
+    let dir = root().join("target/quill/test-logs/screens");
+    fs::create_dir_all(&dir)?;
+    let path = dir.join(format!("{file}.png"));
+    let mut last = None;
+    for _ in 0..10 {
+        let _ = fs::remove_file(&path);
+        vm.screendump(&path)?;
+        for _ in 0..50 {
+            if path.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        let c = ui::Canvas::load_png(&path)?;
+        match compare(&c, reference, &path) {
+            Ok(share) => {
+                eprintln!("{file}: {:.3}% of the pixels differ from the reference", share * 100.0);
+                return Ok(share);
+            }
+            Err(e) => last = Some(e),
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    Err(last.unwrap())
+}

@@ -4,7 +4,6 @@
 //! instead, with the time zone and layout in effect.
 
 use quill_e2e::{or_log, poweroff, ready_shell, save_log, sh, TestDisk};
-use std::path::Path;
 use std::time::Duration;
 
 const STEP: Duration = Duration::from_secs(60);
@@ -16,35 +15,10 @@ fn keys(vm: &mut quill_qemu::Vm, qcodes: &[&str]) -> anyhow::Result<()> {
     quill_e2e::keys(vm, qcodes, KEY_GAP)
 }
 
-/// Share of pixels a screendump may differ from its reference by more than
-/// `TOLERANCE` per channel: the clock on the date screen, the pointer, and
-/// glyph edges. Two different screens of the assistant differ in far more
-/// (see `screens_tell_each_other_apart`).
-const MAX_SHARE: f64 = 0.004;
-const TOLERANCE: u8 = 40;
+use quill_e2e::{MAX_SHARE, TOLERANCE};
 
 fn reference(name: &str) -> std::path::PathBuf {
     quill_e2e::root().join("crates/assistant/tests/golden").join(format!("1280-e2e-{name}.png"))
-}
-
-/// Compares a screen with its reference; on a mismatch writes the diff image
-/// beside the screendump.
-fn compare(actual: &ui::Canvas, name: &str, out: &Path) -> anyhow::Result<f64> {
-    let want = ui::Canvas::load_png(&reference(name))?;
-    let (share, diff) = want.diff(actual, TOLERANCE);
-    if share > MAX_SHARE {
-        let d = out.with_extension("diff.png");
-        diff.save_png(&d)?;
-        anyhow::bail!(
-            "{}: {:.2}% of the pixels differ from {} (at most {:.2}% may); diff in {}",
-            out.display(),
-            share * 100.0,
-            reference(name).display(),
-            MAX_SHARE * 100.0,
-            d.display()
-        );
-    }
-    Ok(share)
 }
 
 /// Saves a screendump of the current screen and compares it with the
@@ -55,32 +29,7 @@ fn screen(vm: &mut quill_qemu::Vm, name: &str) -> anyhow::Result<()> {
 }
 
 fn screen_as(vm: &mut quill_qemu::Vm, file: &str, name: &str) -> anyhow::Result<()> {
-    let dir = quill_e2e::root().join("target/quill/test-logs/screens");
-    std::fs::create_dir_all(&dir)?;
-    let path = dir.join(format!("{file}.png"));
-    // The frame may still be on its way to the display: retry briefly.
-    let mut last = None;
-    for _ in 0..10 {
-        let _ = std::fs::remove_file(&path);
-        vm.screendump(&path)?;
-        for _ in 0..50 {
-            if path.exists() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        std::thread::sleep(Duration::from_millis(300));
-        let c = ui::Canvas::load_png(Path::new(&path))?;
-        match compare(&c, name, &path) {
-            Ok(share) => {
-                eprintln!("{name}: {:.3}% of the pixels differ from the reference", share * 100.0);
-                return Ok(());
-            }
-            Err(e) => last = Some(e),
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    Err(last.unwrap())
+    quill_e2e::expect_screen(vm, file, &reference(name)).map(|_| ())
 }
 
 /// The tolerance is tight enough to tell the screens apart: every pair of

@@ -9,6 +9,9 @@ use anyhow::{bail, Context, Result};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
+/// The Raspberry Pi board, built and booted by every full test run.
+const PI_BOARD: &str = "rpi4";
+
 pub fn test(paths: &Paths, board: &Board, unit_only: bool, rest: &[String]) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(&cargo);
@@ -27,6 +30,14 @@ pub fn test(paths: &Paths, board: &Board, unit_only: bool, rest: &[String]) -> R
         let key = crate::keys::default_dir(paths).join("dev.key");
         crate::bundle_cmd::bundle(paths, board, "2.0.0", &key, 1, false)?;
         crate::bundle_cmd::bundle(paths, board, "3.0.0", &key, 2, true)?;
+        // The Raspberry Pi 4 image too: its tests (tests/tests/rpi4.rs)
+        // boot it under raspi4b alongside the x86 ones.
+        let pi_paths = Paths::new(PI_BOARD);
+        if board.name != PI_BOARD {
+            let pi = Board::load(&paths.root, PI_BOARD)?;
+            build::build(&pi_paths, &pi, &BuildOptions::new(&pi_paths, env!("CARGO_PKG_VERSION")))?;
+        }
+        cmd.env("QUILL_RPI4_DIR", &pi_paths.out);
         println!("test: running unit and end-to-end tests against {}", built.disk.display());
         cmd.env("QUILL_FONT_DIR", &fonts);
         cmd.env("QUILL_BOARD", &board.name)

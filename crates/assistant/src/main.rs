@@ -45,6 +45,25 @@ fn log(msg: &str) {
     let _ = open("/dev/kmsg").and_then(|mut f| f.write_all(format!("<6>assistant: {msg}\n").as_bytes()));
 }
 
+/// The ui crate's `log` records (input devices found and gone, the
+/// display's mode) go to the console like the assistant's own lines, so a
+/// keyboard plugged in later shows when it is usable.
+struct ConsoleLog;
+
+impl ::log::Log for ConsoleLog {
+    fn enabled(&self, m: &::log::Metadata) -> bool {
+        m.level() <= ::log::Level::Info
+    }
+    fn log(&self, r: &::log::Record) {
+        if self.enabled(r.metadata()) {
+            log(&r.args().to_string());
+        }
+    }
+    fn flush(&self) {}
+}
+
+static CONSOLE_LOG: ConsoleLog = ConsoleLog;
+
 struct Args {
     text: bool,
     if_needed: bool,
@@ -129,6 +148,9 @@ fn main() {
         return;
     }
     let started = Instant::now();
+    if ::log::set_logger(&CONSOLE_LOG).is_ok() {
+        ::log::set_max_level(::log::LevelFilter::Info);
+    }
     let _ = std::fs::create_dir_all("/run/quill");
     // Init starts us before the drivers load: whatever display there is now
     // (the firmware's framebuffer) shows the first frame at once, and the
