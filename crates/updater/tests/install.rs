@@ -132,6 +132,12 @@ fn refusals_change_nothing() {
     let e = env();
     let cases: Vec<(Vec<u8>, InstallOptions, &str)> = vec![
         (make_bundle(&e, "2.0.0", "rpi4", 0), opts(), "this device is x86-ud"),
+        // An x86 bundle offered to a Raspberry Pi.
+        (
+            make_bundle(&e, "2.0.0", "x86-ud", 0),
+            InstallOptions { board: "rpi4".into(), ..opts() },
+            "the bundle is for x86-ud but this device is rpi4",
+        ),
         (make_bundle(&e, "0.9.0", "x86-ud", 0), opts(), "--allow-downgrade"),
         (
             {
