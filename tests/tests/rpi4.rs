@@ -57,9 +57,11 @@ fn rpi4_boots_mounts_data_and_runs_the_assistant_on_the_framebuffer() {
         eprintln!("raspi4b: `quill: ready` {secs:.1} s after QEMU started: {ready}");
         anyhow::ensure!(ready.contains("slot=a") && ready.contains("board=rpi4"), "{ready}");
         anyhow::ensure!(ready.contains("data=mounted"), "DATA is not mounted: {ready}");
-        // DATA is partition 4 of the SD card.
+        // DATA is partition 4 of the SD card (mmcblk0 or mmcblk1: the
+        // two SD controllers probe in either order).
         let mounts = sh(&mut vm, "grep ' /data ' /proc/mounts")?;
-        anyhow::ensure!(mounts.contains("/dev/mmcblk0p4 /data ext4"), "{mounts}");
+        let on_sd = ["/dev/mmcblk0p4 /data ext4", "/dev/mmcblk1p4 /data ext4"].iter().any(|m| mounts.contains(m));
+        anyhow::ensure!(on_sd, "DATA is not partition 4 of the SD card: {mounts}");
         let release = sh(&mut vm, "cat /proc/cmdline; uname -m")?;
         anyhow::ensure!(release.contains("quill.slot=a") && release.contains("aarch64"), "{release}");
 
