@@ -82,11 +82,9 @@ pub fn build(paths: &Paths, board: &Board, opts: &BuildOptions) -> Result<Built>
     let slot_size = board.partitions.slot_mib * MIB;
     let disk_path = out.join("disk.img");
     let tmp = out.join("disk.img.partial");
-    let layout = if board.is_rpi() {
-        rpi::disk(paths, board, &kernel, &initrd, &release, &data_tmp, &tmp)?
-    } else {
-        uefi_disk(paths, board, &kernel, &initrd, &release, &data_tmp, &tmp)?
-    };
+    let inputs = DiskInputs { kernel: &kernel, initrd: &initrd, release: &release, data: &data_tmp };
+    let layout =
+        if board.is_rpi() { rpi::disk(paths, board, &inputs, &tmp)? } else { uefi_disk(paths, board, &inputs, &tmp)? };
     let _ = fs::remove_file(&data_tmp);
     let slot_path = out.join("slot.img");
     write_atomic(&slot_path, &layout.slot)?;
@@ -130,6 +128,16 @@ pub fn budget_build_secs(board: &Board) -> u64 {
     }
 }
 
+/// What every board's disk is made of.
+#[derive(Clone, Copy)]
+pub struct DiskInputs<'a> {
+    pub kernel: &'a [u8],
+    pub initrd: &'a [u8],
+    pub release: &'a str,
+    /// The empty DATA filesystem image.
+    pub data: &'a Path,
+}
+
 /// The partitions' contents as written.
 pub struct Layout {
     /// The slot image a bundle carries (slot A's).
@@ -139,15 +147,8 @@ pub struct Layout {
 
 /// ESP with bootsel, both slots the same image (bootsel passes the slot on
 /// the command line), DATA.
-fn uefi_disk(
-    paths: &Paths,
-    board: &Board,
-    kernel: &[u8],
-    initrd: &[u8],
-    release: &str,
-    data: &Path,
-    out: &Path,
-) -> Result<Layout> {
+fn uefi_disk(paths: &Paths, board: &Board, inp: &DiskInputs, out: &Path) -> Result<Layout> {
+    let DiskInputs { kernel, initrd, release, data } = *inp;
     let slot_files: Vec<(&str, &[u8])> = vec![
         ("vmlinuz", kernel),
         ("initrd.zst", initrd),

@@ -6,7 +6,7 @@
 //! Also the QEMU-only copy of the device tree for `-M raspi4b`.
 
 use crate::board::Board;
-use crate::build::{part, volume_id, Layout};
+use crate::build::{part, volume_id, DiskInputs, Layout};
 use crate::util::{run, Paths};
 use anyhow::{bail, Context, Result};
 use imagebuild::disk::{self, Content};
@@ -20,18 +20,10 @@ pub const SLOT_DTB: &str = "bcm2711.dtb";
 /// Microsoft basic data: what the Pi's loader expects of a FAT partition.
 pub const BASIC_DATA_TYPE: &str = "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7";
 
-pub fn disk(
-    paths: &Paths,
-    board: &Board,
-    kernel: &[u8],
-    initrd: &[u8],
-    release: &str,
-    data: &Path,
-    out: &Path,
-) -> Result<Layout> {
+pub fn disk(paths: &Paths, board: &Board, inp: &DiskInputs, out: &Path) -> Result<Layout> {
+    let DiskInputs { kernel, initrd, release, data } = *inp;
     let disk_guid = uuid::Uuid::new_v4();
-    let dtb_rel = board.boot.dtb.as_deref().context("board without boot.dtb")?;
-    let dtb_path = paths.package_dir(board, &board.kernel.package).join(dtb_rel);
+    let dtb_path = stock_dtb(paths, board)?;
     let dtb = fs::read(&dtb_path).with_context(|| format!("reading the device tree {}", dtb_path.display()))?;
     let config_path = board.dir.join(board.boot.config.as_deref().context("board without boot.config")?);
     let config = fs::read_to_string(&config_path).with_context(|| format!("reading {}", config_path.display()))?;
@@ -63,7 +55,7 @@ pub fn disk(
     };
     let slot_a = slot_image('a')?;
     let slot_b = slot_image('b')?;
-    let autoboot = updater_autoboot(2);
+    let autoboot = updater::tryboot::Autoboot::factory().render();
     let boot = fat::build(
         board.partitions.esp_mib * MIB,
         "QUILL BOOT",
@@ -100,18 +92,17 @@ pub fn qemu_cmdline(board: &Board, slot_image: &[u8]) -> Result<String> {
     Ok(words.join(" ") + "\n")
 }
 
-/// The factory autoboot.txt: slot A (partition 2) boots, and a tryboot
-/// goes to slot B (partition 3). The updater writes the same format.
-fn updater_autoboot(partition: u32) -> String {
-    updater::tryboot::Autoboot { boot_partition: partition, tryboot_partition: 5 - partition }.render()
+/// The board's stock device tree in the unpacked kernel package.
+fn stock_dtb(paths: &Paths, board: &Board) -> Result<std::path::PathBuf> {
+    let rel = board.boot.dtb.as_deref().context("board without boot.dtb")?;
+    Ok(paths.package_dir(board, &board.kernel.package).join(rel))
 }
 
 /// Writes the QEMU-only copy of the board's device tree: the patches of
 /// the board's [qemu] table applied with fdtput (device-tree-compiler).
 /// The real device keeps the stock tree.
 pub fn qemu_dtb(paths: &Paths, board: &Board, out: &Path) -> Result<()> {
-    let dtb_rel = board.boot.dtb.as_deref().context("board without boot.dtb")?;
-    let stock = paths.package_dir(board, &board.kernel.package).join(dtb_rel);
+    let stock = stock_dtb(paths, board)?;
     let tmp = out.with_extension("partial");
     fs::copy(&stock, &tmp).with_context(|| format!("copying {}", stock.display()))?;
     let q = &board.qemu;
