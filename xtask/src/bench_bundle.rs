@@ -54,7 +54,7 @@ fn peak_rss_mib(cmd: &mut Command) -> Result<f64> {
 
 pub fn bench(paths: &Paths, built: &Built, dir: &Path) -> Result<Vec<Figure>> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    run(Command::new(&cargo).current_dir(&paths.root).args(["build", "--quiet", "--release", "-p", "quill-updater"]))?;
+    run(Command::new(&cargo).current_dir(&paths.root).args(["build", "--quiet", "--release", "-p", "fwupdate"]))?;
     let fwupdate = paths.root.join("target/release/fwupdate");
 
     // A 256 MiB slot-like image: the built slot's files in a bigger FAT.

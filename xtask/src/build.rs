@@ -213,11 +213,8 @@ fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
 /// from the board file, so no environment is needed by hand.
 fn compile(paths: &Paths, board: &Board) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut builds = vec![
-        ("quill-init", &board.target.rust),
-        ("quill-updater", &board.target.rust),
-        ("assistant", &board.target.rust),
-    ];
+    let mut builds =
+        vec![("quill-init", &board.target.rust), ("fwupdate", &board.target.rust), ("assistant", &board.target.rust)];
     if let Some(uefi) = &board.target.uefi {
         builds.push(("bootsel", uefi));
     }

@@ -1,9 +1,9 @@
 //! The home screen after setup: what the device is, and what can be done.
 
 use crate::catalogue::{fill, text, Lang, Msg};
+use flash::disks::DiskList;
 use ui::widgets::{BODY, SMALL};
 use ui::{Key, Rect, Ui};
-use updater::disks::DiskList;
 
 /// What the home screen shows about the device.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -430,7 +430,7 @@ mod tests {
             from_removable: true,
             disks: disks
                 .iter()
-                .map(|(p, r)| updater::disks::Disk {
+                .map(|(p, r)| flash::disks::Disk {
                     path: p.to_string(),
                     label: "QEMU HARDDISK, 2.0 GiB".into(),
                     size: 2 << 30,

@@ -193,13 +193,13 @@ fn the_home_screen() {
     let mut info = qemu_device(vec!["10.0.2.15 (eth0)".into()], "2.0.0", "a");
     info.pocket = true;
     let mut home = Home::new(assistant::catalogue::Lang::En, info);
-    let disk = |path: &str, label: &str| updater::disks::Disk {
+    let disk = |path: &str, label: &str| flash::disks::Disk {
         path: path.into(),
         label: label.into(),
         size: 128 << 30,
         refusal: None,
     };
-    home.disks(Ok(updater::disks::DiskList {
+    home.disks(Ok(flash::disks::DiskList {
         running_from: "/dev/sda".into(),
         from_removable: true,
         disks: vec![disk("/dev/nvme0n1", "Samsung SSD 980, 128.0 GiB"), disk("/dev/mmcblk0", "eMMC DG4016, 14.7 GiB")],

@@ -6,12 +6,11 @@
 //! ([`BlockDevice::zero_range`]: a hole in an image file, BLKZEROOUT on a
 //! block device, which the kernel offloads where the device can and writes
 //! zero pages otherwise). Each chunk's SHA-256 is computed on a second
-//! thread while the chunk is written, and the read-back hashes chunk N while
-//! chunk N+1 is read. An all-zero chunk is checked by looking at it instead
-//! of hashing it.
+//! thread while the chunk is written; the read-back is blockdev's
+//! [`blockdev::verify_region`].
 
 use crate::{Error, Result};
-use blockdev::{is_zero, BlockDevice, SparseWriter, WriteError};
+use blockdev::{is_zero, BlockDevice, ChunkSum, SparseWriter, VerifyError, WriteError, Written};
 use sha2::{Digest, Sha256};
 use std::io::Read;
 
@@ -38,33 +37,6 @@ impl<R: Read> Source for Stream<R> {}
 pub const CHUNK: usize = 4 << 20;
 /// Zero runs are found at this granularity.
 const BLOCK: usize = 64 << 10;
-
-/// What one chunk of the source held.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum ChunkSum {
-    Zero,
-    Sha([u8; 32]),
-}
-
-/// Where a region lands and what it held, chunk by chunk.
-#[derive(Clone, Debug)]
-pub struct Written {
-    pub name: String,
-    pub offset: u64,
-    pub len: u64,
-    /// Bytes per entry of `sums` (the last one may be shorter).
-    pub chunk: usize,
-    pub sums: Vec<ChunkSum>,
-    /// Bytes that were zero blocks and went through zero_range, not write_at.
-    pub zero_bytes: u64,
-}
-
-impl Written {
-    /// Bytes that were not zero (what a dd-like copy could not skip).
-    pub fn data_chunks(&self) -> usize {
-        self.sums.iter().filter(|s| matches!(s, ChunkSum::Sha(_))).count()
-    }
-}
 
 /// Copies `len` bytes of `src` to `dev` at `offset`, calling `progress`
 /// with the bytes done. Fails before writing when the region does not fit.
@@ -125,47 +97,10 @@ pub fn copy_region(
 /// Reads a written region back (the caller dropped the cache first) and
 /// compares it chunk by chunk with what was written.
 pub fn verify_region(w: &Written, dev: &mut dyn BlockDevice, progress: &mut dyn FnMut(u64)) -> Result<()> {
-    let size = w.chunk;
-    let mut bufs = [vec![0u8; size], vec![0u8; size]];
-    let chunk_len = |i: usize| (w.len - i as u64 * size as u64).min(size as u64) as usize;
-    let at = |i: usize| w.offset + i as u64 * size as u64;
-    let read = |dev: &mut dyn BlockDevice, i: usize, buf: &mut [u8]| -> Result<()> {
-        dev.read_at(at(i), buf).map_err(|e| Error::Readback { at: at(i), source: e })
-    };
-    if w.sums.is_empty() {
-        return Ok(());
-    }
-    // A zero chunk that is a hole in an image file reads as zeros by
-    // definition: no need to read it.
-    let holes: Vec<bool> =
-        (0..w.sums.len()).map(|i| w.sums[i] == ChunkSum::Zero && dev.is_hole(at(i), chunk_len(i) as u64)).collect();
-    let (first, _) = bufs.split_at_mut(1);
-    if !holes[0] {
-        read(dev, 0, &mut first[0][..chunk_len(0)])?;
-    }
-    for i in 0..w.sums.len() {
-        let (a, b) = bufs.split_at_mut(1);
-        let (cur, next) = if i % 2 == 0 { (&a[0], &mut b[0]) } else { (&b[0], &mut a[0]) };
-        let cur = &cur[..chunk_len(i)];
-        // A hole was not read into `cur` and needs no check (nor a thread).
-        let ok = std::thread::scope(|s| -> Result<bool> {
-            let check = (!holes[i]).then(|| {
-                s.spawn(|| match w.sums[i] {
-                    ChunkSum::Zero => is_zero(cur),
-                    ChunkSum::Sha(h) => <[u8; 32]>::from(Sha256::digest(cur)) == h,
-                })
-            });
-            if i + 1 < w.sums.len() && !holes[i + 1] {
-                read(dev, i + 1, &mut next[..chunk_len(i + 1)])?;
-            }
-            Ok(check.is_none_or(|c| c.join().expect("check thread")))
-        })?;
-        if !ok {
-            return Err(Error::Mismatch { region: w.name.clone(), at: at(i) });
-        }
-        progress(at(i) - w.offset + chunk_len(i) as u64);
-    }
-    Ok(())
+    blockdev::verify_region(w, dev, progress).map_err(|e| match e {
+        VerifyError::Read { at, source } => Error::Readback { at, source },
+        VerifyError::Mismatch { region, at } => Error::Mismatch { region, at },
+    })
 }
 
 #[cfg(test)]

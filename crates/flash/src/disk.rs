@@ -1,8 +1,9 @@
 //! Plans (what goes where, and the final partition table) and carrying
 //! one out on a target.
 
-use crate::copy::{copy_region, verify_region, Written};
+use crate::copy::{copy_region, verify_region};
 use crate::{Error, Result};
+use blockdev::Written;
 use blockdev::{BlockDevice, GptView};
 use gptedit::{FileDisk, Gpt, Guid};
 use std::fs::File;

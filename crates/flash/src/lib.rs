@@ -14,14 +14,23 @@
 //!    grows its ext4 at the next boot) and the disk and partitions get GUIDs
 //!    of their own, so two disks made from one image are never confused.
 //!
-//! Invariant: a target is bootable only once every byte of it was read back
-//! and matched.
+//! Around that: [`disks`] lists the internal disks a running UD Pocket can
+//! install onto (what `fwupdate install-to-disk --json` prints and the Setup
+//! Assistant reads), and [`carry`] copies the stick's settings onto a freshly
+//! installed disk.
+//!
+//! Architecture Invariant: a target is bootable only once every byte of it
+//! was read back and matched. [`carry`] is the one place outside init that
+//! mounts a filesystem (the new disk's DATA, for as long as one write takes).
 
+pub mod carry;
 mod copy;
 mod disk;
+pub mod disks;
 mod target;
 
-pub use copy::{verify_region, ChunkSum, Source, Stream, Written, CHUNK};
+pub use blockdev::{ChunkSum, Written};
+pub use copy::{verify_region, Source, Stream, CHUNK};
 pub use disk::{plan_image, plan_install, prepare_image, write_disk, Plan, Region, RegionReader, Report, Stage};
 pub use target::{root_disks, Kind, Sys, Target};
 

@@ -11,14 +11,12 @@
 //! 5. only then the boot state flips: target priority above the other,
 //!    tries 3, unproven. The running slot is never written.
 
-use crate::blockdev::BlockDevice;
-use crate::blockdev::SparseWriter;
-use crate::slots::Updater;
-use crate::state::{InstallRecord, SlotRecord, State};
-use crate::{version, Error};
-use abslot::{Slot, SlotAttr};
+use crate::control::Updater;
+use crate::state::{EventKind, InstallRecord, InstallResult, SlotRecord, State};
+use crate::{version, Error, WriteFailure};
+use abslot::Slot;
+use blockdev::{BlockDevice, ChunkSum, SparseWriter, VerifyError, Written};
 use bundle::{Policy, Reader, Target};
-use flash::ChunkSum;
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::time::{Duration, Instant};
@@ -31,16 +29,33 @@ const ZERO_BLOCK: usize = 64 << 10;
 /// What the caller sees while an install runs.
 #[derive(Clone, Debug)]
 pub enum Stage<'a> {
-    Verified { version: &'a str, target: Slot, size: u64, signer: String },
-    Writing { done: u64, total: u64, elapsed: Duration },
-    ReadingBack,
+    /// Something to tell the user that does not stop the install.
+    Warning(String),
+    Verified {
+        version: &'a str,
+        target: Slot,
+        size: u64,
+        signer: String,
+    },
+    Writing {
+        done: u64,
+        total: u64,
+        elapsed: Duration,
+    },
+    ReadingBack {
+        done: u64,
+        total: u64,
+    },
     Switching,
+    /// A named point between two steps, for tests that cut the power there
+    /// (the caller may stop the process while it is called).
+    At(Checkpoint),
     Done,
 }
 
-/// A deliberate stop at one step (for power-cut tests): the installer sleeps there.
+/// The points between the install's steps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Pause {
+pub enum Checkpoint {
     /// The target was made unbootable; nothing written yet.
     Early,
     /// Halfway through writing the slot.
@@ -51,13 +66,31 @@ pub enum Pause {
     AfterFlip,
 }
 
+impl Checkpoint {
+    pub const ALL: [Checkpoint; 4] =
+        [Checkpoint::Early, Checkpoint::Middle, Checkpoint::BeforeFlip, Checkpoint::AfterFlip];
+
+    /// `early`, `middle`, `before-flip`, `after-flip`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Checkpoint::Early => "early",
+            Checkpoint::Middle => "middle",
+            Checkpoint::BeforeFlip => "before-flip",
+            Checkpoint::AfterFlip => "after-flip",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Checkpoint> {
+        Checkpoint::ALL.into_iter().find(|c| c.name() == s)
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct InstallOptions {
     pub board: String,
     /// Version of the running firmware, for the downgrade check.
     pub running_version: String,
     pub allow_downgrade: bool,
-    pub pause: Option<(Pause, Duration)>,
 }
 
 #[derive(Clone, Debug)]
@@ -66,17 +99,6 @@ pub struct Installed {
     pub version: String,
     pub bytes: u64,
     pub seconds: f64,
-}
-
-fn pause(opts: &InstallOptions, at: Pause) {
-    if let Some((p, d)) = opts.pause {
-        if p == at {
-            // One write, so a kernel message cannot split the line.
-            let line = format!("fwupdate: test pause at {at:?} for {} s\n", d.as_secs());
-            let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
-            std::thread::sleep(d);
-        }
-    }
 }
 
 /// Installs the bundle into the slot that is not running. `open` gives the
@@ -90,18 +112,14 @@ pub fn install<D: BlockDevice, R: Read + Send>(
     opts: &InstallOptions,
     progress: &mut dyn FnMut(Stage),
 ) -> Result<Installed, Error> {
-    let open_err = |e: std::io::Error| Error::Refused(format!("{bundle_name}: cannot be read: {e}"));
+    let open_err = |e: std::io::Error| Error::BundleUnreadable { bundle: bundle_name.to_string(), source: e };
     let target = up.booted.other();
     let (state, warning) = State::load(&up.paths.state);
     if let Some(w) = warning {
-        eprintln!("fwupdate: warning: {w}");
+        progress(Stage::Warning(w));
     }
-    let keyring = state.keyring(&up.paths.keyring).map_err(Error::Refused)?;
-    let (_, parts) = up.gpt()?;
-    let part = parts[target.index()].clone();
-    let bs = up.block_size as u64;
-    let part_start = part.first_lba * bs;
-    let part_len = (part.last_lba + 1 - part.first_lba) * bs;
+    let keyring = state.keyring(&up.paths.keyring).map_err(Error::Keyring)?;
+    let (part_start, part_len) = up.table()?.range(target);
 
     let policy =
         Policy { board: Some(opts.board.clone()), rollback_floor: state.rollback_floor, slot_size: Some(part_len) };
@@ -110,16 +128,14 @@ pub fn install<D: BlockDevice, R: Read + Send>(
     reader.set_image_hash(false); // implied by the chunk hashes (see readback)
     let m = reader.manifest().clone();
     if m.payloads.iter().any(|p| p.target != Target::SlotImage) || m.payloads.len() != 1 {
-        return Err(Error::Refused(format!(
-            "{bundle_name}: this firmware installs bundles with exactly one slot image; this one has {} payload(s)",
-            m.payloads.len()
-        )));
+        return Err(Error::Payloads { bundle: bundle_name.to_string(), count: m.payloads.len() });
     }
     if version::compare(&m.version, &opts.running_version).is_lt() && !opts.allow_downgrade {
-        return Err(Error::Refused(format!(
-            "{bundle_name}: version {} is older than the running {}; use --allow-downgrade to install it anyway",
-            m.version, opts.running_version
-        )));
+        return Err(Error::Downgrade {
+            bundle: bundle_name.to_string(),
+            version: m.version.clone(),
+            running: opts.running_version.clone(),
+        });
     }
     let payload = m.payloads[0].clone();
     progress(Stage::Verified { version: &m.version, target, size: payload.size, signer: reader.signer().to_string() });
@@ -129,35 +145,34 @@ pub fn install<D: BlockDevice, R: Read + Send>(
     state.last_install = Some(InstallRecord {
         version: m.version.clone(),
         slot: target.letter(),
-        result: "in progress".into(),
+        result: InstallResult::InProgress,
         bundle: bundle_name.into(),
     });
-    state.save(&up.paths.state).map_err(|e| Error::Refused(format!("{e}; nothing was changed")))?;
+    state.save(&up.paths.state).map_err(Error::DataNotWritable)?;
 
-    let fail = |up: &mut Updater<D>, state: &mut State, why: String| -> Error {
+    let fail = |up: &mut Updater<D>, state: &mut State, cause: WriteFailure| -> Error {
+        let why = cause.to_string();
         if let Some(l) = state.last_install.as_mut() {
-            l.result = format!("failed: {why}");
+            l.result = InstallResult::Failed { reason: why.clone() };
         }
-        state.record("install-failed", target.letter(), &m.version, why.clone());
+        state.record(EventKind::InstallFailed, target.letter(), &m.version, why);
         let _ = state.save(&up.paths.state);
-        Error::Failed(why, target.letter())
+        Error::Failed { slot: target, cause }
     };
 
     // 2. Not bootable while it is being written.
-    let (mut gpt, parts) = up.gpt()?;
-    let before = SlotAttr::from_gpt(parts[target.index()].attributes);
-    if before != SlotAttr::new(0, 0, false) {
-        up.write_attrs(&mut gpt, &[(&parts[target.index()], SlotAttr::new(0, 0, false))])?;
+    let mut table = up.table()?;
+    if table.make_unbootable(target) {
+        table.write(&mut up.dev)?;
     }
-
-    pause(opts, Pause::Early);
+    progress(Stage::At(Checkpoint::Early));
 
     // 3. Stream: a second thread reads the bundle, checks each frame and
     // chunk and decompresses it while this one writes the previous chunk
     // (on a device the USB stick is read while the disk is written).
     let started = Instant::now();
     let zero = zero_chunks(&payload);
-    let streamed = std::thread::scope(|s| -> Result<(Reader<R>, u64), String> {
+    let streamed = std::thread::scope(|s| -> Result<(Reader<R>, u64), WriteFailure> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Piece, bundle::Error>>(2);
         let (spare_tx, spare_rx) = std::sync::mpsc::channel::<Vec<u8>>();
         let zero = &zero;
@@ -185,20 +200,18 @@ pub fn install<D: BlockDevice, R: Read + Send>(
         });
         let mut sparse = SparseWriter::new(ZERO_BLOCK);
         let mut done = 0u64;
-        let mut paused = false;
+        let mut halfway = false;
         for piece in rx {
-            let piece = piece.map_err(|e| match &e.kind {
-                bundle::ErrorKind::Io(io) => {
-                    format!("reading {bundle_name} failed ({io}): was the USB storage removed? Install again")
-                }
-                _ => e.to_string(),
+            let piece = piece.map_err(|e| match e.kind {
+                bundle::ErrorKind::Io(io) => WriteFailure::BundleRead { bundle: bundle_name.to_string(), why: io },
+                _ => WriteFailure::BundleChanged(e),
             })?;
             let (offset, len) = match &piece {
                 Piece::Data { offset, bytes } => (*offset, bytes.len()),
                 Piece::Zero { offset, len } => (*offset, *len),
             };
             if offset + len as u64 > part_len {
-                return Err("the image does not fit the slot".into());
+                return Err(WriteFailure::TooLarge);
             }
             let at = part_start + offset;
             let written = match piece {
@@ -209,41 +222,45 @@ pub fn install<D: BlockDevice, R: Read + Send>(
                     r
                 }
             };
-            written.map_err(|e| format!("writing slot {target} at {}: {}", e.at - part_start, e.source))?;
+            written.map_err(|e| WriteFailure::Write { slot: target, at: e.at - part_start, source: e.source })?;
             done += len as u64;
             progress(Stage::Writing { done, total: payload.size, elapsed: started.elapsed() });
-            if !paused && done * 2 >= payload.size {
-                paused = true;
-                pause(opts, Pause::Middle);
+            if !halfway && done * 2 >= payload.size {
+                halfway = true;
+                progress(Stage::At(Checkpoint::Middle));
             }
         }
-        sparse
-            .finish(&mut up.dev)
-            .map_err(|e| format!("zeroing slot {target} at {}: {}", e.at - part_start, e.source))?;
+        sparse.finish(&mut up.dev).map_err(|e| WriteFailure::Write {
+            slot: target,
+            at: e.at - part_start,
+            source: e.source,
+        })?;
         Ok((worker.join().expect("the bundle reader thread panicked"), done))
     });
     let (reader, done) = match streamed {
         Ok(r) => r,
-        Err(why) => return Err(fail(up, &mut state, why)),
+        Err(cause) => return Err(fail(up, &mut state, cause)),
     };
-    if let Err(e) = up.dev.flush() {
-        return Err(fail(up, &mut state, format!("flushing slot {target}: {e}")));
+    if let Err(source) = up.dev.flush() {
+        return Err(fail(up, &mut state, WriteFailure::Flush { slot: target, source }));
     }
 
     // 4. Read back what the medium holds.
-    progress(Stage::ReadingBack);
-    if let Err(why) = readback(up, part_start, &payload, &zero) {
-        return Err(fail(up, &mut state, why));
+    if let Err(cause) = readback(&mut up.dev, part_start, &payload, &zero, progress) {
+        return Err(fail(up, &mut state, cause));
     }
 
     // 5. Flip.
-    pause(opts, Pause::BeforeFlip);
+    progress(Stage::At(Checkpoint::BeforeFlip));
     progress(Stage::Switching);
-    let (mut gpt, parts) = up.gpt()?;
-    let (t, o) = (&parts[target.index()], &parts[target.other().index()]);
-    let (new_t, new_o) = abslot::after_install(SlotAttr::from_gpt(t.attributes), SlotAttr::from_gpt(o.attributes));
-    up.write_attrs(&mut gpt, &[(t, new_t), (o, new_o)])?;
-    pause(opts, Pause::AfterFlip);
+    let flipped = abctl::SlotTable::load(&mut up.dev, up.block_size).and_then(|mut table| {
+        table.after_install(target);
+        table.write(&mut up.dev)
+    });
+    if let Err(e) = flipped {
+        return Err(fail(up, &mut state, WriteFailure::Slots(e)));
+    }
+    progress(Stage::At(Checkpoint::AfterFlip));
 
     state.slots.insert(
         target.letter(),
@@ -251,11 +268,11 @@ pub fn install<D: BlockDevice, R: Read + Send>(
     );
     state.keyring = reader.keyring().state_text();
     if let Some(l) = state.last_install.as_mut() {
-        l.result = "ok".into();
+        l.result = InstallResult::Ok;
     }
     let secs = started.elapsed().as_secs_f64();
     state.record(
-        "install",
+        EventKind::Install,
         target.letter(),
         &m.version,
         format!("installed from {bundle_name} in {secs:.1} s; tries 3"),
@@ -286,22 +303,28 @@ fn zero_chunks(p: &bundle::Payload) -> Vec<bool> {
     p.chunks.iter().enumerate().map(|(k, c)| c.data_sha256 == if k == last { tail } else { full }).collect()
 }
 
-/// Compares the written slot with the manifest, chunk by chunk, through the
-/// flasher's read-back (it hashes chunk N while reading N+1, checks empty
+/// Compares the written slot with the manifest, chunk by chunk, through
+/// blockdev's read-back (it hashes chunk N while reading N+1, checks empty
 /// chunks by looking at them and skips those that are holes in an image
 /// file). The whole-image hash is not recomputed: the signed manifest fixes
 /// every chunk's length and hash, so matching chunks are the image
 /// (`fwupdate bundle verify` checks the manifest's own consistency).
-fn readback<D: BlockDevice>(up: &mut Updater<D>, start: u64, p: &bundle::Payload, zero: &[bool]) -> Result<(), String> {
+fn readback<D: BlockDevice>(
+    dev: &mut D,
+    start: u64,
+    p: &bundle::Payload,
+    zero: &[bool],
+    progress: &mut dyn FnMut(Stage),
+) -> Result<(), WriteFailure> {
     // Forget the cached pages once (per-read dropping would also drop the
     // kernel's readahead).
-    let _ = up.dev.drop_cache();
+    let _ = dev.drop_cache();
     let sums = zero
         .iter()
         .zip(&p.chunks)
         .map(|(&zero, c)| if zero { ChunkSum::Zero } else { ChunkSum::Sha(c.data_sha256) })
         .collect();
-    let written = flash::Written {
+    let written = Written {
         name: "the slot".into(),
         offset: start,
         len: p.size,
@@ -309,11 +332,12 @@ fn readback<D: BlockDevice>(up: &mut Updater<D>, start: u64, p: &bundle::Payload
         sums,
         zero_bytes: 0,
     };
-    flash::verify_region(&written, &mut up.dev, &mut |_| {}).map_err(|e| match e {
-        flash::Error::Mismatch { at, .. } => {
-            format!("the slot does not hold what was written ({} MiB into it differs on readback)", (at - start) >> 20)
-        }
-        flash::Error::Readback { at, source } => format!("reading back at {}: {source}", at - start),
-        other => other.to_string(),
-    })
+    let total = p.size;
+    progress(Stage::ReadingBack { done: 0, total });
+    blockdev::verify_region(&written, dev, &mut |done| progress(Stage::ReadingBack { done, total })).map_err(
+        |e| match e {
+            VerifyError::Mismatch { at, .. } => WriteFailure::Mismatch { at: at - start },
+            VerifyError::Read { at, source } => WriteFailure::Readback { at: at - start, source },
+        },
+    )
 }

@@ -1,10 +1,13 @@
 //! The updater's record on DATA (`/data/quill/updater.json`): what each
 //! slot holds, the rollback floor, the keyring state, the last install and
-//! the history (installs, proven boots, rollbacks). Written crash-safe:
-//! temporary file, fsync, rename, fsync of the directory.
+//! the history (installs, proven boots, rollbacks). Written crash-safe
+//! through devconfig's `write_atomic` (temporary file, fsync, rename, fsync
+//! of the folder). The kinds and results are enums; files written by
+//! earlier firmware, which stored them as free text, still load.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -20,13 +23,112 @@ pub struct SlotRecord {
     pub build_id: String,
 }
 
+/// How an install ended (or that it has not ended yet).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InstallResult {
+    /// Recorded before the disk is touched; replaced when the install ends.
+    InProgress,
+    Ok,
+    /// The boot state had flipped when the system went down, but the
+    /// record had not been updated yet: found so at the next boot.
+    CompletedUnrecorded,
+    Failed {
+        reason: String,
+    },
+    /// Power lost or the bundle removed; the slot was left not bootable.
+    Interrupted,
+    /// It installed, but did not prove healthy within its tries.
+    RolledBack,
+}
+
+impl InstallResult {
+    /// Whether the new slot was written and switched to.
+    pub fn completed(&self) -> bool {
+        matches!(self, InstallResult::Ok | InstallResult::CompletedUnrecorded)
+    }
+
+    /// Reads what earlier firmware wrote as text.
+    fn from_legacy(s: &str) -> InstallResult {
+        if s == "ok" {
+            InstallResult::Ok
+        } else if s == "in progress" {
+            InstallResult::InProgress
+        } else if s.starts_with("ok (completed") {
+            InstallResult::CompletedUnrecorded
+        } else if s.starts_with("interrupted") {
+            InstallResult::Interrupted
+        } else if s.starts_with("rolled back") {
+            InstallResult::RolledBack
+        } else {
+            InstallResult::Failed { reason: s.strip_prefix("failed: ").unwrap_or(s).to_string() }
+        }
+    }
+}
+
+impl fmt::Display for InstallResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InstallResult::InProgress => f.write_str("in progress"),
+            InstallResult::Ok => f.write_str("ok"),
+            InstallResult::CompletedUnrecorded => {
+                f.write_str("ok (completed; the system went down before it was recorded)")
+            }
+            InstallResult::Failed { reason } => write!(f, "failed: {reason}"),
+            InstallResult::Interrupted => {
+                f.write_str("interrupted (power lost or bundle removed); the slot was left not bootable")
+            }
+            InstallResult::RolledBack => f.write_str("rolled back: it did not prove healthy within its tries"),
+        }
+    }
+}
+
+/// The result as stored: the enum, or the text of earlier firmware.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ResultWire {
+    Current(InstallResult),
+    Legacy(String),
+}
+
+fn de_result<'de, D: serde::Deserializer<'de>>(d: D) -> Result<InstallResult, D::Error> {
+    Ok(match ResultWire::deserialize(d)? {
+        ResultWire::Current(r) => r,
+        ResultWire::Legacy(s) => InstallResult::from_legacy(&s),
+    })
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InstallRecord {
     pub version: String,
     pub slot: char,
-    /// `ok`, or `failed: <reason>`.
-    pub result: String,
+    #[serde(deserialize_with = "de_result")]
+    pub result: InstallResult,
     pub bundle: String,
+}
+
+/// What happened, in the history. The names are stored (kebab-case, as
+/// earlier firmware wrote them): do not rename.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EventKind {
+    Install,
+    InstallFailed,
+    Proven,
+    Rollback,
+    SetActive,
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EventKind::Install => "install",
+            EventKind::InstallFailed => "install-failed",
+            EventKind::Proven => "proven",
+            EventKind::Rollback => "rollback",
+            EventKind::SetActive => "set-active",
+        })
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -35,8 +137,7 @@ pub struct Event {
     /// Seconds since 1970 by the device clock (may be wrong on devices that
     /// were offline; `seq` gives the order).
     pub time: u64,
-    /// `install`, `install-failed`, `proven`, `rollback`, `set-active`.
-    pub kind: String,
+    pub kind: EventKind,
     pub slot: char,
     pub version: String,
     pub detail: String,
@@ -108,14 +209,19 @@ impl State {
         write_atomic(&State::path(dir), &text)
     }
 
-    pub fn record(&mut self, kind: &str, slot: char, version: &str, detail: impl Into<String>) {
+    pub fn record(&mut self, kind: EventKind, slot: char, version: &str, detail: impl Into<String>) {
         let seq = self.history.last().map(|e| e.seq + 1).unwrap_or(1);
         let time = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        self.history.push(Event { seq, time, kind: kind.into(), slot, version: version.into(), detail: detail.into() });
+        self.history.push(Event { seq, time, kind, slot, version: version.into(), detail: detail.into() });
         if self.history.len() > KEEP_EVENTS {
             let cut = self.history.len() - KEEP_EVENTS;
             self.history.drain(..cut);
         }
+    }
+
+    /// Whether this version was installed here before and rolled back.
+    pub fn rolled_back_before(&self, version: &str) -> bool {
+        self.history.iter().any(|e| e.kind == EventKind::Rollback && e.version == version)
     }
 }
 
@@ -140,13 +246,46 @@ mod tests {
         let (mut s, warn) = State::load(t.path());
         assert!(warn.is_none());
         assert_eq!(s.rollback_floor, 3);
-        s.record("install", 'b', "2.0", "from usb");
+        s.record(EventKind::Install, 'b', "2.0", "from usb");
+        s.last_install = Some(InstallRecord {
+            version: "2.0".into(),
+            slot: 'b',
+            result: InstallResult::Failed { reason: "x".into() },
+            bundle: "b.qbundle".into(),
+        });
         s.save(t.path()).unwrap();
         let text = fs::read_to_string(State::path(t.path())).unwrap();
         assert!(text.contains("future_field"), "{text}");
         let (s2, _) = State::load(t.path());
         assert_eq!(s2.history[0].seq, 1);
         assert_eq!(s2, s);
+    }
+
+    #[test]
+    fn files_of_earlier_firmware_load_with_their_text_results() {
+        let t = tempfile::tempdir().unwrap();
+        let old = |result: &str| {
+            format!(
+                r#"{{"schema":1,"last_install":{{"version":"2.0.0","slot":"b","result":{result:?},"bundle":"x"}},
+                "history":[{{"seq":1,"time":0,"kind":"install-failed","slot":"b","version":"2.0.0","detail":"d"}},
+                           {{"seq":2,"time":0,"kind":"rollback","slot":"b","version":"2.0.0","detail":"d"}}]}}"#
+            )
+        };
+        for (text, want) in [
+            ("ok", InstallResult::Ok),
+            ("in progress", InstallResult::InProgress),
+            ("ok (completed; the system went down before it was recorded)", InstallResult::CompletedUnrecorded),
+            ("interrupted (power lost or bundle removed); slot B was left not bootable", InstallResult::Interrupted),
+            ("rolled back: 2.0.0 did not prove healthy within its tries", InstallResult::RolledBack),
+            ("failed: writing slot B at 0: EIO", InstallResult::Failed { reason: "writing slot B at 0: EIO".into() }),
+        ] {
+            fs::write(State::path(t.path()), old(text)).unwrap();
+            let (s, warn) = State::load(t.path());
+            assert!(warn.is_none(), "{text}: {warn:?}");
+            assert_eq!(s.last_install.as_ref().unwrap().result, want, "{text}");
+            assert_eq!(s.history[0].kind, EventKind::InstallFailed);
+            assert!(s.rolled_back_before("2.0.0"));
+        }
     }
 
     #[test]

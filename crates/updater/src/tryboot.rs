@@ -4,8 +4,23 @@
 //! boots the `[tryboot]` section's partition once, and any later reset
 //! boots `[all]` again until the OS rewrites the file.
 
-use crate::Error;
 use abslot::Slot;
+
+/// What went wrong with autoboot.txt or the pending-try record.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{op}: {source}")]
+    Io { op: String, source: std::io::Error },
+}
+
+impl Error {
+    fn io(op: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+        let op = op.into();
+        move |source| Error::Io { op, source }
+    }
+}
 
 /// The name of the file on partition 1.
 pub const AUTOBOOT: &str = "autoboot.txt";

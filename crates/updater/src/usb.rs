@@ -26,16 +26,37 @@ pub struct Scan {
     pub skipped: Vec<(PathBuf, String)>,
 }
 
-/// Where `fwupdate usb` keeps the current offer for the screen (the Setup
-/// Assistant's home screen), as JSON: device, path, version, signer.
-pub const OFFER: &str = "/run/quill/usb-offer.json";
+/// The folder where `fwupdate usb` keeps the current offer for the screen
+/// (the Setup Assistant's home screen) on a device.
+pub const RUN_DIR: &str = "/run/quill";
+const OFFER_FILE: &str = "usb-offer.json";
+
+/// An update found on USB storage and offered on the console; kept as JSON
+/// in `RUN_DIR/usb-offer.json` for the home screen (one place for its format).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Offer {
+    /// The storage's name (`sda`).
+    pub device: String,
+    pub path: PathBuf,
+    pub version: String,
+    pub signer: String,
+}
+
+impl Offer {
+    pub fn save(&self, run_dir: &Path) -> Result<(), crate::state::StateError> {
+        let _ = std::fs::create_dir_all(run_dir);
+        let json = serde_json::to_vec(self).expect("an offer serializes");
+        crate::state::write_atomic(&run_dir.join(OFFER_FILE), &json)
+    }
+
+    pub fn load(run_dir: &Path) -> Option<Offer> {
+        serde_json::from_slice(&std::fs::read(run_dir.join(OFFER_FILE)).ok()?).ok()
+    }
+}
 
 /// The offered bundle's path, while its file is still there.
-pub fn offered_bundle() -> Option<PathBuf> {
-    let json = std::fs::read_to_string(OFFER).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&json).ok()?;
-    let path = PathBuf::from(v.get("path")?.as_str()?);
-    path.is_file().then_some(path)
+pub fn offered_bundle(run_dir: &Path) -> Option<PathBuf> {
+    Offer::load(run_dir).map(|o| o.path).filter(|p| p.is_file())
 }
 
 /// Whether a directory entry name is a bundle we consider: `*.qbundle`
@@ -103,7 +124,7 @@ pub fn choose(scan: &Scan, running_version: &str, state: &State) -> Choice {
     if version::compare(&best.version, running_version).is_le() {
         return Choice::NotNewer(best);
     }
-    if state.history.iter().any(|e| e.kind == "rollback" && e.version == best.version) {
+    if state.rolled_back_before(&best.version) {
         return Choice::RolledBackBefore(best);
     }
     Choice::Update(best)
@@ -173,7 +194,25 @@ mod tests {
         assert_eq!(choose(&s, "7.0.0", &state), Choice::NotNewer(s.usable[0].clone()));
         assert_eq!(choose(&Scan::default(), "1.0.0", &state), Choice::Nothing);
         let mut failed = State::default();
-        failed.record("rollback", 'a', "7.0.0", "Update to 7.0.0 failed and was rolled back to 1.0.0");
+        failed.record(
+            crate::state::EventKind::Rollback,
+            'a',
+            "7.0.0",
+            "Update to 7.0.0 failed and was rolled back to 1.0.0",
+        );
         assert_eq!(choose(&s, "1.0.0", &failed), Choice::RolledBackBefore(s.usable[0].clone()));
+    }
+
+    #[test]
+    fn an_offer_is_kept_and_read_back_while_its_file_is_there() {
+        let run = tempfile::tempdir().unwrap();
+        let stick = tempfile::tempdir().unwrap();
+        let path = stick.path().join("quill-x86-ud-2.0.0.qbundle");
+        let offer = Offer { device: "sda".into(), path: path.clone(), version: "2.0.0".into(), signer: "ab".into() };
+        offer.save(run.path()).unwrap();
+        assert_eq!(Offer::load(run.path()), Some(offer));
+        assert_eq!(offered_bundle(run.path()), None, "the file is gone");
+        std::fs::write(&path, b"x").unwrap();
+        assert_eq!(offered_bundle(run.path()), Some(path));
     }
 }

@@ -7,7 +7,8 @@ use bundle::{Builder, SecretKey, Target};
 use imagebuild::disk::{self, Content, PartSpec};
 use imagebuild::{fat, MIB};
 use std::io;
-use updater::{install, BlockDevice, Error, InstallOptions, MemDevice, Paths, Updater};
+use updater::state::{EventKind, InstallResult};
+use updater::{install, BlockDevice, Error, InstallOptions, MemDevice, Paths, Updater, WriteFailure};
 
 const SLOT: u64 = 34 * MIB;
 
@@ -88,7 +89,7 @@ fn run<D: BlockDevice>(up: &mut Updater<D>, bytes: &[u8], o: &InstallOptions) ->
 }
 
 fn slot_range(up: &mut Updater<MemDevice>, s: Slot) -> std::ops::Range<usize> {
-    let mut v = updater::blockdev::GptView { dev: &mut up.dev, block_size: 512 };
+    let mut v = blockdev::GptView { dev: &mut up.dev, block_size: 512 };
     let g = gptedit::Gpt::load(&mut v).unwrap();
     let p = g.find_by_name(if s == Slot::A { "SYSTEM_A" } else { "SYSTEM_B" }).unwrap();
     (p.first_lba * 512) as usize..((p.last_lba + 1) * 512) as usize
@@ -123,22 +124,26 @@ fn installs_into_the_inactive_slot_and_flips_the_boot_state() {
     assert_eq!(up.slot_version(Slot::A).as_deref(), Some("1.0.0"));
     let st = up.status().unwrap();
     assert_eq!(st.next_boot, 'b');
-    assert_eq!(st.last_install.unwrap().result, "ok");
-    assert_eq!(st.history.last().unwrap().kind, "install");
+    assert_eq!(st.last_install.unwrap().result, InstallResult::Ok);
+    assert_eq!(st.history.last().unwrap().kind, EventKind::Install);
 }
 
 #[test]
 fn refusals_change_nothing() {
     let e = env();
-    let cases: Vec<(Vec<u8>, InstallOptions, &str)> = vec![
-        (make_bundle(&e, "2.0.0", "rpi4", 0), opts(), "this device is x86-ud"),
+    use bundle::ErrorKind;
+    type Check = fn(&Error) -> bool;
+    let wrong_board: Check = |e| matches!(e, Error::Bundle(b) if matches!(b.kind, ErrorKind::WrongBoard { .. }));
+    let cases: Vec<(Vec<u8>, InstallOptions, &str, Check)> = vec![
+        (make_bundle(&e, "2.0.0", "rpi4", 0), opts(), "this device is x86-ud", wrong_board),
         // An x86 bundle offered to a Raspberry Pi.
         (
             make_bundle(&e, "2.0.0", "x86-ud", 0),
             InstallOptions { board: "rpi4".into(), ..opts() },
             "the bundle is for x86-ud but this device is rpi4",
+            wrong_board,
         ),
-        (make_bundle(&e, "0.9.0", "x86-ud", 0), opts(), "--allow-downgrade"),
+        (make_bundle(&e, "0.9.0", "x86-ud", 0), opts(), "--allow-downgrade", |e| matches!(e, Error::Downgrade { .. })),
         (
             {
                 let mut b = make_bundle(&e, "2.0.0", "x86-ud", 0);
@@ -148,6 +153,7 @@ fn refusals_change_nothing() {
             },
             opts(),
             "SHA-256",
+            |e| matches!(e, Error::Bundle(b) if matches!(b.kind, ErrorKind::FrameHash { .. })),
         ),
         (
             {
@@ -157,13 +163,14 @@ fn refusals_change_nothing() {
             },
             opts(),
             "changed after signing",
+            |e| matches!(e, Error::Bundle(b) if matches!(b.kind, ErrorKind::BadSignature(_))),
         ),
     ];
-    for (bytes, o, why) in cases {
+    for (bytes, o, why, is) in cases {
         let original = disk();
         let mut up = Updater::new(original.clone(), 512, Slot::A, e.paths.clone());
         let err = run(&mut up, &bytes, &o).unwrap_err();
-        assert!(matches!(err, Error::Bundle(_) | Error::Refused(_)), "{err}");
+        assert!(is(&err) && err.refused() && !err.touched_slot(), "{why}: {err:?}");
         assert!(err.to_string().contains(why), "{err}");
         assert!(up.dev.0 == original.0, "the disk was changed by a refused install ({why})");
     }
@@ -180,6 +187,7 @@ fn an_unwritable_data_folder_refuses_before_touching_the_disk() {
     let original = disk();
     let mut up = Updater::new(original.clone(), 512, Slot::A, paths);
     let err = run(&mut up, &make_bundle(&e, "2.0.0", "x86-ud", 0), &opts()).unwrap_err();
+    assert!(matches!(err, Error::DataNotWritable(_)), "{err:?}");
     assert!(err.to_string().contains("nothing was changed"), "{err}");
     assert!(up.dev.0 == original.0);
 }
@@ -252,7 +260,7 @@ fn three_failed_boots_roll_back_and_are_reported() {
     for _ in 0..3 {
         let a = up.attrs().unwrap();
         assert_eq!(abslot::boot_plan(a[0], a[1]).first().slot, Slot::B);
-        let mut v = updater::blockdev::GptView { dev: &mut up.dev, block_size: 512 };
+        let mut v = blockdev::GptView { dev: &mut up.dev, block_size: 512 };
         let mut g = gptedit::Gpt::load(&mut v).unwrap();
         let b = g.find_by_name("SYSTEM_B").unwrap();
         let next = abslot::on_boot_attempt(SlotAttr::from_gpt(b.attributes));
@@ -267,8 +275,8 @@ fn three_failed_boots_roll_back_and_are_reported() {
     assert_eq!(up.attrs().unwrap()[1].priority(), 0, "the failed slot is out of rotation");
     assert!(up.boot_check().unwrap().is_none(), "reported once");
     let st = up.status().unwrap();
-    assert!(st.last_install.unwrap().result.starts_with("rolled back"));
-    assert_eq!(st.history.last().unwrap().kind, "rollback");
+    assert_eq!(st.last_install.unwrap().result, InstallResult::RolledBack);
+    assert_eq!(st.history.last().unwrap().kind, EventKind::Rollback);
     assert_eq!(st.rollback_floor, 0, "the failed version never raised the floor");
 }
 
@@ -290,6 +298,10 @@ fn a_healthy_boot_marks_the_slot_good_and_raises_the_floor() {
         &InstallOptions { running_version: "2.0.0".into(), ..opts() },
     )
     .unwrap_err();
+    assert!(
+        matches!(&err, Error::Bundle(b) if matches!(b.kind, bundle::ErrorKind::RollbackBelowFloor { .. })),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("floor 4"), "{err}");
     // Manual rollback to the proven A, then set-active back to B.
     assert_eq!(b.rollback().unwrap(), Slot::A);
@@ -306,6 +318,7 @@ fn rollback_to_a_never_proven_slot_is_refused() {
     let e = env();
     let mut up = Updater::new(disk(), 512, Slot::A, e.paths.clone());
     let err = up.rollback().unwrap_err();
+    assert!(matches!(err, Error::NeverProven { slot: Slot::B, .. }), "{err:?}");
     assert!(err.to_string().contains("never proven"), "{err}");
 }
 
@@ -340,7 +353,7 @@ fn a_medium_that_does_not_keep_what_was_written_fails_the_readback() {
     let bytes = make_bundle(&e, "2.0.0", "x86-ud", 0);
     let b_start = {
         let mut up = Updater::new(disk(), 512, Slot::A, e.paths.clone());
-        let mut v = updater::blockdev::GptView { dev: &mut up.dev, block_size: 512 };
+        let mut v = blockdev::GptView { dev: &mut up.dev, block_size: 512 };
         gptedit::Gpt::load(&mut v).unwrap().find_by_name("SYSTEM_B").unwrap().first_lba * 512
     };
     // Inside the data at the start of the slot, and deep in its empty space
@@ -348,7 +361,7 @@ fn a_medium_that_does_not_keep_what_was_written_fails_the_readback() {
     for at in [b_start + 3 * 1024, b_start + SLOT - 4096] {
         let mut up = Updater::new(Corrupting { inner: disk(), at }, 512, Slot::A, e.paths.clone());
         let err = run(&mut up, &bytes, &opts()).unwrap_err();
-        assert!(matches!(err, Error::Failed(..)), "{err}");
+        assert!(matches!(err, Error::Failed { slot: Slot::B, cause: WriteFailure::Mismatch { .. } }), "{err:?}");
         assert!(err.to_string().contains("differs on readback"), "{err}");
         let a = up.attrs().unwrap();
         assert_eq!(a[1], SlotAttr::new(0, 0, false), "B stays unbootable");
@@ -374,10 +387,18 @@ fn a_bundle_that_changes_or_ends_during_the_install_fails_it_cleanly() {
             Ok(if calls == 1 { &good[..] } else { &second[..] })
         };
         let err = install(&mut up, "t.qbundle", &mut open, &opts(), &mut |_| {}).unwrap_err();
-        assert!(matches!(err, Error::Failed(..)), "{what}: {err}");
+        assert!(
+            matches!(
+                err,
+                Error::Failed { cause: WriteFailure::BundleChanged(_) | WriteFailure::BundleRead { .. }, .. }
+            ),
+            "{what}: {err:?}"
+        );
+        assert!(err.touched_slot());
         let a = up.attrs().unwrap();
         assert_eq!(a[1], SlotAttr::new(0, 0, false), "{what}: B stays unbootable");
         assert_eq!(a[0], SlotAttr::new(1, 0, true), "{what}: A untouched");
-        assert!(up.status().unwrap().last_install.unwrap().result.starts_with("failed"), "{what}");
+        let result = up.status().unwrap().last_install.unwrap().result;
+        assert!(matches!(result, InstallResult::Failed { .. }), "{what}: {result:?}");
     }
 }

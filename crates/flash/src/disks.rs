@@ -3,7 +3,7 @@
 //! Setup Assistant's home screen through [`query`] (one place for the
 //! format).
 
-use flash::{Kind, Sys, Target};
+use crate::{Kind, Sys, Target};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 

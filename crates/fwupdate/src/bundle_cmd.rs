@@ -1,6 +1,6 @@
 //! `fwupdate bundle create|sign|verify|info`.
 
-use crate::{Failure, EXIT_REFUSED};
+use crate::Failure;
 use bundle::{
     Builder, KeyId, KeyStatement, Keyring, Manifest, Policy, PublicKey, Reader, SecretKey, StatementKind, Target,
 };
@@ -132,8 +132,9 @@ pub fn run(cmd: BundleCmd) -> Result<(), Failure> {
             }
             let started = Instant::now();
             let refs: Vec<&SecretKey> = keys.iter().collect();
-            let m = write_atomic(&output, |w| Ok(b.write(&output.display().to_string(), w, &refs)?))?;
-            let size = fs::metadata(&output)?.len();
+            let m =
+                write_atomic(&output, |w| b.write(&output.display().to_string(), w, &refs).map_err(Failure::error))?;
+            let size = fs::metadata(&output).map_err(|e| format!("{}: {e}", output.display()))?.len();
             println!(
                 "created {} ({} bytes, {} payload(s), {} signature(s)) in {:.1} s",
                 output.display(),
@@ -170,7 +171,7 @@ pub fn run(cmd: BundleCmd) -> Result<(), Failure> {
             if json {
                 let v =
                     serde_json::json!({"bundle": bundle, "valid": true, "signer": signer.to_string(), "manifest": m});
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                println!("{}", serde_json::to_string_pretty(&v).map_err(Failure::error)?);
             } else {
                 println!(
                     "{}: valid, version {} for {}, signed by key {}, {} chunk(s) verified in {:.2} s",
@@ -190,7 +191,7 @@ pub fn run(cmd: BundleCmd) -> Result<(), Failure> {
             if json {
                 let signers: Vec<String> = signers.iter().map(|s| s.to_string()).collect();
                 let v = serde_json::json!({"bundle": bundle, "verified": false, "signers": signers, "manifest": m});
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                println!("{}", serde_json::to_string_pretty(&v).map_err(Failure::error)?);
             } else {
                 print_info(&bundle, &m, &signers);
             }
@@ -199,8 +200,9 @@ pub fn run(cmd: BundleCmd) -> Result<(), Failure> {
     }
 }
 
+/// A bundle that does not pass a check: exit 3 (unreadable: 1).
 fn refused(e: bundle::Error) -> Failure {
-    Failure { code: EXIT_REFUSED, message: e.to_string() }
+    Failure::from(e)
 }
 
 fn read(p: &Path) -> Result<Vec<u8>, Failure> {

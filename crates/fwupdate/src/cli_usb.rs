@@ -5,12 +5,13 @@
 //! it without asking and reboots into it.
 
 use crate::cli_device::install_file;
+use crate::device::DeviceArgs;
+use crate::report::Format;
 use crate::Failure;
 use bundle::{Keyring, Policy, Reader};
 use std::path::Path;
-use updater::device::DeviceArgs;
-use updater::state::{write_atomic, State};
-use updater::usb::{self, Candidate, Choice, OFFER};
+use updater::state::State;
+use updater::usb::{self, Candidate, Choice, Offer};
 
 /// Seconds between an unattended install and the reboot.
 const REBOOT_DELAY_S: u64 = 5;
@@ -97,26 +98,20 @@ fn offer(c: &Candidate, label: &str, running: &str) {
         c.signer
     ));
     say(&format!("to install it, type: fwupdate install {}", c.path.display()));
-    let json = serde_json::json!({
-        "device": label,
-        "path": c.path,
-        "version": c.version,
-        "signer": c.signer,
-    });
-    let _ = std::fs::create_dir_all("/run/quill");
-    if let Err(e) = write_atomic(Path::new(OFFER), json.to_string().as_bytes()) {
-        eprintln!("fwupdate: warning: keeping the offer in {OFFER}: {e}");
+    let offer =
+        Offer { device: label.to_string(), path: c.path.clone(), version: c.version.clone(), signer: c.signer.clone() };
+    if let Err(e) = offer.save(Path::new(usb::RUN_DIR)) {
+        eprintln!("fwupdate: warning: keeping the offer for the screen: {e}");
     }
 }
 
 fn install_unattended(args: &DeviceArgs, c: &Candidate, label: &str, stick_auto: bool) -> Result<(), Failure> {
     let why = if stick_auto { "quill/autoupdate is on the stick" } else { "quill.autoupdate=1" };
     say(&format!("installing {} from USB storage {label} without asking ({why})", c.version));
-    let done = install_file(args, &c.path, true, false)?;
+    let done = install_file(args, &c.path, true, false, Format::Human)?;
     // Reboot only a real Quill device, never a host that ran this by hand
     // with --disk.
-    let on_device = args.disk.is_none() && Path::new("/etc/quill/release").is_file();
-    if on_device {
+    if args.on_device() {
         say(&format!("rebooting into {} in {REBOOT_DELAY_S} s", done.version));
         std::thread::sleep(std::time::Duration::from_secs(REBOOT_DELAY_S));
         // SIGTERM to PID 1 is Quill's (and busybox's) reboot request.

@@ -13,17 +13,25 @@
 //!      the target is left without a partition table and does not boot)
 //!   5  another install is running
 
+//!
+//! The work is done by libraries: `updater` (install, A/B control, USB
+//! choice), `bundle` (format, keys), `flash` (whole disks). This crate holds
+//! what only a command line has: arguments (clap), questions ([`ask`]),
+//! progress for people or as JSON lines ([`report`]), where the running
+//! system is ([`device`]), and the mapping of every error to its exit code
+//! ([`failure`]).
+
+mod ask;
 mod bundle_cmd;
 mod cli_device;
 mod cli_flash;
 mod cli_usb;
+mod device;
+mod failure;
+mod report;
 
 use clap::{Parser, Subcommand};
-
-pub const EXIT_ERROR: i32 = 1;
-pub const EXIT_REFUSED: i32 = 3;
-pub const EXIT_FAILED: i32 = 4;
-pub const EXIT_BUSY: i32 = 5;
+pub use failure::{Failure, EXIT_BUSY, EXIT_ERROR, EXIT_FAILED, EXIT_REFUSED};
 
 #[derive(Parser)]
 #[command(
@@ -36,7 +44,7 @@ struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
     #[command(flatten)]
-    device: updater::device::DeviceArgs,
+    device: device::DeviceArgs,
 }
 
 #[derive(Subcommand)]
@@ -69,6 +77,9 @@ enum Cmd {
         /// Keep the image's disk and partition GUIDs (default: new ones, so two disks are never confused).
         #[arg(long)]
         keep_guids: bool,
+        /// Progress for people (default) or one JSON object per line on stdout.
+        #[arg(long, value_enum, default_value_t = report::Format::Human)]
+        progress: report::Format,
     },
     /// From a running UD Pocket: put Quill onto this device's internal disk (ESP, both slots from the running one, a fresh DATA). Without DEVICE, lists the internal disks.
     InstallToDisk {
@@ -87,6 +98,9 @@ enum Cmd {
         /// Only list the candidate disks, as JSON (for the Setup Assistant).
         #[arg(long)]
         json: bool,
+        /// Progress for people (default) or one JSON object per line on stdout.
+        #[arg(long, value_enum, default_value_t = report::Format::Human)]
+        progress: report::Format,
     },
     /// Write a new Ed25519 key pair: NAME.key (mode 0600; keep it off devices) and NAME.pub.
     Keygen {
@@ -99,18 +113,6 @@ enum Cmd {
     },
 }
 
-/// An error with the exit code it maps to.
-pub struct Failure {
-    pub code: i32,
-    pub message: String,
-}
-
-impl<E: std::fmt::Display> From<E> for Failure {
-    fn from(e: E) -> Failure {
-        Failure { code: EXIT_ERROR, message: format!("{e:#}") }
-    }
-}
-
 fn main() {
     let cli = Cli::parse();
     let result = match cli.cmd {
@@ -118,11 +120,12 @@ fn main() {
         Cmd::Keygen { out, name } => keygen(&out, &name),
         Cmd::Device(d) => cli_device::run(d, &cli.device),
         Cmd::Usb { auto, dir } => cli_usb::run(&cli.device, &dir, auto),
-        Cmd::Flash { image, device, yes, force, keep_guids } => {
-            cli_flash::flash_image(&image, &device, yes, force, keep_guids)
+        Cmd::Flash { image, device, yes, force, keep_guids, progress } => {
+            cli_flash::flash_image(&image, &device, yes, force, keep_guids, progress)
         }
-        Cmd::InstallToDisk { device, yes, fresh_data, settings, json } => {
-            cli_flash::install_to_disk(&cli.device, device.as_deref(), yes, &fresh_data, settings, json)
+        Cmd::InstallToDisk { device, yes, fresh_data, settings, json, progress } => {
+            let opts = cli_flash::InstallToDisk { yes, fresh_data, settings, json, progress };
+            cli_flash::install_to_disk(&cli.device, device.as_deref(), &opts)
         }
     };
     report_peak_memory();
@@ -145,8 +148,8 @@ fn report_peak_memory() {
 }
 
 fn keygen(out: &std::path::Path, name: &str) -> Result<(), Failure> {
-    let key = bundle::SecretKey::generate()?;
-    let (k, p) = key.write_pair(out, name)?;
+    let key = bundle::SecretKey::generate().map_err(Failure::error)?;
+    let (k, p) = key.write_pair(out, name).map_err(Failure::error)?;
     println!("key {}: secret {} (mode 0600, keep it off devices), public {}", key.id(), k.display(), p.display());
     Ok(())
 }

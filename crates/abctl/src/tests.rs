@@ -1,0 +1,130 @@
+use super::*;
+use blockdev::MemDevice;
+use imagebuild::disk::{self, Content, PartSpec};
+use imagebuild::{fat, MIB};
+
+const SLOT: u64 = 34 * MIB;
+
+/// ESP, SYSTEM_A (1.0.0, proven), SYSTEM_B (empty), DATA.
+fn disk() -> MemDevice {
+    let t = tempfile::tempdir().unwrap();
+    let p = t.path().join("d.img");
+    let slot_a = fat::build(SLOT, "QUILL SLOT", 7, &[("release.txt", b"VERSION=1.0.0\n".as_slice())]).unwrap();
+    let part = |name: &str, type_guid, size, attributes, content| PartSpec {
+        name: name.into(),
+        type_guid,
+        size,
+        attributes,
+        content: Content::Bytes(content),
+    };
+    let parts = vec![
+        part("ESP", disk::ESP_TYPE, MIB, 0, vec![]),
+        part("SYSTEM_A", disk::SLOT_TYPE, SLOT, SlotAttr::new(1, 0, true).to_gpt(0), slot_a),
+        part("SYSTEM_B", disk::SLOT_TYPE, SLOT, 0, vec![]),
+        part("DATA", disk::LINUX_DATA_TYPE, MIB, 0, vec![]),
+    ];
+    disk::write(&p, uuid::Uuid::from_u128(1), &parts).unwrap();
+    MemDevice(std::fs::read(&p).unwrap())
+}
+
+/// Rewrites entry `number` of the primary GPT with another range (fresh
+/// CRCs) and breaks the backup, so the primary is what is read: a table
+/// edited by another tool.
+fn with_range(mut d: MemDevice, number: u32, first: u64, last: u64) -> MemDevice {
+    let le64 = |b: &[u8], o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap());
+    let le32 = |b: &[u8], o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap());
+    let h = 512;
+    let (entries_lba, count, size) = (le64(&d.0, h + 72), le32(&d.0, h + 80), le32(&d.0, h + 84));
+    let e = entries_lba as usize * 512 + (number as usize - 1) * size as usize;
+    d.0[e + 32..e + 40].copy_from_slice(&first.to_le_bytes());
+    d.0[e + 40..e + 48].copy_from_slice(&last.to_le_bytes());
+    let array = &d.0[entries_lba as usize * 512..entries_lba as usize * 512 + (count * size) as usize];
+    let entries_crc = crc(array);
+    d.0[h + 88..h + 92].copy_from_slice(&entries_crc.to_le_bytes());
+    let hsize = le32(&d.0, h + 12) as usize;
+    d.0[h + 16..h + 20].fill(0);
+    let hcrc = crc(&d.0[h..h + hsize]);
+    d.0[h + 16..h + 20].copy_from_slice(&hcrc.to_le_bytes());
+    let n = d.0.len();
+    d.0[n - 512..n - 504].fill(0); // the backup header's signature
+    d
+}
+
+fn crc(b: &[u8]) -> u32 {
+    // CRC-32 (IEEE), bitwise: only for building test fixtures.
+    let mut c = !0u32;
+    for &x in b {
+        c ^= x as u32;
+        for _ in 0..8 {
+            c = if c & 1 != 0 { (c >> 1) ^ 0xEDB8_8320 } else { c >> 1 };
+        }
+    }
+    !c
+}
+
+#[test]
+fn load_change_write_reads_back_in_both_copies() {
+    let mut d = disk();
+    let mut t = SlotTable::load(&mut d, 512).unwrap();
+    assert_eq!(t.attrs(), [SlotAttr::new(1, 0, true), SlotAttr::new(0, 0, false)]);
+    assert_eq!(t.next_boot(), Slot::A);
+    assert_eq!(t.slot_version(&mut d, Slot::A).as_deref(), Some("1.0.0"));
+    assert_eq!(t.slot_version(&mut d, Slot::B), None, "an empty slot has no version");
+    t.after_install(Slot::B);
+    // In memory only until written.
+    assert_eq!(SlotTable::load(&mut d, 512).unwrap().next_boot(), Slot::A);
+    t.write(&mut d).unwrap();
+    let back = SlotTable::load(&mut d, 512).unwrap();
+    assert_eq!(back.attrs(), [SlotAttr::new(1, 0, true), SlotAttr::new(2, 3, false)]);
+    assert_eq!(back.next_boot(), Slot::B);
+    // The backup copy alone says the same.
+    let n = d.0.len();
+    d.0[512..520].fill(0);
+    assert_eq!(SlotTable::load(&mut d, 512).unwrap().attrs(), back.attrs());
+    assert!(n > 0);
+}
+
+#[test]
+fn transitions() {
+    let mut d = disk();
+    let mut t = SlotTable::load(&mut d, 512).unwrap();
+    assert!(!t.make_unbootable(Slot::B), "already 0/0/0");
+    t.after_install(Slot::B);
+    assert_eq!(t.failed_update(Slot::A), None, "B still has tries");
+    t.set(Slot::B, t.attr(Slot::B).with_tries(0));
+    assert_eq!(t.failed_update(Slot::A), Some(Slot::B));
+    t.retire(Slot::B);
+    assert_eq!(t.attr(Slot::B), SlotAttr::new(0, 0, false));
+    assert_eq!(t.failed_update(Slot::A), None);
+    t.set_active(Slot::B);
+    assert_eq!(t.attr(Slot::B), SlotAttr::new(2, 3, false), "unproven: fresh tries");
+    assert!(t.mark_good(Slot::B));
+    assert!(!t.mark_good(Slot::B), "idempotent");
+    t.set_active(Slot::A);
+    assert_eq!(t.attr(Slot::A), SlotAttr::new(3, 0, true), "a proven slot stays proven");
+    assert!(t.make_unbootable(Slot::B));
+}
+
+#[test]
+fn bad_slot_geometry_is_refused_at_load() {
+    let mut d = disk();
+    let t = SlotTable::load(&mut d, 512).unwrap();
+    let (a, b) = (t.partition(Slot::A).clone(), t.partition(Slot::B).clone());
+    let cases = [
+        (with_range(disk(), b.number, a.first_lba + 8, b.last_lba), "SYSTEM_A overlaps partition 3 (SYSTEM_B)"),
+        (with_range(disk(), b.number, b.last_lba, b.first_lba), "ends before it starts"),
+        (with_range(disk(), b.number, b.first_lba, b.last_lba + 100_000), "outside the disk's usable area"),
+        (with_range(disk(), a.number, 0, a.last_lba), "outside the disk's usable area"),
+    ];
+    for (mut bad, why) in cases {
+        let e = SlotTable::load(&mut bad, 512).unwrap_err();
+        assert!(matches!(e, Error::Geometry(_)), "{e}");
+        assert!(e.to_string().contains(why), "{e}");
+    }
+}
+
+#[test]
+fn a_disk_without_slots_says_so() {
+    let mut d = MemDevice(vec![0; 4 << 20]);
+    assert!(matches!(SlotTable::load(&mut d, 512), Err(Error::Table(_))));
+}

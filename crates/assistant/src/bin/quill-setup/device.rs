@@ -1,0 +1,172 @@
+//! The device side of the assistant: what it shows about the device
+//! (unit ID, addresses, firmware, slot) and the `System` its wizard changes
+//! the device through (keyboard, time zone, clock, gateway, saving).
+
+use crate::console_log::log;
+use crate::layout;
+use assistant::gateway::{self, GatewayError};
+use assistant::home::DeviceInfo;
+use assistant::System;
+use devconfig::{Settings, Store};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The bundle files on the USB volumes init mounted (the updater's rules).
+pub fn usb_bundles() -> Vec<PathBuf> {
+    let mut vols: Vec<PathBuf> =
+        std::fs::read_dir("/run/media").into_iter().flatten().flatten().map(|e| e.path()).collect();
+    vols.sort();
+    vols.iter().flat_map(|v| updater::usb::bundle_files(v)).collect()
+}
+
+/// VERSION from /etc/quill/release.
+pub fn firmware_version() -> String {
+    bootid::Release::read(Path::new("/")).map(|r| r.version).unwrap_or_else(|| "?".into())
+}
+
+pub fn device_info() -> DeviceInfo {
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default().trim().to_string();
+    let version = firmware_version();
+    let slot =
+        bootid::BootArgs::read(Path::new("/")).slot.map(|s| s.letter().to_string()).unwrap_or_else(|| "?".into());
+    let hostname = read("/proc/sys/kernel/hostname");
+    let unit = hostname.strip_prefix("ITC").unwrap_or(&hostname).to_string();
+    DeviceInfo { unit, hostname, addresses: addresses(), version, slot, pocket: false }
+}
+
+/// The IPv4 and IPv6 addresses of the interfaces other than loopback.
+fn addresses() -> Vec<String> {
+    let mut out = Vec::new();
+    let mut ifap: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills a list we walk read-only and then free.
+    unsafe {
+        if libc::getifaddrs(&mut ifap) != 0 {
+            return out;
+        }
+        let mut p = ifap;
+        while !p.is_null() {
+            let a = (*p).ifa_addr;
+            if !a.is_null() {
+                let name = std::ffi::CStr::from_ptr((*p).ifa_name).to_string_lossy().into_owned();
+                let ip = match (*a).sa_family as i32 {
+                    libc::AF_INET => {
+                        let s = &*(a as *const libc::sockaddr_in);
+                        Some(std::net::IpAddr::from(u32::from_be(s.sin_addr.s_addr).to_be_bytes()))
+                    }
+                    libc::AF_INET6 => {
+                        let s = &*(a as *const libc::sockaddr_in6);
+                        Some(std::net::IpAddr::from(s.sin6_addr.s6_addr))
+                    }
+                    _ => None,
+                };
+                if let Some(ip) = ip.filter(|ip| !ip.is_loopback()) {
+                    out.push(format!("{ip} ({name})"));
+                }
+            }
+            p = (*p).ifa_next;
+        }
+        libc::freeifaddrs(ifap);
+    }
+    out
+}
+
+/// The device side of the assistant.
+pub struct DeviceSystem {
+    pub store: Store,
+}
+
+impl System for DeviceSystem {
+    fn set_layout(&mut self, name: &str) {
+        let l = layout(name);
+        match std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty0") {
+            Ok(tty) => {
+                if let Err(e) = keymap::console::apply(&tty, l) {
+                    log(&format!("setting the console layout {name}: {e}"));
+                }
+            }
+            Err(e) => log(&format!("setting the console layout: /dev/tty0: {e}")),
+        }
+    }
+
+    fn set_timezone(&mut self, zone: &str) -> Result<(), String> {
+        let file = devconfig::set_localtime(zone)?;
+        std::env::set_var("TZ", file.map_or("UTC0".to_string(), |f| format!(":{}", f.display())));
+        extern "C" {
+            fn tzset();
+        }
+        // SAFETY: tzset re-reads TZ; we are single-threaded here.
+        unsafe { tzset() };
+        log(&format!("time zone {zone}"));
+        Ok(())
+    }
+
+    fn now_local(&mut self) -> ((i32, u32, u32), (u32, u32, u32)) {
+        // SAFETY: time and localtime_r with valid pointers.
+        unsafe {
+            let t = libc::time(std::ptr::null_mut());
+            let mut tm: libc::tm = std::mem::zeroed();
+            libc::localtime_r(&t, &mut tm);
+            (
+                (tm.tm_year + 1900, tm.tm_mon as u32 + 1, tm.tm_mday as u32),
+                (tm.tm_hour as u32, tm.tm_min as u32, tm.tm_sec as u32),
+            )
+        }
+    }
+
+    fn set_clock_local(&mut self, (y, m, d): (i32, u32, u32), (hh, mm, ss): (u32, u32, u32)) -> Result<(), String> {
+        // SAFETY: mktime, clock_settime, gmtime_r and the RTC ioctl get
+        // valid pointers to initialised structs.
+        unsafe {
+            let mut tm: libc::tm = std::mem::zeroed();
+            tm.tm_year = y - 1900;
+            tm.tm_mon = m as i32 - 1;
+            tm.tm_mday = d as i32;
+            tm.tm_hour = hh as i32;
+            tm.tm_min = mm as i32;
+            tm.tm_sec = ss as i32;
+            tm.tm_isdst = -1;
+            let t = libc::mktime(&mut tm);
+            if t == -1 {
+                return Err("the date cannot be represented".into());
+            }
+            let ts = libc::timespec { tv_sec: t, tv_nsec: 0 };
+            if libc::clock_settime(libc::CLOCK_REALTIME, &ts) != 0 {
+                return Err(format!("setting the clock: {}", std::io::Error::last_os_error()));
+            }
+            // The hardware clock keeps UTC.
+            let mut utc: libc::tm = std::mem::zeroed();
+            libc::gmtime_r(&t, &mut utc);
+            match std::fs::File::open("/dev/rtc0") {
+                Ok(rtc) => {
+                    use std::os::fd::AsRawFd;
+                    const RTC_SET_TIME: libc::c_ulong = 0x4024_700a;
+                    let fields: [libc::c_int; 9] =
+                        [utc.tm_sec, utc.tm_min, utc.tm_hour, utc.tm_mday, utc.tm_mon, utc.tm_year, 0, 0, 0];
+                    if libc::ioctl(rtc.as_raw_fd(), RTC_SET_TIME as _, fields.as_ptr()) != 0 {
+                        log(&format!("setting the hardware clock: {}", std::io::Error::last_os_error()));
+                    } else {
+                        log(&format!("clock set to {y:04}-{m:02}-{d:02} {hh:02}:{mm:02} (system and hardware clock)"));
+                    }
+                }
+                Err(_) => log(&format!("clock set to {y:04}-{m:02}-{d:02} {hh:02}:{mm:02} (no hardware clock)")),
+            }
+        }
+        Ok(())
+    }
+
+    fn check_gateway(&mut self, host: &str, port: u16, fingerprint: &str) -> Result<(), GatewayError> {
+        let r = gateway::check(host, port, fingerprint, Duration::from_secs(10));
+        log(&format!(
+            "gateway {host}:{port}: {}",
+            match &r {
+                Ok(()) => "connection ready".to_string(),
+                Err(e) => e.to_string(),
+            }
+        ));
+        r
+    }
+
+    fn save(&mut self, settings: &Settings) -> Result<(), String> {
+        self.store.save(settings).map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,245 @@
+//! The display side of `quill-setup`: the display (efifb first, DRM once
+//! its driver has loaded), input, the wizard's loop and the home screen's.
+
+use crate::console_log::log;
+use crate::device::{device_info, firmware_version, usb_bundles, DeviceSystem};
+use crate::{graphics_mode, layout, UI_ACTIVE};
+use assistant::catalogue::{text, Msg};
+use assistant::home::{DeviceInfo, Home, HomeOutcome};
+use assistant::{view, Outcome, Wizard};
+use std::path::Path;
+use std::time::{Duration, Instant};
+use ui::display::{self, Display};
+use ui::input::{evdev::EvdevInput, Input, InputSource};
+use ui::{Canvas, Event, Fonts, Theme, Ui};
+
+pub struct Runner {
+    display: Box<dyn Display>,
+    pub fonts: Fonts,
+    canvas: Canvas,
+    theme: Theme,
+    pub input: Input,
+    source: EvdevInput,
+    started: Instant,
+    first: bool,
+    /// When DRM was last looked for, while on fbdev.
+    drm_checked: Option<Instant>,
+}
+
+/// What waiting for input gave.
+pub enum Wait {
+    Input(ui::input::Raw),
+    /// The display changed: draw again.
+    Redraw,
+    Timeout,
+}
+
+/// How often the UI looks for a DRM card while it runs on fbdev.
+const DRM_POLL: Duration = Duration::from_millis(250);
+
+impl Runner {
+    pub fn new(display: Box<dyn Display>, fonts: Fonts, started: Instant) -> Runner {
+        let _ = std::fs::write(UI_ACTIVE, display.kind());
+        graphics_mode(true);
+        let (w, h) = display.size();
+        log(&format!("display {} {w}x{h}", display.kind()));
+        Runner {
+            display,
+            fonts,
+            canvas: Canvas::new(w, h),
+            theme: Theme::for_size(w, h),
+            input: Input::new(layout("us"), w, h),
+            source: EvdevInput::new(),
+            started,
+            first: true,
+            drm_checked: None,
+        }
+    }
+
+    /// The first frame, before the settings are known.
+    pub fn starting(&mut self) {
+        let version = firmware_version();
+        view::starting(&mut Ui { canvas: &mut self.canvas, fonts: &self.fonts, theme: &self.theme }, &version);
+        self.present();
+    }
+
+    /// Moves from fbdev (the firmware's framebuffer) to DRM once a DRM card
+    /// can be opened; true when it did (the caller draws again).
+    pub fn upgrade_display(&mut self) -> bool {
+        if self.display.kind() != "fbdev" || self.drm_checked.is_some_and(|t| t.elapsed() < DRM_POLL) {
+            return false;
+        }
+        self.drm_checked = Some(Instant::now());
+        let Ok(d) = display::drm::DrmDisplay::open_any() else { return false };
+        let (w, h) = d.size();
+        log(&format!("display drm {w}x{h} (moved from fbdev)"));
+        self.display = Box::new(d);
+        self.canvas = Canvas::new(w, h);
+        self.theme = Theme::for_size(w, h);
+        self.input = Input::new(self.input.layout(), w, h);
+        true
+    }
+
+    /// Draws the home screen with the pointer, presents it, returns the hits.
+    pub fn draw_home(&mut self, home: &Home) -> Vec<(ui::Rect, assistant::home::HomeHit)> {
+        let mut ui = Ui { canvas: &mut self.canvas, fonts: &self.fonts, theme: &self.theme };
+        let hits = home.draw(&mut ui);
+        let (x, y) = self.input.pointer();
+        ui.pointer(x, y);
+        self.present();
+        hits
+    }
+
+    /// Waits up to `timeout` for input, looking for a DRM card meanwhile
+    /// while the UI runs on fbdev.
+    fn next(&mut self, timeout: Duration) -> Wait {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return Wait::Timeout;
+            }
+            let slice = if self.display.kind() == "fbdev" { DRM_POLL } else { deadline - now };
+            if let Some(raw) = self.source.next(slice.min(deadline - now)) {
+                return Wait::Input(raw);
+            }
+            if self.upgrade_display() {
+                return Wait::Redraw;
+            }
+        }
+    }
+
+    fn present(&mut self) {
+        if let Err(e) = self.display.present(&self.canvas) {
+            log(&format!("presenting a frame: {e}"));
+        }
+        if self.first {
+            self.first = false;
+            log(&format!("first frame after {} ms", self.started.elapsed().as_millis()));
+        }
+    }
+
+    /// Runs the wizard; true when it finished (settings saved).
+    pub fn wizard(&mut self, w: &mut Wizard, sys: &mut DeviceSystem) -> bool {
+        let mut shown = None;
+        loop {
+            let hits = {
+                let mut ui = Ui { canvas: &mut self.canvas, fonts: &self.fonts, theme: &self.theme };
+                let hits = view::draw(w, &mut ui);
+                let (x, y) = self.input.pointer();
+                ui.pointer(x, y);
+                hits
+            };
+            self.present();
+            if shown != Some(w.step) {
+                shown = Some(w.step);
+                log(&format!("screen {:?}", w.step));
+            }
+            if w.gateway == assistant::wizard::GatewayState::Checking {
+                w.run_gateway_check(sys);
+                continue;
+            }
+            let Wait::Input(raw) = self.next(Duration::from_secs(3600)) else { continue };
+            let Some(ev) = self.input.translate(raw) else { continue };
+            let outcome = match ev {
+                Event::Key(k) => w.key(k, sys),
+                Event::Click { x, y } => match view::hit_at(&hits, x, y) {
+                    Some(h) => w.click(h, sys),
+                    None => Outcome::Continue,
+                },
+                Event::PointerMoved { .. } => Outcome::Continue,
+            };
+            self.input.set_layout(layout(w.layout()));
+            if outcome == Outcome::Finished {
+                log(&format!("setup finished: {}", sys.store.path().display()));
+                return true;
+            }
+        }
+    }
+
+    pub fn home(&mut self, mut home: Home) -> HomeOutcome {
+        let mut shown = false;
+        let mut offered = updater::usb::offered_bundle(Path::new(updater::usb::RUN_DIR));
+        loop {
+            let hits = self.draw_home(&home);
+            if !shown {
+                shown = true;
+                log("home screen");
+                // After the first frame: whether this runs from a stick
+                // (fwupdate looks at the boot disk) decides one action.
+                home.info.pocket = flash::disks::query().map(|l| l.from_removable).unwrap_or(false);
+                if home.info.pocket {
+                    log("home screen: running from removable storage; installing onto a disk is offered");
+                    continue;
+                }
+            }
+            let raw = match self.next(Duration::from_secs(2)) {
+                Wait::Input(raw) => raw,
+                Wait::Redraw => continue,
+                Wait::Timeout => {
+                    // Addresses change (DHCP); refresh now and then. A stick
+                    // with an update for this device is offered at once.
+                    home.info = DeviceInfo { pocket: home.info.pocket, ..device_info() };
+                    if let Some(b) = updater::usb::offered_bundle(Path::new(updater::usb::RUN_DIR)) {
+                        if home.overlay.is_none() && offered.as_ref() != Some(&b) {
+                            offered = Some(b.clone());
+                            home.offer(b);
+                        }
+                    }
+                    continue;
+                }
+            };
+            let outcome = match self.input.translate(raw) {
+                Some(Event::Key(k)) => home.key(k),
+                Some(Event::Click { x, y }) => match hits.iter().rev().find(|(r, _)| r.contains(x, y)) {
+                    Some((_, h)) => home.click(*h),
+                    None => HomeOutcome::Stay,
+                },
+                _ => HomeOutcome::Stay,
+            };
+            match outcome {
+                HomeOutcome::Stay => {}
+                HomeOutcome::Update => match updater::usb::offered_bundle(Path::new(updater::usb::RUN_DIR)) {
+                    Some(bundle) => home.offer(bundle),
+                    None => {
+                        let found = usb_bundles();
+                        if found.is_empty() {
+                            home.inform(text(home.lang, Msg::UpdateNone).to_string());
+                        } else {
+                            // Bundles, but none for this device or not newer:
+                            // the console said why when the stick was mounted.
+                            let list: Vec<String> =
+                                found.iter().map(|p| format!("fwupdate install {}", p.display())).collect();
+                            home.inform(format!("{}\n{}", text(home.lang, Msg::TerminalHint), list.join("\n")));
+                        }
+                    }
+                },
+                HomeOutcome::Install(bundle) => {
+                    let result = self.install(&mut home, &bundle);
+                    home.finished(result);
+                }
+                HomeOutcome::FindDisks => {
+                    let found = flash::disks::query();
+                    match &found {
+                        Ok(l) => log(&format!(
+                            "disks: usable {:?} of {}",
+                            l.usable().iter().map(|d| &d.path).collect::<Vec<_>>(),
+                            l.disks.len()
+                        )),
+                        Err(e) => log(&format!("disks: none listed: {e}")),
+                    }
+                    home.disks(found);
+                }
+                HomeOutcome::InstallToDisk { device, copy_settings } => {
+                    let result = self.install_to_disk(&mut home, &device, copy_settings);
+                    home.disk_finished(&device, result.map(|_| ()));
+                    self.draw_home(&home);
+                    if let Some(assistant::home::Overlay::Info(msg)) = &home.overlay {
+                        log(&format!("install-to-disk result shown: {}", msg.replace('\n', " ")));
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! The device verbs of `fwupdate`: status, install, mark-good, set-active,
+//! rollback, history, boot-check.
+
+use crate::ask::{self, confirm};
+use crate::device::{Device, DeviceArgs};
+use crate::report::{Format, Reporter};
+use crate::Failure;
+use abslot::Slot;
+use progress::{Op, Progress, Stage as P};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use updater::state::EventKind;
+use updater::{install, Checkpoint, FileDevice, InstallOptions, Paths, Stage, Updater};
+
+#[derive(clap::Subcommand)]
+pub enum DeviceCmd {
+    /// Booted slot, each slot's version and state bits, last install, rollbacks.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Install a bundle into the slot that is not running, then switch to it at the next boot.
+    Install {
+        bundle: PathBuf,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        /// Allow a version older than the running one (the rollback index still applies).
+        #[arg(long)]
+        allow_downgrade: bool,
+        /// Progress for people (default) or one JSON object per line on stdout.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        progress: Format,
+    },
+    /// Mark the running slot as good (init does this when the health check passes).
+    MarkGood,
+    /// Boot this slot next (a or b).
+    SetActive { slot: String },
+    /// Go back to the other slot (it must have booted successfully before).
+    Rollback,
+    /// Installs, proven boots and rollbacks, oldest first.
+    History {
+        #[arg(long)]
+        json: bool,
+    },
+    /// At boot (run by init): detect and record a rollback by the boot selector.
+    BootCheck,
+}
+
+fn open(args: &DeviceArgs) -> Result<(Updater<FileDevice>, Device), Failure> {
+    let dev = args.resolve()?;
+    let file = FileDevice::open(&dev.disk).map_err(|e| format!("opening the boot disk {}: {e}", dev.disk.display()))?;
+    let paths = Paths { keyring: args.keyring.clone(), state: args.data.clone() };
+    Ok((Updater::new(file, dev.block_size, dev.booted, paths), dev))
+}
+
+/// One install at a time: an exclusive lock on /run/quill/fwupdate.lock.
+fn lock() -> Result<std::fs::File, Failure> {
+    let dir =
+        if std::fs::create_dir_all("/run/quill").is_ok() { PathBuf::from("/run/quill") } else { std::env::temp_dir() };
+    let path = dir.join("fwupdate.lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("creating {}: {e}", path.display()))?;
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on our own open descriptor.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Err(Failure::busy("another fwupdate install is running; wait for it to finish"));
+    }
+    Ok(f)
+}
+
+/// `FWUPDATE_TEST_PAUSE=point:seconds` (tests only): the install stops at
+/// that checkpoint for that long, so a test can cut the power there.
+fn test_pause() -> Option<(Checkpoint, Duration)> {
+    let v = std::env::var("FWUPDATE_TEST_PAUSE").ok()?;
+    let (at, secs) = v.split_once(':')?;
+    Some((Checkpoint::parse(at)?, Duration::from_secs(secs.parse().ok()?)))
+}
+
+fn pause_at(at: Checkpoint, wanted: Option<(Checkpoint, Duration)>) {
+    if let Some((p, d)) = wanted.filter(|(p, _)| *p == at) {
+        // One write, so a kernel message cannot split the line.
+        let line = format!("fwupdate: test pause at {p:?} for {} s\n", d.as_secs());
+        let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
+        std::thread::sleep(d);
+    }
+}
+
+pub fn run(cmd: DeviceCmd, args: &DeviceArgs) -> Result<(), Failure> {
+    match cmd {
+        DeviceCmd::Status { json } => {
+            let (mut up, _) = open(args)?;
+            let st = up.status()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&st).map_err(Failure::error)?);
+                return Ok(());
+            }
+            print_status(&st);
+            Ok(())
+        }
+        DeviceCmd::Install { bundle, yes, allow_downgrade, progress } => {
+            install_file(args, &bundle, yes, allow_downgrade, progress).map(|_| ())
+        }
+        DeviceCmd::MarkGood => {
+            let (mut up, _) = open(args)?;
+            let changed = up.mark_good()?;
+            println!("fwupdate: slot {} {}", up.booted, if changed { "marked good" } else { "was already good" });
+            Ok(())
+        }
+        DeviceCmd::SetActive { slot } => {
+            let s = Slot::from_letter(&slot).ok_or_else(|| format!("set-active {slot}: use a or b"))?;
+            let (mut up, _) = open(args)?;
+            up.set_active(s)?;
+            println!("fwupdate: slot {s} boots next");
+            Ok(())
+        }
+        DeviceCmd::Rollback => {
+            let (mut up, _) = open(args)?;
+            let s = up.rollback()?;
+            println!("fwupdate: slot {s} boots next; reboot to go back");
+            Ok(())
+        }
+        DeviceCmd::History { json } => {
+            let (state, _) = updater::state::State::load(Path::new(&args.data));
+            if json {
+                println!("{}", serde_json::to_string_pretty(&state.history).map_err(Failure::error)?);
+            } else if state.history.is_empty() {
+                println!("no updates recorded");
+            } else {
+                for e in &state.history {
+                    println!(
+                        "#{:<4} {:<15} slot {} {:<12} {}",
+                        e.seq,
+                        e.kind.to_string(),
+                        e.slot.to_ascii_uppercase(),
+                        e.version,
+                        e.detail
+                    );
+                }
+            }
+            Ok(())
+        }
+        DeviceCmd::BootCheck => {
+            let (mut up, _) = open(args)?;
+            if let Some(rb) = up.boot_check()? {
+                println!("fwupdate: {}", rb.message());
+            }
+            Ok(())
+        }
+    }
+}
+
+fn print_status(st: &updater::Status) {
+    println!("booted slot: {} (next boot: {})", st.booted.to_ascii_uppercase(), st.next_boot.to_ascii_uppercase());
+    for s in &st.slots {
+        println!(
+            "slot {}: version {:<12} priority={} tries={} successful={}{}{}",
+            s.slot.to_ascii_uppercase(),
+            s.version.as_deref().unwrap_or("unknown"),
+            s.priority,
+            s.tries,
+            s.successful as u8,
+            if s.bootable { "" } else { " (not bootable)" },
+            if s.booted { " <- running" } else { "" }
+        );
+    }
+    println!("rollback floor: {}", st.rollback_floor);
+    match &st.last_install {
+        Some(l) => println!(
+            "last install: {} into slot {}: {} ({})",
+            l.version,
+            l.slot.to_ascii_uppercase(),
+            l.result,
+            l.bundle
+        ),
+        None => println!("last install: none"),
+    }
+    for e in st.history.iter().filter(|e| e.kind == EventKind::Rollback) {
+        println!("rollback #{}: {}", e.seq, e.detail);
+    }
+}
+
+/// How the install's stages fill the bar: writing, then reading back.
+const WRITE_WEIGHT: f32 = 0.85;
+
+/// `fwupdate install`: checks, asks on a terminal unless `yes`, writes the
+/// inactive slot with progress, and switches the next boot to it.
+pub fn install_file(
+    args: &DeviceArgs,
+    bundle: &Path,
+    yes: bool,
+    allow_downgrade: bool,
+    format: Format,
+) -> Result<updater::Installed, Failure> {
+    let mut report = Reporter::new(Op::Install, format);
+    let result = install_reported(args, bundle, yes, allow_downgrade, &mut report);
+    if let Err(f) = &result {
+        report.failed(f);
+    }
+    result
+}
+
+fn install_reported(
+    args: &DeviceArgs,
+    bundle: &Path,
+    yes: bool,
+    allow_downgrade: bool,
+    report: &mut Reporter,
+) -> Result<updater::Installed, Failure> {
+    let _lock = lock()?;
+    let (mut up, dev) = open(args)?;
+    let opts =
+        InstallOptions { board: dev.board.clone(), running_version: dev.running_version.clone(), allow_downgrade };
+    let pause = test_pause();
+    let mut open_bundle = || open_uncached(bundle);
+    let mut progress = |s: Stage| match s {
+        Stage::Warning(w) => report.step(P::Warning, 0.0, &format!("warning: {w}")),
+        Stage::Verified { version, target, size, signer } => {
+            report.step(
+                P::Verified,
+                0.0,
+                &format!(
+                    "{} is valid: version {version} ({:.1} MiB), signed by key {signer}",
+                    bundle.display(),
+                    size as f64 / 1048576.0
+                ),
+            );
+            if !yes {
+                let question = format!("Install {version} into slot {target} and boot it next?");
+                let stop = match confirm(&question, ask::Default::No) {
+                    Ok(true) => None,
+                    Ok(false) => Some(Failure::error("cancelled; nothing was changed")),
+                    Err(ask::NoTerminal) => Some(Failure::refused(
+                        "not asking without a terminal: add --yes to confirm. Nothing was changed",
+                    )),
+                };
+                if let Some(f) = stop {
+                    // Nothing has been written yet: stop here.
+                    report.failed(&f);
+                    eprintln!("fwupdate: {}", f.message);
+                    std::process::exit(f.code);
+                }
+            }
+            report.step(P::Writing, 0.0, &format!("writing slot {target}"));
+        }
+        Stage::Writing { done, total, elapsed } => {
+            let rate = done as f64 / elapsed.as_secs_f64().max(0.001);
+            let f = progress::overall(P::Writing, done as f32 / total.max(1) as f32, WRITE_WEIGHT);
+            report.event(Progress::new(Op::Install, P::Writing).bytes(done, total).rate(rate).fraction(f));
+        }
+        Stage::ReadingBack { done, total } => {
+            if done == 0 {
+                report.step(P::Verifying, WRITE_WEIGHT, "reading the slot back to verify it");
+            }
+            let f = progress::overall(P::Verifying, done as f32 / total.max(1) as f32, WRITE_WEIGHT);
+            report.event(Progress::new(Op::Install, P::Verifying).bytes(done, total).fraction(f));
+        }
+        Stage::Switching => report.step(P::Switching, 1.0, "switching the next boot to the new slot"),
+        Stage::At(c) => pause_at(c, pause),
+        Stage::Done => {}
+    };
+    let done = install(&mut up, &bundle.display().to_string(), &mut open_bundle, &opts, &mut progress)?;
+    report.done(&format!(
+        "installed {} into slot {} ({:.1} MiB in {:.1} s, {:.1} MiB/s); reboot to start it",
+        done.version,
+        done.slot,
+        done.bytes as f64 / 1048576.0,
+        done.seconds,
+        done.bytes as f64 / 1048576.0 / done.seconds.max(0.001)
+    ));
+    Ok(done)
+}
+
+/// Opens a bundle with its cached pages dropped, so each of the installer's
+/// passes reads (and checks) what the medium holds now; a stick pulled out
+/// meanwhile makes the read fail instead of being served from memory.
+fn open_uncached(path: &Path) -> std::io::Result<std::io::BufReader<std::fs::File>> {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::open(path)?;
+    // SAFETY: advice on our own open descriptor; failure only costs speed.
+    unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    Ok(std::io::BufReader::with_capacity(1 << 20, f))
+}

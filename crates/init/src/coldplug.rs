@@ -1,0 +1,88 @@
+//! Loading kernel modules at boot and on hotplug: the board's list, then
+//! coldplug rounds over sysfs until no new module matches a device; later,
+//! the module a hot-plugged device asks for; USB storage events go to the
+//! USB watcher.
+
+use crate::{logger, modules, usb, UsbHost, ETC};
+use log::{info, warn};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub type Mods = Option<modules::Modules<modules::KernelLoader>>;
+
+/// Modules listed by the board (`/etc/quill/modules`), then coldplug rounds
+/// until no new module matches a device.
+pub fn load_modules() -> Mods {
+    let release = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let dir = PathBuf::from("/lib/modules").join(release.trim());
+    let index = match modules::ModIndex::load(&dir) {
+        Ok(i) => i,
+        Err(e) => {
+            warn!("no module index in {}: {e}; loading no modules", dir.display());
+            return None;
+        }
+    };
+    let mut mods = modules::Modules::new(dir, index, modules::KernelLoader);
+    let wanted = fs::read_to_string(Path::new(ETC).join("modules")).unwrap_or_default();
+    for name in wanted.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        if let Err(e) = mods.load(name) {
+            warn!("{e}");
+        }
+    }
+    for _round in 0..5 {
+        if coldplug_sysfs(&mut mods).is_empty() {
+            break;
+        }
+        // Let new buses (USB, virtio) announce their devices.
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    info!("{} modules loaded", mods.loaded().len());
+    Some(mods)
+}
+
+/// One coldplug round over every device in sysfs: loads the modules that
+/// match and are not loaded yet; returns their names (errors are logged).
+pub fn coldplug_sysfs(mods: &mut modules::Modules<modules::KernelLoader>) -> Vec<String> {
+    let (newly, errors) = mods.coldplug(&modules::modaliases(Path::new("/sys/devices")));
+    for e in errors {
+        warn!("{e}");
+    }
+    newly
+}
+
+/// Hotplug: loads the modules a new device needs; USB storage goes to the watcher.
+pub fn handle_uevents(
+    socket: &crate::hotplug::Socket,
+    mods: &mut Mods,
+    watcher: &mut usb::Watcher,
+    logger: &logger::InitLogger,
+) {
+    for ev in socket.drain() {
+        if ev.action == "remove" && ev.get("SUBSYSTEM") == Some("block") {
+            let name = ev.devpath.rsplit('/').next().unwrap_or_default().to_string();
+            for line in watcher.removed(&name, &mut UsbHost(mods)) {
+                logger.console_line(&format!("quill: {line}"));
+            }
+            continue;
+        }
+        if ev.action != "add" {
+            continue;
+        }
+        if let Some(v) = usb::Volume::from_uevent(&ev) {
+            for line in watcher.added(&v, &mut UsbHost(mods)) {
+                logger.console_line(&format!("quill: {line}"));
+            }
+            continue;
+        }
+        if let (Some(alias), Some(m)) = (ev.get("MODALIAS"), mods.as_mut()) {
+            let (newly, errors) = m.coldplug(&[alias.to_string()]);
+            for n in newly {
+                info!("hotplug: loaded {n} for {}", ev.devpath);
+            }
+            for e in errors {
+                warn!("hotplug: {e}");
+            }
+        }
+    }
+}

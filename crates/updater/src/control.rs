@@ -1,0 +1,212 @@
+//! The running system's A/B control: status, mark good, set active, roll
+//! back, and the rollback check at boot. Each one loads the slot table
+//! (`abctl`), changes it in memory, writes it, and records what happened in
+//! the state on DATA.
+
+use crate::state::{EventKind, InstallRecord, InstallResult, State};
+use crate::{Error, Paths};
+use abctl::SlotTable;
+use abslot::{Slot, SlotAttr};
+use blockdev::BlockDevice;
+use serde::Serialize;
+
+/// The running system's view of its boot disk.
+pub struct Updater<D: BlockDevice> {
+    pub dev: D,
+    pub block_size: u32,
+    /// The slot this system booted from (`quill.slot=`).
+    pub booted: Slot,
+    pub paths: Paths,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SlotInfo {
+    pub slot: char,
+    pub partition: u32,
+    pub booted: bool,
+    pub priority: u8,
+    pub tries: u8,
+    pub successful: bool,
+    pub bootable: bool,
+    /// From the slot's release.txt, read without mounting.
+    pub version: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Status {
+    pub booted: char,
+    /// The slot the boot selector will pick next.
+    pub next_boot: char,
+    pub slots: Vec<SlotInfo>,
+    pub rollback_floor: u64,
+    pub last_install: Option<InstallRecord>,
+    pub history: Vec<crate::state::Event>,
+}
+
+/// A failed update that the boot selector rolled back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rollback {
+    pub failed_slot: Slot,
+    pub failed_version: String,
+    pub running_version: String,
+}
+
+impl Rollback {
+    pub fn message(&self) -> String {
+        format!("Update to {} failed and was rolled back to {}", self.failed_version, self.running_version)
+    }
+}
+
+impl<D: BlockDevice> Updater<D> {
+    pub fn new(dev: D, block_size: u32, booted: Slot, paths: Paths) -> Updater<D> {
+        Updater { dev, block_size, booted, paths }
+    }
+
+    /// The slot table as it is on the disk now.
+    pub fn table(&mut self) -> Result<SlotTable, Error> {
+        Ok(SlotTable::load(&mut self.dev, self.block_size)?)
+    }
+
+    pub fn attrs(&mut self) -> Result<[SlotAttr; 2], Error> {
+        Ok(self.table()?.attrs())
+    }
+
+    /// The `VERSION=` of the slot's release.txt (read-only; never mounted).
+    pub fn slot_version(&mut self, slot: Slot) -> Option<String> {
+        let t = self.table().ok()?;
+        t.slot_version(&mut self.dev, slot)
+    }
+
+    pub fn status(&mut self) -> Result<Status, Error> {
+        let t = self.table()?;
+        let (state, _) = State::load(&self.paths.state);
+        let mut slots = Vec::new();
+        for s in Slot::ALL {
+            let a = t.attr(s);
+            slots.push(SlotInfo {
+                slot: s.letter(),
+                partition: t.partition(s).number,
+                booted: s == self.booted,
+                priority: a.priority(),
+                tries: a.tries(),
+                successful: a.successful(),
+                bootable: a.is_bootable(),
+                version: t.slot_version(&mut self.dev, s),
+            });
+        }
+        Ok(Status {
+            booted: self.booted.letter(),
+            next_boot: t.next_boot().letter(),
+            slots,
+            rollback_floor: state.rollback_floor,
+            last_install: state.last_install,
+            history: state.history,
+        })
+    }
+
+    /// Marks the booted slot successful (the health check passed) and raises
+    /// the rollback floor to its rollback index. Returns whether anything changed.
+    pub fn mark_good(&mut self) -> Result<bool, Error> {
+        let mut t = self.table()?;
+        if !t.mark_good(self.booted) {
+            return Ok(false);
+        }
+        let (mut state, _) = State::load(&self.paths.state);
+        let version = t.slot_version(&mut self.dev, self.booted).unwrap_or_default();
+        let index = state.slots.get(&self.booted.letter()).map(|r| r.rollback_index).unwrap_or(0);
+        state.rollback_floor = state.rollback_floor.max(index);
+        state.record(
+            EventKind::Proven,
+            self.booted.letter(),
+            &version,
+            format!("slot {} marked successful", self.booted),
+        );
+        t.write(&mut self.dev)?;
+        state.save(&self.paths.state)?;
+        Ok(true)
+    }
+
+    /// Makes `slot` the one to boot next: priority above the other; an
+    /// unproven slot gets fresh tries.
+    pub fn set_active(&mut self, slot: Slot) -> Result<(), Error> {
+        let mut t = self.table()?;
+        t.set_active(slot);
+        let version = t.slot_version(&mut self.dev, slot).unwrap_or_default();
+        t.write(&mut self.dev)?;
+        let (mut state, _) = State::load(&self.paths.state);
+        state.record(
+            EventKind::SetActive,
+            slot.letter(),
+            &version,
+            format!("slot {slot} set active: {}", t.attr(slot)),
+        );
+        let _ = state.save(&self.paths.state);
+        Ok(())
+    }
+
+    /// Goes back to the other slot, which must have been proven.
+    pub fn rollback(&mut self) -> Result<Slot, Error> {
+        let other = self.booted.other();
+        let a = self.table()?.attr(other);
+        if !a.successful() {
+            return Err(Error::NeverProven { slot: other, attr: a });
+        }
+        self.set_active(other)?;
+        Ok(other)
+    }
+
+    /// An install that was still "in progress" when the system went down:
+    /// if the boot state had already flipped to its slot, it completed;
+    /// otherwise it was interrupted and its slot is not bootable.
+    fn settle_interrupted_install(&mut self) -> Result<(), Error> {
+        let (mut state, _) = State::load(&self.paths.state);
+        let Some(last) = state.last_install.clone() else { return Ok(()) };
+        if last.result != InstallResult::InProgress {
+            return Ok(());
+        }
+        let Some(slot) = Slot::from_letter(&last.slot.to_string()) else { return Ok(()) };
+        let a = self.table()?.attr(slot);
+        let completed = a.is_bootable() && a.tries() > 0 || a.successful() || slot == self.booted;
+        let (result, kind) = if completed {
+            (InstallResult::CompletedUnrecorded, EventKind::Install)
+        } else {
+            (InstallResult::Interrupted, EventKind::InstallFailed)
+        };
+        state.record(kind, last.slot, &last.version, result.to_string());
+        if let Some(l) = state.last_install.as_mut() {
+            l.result = result;
+        }
+        state.save(&self.paths.state)?;
+        Ok(())
+    }
+
+    /// Run at every boot once DATA is mounted: when the other slot has a
+    /// higher priority but used up its tries unproven, the boot selector fell
+    /// back to us: the update failed. Takes that slot out of rotation and
+    /// records the rollback.
+    pub fn boot_check(&mut self) -> Result<Option<Rollback>, Error> {
+        self.settle_interrupted_install()?;
+        let mut t = self.table()?;
+        let Some(failed) = t.failed_update(self.booted) else { return Ok(None) };
+        let (mut state, _) = State::load(&self.paths.state);
+        let failed_version = state
+            .slots
+            .get(&failed.letter())
+            .map(|r| r.version.clone())
+            .or_else(|| t.slot_version(&mut self.dev, failed))
+            .unwrap_or_else(|| "an unknown version".into());
+        let running_version =
+            t.slot_version(&mut self.dev, self.booted).unwrap_or_else(|| "the previous version".into());
+        t.retire(failed);
+        t.write(&mut self.dev)?;
+        let rb = Rollback { failed_slot: failed, failed_version, running_version };
+        state.record(EventKind::Rollback, failed.letter(), &rb.failed_version, rb.message());
+        if let Some(last) = state.last_install.as_mut() {
+            if last.slot == failed.letter() && last.result.completed() {
+                last.result = InstallResult::RolledBack;
+            }
+        }
+        state.save(&self.paths.state)?;
+        Ok(Some(rb))
+    }
+}
