@@ -52,6 +52,9 @@ fn peak_rss_mib(cmd: &mut Command) -> Result<f64> {
     Ok(kb / 1024.0)
 }
 
+/// The board the bench's bundles are made for and installed as.
+const BENCH_BOARD: &str = crate::board::DEFAULT_BOARD;
+
 pub fn bench(paths: &Paths, built: &Built, dir: &Path) -> Result<Vec<Figure>> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     run(Command::new(&cargo).current_dir(&paths.root).args(["build", "--quiet", "--release", "-p", "fwupdate"]))?;
@@ -76,7 +79,7 @@ pub fn bench(paths: &Paths, built: &Built, dir: &Path) -> Result<Vec<Figure>> {
     let bundle = dir.join("bench.qbundle");
     let ((), create_s) = secs(|| {
         run(Command::new(&fwupdate)
-            .args(["bundle", "create", "--board", "x86-ud", "--version", "bench", "--slot-image"])
+            .args(["bundle", "create", "--board", BENCH_BOARD, "--version", "bench", "--slot-image"])
             .arg(&image)
             .arg("--key")
             .arg(&key)
@@ -193,7 +196,7 @@ fn bench_install(dir: &Path, fwupdate: &Path, image: &Path, bundle: &Path, keys:
             Command::new(fwupdate)
                 .arg("--disk")
                 .arg(&disk_path)
-                .args(["--booted", "a", "--board", "x86-ud", "--running-version", "0"])
+                .args(["--booted", "a", "--board", BENCH_BOARD, "--running-version", "0"])
                 .arg("--data")
                 .arg(&data)
                 .arg("--keyring")

@@ -4,6 +4,11 @@ use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
+/// The board `cargo xtask` builds when none is named.
+pub const DEFAULT_BOARD: &str = "x86-ud";
+/// The Raspberry Pi board, built and booted by every full test run too.
+pub const PI_BOARD: &str = "rpi4";
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Board {
@@ -20,6 +25,8 @@ pub struct Board {
     pub partitions: Partitions,
     pub qemu: quill_qemu::MachineSpec,
     pub host: Host,
+    #[serde(default)]
+    pub budgets: Budgets,
     /// The folder the board file was read from.
     #[serde(skip)]
     pub dir: PathBuf,
@@ -119,6 +126,25 @@ pub struct Partitions {
     pub esp_mib: u64,
     pub slot_mib: u64,
     pub data_mib: u64,
+}
+
+/// Budgets that differ by board (the others are in xtask/src/main.rs).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Budgets {
+    /// Image assembly after compile and fetch, in seconds.
+    #[serde(default = "default_build_secs")]
+    pub build_secs: u64,
+}
+
+fn default_build_secs() -> u64 {
+    15
+}
+
+impl Default for Budgets {
+    fn default() -> Budgets {
+        Budgets { build_secs: default_build_secs() }
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -3,7 +3,7 @@
 
 use crate::board::Board;
 use crate::util::{mib, run, Paths};
-use crate::{fetch, rpi, BUDGET_BUILD_SECS, BUDGET_BUILD_SECS_RPI4, BUDGET_INITRAMFS_MIB};
+use crate::{fetch, rpi, BUDGET_INITRAMFS_MIB};
 use abslot::SlotAttr;
 use anyhow::{bail, Context, Result};
 use imagebuild::disk::{self, Content, PartSpec};
@@ -119,13 +119,9 @@ pub fn build(paths: &Paths, board: &Board, opts: &BuildOptions) -> Result<Built>
     Ok(Built { disk: disk_path, slot: slot_path, initrd_bytes: initrd.len() as u64, assembly_secs: elapsed })
 }
 
-/// The image assembly budget of the board.
+/// The image assembly budget of the board (its board file's `[budgets]`).
 pub fn budget_build_secs(board: &Board) -> u64 {
-    if board.is_rpi() {
-        BUDGET_BUILD_SECS_RPI4
-    } else {
-        BUDGET_BUILD_SECS
-    }
+    board.budgets.build_secs
 }
 
 /// What every board's disk is made of.

@@ -13,6 +13,7 @@ mod keys;
 mod rpi;
 mod run;
 mod test;
+mod tidy;
 mod util;
 
 use anyhow::Result;
@@ -20,11 +21,6 @@ use clap::{Parser, Subcommand};
 
 /// Budget: compressed initramfs size.
 pub const BUDGET_INITRAMFS_MIB: u64 = 40;
-/// Budget: image assembly after compile and fetch.
-pub const BUDGET_BUILD_SECS: u64 = 15;
-/// Budget: image assembly of the Raspberry Pi 4 (two slot images, each
-/// with its own command line).
-pub const BUDGET_BUILD_SECS_RPI4: u64 = 20;
 /// Budget: QEMU start to `quill: ready` through OVMF under TCG.
 pub const BUDGET_BOOT_SECS: u64 = 15;
 /// Budget: init's start to the Setup Assistant's first frame under TCG.
@@ -42,7 +38,7 @@ struct Cli {
 #[derive(clap::Args, Clone)]
 struct BoardArg {
     /// Target board: a folder under board/.
-    #[arg(long, default_value = "x86-ud")]
+    #[arg(long, default_value = board::DEFAULT_BOARD)]
     board: String,
 }
 
@@ -191,7 +187,7 @@ fn dispatch(cmd: Cmd) -> Result<()> {
             flash::flash(&paths, &device, yes, force)
         }
         Cmd::Keygen { out, name } => {
-            let paths = util::Paths::new("x86-ud");
+            let paths = util::Paths::new(board::DEFAULT_BOARD);
             keys::keygen(&out.unwrap_or_else(|| keys::default_dir(&paths)), &name)
         }
         Cmd::Bundle { board, version, key, rollback_index, fail_health } => {

@@ -2,15 +2,12 @@
 //! the whole workspace including the QEMU end-to-end tests in tests/, and a
 //! one-line summary of all test binaries at the end.
 
-use crate::board::Board;
+use crate::board::{Board, PI_BOARD};
 use crate::build::{self, BuildOptions};
 use crate::util::Paths;
 use anyhow::{bail, Context, Result};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-
-/// The Raspberry Pi board, built and booted by every full test run.
-const PI_BOARD: &str = "rpi4";
 
 pub fn test(paths: &Paths, board: &Board, unit_only: bool, rest: &[String]) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());

@@ -6,11 +6,14 @@ use assistant::timezones::{parse_zone_tab, Zone};
 use assistant::System;
 use devconfig::Settings;
 
+/// (year, month, day), (hour, minute, second).
+pub type DateTime = ((i32, u32, u32), (u32, u32, u32));
+
 #[derive(Default)]
 pub struct Fake {
     pub layouts: Vec<String>,
     pub zone: Option<String>,
-    pub clock: Option<((i32, u32, u32), (u32, u32, u32))>,
+    pub clock: Option<DateTime>,
     pub checks: Vec<(String, u16, String)>,
     /// The fingerprint the fake gateway presents.
     pub gateway_fp: String,

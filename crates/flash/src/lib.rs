@@ -25,14 +25,18 @@
 
 pub mod carry;
 mod copy;
-mod disk;
+#[cfg(test)]
+mod disk_tests;
 pub mod disks;
+mod plan;
 mod target;
+mod write;
 
 pub use blockdev::{ChunkSum, Written};
 pub use copy::{verify_region, Source, Stream, CHUNK};
-pub use disk::{plan_image, plan_install, prepare_image, write_disk, Plan, Region, RegionReader, Report, Stage};
+pub use plan::{plan_image, plan_install, prepare_image, Plan, Region, RegionReader};
 pub use target::{root_disks, Kind, Sys, Target};
+pub use write::{write_disk, Report, Stage};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -257,16 +257,9 @@ fn three_failed_boots_roll_back_and_are_reported() {
     let mut up = Updater::new(disk(), 512, Slot::A, e.paths.clone());
     run(&mut up, &make_bundle(&e, "2.0.0", "x86-ud", 3), &opts()).unwrap();
     // bootsel: three unproven boots of B, each using a try; B never marks good.
-    for _ in 0..3 {
-        let a = up.attrs().unwrap();
-        assert_eq!(abslot::boot_plan(a[0], a[1]).first().slot, Slot::B);
-        let mut v = blockdev::GptView { dev: &mut up.dev, block_size: 512 };
-        let mut g = gptedit::Gpt::load(&mut v).unwrap();
-        let b = g.find_by_name("SYSTEM_B").unwrap();
-        let next = abslot::on_boot_attempt(SlotAttr::from_gpt(b.attributes));
-        g.set_attributes::<io::Error>(b.number, next.to_gpt(b.attributes)).unwrap();
-        g.write(&mut v).unwrap();
-    }
+    let a = up.attrs().unwrap();
+    assert_eq!(abslot::boot_plan(a[0], a[1]).first().slot, Slot::B);
+    fail_three_boots(&mut up);
     let a = up.attrs().unwrap();
     assert_eq!(abslot::boot_plan(a[0], a[1]).first().slot, Slot::A, "bootsel falls back");
     // The fallback boot of A detects it.
@@ -401,4 +394,33 @@ fn a_bundle_that_changes_or_ends_during_the_install_fails_it_cleanly() {
         let result = up.status().unwrap().last_install.unwrap().result;
         assert!(matches!(result, InstallResult::Failed { .. }), "{what}: {result:?}");
     }
+}
+
+/// Uses up B's tries as bootsel would on three boots that never mark good.
+fn fail_three_boots(up: &mut Updater<MemDevice>) {
+    for _ in 0..3 {
+        let mut t = abctl::SlotTable::load(&mut up.dev, 512).unwrap();
+        t.set(Slot::B, abslot::on_boot_attempt(t.attr(Slot::B)));
+        t.write(&mut up.dev).unwrap();
+    }
+}
+
+#[test]
+fn a_rollback_of_an_install_recorded_after_a_power_cut_shows_in_status() {
+    let e = env();
+    let mut up = Updater::new(disk(), 512, Slot::A, e.paths.clone());
+    run(&mut up, &make_bundle(&e, "2.0.0", "x86-ud", 0), &opts()).unwrap();
+    // The power went out right after the flip: DATA still holds the record
+    // written before the disk was touched.
+    let path = updater::state::State::path(&e.paths.state);
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace(r#""result": "ok""#, r#""result": "in-progress""#)).unwrap();
+    // B boots once (its boot-check settles the record), then fails its tries.
+    let mut b = Updater::new(up.dev.clone(), 512, Slot::B, e.paths.clone());
+    b.boot_check().unwrap();
+    assert_eq!(b.status().unwrap().last_install.unwrap().result, InstallResult::CompletedUnrecorded);
+    let mut a = Updater::new(b.dev.clone(), 512, Slot::A, e.paths.clone());
+    fail_three_boots(&mut a);
+    a.boot_check().unwrap().expect("the rollback is detected");
+    assert_eq!(a.status().unwrap().last_install.unwrap().result, InstallResult::RolledBack);
 }

@@ -39,7 +39,10 @@ pub fn policy() -> Policy {
 }
 
 /// Reads everything; returns the chunks yielded before the end or the error.
-pub fn read_all(bytes: &[u8], ring: &Keyring, policy: &Policy) -> (Vec<(u64, Vec<u8>)>, Result<(), Error>) {
+/// The chunks read (offset, bytes) and how the read ended.
+pub type ReadAll = (Vec<(u64, Vec<u8>)>, Result<(), Error>);
+
+pub fn read_all(bytes: &[u8], ring: &Keyring, policy: &Policy) -> ReadAll {
     let mut got = Vec::new();
     let mut r = match Reader::open("test.qbundle", bytes, ring, policy) {
         Ok(r) => r,

@@ -1,0 +1,231 @@
+//! What QEMU is started with: the machine, firmware or direct boot, disks,
+//! USB sticks, network, console, as a board file's `[qemu]` table describes.
+
+use crate::MachineSpec;
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+/// How the disk image is attached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiskBus {
+    Virtio,
+    /// A USB stick on an xHCI controller.
+    Usb,
+    /// The machine's SD card slot (raspi4b). QEMU wants a power-of-two size.
+    Sd,
+}
+
+impl DiskBus {
+    pub fn parse(s: &str) -> Result<DiskBus> {
+        match s {
+            "virtio" => Ok(DiskBus::Virtio),
+            "usb" => Ok(DiskBus::Usb),
+            "sd" => Ok(DiskBus::Sd),
+            other => bail!("unknown disk bus {other:?}: use virtio, usb or sd"),
+        }
+    }
+}
+
+/// Where the serial console goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Console {
+    /// Read by the harness (tests).
+    Capture,
+    /// The user's terminal (`cargo xtask run`).
+    Terminal,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub binary: String,
+    pub machine: String,
+    pub cpu: Option<String>,
+    /// `-accel` when KVM is not used.
+    pub accel: String,
+    pub memory_mib: u32,
+    /// UEFI firmware; none with [`Config::direct`].
+    pub firmware: Option<(PathBuf, PathBuf)>,
+    /// QEMU loads these itself instead of a firmware booting the disk.
+    pub direct: Option<DirectBoot>,
+    pub nic: Option<String>,
+    /// A USB keyboard on the machine's own USB controller.
+    pub usb_keyboard: bool,
+    pub disk: PathBuf,
+    pub bus: DiskBus,
+    /// Extra raw disks (virtio), e.g. a second internal disk.
+    pub extra_disks: Vec<PathBuf>,
+    /// USB sticks (raw images) on the xHCI controller.
+    pub usb_sticks: Vec<PathBuf>,
+    /// Add the xHCI controller even without sticks, so that tests can plug
+    /// sticks in later ([`Vm::plug_usb_stick`]).
+    pub usb_hotplug: bool,
+    pub console: Console,
+    pub gui: bool,
+    /// Use KVM when /dev/kvm works; off by default (FACTS.md: KVM does not
+    /// run Linux guests on these machines).
+    pub kvm: bool,
+    pub mac: String,
+}
+
+/// What QEMU loads itself for a direct boot (`-kernel -dtb -initrd -append`).
+#[derive(Clone, Debug)]
+pub struct DirectBoot {
+    pub kernel: PathBuf,
+    pub dtb: PathBuf,
+    pub initrd: PathBuf,
+    pub append: String,
+}
+
+impl DirectBoot {
+    /// The files `cargo xtask build` leaves next to a direct-boot board's
+    /// disk.img: the kernel, the QEMU-only device tree, the initramfs and
+    /// slot A's command line with QEMU's console.
+    pub const KERNEL: &'static str = "vmlinuz";
+    pub const DTB: &'static str = "qemu.dtb";
+    pub const INITRD: &'static str = "initrd.zst";
+    pub const CMDLINE: &'static str = "qemu-cmdline.txt";
+
+    pub fn from_build_dir(dir: &Path) -> Result<DirectBoot> {
+        let cmdline = dir.join(Self::CMDLINE);
+        let append = std::fs::read_to_string(&cmdline)
+            .with_context(|| format!("reading {} (build the image first)", cmdline.display()))?;
+        Ok(DirectBoot {
+            kernel: dir.join(Self::KERNEL),
+            dtb: dir.join(Self::DTB),
+            initrd: dir.join(Self::INITRD),
+            append: append.trim().to_string(),
+        })
+    }
+}
+
+impl Config {
+    /// A headless VM of the board's machine booting `disk` from its default bus.
+    pub fn new(spec: &MachineSpec, disk: PathBuf, console: Console) -> Result<Config> {
+        Ok(Config {
+            binary: spec.binary.clone(),
+            machine: spec.machine.clone(),
+            cpu: spec.cpu.clone(),
+            accel: spec.accel.clone(),
+            memory_mib: spec.memory_mib,
+            firmware: match (&spec.firmware_code, &spec.firmware_vars) {
+                (Some(c), Some(v)) => Some((c.into(), v.into())),
+                _ => None,
+            },
+            direct: None,
+            nic: spec.nic.clone(),
+            usb_keyboard: spec.usb_keyboard,
+            disk,
+            bus: DiskBus::parse(&spec.disk)?,
+            extra_disks: vec![],
+            usb_sticks: vec![],
+            usb_hotplug: false,
+            console,
+            gui: false,
+            kvm: false,
+            mac: "52:54:00:12:34:56".into(),
+        })
+    }
+
+    pub(crate) fn args(&self, dir: &Path) -> Result<Vec<String>> {
+        let mut a: Vec<String> = vec![
+            "-machine".into(),
+            self.machine.clone(),
+            "-accel".into(),
+            if self.kvm { "kvm".into() } else { self.accel.clone() },
+            "-m".into(),
+            self.memory_mib.to_string(),
+        ];
+        if let Some(cpu) = &self.cpu {
+            a.extend(["-cpu".into(), cpu.clone(), "-smp".into(), "1".into()]);
+        }
+        match (&self.direct, &self.firmware) {
+            (Some(d), _) => {
+                for p in [&d.kernel, &d.dtb, &d.initrd] {
+                    if !p.is_file() {
+                        bail!("{} does not exist; build the image first", p.display());
+                    }
+                }
+                a.extend([
+                    "-kernel".into(),
+                    d.kernel.display().to_string(),
+                    "-dtb".into(),
+                    d.dtb.display().to_string(),
+                    "-initrd".into(),
+                    d.initrd.display().to_string(),
+                    "-append".into(),
+                    d.append.clone(),
+                ]);
+            }
+            (None, Some((code, vars_template))) => {
+                let vars = dir.join("OVMF_VARS.fd");
+                std::fs::copy(vars_template, &vars)
+                    .with_context(|| format!("copying {} (install ovmf)", vars_template.display()))?;
+                a.extend([
+                    "-drive".into(),
+                    format!("if=pflash,format=raw,unit=0,readonly=on,file={}", code.display()),
+                    "-drive".into(),
+                    format!("if=pflash,format=raw,unit=1,file={}", vars.display()),
+                ]);
+            }
+            (None, None) => {
+                bail!("the machine has neither UEFI firmware nor a direct boot; fix the board's [qemu] table")
+            }
+        }
+        if self.bus == DiskBus::Sd {
+            a.extend(["-drive".into(), format!("if=sd,index=0,format=raw,file={}", self.disk.display())]);
+        } else {
+            a.extend(["-drive".into(), format!("if=none,id=disk0,format=raw,file={}", self.disk.display())]);
+        }
+        if let Some(nic) = &self.nic {
+            a.extend([
+                "-netdev".into(),
+                "user,id=net0,restrict=on".into(),
+                "-device".into(),
+                format!("{nic},netdev=net0,mac={}", self.mac),
+            ]);
+        }
+        if self.usb_keyboard {
+            a.extend(["-usb".into(), "-device".into(), "usb-kbd".into()]);
+        }
+        a.extend([
+            "-qmp".into(),
+            format!("unix:{},server=on,wait=off", dir.join("qmp.sock").display()),
+            "-no-reboot".into(),
+        ]);
+        if self.bus == DiskBus::Usb || !self.usb_sticks.is_empty() || self.usb_hotplug {
+            a.extend(["-device".into(), "qemu-xhci,id=xhci".into()]);
+        }
+        match self.bus {
+            DiskBus::Virtio => a.extend(["-device".into(), "virtio-blk-pci,drive=disk0,bootindex=0".into()]),
+            DiskBus::Usb => {
+                a.extend(["-device".into(), "usb-storage,bus=xhci.0,drive=disk0,removable=on,bootindex=0".into()])
+            }
+            DiskBus::Sd => {}
+        }
+        for (i, d) in self.usb_sticks.iter().enumerate() {
+            a.push("-drive".into());
+            a.push(format!("if=none,id=stick{i},format=raw,file={}", d.display()));
+            a.push("-device".into());
+            a.push(format!("usb-storage,bus=xhci.0,drive=stick{i},removable=on"));
+        }
+        for (i, d) in self.extra_disks.iter().enumerate() {
+            a.push("-drive".into());
+            a.push(format!("if=none,id=extra{i},format=raw,file={}", d.display()));
+            a.push("-device".into());
+            a.push(format!("virtio-blk-pci,drive=extra{i}"));
+        }
+        if self.gui {
+            a.extend(["-display".into(), "gtk".into()]);
+        } else {
+            a.extend(["-display".into(), "none".into()]);
+            if self.firmware.is_some() {
+                a.extend(["-vga".into(), "std".into()]);
+            }
+        }
+        match self.console {
+            Console::Capture => a.extend(["-serial".into(), "stdio".into(), "-monitor".into(), "none".into()]),
+            Console::Terminal => a.extend(["-serial".into(), "mon:stdio".into()]),
+        }
+        Ok(a)
+    }
+}
