@@ -1,65 +1,14 @@
 use super::*;
 use blockdev::MemDevice;
-use imagebuild::disk::{self, Content, PartSpec};
 use imagebuild::{fat, MIB};
+use testkit::with_range;
 
 const SLOT: u64 = 34 * MIB;
 
 /// ESP, SYSTEM_A (1.0.0, proven), SYSTEM_B (empty), DATA.
 fn disk() -> MemDevice {
-    let t = tempfile::tempdir().unwrap();
-    let p = t.path().join("d.img");
     let slot_a = fat::build(SLOT, "QUILL SLOT", 7, &[("release.txt", b"VERSION=1.0.0\n".as_slice())]).unwrap();
-    let part = |name: &str, type_guid, size, attributes, content| PartSpec {
-        name: name.into(),
-        type_guid,
-        size,
-        attributes,
-        content: Content::Bytes(content),
-    };
-    let parts = vec![
-        part("ESP", disk::ESP_TYPE, MIB, 0, vec![]),
-        part("SYSTEM_A", disk::SLOT_TYPE, SLOT, SlotAttr::new(1, 0, true).to_gpt(0), slot_a),
-        part("SYSTEM_B", disk::SLOT_TYPE, SLOT, 0, vec![]),
-        part("DATA", disk::LINUX_DATA_TYPE, MIB, 0, vec![]),
-    ];
-    disk::write(&p, uuid::Uuid::from_u128(1), &parts).unwrap();
-    MemDevice(std::fs::read(&p).unwrap())
-}
-
-/// Rewrites entry `number` of the primary GPT with another range (fresh
-/// CRCs) and breaks the backup, so the primary is what is read: a table
-/// edited by another tool.
-fn with_range(mut d: MemDevice, number: u32, first: u64, last: u64) -> MemDevice {
-    let le64 = |b: &[u8], o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap());
-    let le32 = |b: &[u8], o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap());
-    let h = 512;
-    let (entries_lba, count, size) = (le64(&d.0, h + 72), le32(&d.0, h + 80), le32(&d.0, h + 84));
-    let e = entries_lba as usize * 512 + (number as usize - 1) * size as usize;
-    d.0[e + 32..e + 40].copy_from_slice(&first.to_le_bytes());
-    d.0[e + 40..e + 48].copy_from_slice(&last.to_le_bytes());
-    let array = &d.0[entries_lba as usize * 512..entries_lba as usize * 512 + (count * size) as usize];
-    let entries_crc = crc(array);
-    d.0[h + 88..h + 92].copy_from_slice(&entries_crc.to_le_bytes());
-    let hsize = le32(&d.0, h + 12) as usize;
-    d.0[h + 16..h + 20].fill(0);
-    let hcrc = crc(&d.0[h..h + hsize]);
-    d.0[h + 16..h + 20].copy_from_slice(&hcrc.to_le_bytes());
-    let n = d.0.len();
-    d.0[n - 512..n - 504].fill(0); // the backup header's signature
-    d
-}
-
-fn crc(b: &[u8]) -> u32 {
-    // CRC-32 (IEEE), bitwise: only for building test fixtures.
-    let mut c = !0u32;
-    for &x in b {
-        c ^= x as u32;
-        for _ in 0..8 {
-            c = if c & 1 != 0 { (c >> 1) ^ 0xEDB8_8320 } else { c >> 1 };
-        }
-    }
-    !c
+    testkit::quill_disk(SLOT / MIB, slot_a)
 }
 
 #[test]

@@ -17,6 +17,8 @@ pub const STATEMENT_MAGIC: [u8; 8] = *b"QKEYSTMT";
 pub const MAX_MANIFEST_LEN: u32 = 16 << 20;
 pub const MAX_SIGNATURES_LEN: u32 = 64 << 10;
 pub const MAX_CHUNK_SIZE: u32 = 16 << 20;
+/// Key statements one manifest may carry (each costs a signature check).
+pub const MAX_STATEMENTS: u16 = 16;
 pub const MIN_CHUNK_SIZE: u32 = 4096;
 
 /// Payload targets (`Target` in manifest.rs).

@@ -135,7 +135,13 @@ impl Manifest {
         let rollback_index = d.u64()?;
         let build_id = d.str()?;
         let n = d.u16()?;
+        if n > MAX_STATEMENTS {
+            return Err(ErrorKind::Malformed(format!("{n} key statements; a bundle carries at most {MAX_STATEMENTS}")));
+        }
         let statements = (0..n).map(|_| KeyStatement::decode(&mut d)).collect::<Result<Vec<_>, _>>()?;
+        if statements.iter().enumerate().any(|(i, s)| statements[..i].contains(s)) {
+            return Err(ErrorKind::Malformed("a key statement is repeated".into()));
+        }
         let n = d.u16()?;
         let mut payloads = Vec::new();
         for i in 0..n {
@@ -221,5 +227,23 @@ mod tests {
         let mut bytes = sample().encode();
         bytes.push(0);
         assert!(Manifest::decode(&bytes).is_err(), "trailing bytes");
+    }
+
+    #[test]
+    fn too_many_or_repeated_key_statements_are_refused_before_any_is_checked() {
+        use crate::keys::SecretKey;
+        let a = SecretKey::from_seed(&[1; 32]);
+        let keys: Vec<_> = (0..=MAX_STATEMENTS as u8).map(|i| SecretKey::from_seed(&[i + 2; 32]).public()).collect();
+        let stmt = |k| KeyStatement::sign(StatementKind::Trust(k), &a);
+        let mut m = sample();
+        m.statements = keys[..MAX_STATEMENTS as usize].iter().map(|k| stmt(*k)).collect();
+        assert_eq!(Manifest::decode(&m.encode()).unwrap(), m, "the cap itself is fine");
+        m.statements.push(stmt(keys[MAX_STATEMENTS as usize]));
+        let e = Manifest::decode(&m.encode()).unwrap_err();
+        assert!(e.to_string().contains("at most 16"), "{e}");
+        let mut m = sample();
+        m.statements = vec![stmt(keys[0]), stmt(keys[1]), stmt(keys[0])];
+        let e = Manifest::decode(&m.encode()).unwrap_err();
+        assert!(e.to_string().contains("repeated"), "{e}");
     }
 }

@@ -26,7 +26,14 @@ pub const DATA_STATE: &str = "/run/quill/data-state";
 /// Init's DATA verdict: `Some(true)` when DATA is mounted, `Some(false)`
 /// when init could not mount it, `None` while init has not got that far.
 pub fn data_state() -> Option<bool> {
-    fs::read_to_string(DATA_STATE).ok().map(|s| s.trim() == "mounted")
+    fs::read_to_string(DATA_STATE).ok().map(|s| s.lines().next().unwrap_or_default().trim() == "mounted")
+}
+
+/// Why init could not mount DATA (its second line), for the screen.
+pub fn data_missing_reason() -> Option<String> {
+    let text = fs::read_to_string(DATA_STATE).ok()?;
+    let mut lines = text.lines();
+    (lines.next()?.trim() == "missing").then(|| lines.next().unwrap_or("").trim().to_string()).filter(|r| !r.is_empty())
 }
 
 #[derive(Debug, thiserror::Error)]

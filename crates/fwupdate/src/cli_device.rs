@@ -10,7 +10,7 @@ use progress::{Op, Progress, Stage as P};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use updater::state::EventKind;
-use updater::{install, Checkpoint, FileDevice, InstallOptions, Paths, Stage, Updater};
+use updater::{install, Checkpoint, FileDevice, InstallOptions, Paths, Repaired, Stage, Updater};
 
 #[derive(clap::Subcommand)]
 pub enum DeviceCmd {
@@ -45,13 +45,25 @@ pub enum DeviceCmd {
     },
     /// At boot (run by init): detect and record a rollback by the boot selector.
     BootCheck,
+    /// Rebuild the updater's state on DATA, or the trust record on the boot
+    /// disk, from the other one (installs are refused while either cannot
+    /// be read).
+    RepairState {
+        /// When neither can be read: start over as a fresh device (rollback
+        /// floor 0, kept key statements forgotten).
+        #[arg(long)]
+        forget: bool,
+    },
 }
 
-fn open(args: &DeviceArgs) -> Result<(Updater<FileDevice>, Device), Failure> {
+pub fn open(args: &DeviceArgs) -> Result<(Updater<FileDevice>, Device), Failure> {
     let dev = args.resolve()?;
     let file = FileDevice::open(&dev.disk).map_err(|e| format!("opening the boot disk {}: {e}", dev.disk.display()))?;
     let paths = Paths { keyring: args.keyring.clone(), state: args.data.clone() };
-    Ok((Updater::new(file, dev.block_size, dev.booted, paths), dev))
+    let mut up = Updater::new(file, dev.block_size, dev.booted, paths);
+    up.booted_partuuid = dev.booted_partuuid.as_deref().and_then(gptedit::Guid::parse);
+    up.lock_wait = Duration::from_secs(args.wait);
+    Ok((up, dev))
 }
 
 /// One install at a time: an exclusive lock on /run/quill/fwupdate.lock.
@@ -107,8 +119,15 @@ pub fn run(cmd: DeviceCmd, args: &DeviceArgs) -> Result<(), Failure> {
         }
         DeviceCmd::MarkGood => {
             let (mut up, _) = open(args)?;
-            let changed = up.mark_good()?;
-            println!("fwupdate: slot {} {}", up.booted, if changed { "marked good" } else { "was already good" });
+            let done = up.mark_good()?;
+            for p in &done.problems {
+                eprintln!("fwupdate: warning: {p}");
+            }
+            if done.changed {
+                println!("fwupdate: slot {} marked good (rollback floor {})", up.booted, done.floor);
+            } else {
+                println!("fwupdate: slot {} was already good", up.booted);
+            }
             Ok(())
         }
         DeviceCmd::SetActive { slot } => {
@@ -125,7 +144,7 @@ pub fn run(cmd: DeviceCmd, args: &DeviceArgs) -> Result<(), Failure> {
             Ok(())
         }
         DeviceCmd::History { json } => {
-            let (state, _) = updater::state::State::load(Path::new(&args.data));
+            let state = updater::state::State::load(Path::new(&args.data));
             if json {
                 println!("{}", serde_json::to_string_pretty(&state.history).map_err(Failure::error)?);
             } else if state.history.is_empty() {
@@ -141,6 +160,24 @@ pub fn run(cmd: DeviceCmd, args: &DeviceArgs) -> Result<(), Failure> {
                         e.detail
                     );
                 }
+            }
+            Ok(())
+        }
+        DeviceCmd::RepairState { forget } => {
+            let (mut up, dev) = open(args)?;
+            args.check_data(&dev).map_err(|e| Failure::from(updater::Error::NotOnData(e)))?;
+            match up.repair_state(forget)? {
+                Repaired::Nothing => println!("fwupdate: the state and the trust record both read fine; nothing to repair"),
+                Repaired::State { aside, floor } => println!(
+                    "fwupdate: the state on DATA was rebuilt from the trust record (rollback floor {floor}){}",
+                    aside.map(|a| format!("; the damaged file is kept as {}", a.display())).unwrap_or_default()
+                ),
+                Repaired::Record { floor } => {
+                    println!("fwupdate: the trust record was rebuilt from the state on DATA (rollback floor {floor})")
+                }
+                Repaired::Forgotten => println!(
+                    "fwupdate: neither copy could be read; the device starts over: rollback floor 0, no kept key statements"
+                ),
             }
             Ok(())
         }
@@ -169,6 +206,7 @@ fn print_status(st: &updater::Status) {
         );
     }
     println!("rollback floor: {}", st.rollback_floor);
+    println!("trust: {}", st.trust);
     match &st.last_install {
         Some(l) => println!(
             "last install: {} into slot {}: {} ({})",
@@ -213,6 +251,8 @@ fn install_reported(
 ) -> Result<updater::Installed, Failure> {
     let _lock = lock()?;
     let (mut up, dev) = open(args)?;
+    args.check_data(&dev).map_err(|e| Failure::from(updater::Error::NotOnData(e)))?;
+    up.lock_wait = Duration::ZERO;
     let opts =
         InstallOptions { board: dev.board.clone(), running_version: dev.running_version.clone(), allow_downgrade };
     let pause = test_pause();

@@ -32,14 +32,20 @@ fn check(c: &Candidate, keyring: &Keyring, board: &str, floor: u64) -> Result<()
 }
 
 pub fn run(args: &DeviceArgs, dir: &Path, auto: bool) -> Result<(), Failure> {
-    let dev = args.resolve()?;
-    let (state, _) = State::load(&args.data);
-    let keyring = state.keyring(&args.keyring)?;
     let label = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| dir.display().to_string());
+    let (mut up, dev) = crate::cli_device::open(args)?;
+    let (keyring, floor) = match up.trusted() {
+        Ok(t) => t,
+        Err(e) => {
+            say(&format!("USB storage {label}: updates are refused: {e}"));
+            return Err(e.into());
+        }
+    };
+    let state = State::load(&args.data);
     let stick_auto = dir.join("quill/autoupdate").is_file();
     let auto = auto || stick_auto;
 
-    let mut scan = usb::scan(dir, &keyring, &dev.board, &state);
+    let mut scan = usb::scan(dir, &keyring, &dev.board, floor);
     for (p, why) in &scan.skipped {
         say(&format!("USB storage {label}: ignoring {}: {why}", p.display()));
     }
@@ -71,7 +77,7 @@ pub fn run(args: &DeviceArgs, dir: &Path, auto: bool) -> Result<(), Failure> {
                 if auto {
                     return install_unattended(args, &c, &label, stick_auto);
                 }
-                match check(&c, &keyring, &dev.board, state.rollback_floor) {
+                match check(&c, &keyring, &dev.board, floor) {
                     Ok(()) => {
                         offer(&c, &label, &dev.running_version);
                         return Ok(());

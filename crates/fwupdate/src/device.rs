@@ -31,6 +31,9 @@ pub struct DeviceArgs {
     /// Where /proc, /sys, /dev and /etc are found (tests).
     #[arg(long, default_value = "/", hide = true)]
     pub root: PathBuf,
+    /// Seconds to wait for another state change (an install) to finish.
+    #[arg(long, default_value_t = 5)]
+    pub wait: u64,
 }
 
 impl Default for DeviceArgs {
@@ -43,6 +46,7 @@ impl Default for DeviceArgs {
             board: None,
             running_version: None,
             root: "/".into(),
+            wait: 5,
         }
     }
 }
@@ -53,6 +57,10 @@ pub struct Device {
     pub booted: Slot,
     pub board: String,
     pub running_version: String,
+    /// The booted slot's partition GUID, on a device.
+    pub booted_partuuid: Option<String>,
+    /// The boot disk's DATA partition node, when it was found in sysfs.
+    pub data_node: Option<PathBuf>,
 }
 
 impl DeviceArgs {
@@ -77,8 +85,8 @@ impl DeviceArgs {
                 .slot
                 .ok_or("not running on Quill (no quill.slot= on the kernel command line); pass --disk and --booted")?,
         };
-        let (disk, block_size) = match &self.disk {
-            Some(d) => (d.clone(), 512),
+        let (disk, block_size, data_node) = match &self.disk {
+            Some(d) => (d.clone(), 512, None),
             None => {
                 let found = bootdisk::find_boot_disk(
                     &self.root.join("sys/class/block"),
@@ -86,8 +94,8 @@ impl DeviceArgs {
                     args.slot_partuuid.as_deref(),
                     args.disk_uuid.as_deref(),
                 )
-                .ok_or("the boot disk was not found (no disk holds the booted slot's PARTUUID); pass --disk")?;
-                (found.node, found.block_size)
+                .map_err(|e| format!("the boot disk: {e}; pass --disk"))?;
+                (found.node, found.block_size, found.data)
             }
         };
         let release = self.release();
@@ -98,6 +106,29 @@ impl DeviceArgs {
             .ok_or("unknown board: pass --board")?;
         let running_version =
             self.running_version.clone().or_else(|| release.map(|r| r.version)).unwrap_or_else(|| "0".into());
-        Ok(Device { disk, block_size, booted, board, running_version })
+        let booted_partuuid = if self.disk.is_none() { args.slot_partuuid.clone() } else { None };
+        Ok(Device { disk, block_size, booted, board, running_version, booted_partuuid, data_node })
+    }
+
+    /// On a device, the updater's folder must be on the boot disk's DATA:
+    /// a folder on the initramfs (DATA not mounted) or on another disk
+    /// would hold a state nobody else sees. Hosts (`--disk`) skip this.
+    pub fn check_data(&self, dev: &Device) -> Result<(), String> {
+        use std::os::unix::fs::MetadataExt;
+        if self.disk.is_some() {
+            return Ok(());
+        }
+        let node = dev.data_node.as_ref().ok_or("the boot disk has no DATA partition")?;
+        let part = std::fs::metadata(node).map_err(|e| format!("{}: {e}", node.display()))?;
+        let dir = self.data.ancestors().find(|p| p.exists()).unwrap_or(&self.data);
+        let here = std::fs::metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        if here.dev() != part.rdev() {
+            return Err(format!(
+                "the updater's folder {} is not on the boot disk's DATA ({}); is DATA mounted?",
+                self.data.display(),
+                node.display()
+            ));
+        }
+        Ok(())
     }
 }

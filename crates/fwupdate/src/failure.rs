@@ -57,7 +57,14 @@ impl From<updater::Error> for Failure {
             | E::Downgrade { .. }
             | E::Keyring(_)
             | E::DataNotWritable(_)
-            | E::NeverProven { .. } => EXIT_REFUSED,
+            | E::NeverProven { .. }
+            | E::StateDamaged { .. }
+            | E::StateMissing { .. }
+            | E::TrustRecord(_)
+            | E::NotOnData(_)
+            | E::RunningSlot { .. }
+            | E::TooManyStatements(_) => EXIT_REFUSED,
+            E::Busy => EXIT_BUSY,
             E::Failed { .. } => EXIT_FAILED,
             E::Slots(_) | E::State(_) => EXIT_ERROR,
         };

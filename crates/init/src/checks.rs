@@ -1,8 +1,8 @@
 //! The health check after boot and what follows it: mark the slot good,
 //! or reboot an unproven slot so the boot selector counts the failed try.
 
-use crate::{health, run_fwupdate, services, system};
-use log::{error, info};
+use crate::{health, services, system};
+use log::{error, info, warn};
 use std::fs;
 use std::path::Path;
 use std::time::Instant;
@@ -35,8 +35,11 @@ impl Checks {
         match health::evaluate(self.data, states, now, test_fail) {
             Ok(()) => {
                 info!("health check passed");
-                for line in run_fwupdate(&["mark-good"]) {
-                    info!("{line}");
+                // A child of its own, reaped by the loop: it may wait for an
+                // install that holds the updater's lock, and PID 1 must not.
+                let argv: Vec<String> = ["/usr/bin/fwupdate", "--wait", "600", "mark-good"].map(String::from).to_vec();
+                if let Err(e) = system::spawn_to_console(&argv) {
+                    warn!("starting fwupdate mark-good: {e}");
                 }
             }
             Err(why) => {
@@ -55,7 +58,7 @@ impl Checks {
 
     fn booted_slot_is_unproven(&self) -> bool {
         let Some(part) = self.partuuid.as_deref().and_then(gptedit::Guid::parse) else { return false };
-        let Some(disk) =
+        let Ok(disk) =
             bootdisk::find_boot_disk(Path::new("/sys/class/block"), Path::new("/dev"), self.partuuid.as_deref(), None)
         else {
             return false;

@@ -3,16 +3,25 @@
 
 use crate::coldplug::{coldplug_sysfs, Mods};
 use crate::{datagrow, system};
+use bootdisk::BootDiskError;
 use bootid::BootArgs;
 use log::{error, info, warn};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// Finds the boot disk's DATA partition (waiting up to 10 s for the disk)
-/// and mounts it at /data. Returns whether /data is mounted, and the boot
-/// disk's name. While it waits, devices that appear load their modules (a
+/// and mounts it at /data. While it waits, devices that appear load their modules (a
 /// USB stick's disk needs sd_mod once usb-storage has found it).
-pub fn mount_data(args: &BootArgs, mods: &mut Mods) -> (bool, Option<String>) {
+/// What became of DATA.
+pub struct DataMount {
+    pub mounted: bool,
+    /// The boot disk's kernel name, when it was found.
+    pub boot_disk: Option<String>,
+    /// Why DATA is not mounted (shown on the console and the screen).
+    pub why: Option<String>,
+}
+
+pub fn mount_data(args: &BootArgs, mods: &mut Mods) -> DataMount {
     let deadline = Instant::now() + Duration::from_secs(10);
     let disk = loop {
         let found = bootdisk::find_boot_disk(
@@ -21,7 +30,8 @@ pub fn mount_data(args: &BootArgs, mods: &mut Mods) -> (bool, Option<String>) {
             args.slot_partuuid.as_deref(),
             args.disk_uuid.as_deref(),
         );
-        if found.is_some() || Instant::now() > deadline {
+        // A clone is conclusive: waiting longer cannot make it unambiguous.
+        if !matches!(found, Err(BootDiskError::NotFound { .. })) || Instant::now() > deadline {
             break found;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -31,13 +41,17 @@ pub fn mount_data(args: &BootArgs, mods: &mut Mods) -> (bool, Option<String>) {
             }
         }
     };
-    let Some(disk) = disk else {
-        error!("the boot disk was not found (slot PARTUUID {:?}); settings will not be kept", args.slot_partuuid);
-        return (false, None);
+    let disk = match disk {
+        Ok(d) => d,
+        Err(e) => {
+            error!("{e}; settings will not be kept");
+            return DataMount { mounted: false, boot_disk: None, why: Some(e.to_string()) };
+        }
     };
     let Some(dev) = disk.data else {
-        error!("boot disk {} has no DATA partition; settings will not be kept", disk.name);
-        return (false, Some(disk.name));
+        let why = format!("boot disk {} has no DATA partition", disk.name);
+        error!("{why}; settings will not be kept");
+        return DataMount { mounted: false, boot_disk: Some(disk.name), why: Some(why) };
     };
     match system::mount_data(&dev) {
         Ok(()) => {
@@ -49,11 +63,11 @@ pub fn mount_data(args: &BootArgs, mods: &mut Mods) -> (bool, Option<String>) {
                 Ok(None) => {}
                 Err(e) => warn!("growing DATA to fill its partition: {e} (it keeps its size)"),
             }
-            (true, Some(disk.name))
+            DataMount { mounted: true, boot_disk: Some(disk.name), why: None }
         }
         Err(e) => {
             error!("{e}; settings will not be kept");
-            (false, Some(disk.name))
+            DataMount { mounted: false, boot_disk: Some(disk.name), why: Some(e) }
         }
     }
 }

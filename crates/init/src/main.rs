@@ -95,7 +95,8 @@ fn main() {
     }
     info!("hostname {host}");
     let mut mods = mods;
-    let (data, boot_disk) = data::mount_data(&args, &mut mods);
+    let dm = data::mount_data(&args, &mut mods);
+    let (data, boot_disk) = (dm.mounted, dm.boot_disk);
     if data {
         apply_settings();
         // Did the boot selector fall back from a failed update? (Reported
@@ -107,9 +108,8 @@ fn main() {
 
     // The early services (the display's UI) wait for this verdict.
     let _ = fs::create_dir_all("/run/quill");
-    if let Err(e) =
-        devconfig::write_atomic(Path::new(devconfig::DATA_STATE), if data { b"mounted\n" } else { b"missing\n" })
-    {
+    let verdict = if data { "mounted\n".to_string() } else { format!("missing\n{}\n", dm.why.unwrap_or_default()) };
+    if let Err(e) = devconfig::write_atomic(Path::new(devconfig::DATA_STATE), verdict.as_bytes()) {
         warn!("{e}");
     }
     let now = Instant::now();

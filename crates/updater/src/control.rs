@@ -3,12 +3,16 @@
 //! (`abctl`), changes it in memory, writes it, and records what happened in
 //! the state on DATA.
 
-use crate::state::{EventKind, InstallRecord, InstallResult, State};
+use crate::evidence;
+use crate::lock::StateLock;
+use crate::state::{EventKind, InstallRecord, InstallResult, Loaded, State};
 use crate::{Error, Paths};
 use abctl::SlotTable;
 use abslot::{Slot, SlotAttr};
 use blockdev::BlockDevice;
+use gptedit::Guid;
 use serde::Serialize;
+use std::time::Duration;
 
 /// The running system's view of its boot disk.
 pub struct Updater<D: BlockDevice> {
@@ -17,6 +21,11 @@ pub struct Updater<D: BlockDevice> {
     /// The slot this system booted from (`quill.slot=`).
     pub booted: Slot,
     pub paths: Paths,
+    /// The booted slot's partition GUID (`quill.partuuid=`), when known:
+    /// an install refuses a target that is that partition.
+    pub booted_partuuid: Option<Guid>,
+    /// How long a state change waits for another one to finish.
+    pub lock_wait: Duration,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -39,8 +48,22 @@ pub struct Status {
     pub next_boot: char,
     pub slots: Vec<SlotInfo>,
     pub rollback_floor: u64,
+    /// `ok`, or why the trust evidence cannot be read (installs are refused
+    /// until `fwupdate repair-state`).
+    pub trust: String,
     pub last_install: Option<InstallRecord>,
     pub history: Vec<crate::state::Event>,
+}
+
+/// What mark-good did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MarkedGood {
+    pub changed: bool,
+    /// The rollback floor after it.
+    pub floor: u64,
+    /// Copies of the evidence that could not be read or written (the slot
+    /// is marked good anyway: a healthy boot must never be undone by them).
+    pub problems: Vec<String>,
 }
 
 /// A failed update that the boot selector rolled back.
@@ -59,7 +82,32 @@ impl Rollback {
 
 impl<D: BlockDevice> Updater<D> {
     pub fn new(dev: D, block_size: u32, booted: Slot, paths: Paths) -> Updater<D> {
-        Updater { dev, block_size, booted, paths }
+        Updater { dev, block_size, booted, paths, booted_partuuid: None, lock_wait: Duration::from_secs(5) }
+    }
+
+    /// The keys this device trusts and its rollback floor, from evidence
+    /// both copies agree on (fails closed, as an install does).
+    pub fn trusted(&mut self) -> Result<(bundle::Keyring, u64), Error> {
+        let loaded = State::read(&self.paths.state);
+        let t = evidence::load_strict(&mut self.dev, self.block_size, &loaded)?;
+        let (ring, _) = evidence::keyring(&t.evidence, &self.paths.keyring)?;
+        Ok((ring, t.evidence.floor))
+    }
+
+    /// Takes the state lock for one change.
+    pub fn lock(&self) -> Result<StateLock, Error> {
+        StateLock::acquire(&self.paths.state, self.lock_wait)
+    }
+
+    /// The slot to install into must not be the partition the system runs
+    /// from (a mislabelled `--booted`, a cloned table).
+    pub(crate) fn check_target(&self, table: &SlotTable) -> Result<(), Error> {
+        let Some(running) = self.booted_partuuid else { return Ok(()) };
+        let target = self.booted.other();
+        if table.partition(target).unique_guid == running || table.partition(self.booted).unique_guid != running {
+            return Err(Error::RunningSlot { slot: target, partuuid: running.to_string() });
+        }
+        Ok(())
     }
 
     /// The slot table as it is on the disk now.
@@ -79,7 +127,13 @@ impl<D: BlockDevice> Updater<D> {
 
     pub fn status(&mut self) -> Result<Status, Error> {
         let t = self.table()?;
-        let (state, _) = State::load(&self.paths.state);
+        let loaded = State::read(&self.paths.state);
+        let trust = match evidence::load_strict(&mut self.dev, self.block_size, &loaded) {
+            Ok(_) => "ok".to_string(),
+            Err(e) => e.to_string(),
+        };
+        let (ev, _, _) = evidence::load_lenient(&mut self.dev, self.block_size, &loaded);
+        let state = loaded.found_or_fresh();
         let mut slots = Vec::new();
         for s in Slot::ALL {
             let a = t.attr(s);
@@ -98,49 +152,63 @@ impl<D: BlockDevice> Updater<D> {
             booted: self.booted.letter(),
             next_boot: t.next_boot().letter(),
             slots,
-            rollback_floor: state.rollback_floor,
+            rollback_floor: ev.floor,
+            trust,
             last_install: state.last_install,
             history: state.history,
         })
     }
 
     /// Marks the booted slot successful (the health check passed) and raises
-    /// the rollback floor to its rollback index. Returns whether anything changed.
-    pub fn mark_good(&mut self) -> Result<bool, Error> {
+    /// the rollback floor to its rollback index: the floor is written (trust
+    /// record, then DATA) before the successful bit, so no cut leaves a
+    /// proven slot with the old floor.
+    pub fn mark_good(&mut self) -> Result<MarkedGood, Error> {
+        let _lock = self.lock()?;
         let mut t = self.table()?;
-        if !t.mark_good(self.booted) {
-            return Ok(false);
+        if t.attr(self.booted).successful() {
+            return Ok(MarkedGood { changed: false, ..MarkedGood::default() });
         }
-        let (mut state, _) = State::load(&self.paths.state);
+        let loaded = State::read(&self.paths.state);
+        let (mut ev, area, mut problems) = evidence::load_lenient(&mut self.dev, self.block_size, &loaded);
+        ev.prove(self.booted);
+        if let Some(area) = area {
+            match area.write(&mut self.dev, &ev) {
+                Ok(w) => ev = w,
+                Err(e) => problems.push(e.to_string()),
+            }
+        }
         let version = t.slot_version(&mut self.dev, self.booted).unwrap_or_default();
-        let index = state.slots.get(&self.booted.letter()).map(|r| r.rollback_index).unwrap_or(0);
-        state.rollback_floor = state.rollback_floor.max(index);
-        state.record(
-            EventKind::Proven,
-            self.booted.letter(),
-            &version,
-            format!("slot {} marked successful", self.booted),
-        );
+        if loaded.is_damaged() {
+            problems.push("the state on DATA is damaged and was not rewritten; run `fwupdate repair-state`".into());
+        } else {
+            let mut state = evidence::state_with(loaded, &ev);
+            let what = format!("slot {} marked successful; rollback floor {}", self.booted, ev.floor);
+            state.record(EventKind::Proven, self.booted.letter(), &version, what);
+            if let Err(e) = state.save(&self.paths.state) {
+                problems.push(e.to_string());
+            }
+        }
+        t.mark_good(self.booted);
         t.write(&mut self.dev)?;
-        state.save(&self.paths.state)?;
-        Ok(true)
+        Ok(MarkedGood { changed: true, floor: ev.floor, problems })
     }
 
     /// Makes `slot` the one to boot next: priority above the other; an
     /// unproven slot gets fresh tries.
     pub fn set_active(&mut self, slot: Slot) -> Result<(), Error> {
+        let _lock = self.lock()?;
         let mut t = self.table()?;
         t.set_active(slot);
         let version = t.slot_version(&mut self.dev, slot).unwrap_or_default();
         t.write(&mut self.dev)?;
-        let (mut state, _) = State::load(&self.paths.state);
-        state.record(
-            EventKind::SetActive,
-            slot.letter(),
-            &version,
-            format!("slot {slot} set active: {}", t.attr(slot)),
-        );
-        let _ = state.save(&self.paths.state);
+        let loaded = State::read(&self.paths.state);
+        if !loaded.is_damaged() {
+            let mut state = loaded.found_or_fresh();
+            let what = format!("slot {slot} set active: {}", t.attr(slot));
+            state.record(EventKind::SetActive, slot.letter(), &version, what);
+            let _ = state.save(&self.paths.state);
+        }
         Ok(())
     }
 
@@ -159,7 +227,7 @@ impl<D: BlockDevice> Updater<D> {
     /// if the boot state had already flipped to its slot, it completed;
     /// otherwise it was interrupted and its slot is not bootable.
     fn settle_interrupted_install(&mut self) -> Result<(), Error> {
-        let (mut state, _) = State::load(&self.paths.state);
+        let Loaded::Found(mut state) = State::read(&self.paths.state) else { return Ok(()) };
         let Some(last) = state.last_install.clone() else { return Ok(()) };
         if last.result != InstallResult::InProgress {
             return Ok(());
@@ -185,10 +253,13 @@ impl<D: BlockDevice> Updater<D> {
     /// back to us: the update failed. Takes that slot out of rotation and
     /// records the rollback.
     pub fn boot_check(&mut self) -> Result<Option<Rollback>, Error> {
+        let _lock = self.lock()?;
         self.settle_interrupted_install()?;
         let mut t = self.table()?;
         let Some(failed) = t.failed_update(self.booted) else { return Ok(None) };
-        let (mut state, _) = State::load(&self.paths.state);
+        let loaded = State::read(&self.paths.state);
+        let damaged = loaded.is_damaged();
+        let mut state = loaded.found_or_fresh();
         let failed_version = state
             .slots
             .get(&failed.letter())
@@ -206,7 +277,11 @@ impl<D: BlockDevice> Updater<D> {
                 last.result = InstallResult::RolledBack;
             }
         }
-        state.save(&self.paths.state)?;
+        // A damaged state is not replaced here (repair-state keeps it aside);
+        // the rollback itself is done and reported either way.
+        if !damaged {
+            state.save(&self.paths.state)?;
+        }
         Ok(Some(rb))
     }
 }

@@ -24,9 +24,38 @@ pub enum Error {
     /// The trusted keys could not be loaded.
     #[error("the trusted keys: {0}")]
     Keyring(String),
+    /// The bundle's key statements would not fit the device's evidence.
+    #[error("{0}; nothing was changed")]
+    TooManyStatements(String),
     /// DATA did not take the install's record, so nothing was started.
     #[error("{0}; nothing was changed")]
     DataNotWritable(StateError),
+    /// The state on DATA cannot be read: no trust decision is made on it.
+    #[error(
+        "the updater's state {} cannot be read ({reason}); nothing was changed. \
+         Run `fwupdate repair-state` to rebuild it from the trust record on the boot disk",
+        path.display()
+    )]
+    StateDamaged { path: std::path::PathBuf, reason: String },
+    /// DATA has no state, but the boot disk says updates were installed here.
+    #[error(
+        "the updater's state is missing from DATA, but this device has installed updates before \
+         (rollback floor {floor}); nothing was changed. Run `fwupdate repair-state` to rebuild it \
+         from the trust record on the boot disk"
+    )]
+    StateMissing { floor: u64 },
+    /// The trust record on the boot disk cannot be read or has no place.
+    #[error("{0}; nothing was changed")]
+    TrustRecord(trust::RecordError),
+    /// The folder given for the state is not on the boot disk's DATA.
+    #[error("{0}; nothing was changed")]
+    NotOnData(String),
+    /// The slot an install would write is the one the system runs from.
+    #[error("slot {slot} holds the running system (partition {partuuid}); the install would overwrite it. Nothing was changed")]
+    RunningSlot { slot: Slot, partuuid: String },
+    /// Another install or state change holds the lock.
+    #[error("another fwupdate is changing the updater's state (an install?); wait for it to finish")]
+    Busy,
     #[error("slot {slot} was never proven to boot ({attr}); use `fwupdate set-active {letter}` to try it anyway", letter = slot.letter())]
     NeverProven { slot: Slot, attr: SlotAttr },
 
@@ -64,6 +93,12 @@ pub enum WriteFailure {
     /// The GPT could not be written with the new state.
     #[error(transparent)]
     Slots(abctl::Error),
+    /// The trust record could not take the new slot's rollback index.
+    #[error(transparent)]
+    TrustRecord(trust::RecordError),
+    /// DATA could not take the new slot's record before the flip.
+    #[error(transparent)]
+    State(StateError),
 }
 
 impl Error {
@@ -83,6 +118,12 @@ impl Error {
                 | Error::Keyring(_)
                 | Error::DataNotWritable(_)
                 | Error::NeverProven { .. }
+                | Error::StateDamaged { .. }
+                | Error::StateMissing { .. }
+                | Error::TrustRecord(_)
+                | Error::NotOnData(_)
+                | Error::RunningSlot { .. }
+                | Error::TooManyStatements(_)
         )
     }
 }

@@ -1,19 +1,25 @@
 //! Installing a bundle into the inactive slot, in one streaming pass:
 //!
-//! 1. open the bundle: signature, board, rollback floor, slot size checked;
-//!    a downgrade refused unless allowed; DATA writable (the start is recorded);
+//! 1. the state lock taken; the trust evidence read from DATA and from the
+//!    boot disk's record (either unreadable: refused); the target slot's
+//!    geometry checked; the bundle opened: signature (the image's keys with
+//!    the kept statements replayed), board, rollback floor, slot size; a
+//!    downgrade refused unless allowed; DATA writable (the start is recorded);
 //! 2. the target slot is made unbootable (both GPT copies) *before* its
 //!    first byte is written;
 //! 3. each verified chunk is written at its offset, its empty blocks as
 //!    zero ranges; then flushed;
 //! 4. the slot is read back (page cache dropped) and every chunk compared
 //!    with the signed manifest;
-//! 5. only then the boot state flips: target priority above the other,
-//!    tries 3, unproven. The running slot is never written.
+//! 5. the new slot's rollback index and the bundle's key statements go to
+//!    the trust record and DATA; only then the boot state flips: target
+//!    priority above the other, tries 3, unproven. The running slot is
+//!    never written.
 
 use crate::control::Updater;
+use crate::lock::StateLock;
 use crate::state::{EventKind, InstallRecord, InstallResult, SlotRecord, State};
-use crate::{version, Error, WriteFailure};
+use crate::{evidence, version, Error, WriteFailure};
 use abslot::Slot;
 use blockdev::{BlockDevice, ChunkSum, SparseWriter, VerifyError, Written};
 use bundle::{Policy, Reader, Target};
@@ -114,15 +120,25 @@ pub fn install<D: BlockDevice, R: Read + Send>(
 ) -> Result<Installed, Error> {
     let open_err = |e: std::io::Error| Error::BundleUnreadable { bundle: bundle_name.to_string(), source: e };
     let target = up.booted.other();
-    let (state, warning) = State::load(&up.paths.state);
-    if let Some(w) = warning {
-        progress(Stage::Warning(w));
+    let _lock = StateLock::acquire(&up.paths.state, up.lock_wait).map_err(|e| match e {
+        Error::State(s) => Error::DataNotWritable(s),
+        e => e,
+    })?;
+    // Trust: both copies of the evidence must be readable (fail closed).
+    let loaded = State::read(&up.paths.state);
+    let trust = evidence::load_strict(&mut up.dev, up.block_size, &loaded)?;
+    let (keyring, skipped) = evidence::keyring(&trust.evidence, &up.paths.keyring)?;
+    if skipped > 0 {
+        progress(Stage::Warning(format!(
+            "{skipped} kept key statement(s) no longer apply: their signer is not trusted by this image"
+        )));
     }
-    let keyring = state.keyring(&up.paths.keyring).map_err(Error::Keyring)?;
-    let (part_start, part_len) = up.table()?.range(target);
+    let table = up.table()?;
+    up.check_target(&table)?;
+    let (part_start, part_len) = table.range(target);
 
     let policy =
-        Policy { board: Some(opts.board.clone()), rollback_floor: state.rollback_floor, slot_size: Some(part_len) };
+        Policy { board: Some(opts.board.clone()), rollback_floor: trust.evidence.floor, slot_size: Some(part_len) };
     Reader::open(bundle_name, open().map_err(open_err)?, &keyring, &policy)?.check_frames()?;
     let mut reader = Reader::open(bundle_name, open().map_err(open_err)?, &keyring, &policy)?;
     reader.set_image_hash(false); // implied by the chunk hashes (see readback)
@@ -137,11 +153,16 @@ pub fn install<D: BlockDevice, R: Read + Send>(
             running: opts.running_version.clone(),
         });
     }
+    // What the device will keep once this slot is written: checked now,
+    // before anything is touched.
+    let mut next = trust.evidence.clone();
+    next.add_statements(&m.statements).map_err(Error::TooManyStatements)?;
+    next.set_slot_index(target, m.rollback_index);
     let payload = m.payloads[0].clone();
     progress(Stage::Verified { version: &m.version, target, size: payload.size, signer: reader.signer().to_string() });
 
     // DATA must take the record before the disk is touched.
-    let mut state = state;
+    let mut state = loaded.found_or_fresh();
     state.last_install = Some(InstallRecord {
         version: m.version.clone(),
         slot: target.letter(),
@@ -237,8 +258,8 @@ pub fn install<D: BlockDevice, R: Read + Send>(
         })?;
         Ok((worker.join().expect("the bundle reader thread panicked"), done))
     });
-    let (reader, done) = match streamed {
-        Ok(r) => r,
+    let done = match streamed {
+        Ok((_reader, done)) => done,
         Err(cause) => return Err(fail(up, &mut state, cause)),
     };
     if let Err(source) = up.dev.flush() {
@@ -250,7 +271,21 @@ pub fn install<D: BlockDevice, R: Read + Send>(
         return Err(fail(up, &mut state, cause));
     }
 
-    // 5. Flip.
+    // 5. The evidence first (the new slot's rollback index, the bundle's
+    // key statements), on the boot disk and on DATA, so a cut after the
+    // flip loses neither; then the flip.
+    let written = match trust.area.write(&mut up.dev, &next) {
+        Ok(w) => w,
+        Err(e) => return Err(fail(up, &mut state, WriteFailure::TrustRecord(e))),
+    };
+    state.set_evidence(&written);
+    state.slots.insert(
+        target.letter(),
+        SlotRecord { version: m.version.clone(), rollback_index: m.rollback_index, build_id: m.build_id.clone() },
+    );
+    if let Err(e) = state.save(&up.paths.state) {
+        return Err(fail(up, &mut state, WriteFailure::State(e)));
+    }
     progress(Stage::At(Checkpoint::BeforeFlip));
     progress(Stage::Switching);
     let flipped = abctl::SlotTable::load(&mut up.dev, up.block_size).and_then(|mut table| {
@@ -262,11 +297,6 @@ pub fn install<D: BlockDevice, R: Read + Send>(
     }
     progress(Stage::At(Checkpoint::AfterFlip));
 
-    state.slots.insert(
-        target.letter(),
-        SlotRecord { version: m.version.clone(), rollback_index: m.rollback_index, build_id: m.build_id.clone() },
-    );
-    state.keyring = reader.keyring().state_text();
     if let Some(l) = state.last_install.as_mut() {
         l.result = InstallResult::Ok;
     }

@@ -14,16 +14,20 @@
 
 mod control;
 mod error;
+pub mod evidence;
 mod install;
+pub mod lock;
+mod repair;
 pub mod state;
 pub mod tryboot;
 pub mod usb;
 pub mod version;
 
 pub use blockdev::{BlockDevice, FileDevice, MemDevice};
-pub use control::{Rollback, SlotInfo, Status, Updater};
+pub use control::{MarkedGood, Rollback, SlotInfo, Status, Updater};
 pub use error::{Error, WriteFailure};
 pub use install::{install, Checkpoint, InstallOptions, Installed, Stage};
+pub use repair::Repaired;
 
 use std::path::PathBuf;
 

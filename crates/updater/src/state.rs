@@ -1,18 +1,25 @@
 //! The updater's record on DATA (`/data/quill/updater.json`): what each
-//! slot holds, the rollback floor, the keyring state, the last install and
-//! the history (installs, proven boots, rollbacks). Written crash-safe
-//! through devconfig's `write_atomic` (temporary file, fsync, rename, fsync
-//! of the folder). The kinds and results are enums; files written by
-//! earlier firmware, which stored them as free text, still load.
+//! slot holds, the trust evidence (rollback floor, the slots' rollback
+//! indexes, the signed key statements; the same as the trust record on the
+//! boot disk, see the `trust` crate), the last install and the history
+//! (installs, proven boots, rollbacks). Written crash-safe through
+//! devconfig's `write_atomic` (temporary file, fsync, rename, fsync of the
+//! folder). The kinds and results are enums in memory and stay the text of
+//! earlier firmware on disk, so either firmware reads the other's file.
+//!
+//! A file that cannot be read is never replaced by a fresh one here: it is
+//! reported ([`Loaded::Damaged`]) and the updater refuses to install until
+//! `fwupdate repair-state` rebuilds it.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
+use trust::Evidence;
 
 pub const SCHEMA: u32 = 1;
-const FILE: &str = "updater.json";
+pub const FILE: &str = "updater.json";
 const KEEP_EVENTS: usize = 200;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -23,9 +30,9 @@ pub struct SlotRecord {
     pub build_id: String,
 }
 
-/// How an install ended (or that it has not ended yet).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+/// How an install ended (or that it has not ended yet). Stored as the text
+/// of its `Display` (what earlier firmware wrote).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum InstallResult {
     /// Recorded before the disk is touched; replaced when the install ends.
     InProgress,
@@ -48,11 +55,11 @@ impl InstallResult {
         matches!(self, InstallResult::Ok | InstallResult::CompletedUnrecorded)
     }
 
-    /// Reads what earlier firmware wrote as text.
-    fn from_legacy(s: &str) -> InstallResult {
+    /// Reads the stored text.
+    pub fn parse(s: &str) -> InstallResult {
         if s == "ok" {
             InstallResult::Ok
-        } else if s == "in progress" {
+        } else if s == "in progress" || s == "in-progress" {
             InstallResult::InProgress
         } else if s.starts_with("ok (completed") {
             InstallResult::CompletedUnrecorded
@@ -83,26 +90,22 @@ impl fmt::Display for InstallResult {
     }
 }
 
-/// The result as stored: the enum, or the text of earlier firmware.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum ResultWire {
-    Current(InstallResult),
-    Legacy(String),
+impl Serialize for InstallResult {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
 }
 
-fn de_result<'de, D: serde::Deserializer<'de>>(d: D) -> Result<InstallResult, D::Error> {
-    Ok(match ResultWire::deserialize(d)? {
-        ResultWire::Current(r) => r,
-        ResultWire::Legacy(s) => InstallResult::from_legacy(&s),
-    })
+impl<'de> Deserialize<'de> for InstallResult {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<InstallResult, D::Error> {
+        Ok(InstallResult::parse(&String::deserialize(d)?))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InstallRecord {
     pub version: String,
     pub slot: char,
-    #[serde(deserialize_with = "de_result")]
     pub result: InstallResult,
     pub bundle: String,
 }
@@ -117,6 +120,11 @@ pub enum EventKind {
     Proven,
     Rollback,
     SetActive,
+    /// `fwupdate repair-state` rebuilt the state or the trust record.
+    Repaired,
+    /// A kind written by newer firmware.
+    #[serde(other)]
+    Other,
 }
 
 impl fmt::Display for EventKind {
@@ -127,6 +135,8 @@ impl fmt::Display for EventKind {
             EventKind::Proven => "proven",
             EventKind::Rollback => "rollback",
             EventKind::SetActive => "set-active",
+            EventKind::Repaired => "repaired",
+            EventKind::Other => "other",
         })
     }
 }
@@ -155,12 +165,46 @@ pub struct State {
     pub last_install: Option<InstallRecord>,
     #[serde(default)]
     pub history: Vec<Event>,
-    /// Keys trusted and revoked through key statements (bundle::Keyring::state_text).
+    /// The signed key statements of the bundles installed (hex, in order):
+    /// evidence, replayed onto the image's keyring at every load.
     #[serde(default)]
+    pub statements: Vec<String>,
+    /// The trust record's seq when this state was last written with it.
+    #[serde(default)]
+    pub trust_seq: u64,
+    /// What earlier firmware kept instead of statements: the conclusions
+    /// (trusted keys). Read and ignored: a line on DATA never adds a key.
+    #[serde(default, skip_serializing)]
     pub keyring: String,
     /// Fields written by newer firmware are kept as they are.
     #[serde(flatten)]
     pub unknown: BTreeMap<String, serde_json::Value>,
+}
+
+/// What [`State::read`] found.
+#[derive(Clone, Debug)]
+pub enum Loaded {
+    /// No state file: nothing was recorded on this DATA.
+    Missing,
+    Found(State),
+    /// The file is there but cannot be read or parsed.
+    Damaged {
+        path: PathBuf,
+        reason: String,
+    },
+}
+
+impl Loaded {
+    pub fn found_or_fresh(self) -> State {
+        match self {
+            Loaded::Found(s) => s,
+            _ => State::fresh(),
+        }
+    }
+
+    pub fn is_damaged(&self) -> bool {
+        matches!(self, Loaded::Damaged { .. })
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -170,36 +214,57 @@ pub enum StateError {
 }
 
 impl State {
-    /// The keys this device trusts: the image's `*.pub` files in
-    /// `keyring_dir` with the rotations and revocations it has kept.
-    pub fn keyring(&self, keyring_dir: &Path) -> Result<bundle::Keyring, String> {
-        let mut ring = bundle::Keyring::load_dir(keyring_dir)?;
-        ring.merge_state(&self.keyring)?;
-        Ok(ring)
-    }
-
     pub fn path(dir: &Path) -> PathBuf {
         dir.join(FILE)
     }
 
-    /// Loads the state; a missing file is a fresh state. A corrupt file is
-    /// moved aside (`updater.json.corrupt`) and a fresh state returned, with
-    /// the reason, so a damaged file never stops updates.
-    pub fn load(dir: &Path) -> (State, Option<String>) {
+    /// A fresh state (nothing installed, nothing recorded).
+    pub fn fresh() -> State {
+        State { schema: SCHEMA, ..State::default() }
+    }
+
+    /// Reads the state in `dir`.
+    pub fn read(dir: &Path) -> Loaded {
         let path = State::path(dir);
         match fs::read(&path) {
-            Err(_) => (State { schema: SCHEMA, ..State::default() }, None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Loaded::Missing,
+            Err(e) => Loaded::Damaged { path, reason: e.to_string() },
             Ok(bytes) => match serde_json::from_slice::<State>(&bytes) {
-                Ok(s) => (s, None),
-                Err(e) => {
-                    let aside = path.with_extension("json.corrupt");
-                    let _ = fs::rename(&path, &aside);
-                    (
-                        State { schema: SCHEMA, ..State::default() },
-                        Some(format!("{} was unreadable ({e}); moved to {}", path.display(), aside.display())),
-                    )
-                }
+                Ok(s) => Loaded::Found(s),
+                Err(e) => Loaded::Damaged { path, reason: e.to_string() },
             },
+        }
+    }
+
+    /// The state for records that must not stop the device (history,
+    /// rollbacks): a missing or damaged file reads as fresh here, and the
+    /// caller does not save over a damaged one ([`Loaded::found_or_fresh`]).
+    pub fn load(dir: &Path) -> State {
+        State::read(dir).found_or_fresh()
+    }
+
+    /// The trust evidence this state holds. Statements that do not decode
+    /// are reported, not dropped silently.
+    pub fn evidence(&self) -> Result<Evidence, String> {
+        let statements = self.statements.iter().map(|h| Evidence::statement_from_hex(h)).collect::<Result<_, _>>()?;
+        let index = |s: char| self.slots.get(&s).map(|r| r.rollback_index).unwrap_or(0);
+        Ok(Evidence {
+            seq: self.trust_seq,
+            floor: self.rollback_floor,
+            slot_index: [index('a'), index('b')],
+            statements,
+        })
+    }
+
+    /// Takes the evidence over (after the trust record was written with it).
+    pub fn set_evidence(&mut self, ev: &Evidence) {
+        self.trust_seq = ev.seq;
+        self.rollback_floor = ev.floor;
+        self.statements = ev.statements.iter().map(Evidence::statement_hex).collect();
+        for (slot, index) in [('a', ev.slot_index[0]), ('b', ev.slot_index[1])] {
+            if index != 0 || self.slots.contains_key(&slot) {
+                self.slots.entry(slot).or_default().rollback_index = index;
+            }
         }
     }
 
@@ -243,8 +308,7 @@ mod tests {
     fn round_trip_keeps_unknown_fields() {
         let t = tempfile::tempdir().unwrap();
         fs::write(State::path(t.path()), r#"{"schema":1,"rollback_floor":3,"future_field":{"x":1}}"#).unwrap();
-        let (mut s, warn) = State::load(t.path());
-        assert!(warn.is_none());
+        let mut s = State::load(t.path());
         assert_eq!(s.rollback_floor, 3);
         s.record(EventKind::Install, 'b', "2.0", "from usb");
         s.last_install = Some(InstallRecord {
@@ -256,7 +320,8 @@ mod tests {
         s.save(t.path()).unwrap();
         let text = fs::read_to_string(State::path(t.path())).unwrap();
         assert!(text.contains("future_field"), "{text}");
-        let (s2, _) = State::load(t.path());
+        assert!(text.contains(r#""result": "failed: x""#), "stored as text: {text}");
+        let s2 = State::load(t.path());
         assert_eq!(s2.history[0].seq, 1);
         assert_eq!(s2, s);
     }
@@ -280,8 +345,7 @@ mod tests {
             ("failed: writing slot B at 0: EIO", InstallResult::Failed { reason: "writing slot B at 0: EIO".into() }),
         ] {
             fs::write(State::path(t.path()), old(text)).unwrap();
-            let (s, warn) = State::load(t.path());
-            assert!(warn.is_none(), "{text}: {warn:?}");
+            let Loaded::Found(s) = State::read(t.path()) else { panic!("{text}: not read") };
             assert_eq!(s.last_install.as_ref().unwrap().result, want, "{text}");
             assert_eq!(s.history[0].kind, EventKind::InstallFailed);
             assert!(s.rolled_back_before("2.0.0"));
@@ -289,13 +353,41 @@ mod tests {
     }
 
     #[test]
-    fn corrupt_file_is_moved_aside() {
+    fn a_damaged_file_is_reported_and_left_where_it_is() {
         let t = tempfile::tempdir().unwrap();
+        assert!(matches!(State::read(t.path()), Loaded::Missing));
         fs::write(State::path(t.path()), "{ torn").unwrap();
-        let (s, warn) = State::load(t.path());
-        assert_eq!(s.schema, SCHEMA);
-        assert!(warn.unwrap().contains("moved to"));
-        assert!(t.path().join("updater.json.corrupt").exists());
+        assert!(matches!(State::read(t.path()), Loaded::Damaged { .. }));
+        assert!(State::path(t.path()).exists(), "not moved or replaced");
+        assert_eq!(State::load(t.path()), State::fresh());
+    }
+
+    #[test]
+    fn conclusions_of_earlier_firmware_are_ignored_and_kinds_of_newer_firmware_read() {
+        let t = tempfile::tempdir().unwrap();
+        fs::write(
+            State::path(t.path()),
+            r#"{"schema":1,"keyring":"trust 00","history":[{"seq":1,"time":0,"kind":"teleported","slot":"a","version":"9","detail":""}]}"#,
+        )
+        .unwrap();
+        let s = State::load(t.path());
+        assert_eq!(s.history[0].kind, EventKind::Other);
+        assert!(s.evidence().unwrap().statements.is_empty(), "the keyring text adds no key");
+        s.save(t.path()).unwrap();
+        assert!(!fs::read_to_string(State::path(t.path())).unwrap().contains("keyring"));
+    }
+
+    #[test]
+    fn evidence_round_trips_through_the_state() {
+        use bundle::{KeyStatement, SecretKey, StatementKind};
+        let k = SecretKey::from_seed(&[1; 32]);
+        let st = KeyStatement::sign(StatementKind::Revoke(SecretKey::from_seed(&[2; 32]).id()), &k);
+        let ev = Evidence { seq: 4, floor: 2, slot_index: [2, 5], statements: vec![st] };
+        let mut s = State::fresh();
+        s.set_evidence(&ev);
+        assert_eq!(s.evidence().unwrap(), ev);
+        s.statements.push("zz".into());
+        assert!(s.evidence().is_err());
     }
 
     #[test]

@@ -84,8 +84,8 @@ pub fn bundle_files(root: &Path) -> Vec<PathBuf> {
 
 /// Reads each bundle's header, signatures and manifest (not the payload)
 /// and sorts them into usable and skipped.
-pub fn scan(root: &Path, keyring: &Keyring, board: &str, state: &State) -> Scan {
-    let policy = Policy { board: Some(board.to_string()), rollback_floor: state.rollback_floor, slot_size: None };
+pub fn scan(root: &Path, keyring: &Keyring, board: &str, floor: u64) -> Scan {
+    let policy = Policy { board: Some(board.to_string()), rollback_floor: floor, slot_size: None };
     let mut scan = Scan::default();
     for path in bundle_files(root) {
         let name = path.display().to_string();
@@ -173,14 +173,13 @@ mod tests {
         std::fs::create_dir(dir.path().join("deeper")).unwrap();
         write_bundle(&dir.path().join("deeper/quill-x86-ud-9.0.0.qbundle"), &key, "x86-ud", "9.0.0", 0);
 
-        let state = State { rollback_floor: 2, ..State::default() };
-        let s = scan(dir.path(), &ring, "x86-ud", &state);
+        let s = scan(dir.path(), &ring, "x86-ud", 2);
         assert!(s.usable.is_empty(), "{:?}", s.usable);
         // Every bundle above has rollback index 0 or 1, below the floor 2.
         assert_eq!(s.skipped.len(), 6, "{:?}", s.skipped);
 
         let state = State::default();
-        let s = scan(dir.path(), &ring, "x86-ud", &state);
+        let s = scan(dir.path(), &ring, "x86-ud", 0);
         let versions: Vec<&str> = s.usable.iter().map(|c| c.version.as_str()).collect();
         assert_eq!(versions, ["7.0.0", "1.10.0", "1.9.0"]);
         let why =

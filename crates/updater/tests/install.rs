@@ -3,90 +3,12 @@
 //! rollback detection, set-active.
 
 use abslot::{Slot, SlotAttr};
-use bundle::{Builder, SecretKey, Target};
-use imagebuild::disk::{self, Content, PartSpec};
-use imagebuild::{fat, MIB};
 use std::io;
 use updater::state::{EventKind, InstallResult};
 use updater::{install, BlockDevice, Error, InstallOptions, MemDevice, Paths, Updater, WriteFailure};
 
-const SLOT: u64 = 34 * MIB;
-
-fn slot_image(version: &str, fill: u8) -> Vec<u8> {
-    let release = format!("VERSION={version}\nBOARD=x86-ud\n");
-    let blob: Vec<u8> = (0..3 * MIB as usize).map(|i| ((i * 7 + fill as usize) % 251) as u8).collect();
-    fat::build(SLOT, "QUILL SLOT", 7, &[("release.txt", release.as_bytes()), ("blob.bin", &blob)]).unwrap()
-}
-
-/// A disk with slot A = 1.0.0 (proven), slot B empty, DATA.
-fn disk() -> MemDevice {
-    let t = tempfile::tempdir().unwrap();
-    let p = t.path().join("d.img");
-    let parts = vec![
-        PartSpec {
-            name: "ESP".into(),
-            type_guid: disk::ESP_TYPE,
-            size: MIB,
-            attributes: 0,
-            content: Content::Bytes(vec![]),
-        },
-        PartSpec {
-            name: "SYSTEM_A".into(),
-            type_guid: disk::SLOT_TYPE,
-            size: SLOT,
-            attributes: SlotAttr::new(1, 0, true).to_gpt(0),
-            content: Content::Bytes(slot_image("1.0.0", 0)),
-        },
-        PartSpec {
-            name: "SYSTEM_B".into(),
-            type_guid: disk::SLOT_TYPE,
-            size: SLOT,
-            attributes: 0,
-            content: Content::Bytes(vec![]),
-        },
-        PartSpec {
-            name: "DATA".into(),
-            type_guid: disk::LINUX_DATA_TYPE,
-            size: MIB,
-            attributes: 0,
-            content: Content::Bytes(vec![]),
-        },
-    ];
-    disk::write(&p, uuid::Uuid::from_u128(1), &parts).unwrap();
-    MemDevice(std::fs::read(&p).unwrap())
-}
-
-struct Env {
-    _t: tempfile::TempDir,
-    paths: Paths,
-    key: SecretKey,
-}
-
-fn env() -> Env {
-    let t = tempfile::tempdir().unwrap();
-    let key = SecretKey::from_seed(&[5; 32]);
-    key.write_pair(&t.path().join("keys"), "k").unwrap();
-    let paths = Paths { keyring: t.path().join("keys"), state: t.path().join("data") };
-    Env { _t: t, paths, key }
-}
-
-fn make_bundle(e: &Env, version: &str, board: &str, rollback_index: u64) -> Vec<u8> {
-    let mut b = Builder::new(board, version);
-    b.level = 1;
-    b.rollback_index = rollback_index;
-    b.payloads.push((Target::SlotImage, slot_image(version, 1)));
-    let mut out = Vec::new();
-    b.write("b", &mut out, &[&e.key]).unwrap();
-    out
-}
-
-fn opts() -> InstallOptions {
-    InstallOptions { board: "x86-ud".into(), running_version: "1.0.0".into(), ..Default::default() }
-}
-
-fn run<D: BlockDevice>(up: &mut Updater<D>, bytes: &[u8], o: &InstallOptions) -> Result<updater::Installed, Error> {
-    install(up, "test.qbundle", &mut || Ok(bytes), o, &mut |_| {})
-}
+mod common;
+use common::*;
 
 fn slot_range(up: &mut Updater<MemDevice>, s: Slot) -> std::ops::Range<usize> {
     let mut v = blockdev::GptView { dev: &mut up.dev, block_size: 512 };
@@ -192,32 +114,6 @@ fn an_unwritable_data_folder_refuses_before_touching_the_disk() {
     assert!(up.dev.0 == original.0);
 }
 
-/// A device that loses power after `budget` writes: later writes fail and
-/// nothing more reaches the medium.
-struct PowerCut {
-    inner: MemDevice,
-    budget: usize,
-}
-
-impl BlockDevice for PowerCut {
-    fn len(&self) -> u64 {
-        self.inner.len()
-    }
-    fn read_at(&mut self, o: u64, b: &mut [u8]) -> io::Result<()> {
-        self.inner.read_at(o, b)
-    }
-    fn write_at(&mut self, o: u64, b: &[u8]) -> io::Result<()> {
-        if self.budget == 0 {
-            return Err(io::Error::other("power cut"));
-        }
-        self.budget -= 1;
-        self.inner.write_at(o, b)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn a_power_cut_at_any_write_leaves_the_old_slot_booting() {
     let e = env();
@@ -280,8 +176,8 @@ fn a_healthy_boot_marks_the_slot_good_and_raises_the_floor() {
     run(&mut up, &make_bundle(&e, "2.0.0", "x86-ud", 4), &opts()).unwrap();
     let mut b = Updater::new(up.dev.clone(), 512, Slot::B, e.paths.clone());
     assert!(b.boot_check().unwrap().is_none());
-    assert!(b.mark_good().unwrap());
-    assert!(!b.mark_good().unwrap(), "idempotent");
+    assert!(b.mark_good().unwrap().changed);
+    assert!(!b.mark_good().unwrap().changed, "idempotent");
     assert_eq!(b.attrs().unwrap()[1], SlotAttr::new(2, 0, true));
     assert_eq!(b.status().unwrap().rollback_floor, 4);
     // A bundle below the floor is refused now.
@@ -393,15 +289,6 @@ fn a_bundle_that_changes_or_ends_during_the_install_fails_it_cleanly() {
         assert_eq!(a[0], SlotAttr::new(1, 0, true), "{what}: A untouched");
         let result = up.status().unwrap().last_install.unwrap().result;
         assert!(matches!(result, InstallResult::Failed { .. }), "{what}: {result:?}");
-    }
-}
-
-/// Uses up B's tries as bootsel would on three boots that never mark good.
-fn fail_three_boots(up: &mut Updater<MemDevice>) {
-    for _ in 0..3 {
-        let mut t = abctl::SlotTable::load(&mut up.dev, 512).unwrap();
-        t.set(Slot::B, abslot::on_boot_attempt(t.attr(Slot::B)));
-        t.write(&mut up.dev).unwrap();
     }
 }
 
