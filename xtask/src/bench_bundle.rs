@@ -71,10 +71,7 @@ pub fn bench(paths: &Paths, built: &Built, dir: &Path) -> Result<Vec<Figure>> {
         std::fs::write(&image, fat::build(IMAGE_MIB * MIB, "QUILL SLOT", 1, &refs)?)?;
     }
     let mb = (IMAGE_MIB * MIB) as f64 / 1e6;
-    let key = crate::keys::default_dir(paths).join("dev.key");
-    if !key.is_file() {
-        crate::keys::keygen(key.parent().unwrap(), "dev")?;
-    }
+    let key = crate::keys::dev_key()?;
 
     let bundle = dir.join("bench.qbundle");
     let ((), create_s) = secs(|| {

@@ -19,8 +19,9 @@ use std::time::Instant;
 
 pub struct BuildOptions {
     pub version: String,
-    /// Folder whose `*.pub` keys the image trusts (only public keys are read).
-    pub keyring: PathBuf,
+    /// Folder whose `*.pub` keys the image trusts (only public keys are
+    /// read); `None`: the development key (the build says so loudly).
+    pub keyring: Option<PathBuf>,
     /// Where the outputs go (default target/quill/<board>).
     pub out: PathBuf,
     /// Test images only: the health check always fails (rollback tests).
@@ -29,12 +30,7 @@ pub struct BuildOptions {
 
 impl BuildOptions {
     pub fn new(paths: &Paths, version: &str) -> BuildOptions {
-        BuildOptions {
-            version: version.to_string(),
-            keyring: crate::keys::default_dir(paths),
-            out: paths.out.clone(),
-            fail_health: false,
-        }
+        BuildOptions { version: version.to_string(), keyring: None, out: paths.out.clone(), fail_health: false }
     }
 }
 
@@ -59,9 +55,9 @@ pub fn build(paths: &Paths, board: &Board, opts: &BuildOptions) -> Result<Built>
     fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     check_writable(out)?;
 
-    let release = release_text(board, &opts.version, &paths.root);
-    let keys = crate::keys::public_keys(&opts.keyring)?;
-    let mut tree = root_tree(paths, board, &release, &keys)?;
+    let ring = crate::keys::keyring(opts.keyring.as_deref())?;
+    let release = release_text(board, &opts.version, &paths.root, &ring.label);
+    let mut tree = root_tree(paths, board, &release, &ring.keys)?;
     // The empty DATA filesystem: in the image, and in the root filesystem
     // for `fwupdate install-to-disk` (the device has no mkfs). Its UUID is
     // fixed per board so that builds stay byte-identical.
@@ -261,9 +257,12 @@ pub fn build_id(root: &Path) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-fn release_text(board: &Board, version: &str, root: &Path) -> String {
+fn release_text(board: &Board, version: &str, root: &Path, keyring: &str) -> String {
     let commit = build_id(root);
-    format!("VERSION={version}\nBOARD={}\nBUILD_ID={commit}\nKERNEL={}\n", board.name, board.kernel.release)
+    format!(
+        "VERSION={version}\nBOARD={}\nBUILD_ID={commit}\nKERNEL={}\nKEYRING={keyring}\n",
+        board.name, board.kernel.release
+    )
 }
 
 /// The root filesystem: init, busybox, image/ overlay, modules, release.

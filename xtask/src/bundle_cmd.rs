@@ -6,23 +6,30 @@ use crate::build::{self, BuildOptions};
 use crate::util::{mib, Paths};
 use anyhow::{anyhow, Context, Result};
 use bundle::{Builder, SecretKey, Target};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-pub fn bundle(
-    paths: &Paths,
-    board: &Board,
-    version: &str,
-    key: &std::path::Path,
-    rollback_index: u64,
-    fail_health: bool,
-) -> Result<PathBuf> {
-    let key = SecretKey::load(key).map_err(|e| anyhow!(e))?;
+/// What `cargo xtask bundle` makes.
+pub struct BundleArgs<'a> {
+    pub version: &'a str,
+    /// The secret key that signs it.
+    pub key: &'a Path,
+    pub rollback_index: u64,
+    /// The keyring the bundle's image trusts (`None`: the development key).
+    pub keyring: Option<PathBuf>,
+    /// Test images only: the health check always fails.
+    pub fail_health: bool,
+}
+
+pub fn bundle(paths: &Paths, board: &Board, a: &BundleArgs) -> Result<PathBuf> {
+    let (version, rollback_index, fail_health) = (a.version, a.rollback_index, a.fail_health);
+    let key = SecretKey::load(a.key).map_err(|e| anyhow!(e))?;
     let suffix = if fail_health { "-failhealth" } else { "" };
     // Built in its own folder so the main disk.img is left alone.
     let mut opts = BuildOptions::new(paths, version);
     opts.out = paths.out.join(format!("build-{version}{suffix}"));
     opts.fail_health = fail_health;
+    opts.keyring = a.keyring.clone();
     let built = build::build(paths, board, &opts)?;
     let image = std::fs::read(&built.slot).with_context(|| format!("reading {}", built.slot.display()))?;
     let mut b = Builder::new(&board.name, version);

@@ -43,6 +43,14 @@ struct BoardArg {
 }
 
 #[derive(clap::Args, Clone)]
+struct KeyringArg {
+    /// Folder whose *.pub keys the image trusts (your release keys). Without
+    /// it the image trusts the development key, and says so (KEYRING=dev).
+    #[arg(long)]
+    keyring: Option<std::path::PathBuf>,
+}
+
+#[derive(clap::Args, Clone)]
 struct VersionArg {
     /// Firmware version written into the image.
     #[arg(long, default_value = env!("CARGO_PKG_VERSION"))]
@@ -59,13 +67,16 @@ enum Cmd {
         board: BoardArg,
         #[command(flatten)]
         version: VersionArg,
+        #[command(flatten)]
+        keyring: KeyringArg,
         /// TEST ONLY: an image whose health check always fails.
         #[arg(long, hide = true)]
         fail_health: bool,
     },
     /// Write an Ed25519 key pair for signing bundles (secret key mode 0600).
     Keygen {
-        /// Folder for the key files.
+        /// Folder for the key files (default ~/.config/quill/keys, outside
+        /// target/ so `cargo clean` never deletes them).
         #[arg(long)]
         out: Option<std::path::PathBuf>,
         /// File name without extension.
@@ -86,6 +97,8 @@ enum Cmd {
         /// Rollback index; devices refuse bundles below their floor.
         #[arg(long, default_value_t = 0)]
         rollback_index: u64,
+        #[command(flatten)]
+        keyring: KeyringArg,
         /// TEST ONLY: an image whose health check always fails.
         #[arg(long, hide = true)]
         fail_health: bool,
@@ -96,6 +109,8 @@ enum Cmd {
         board: BoardArg,
         #[command(flatten)]
         version: VersionArg,
+        #[command(flatten)]
+        keyring: KeyringArg,
         /// Open a QEMU window showing the screen.
         #[arg(long)]
         gui: bool,
@@ -117,6 +132,8 @@ enum Cmd {
         board: BoardArg,
         #[command(flatten)]
         version: VersionArg,
+        #[command(flatten)]
+        keyring: KeyringArg,
         /// The whole disk (/dev/sdX) or an image file.
         #[arg(long)]
         device: std::path::PathBuf,
@@ -165,34 +182,49 @@ fn dispatch(cmd: Cmd) -> Result<()> {
             let (paths, board) = load(&b.board)?;
             fetch::fetch(&paths, &board)
         }
-        Cmd::Build { board, version, fail_health } => {
+        Cmd::Build { board, version, keyring, fail_health } => {
             let (paths, board) = load(&board.board)?;
             let mut opts = build::BuildOptions::new(&paths, &version.version);
             opts.fail_health = fail_health;
+            opts.keyring = keyring.keyring;
             build::build(&paths, &board, &opts)?;
             Ok(())
         }
-        Cmd::Run { board, version, gui, usb, pocket, no_build } => {
+        Cmd::Run { board, version, keyring, gui, usb, pocket, no_build } => {
             let (paths, board) = load(&board.board)?;
             if !no_build {
-                build::build(&paths, &board, &build::BuildOptions::new(&paths, &version.version))?;
+                let mut opts = build::BuildOptions::new(&paths, &version.version);
+                opts.keyring = keyring.keyring;
+                build::build(&paths, &board, &opts)?;
             }
             run::run(&paths, &board, gui, usb, pocket)
         }
-        Cmd::Flash { board, version, device, yes, force, no_build } => {
+        Cmd::Flash { board, version, keyring, device, yes, force, no_build } => {
             let (paths, board) = load(&board.board)?;
             if !no_build {
-                build::build(&paths, &board, &build::BuildOptions::new(&paths, &version.version))?;
+                let mut opts = build::BuildOptions::new(&paths, &version.version);
+                opts.keyring = keyring.keyring;
+                build::build(&paths, &board, &opts)?;
             }
             flash::flash(&paths, &device, yes, force)
         }
         Cmd::Keygen { out, name } => {
-            let paths = util::Paths::new(board::DEFAULT_BOARD);
-            keys::keygen(&out.unwrap_or_else(|| keys::default_dir(&paths)), &name)
+            let out = match out {
+                Some(o) => o,
+                None => keys::release_dir()?,
+            };
+            keys::keygen(&out, &name)
         }
-        Cmd::Bundle { board, version, key, rollback_index, fail_health } => {
+        Cmd::Bundle { board, version, key, rollback_index, keyring, fail_health } => {
             let (paths, board) = load(&board.board)?;
-            bundle_cmd::bundle(&paths, &board, &version, &key, rollback_index, fail_health).map(|_| ())
+            let b = bundle_cmd::BundleArgs {
+                version: &version,
+                key: &key,
+                rollback_index,
+                keyring: keyring.keyring,
+                fail_health,
+            };
+            bundle_cmd::bundle(&paths, &board, &b).map(|_| ())
         }
         Cmd::Bench { board, boots } => {
             let (paths, board) = load(&board.board)?;

@@ -24,9 +24,13 @@ pub fn test(paths: &Paths, board: &Board, unit_only: bool, rest: &[String]) -> R
         let built = build::build(paths, board, &BuildOptions::new(paths, env!("CARGO_PKG_VERSION")))?;
         // Update bundles for the updater tests: a good 2.0.0 and a 3.0.0
         // whose health check fails, signed with the key the image trusts.
-        let key = crate::keys::default_dir(paths).join("dev.key");
-        crate::bundle_cmd::bundle(paths, board, "2.0.0", &key, 1, false)?;
-        crate::bundle_cmd::bundle(paths, board, "3.0.0", &key, 2, true)?;
+        let key = crate::keys::dev_key()?;
+        let bundle = |version, rollback_index, fail_health| {
+            let a = crate::bundle_cmd::BundleArgs { version, key: &key, rollback_index, keyring: None, fail_health };
+            crate::bundle_cmd::bundle(paths, board, &a)
+        };
+        bundle("2.0.0", 1, false)?;
+        bundle("3.0.0", 2, true)?;
         // The Raspberry Pi 4 image too: its tests (tests/tests/rpi4.rs)
         // boot it under raspi4b alongside the x86 ones.
         let pi_paths = Paths::new(PI_BOARD);
@@ -35,6 +39,7 @@ pub fn test(paths: &Paths, board: &Board, unit_only: bool, rest: &[String]) -> R
             build::build(&pi_paths, &pi, &BuildOptions::new(&pi_paths, env!("CARGO_PKG_VERSION")))?;
         }
         cmd.env("QUILL_RPI4_DIR", &pi_paths.out);
+        cmd.env("QUILL_DEV_KEY", &key);
         println!("test: running unit and end-to-end tests against {}", built.disk.display());
         cmd.env("QUILL_FONT_DIR", &fonts);
         cmd.env("QUILL_BOARD", &board.name)

@@ -16,6 +16,9 @@ pub struct DeviceInfo {
     /// Running from removable or USB storage (a UD Pocket): the home screen
     /// offers to install onto the PC's disk.
     pub pocket: bool,
+    /// Things an administrator must know (DATA not mounted and why, an
+    /// image that trusts the development key), shown under the details.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -305,6 +308,10 @@ impl Home {
             ui.label(area.x, y, SMALL, true, t.muted, self.t(m));
             ui.label(area.x + t.px(130), y - t.px(2), BODY, false, t.text, &v);
             y += t.px(26);
+        }
+        for w in &self.info.warnings {
+            ui.label(area.x, y, SMALL, true, t.error, w);
+            y += t.px(22);
         }
         y += t.px(16);
         let mut hits = Vec::new();

@@ -97,7 +97,8 @@ impl Harness {
     }
 }
 
-/// The device QEMU's first NIC (MAC 52:54:00:12:34:56) makes.
+/// The device QEMU's first NIC (MAC 52:54:00:12:34:56) makes, running the
+/// test image (which trusts the development key, and says so).
 fn qemu_device(addresses: Vec<String>, version: &str, slot: &str) -> assistant::home::DeviceInfo {
     assistant::home::DeviceInfo {
         unit: "525400123456".into(),
@@ -106,6 +107,7 @@ fn qemu_device(addresses: Vec<String>, version: &str, slot: &str) -> assistant::
         version: version.into(),
         slot: slot.into(),
         pocket: false,
+        warnings: vec!["DEV-KEY: this firmware trusts the development signing key; not for devices in a fleet.".into()],
     }
 }
 

@@ -1,9 +1,10 @@
-//! Copying the settings made on a running UD Pocket onto the disk it has
-//! just installed Quill on (`fwupdate install-to-disk --settings copy`):
-//! the kernel re-reads the new partition table, the new DATA is mounted,
-//! `quill/settings.toml` is written crash-safe, and DATA is unmounted.
-//! Only the settings move: the slots' state and boot history belong to
-//! the stick.
+//! Carrying files from a running UD Pocket onto the disk it has just
+//! installed Quill on (`fwupdate install-to-disk`): the kernel re-reads the
+//! new partition table, the new DATA is mounted, the files are written
+//! crash-safe under `quill/`, and DATA is unmounted. What moves: the
+//! updater's state with the trust evidence (always; the same evidence is in
+//! the new disk's trust record) and the settings (`--settings copy`). The
+//! slots' history and boot records belong to the stick.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -20,9 +21,10 @@ pub fn partition_node(disk: &Path, number: u32) -> PathBuf {
     }
 }
 
-/// Writes `settings` (the bytes of the stick's settings.toml) into the
-/// DATA partition of the freshly written `disk`.
-pub fn copy_settings(disk: &Path, settings: &[u8]) -> Result<PathBuf, String> {
+/// Writes `files` (name under `quill/`, bytes: the updater's state, the
+/// stick's settings.toml) into the DATA partition of the freshly written
+/// `disk`, each crash-safe. Returns DATA's device node.
+pub fn write_data_files(disk: &Path, files: &[(&str, &[u8])]) -> Result<PathBuf, String> {
     let f = std::fs::File::open(disk).map_err(|e| format!("opening {}: {e}", disk.display()))?;
     let data = {
         let mut d = gptedit::FileDisk::new(f.try_clone().map_err(|e| e.to_string())?, 512)
@@ -44,10 +46,12 @@ pub fn copy_settings(disk: &Path, settings: &[u8]) -> Result<PathBuf, String> {
     std::fs::create_dir_all(&mnt).map_err(|e| format!("creating {}: {e}", mnt.display()))?;
     mount_ext4(&node, &mnt)?;
     let dir = mnt.join("quill");
-    let target = dir.join(devconfig::FILE_NAME);
-    let written = std::fs::create_dir_all(&dir)
-        .map_err(|e| format!("creating {}: {e}", dir.display()))
-        .and_then(|()| devconfig::write_atomic(&target, settings).map_err(|e| e.to_string()));
+    let written =
+        std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display())).and_then(|()| {
+            files.iter().try_for_each(|(name, bytes)| {
+                devconfig::write_atomic(&dir.join(name), bytes).map_err(|e| e.to_string())
+            })
+        });
     let unmounted = umount(&mnt);
     let _ = std::fs::remove_dir(&mnt);
     written?;

@@ -37,6 +37,24 @@ fn image(dir: &Path) -> std::path::PathBuf {
 }
 
 #[test]
+fn bytes_for_the_gap_land_there_and_nowhere_near_a_partition() {
+    let t = tempfile::tempdir().unwrap();
+    let img = image(t.path());
+    let mut dev = MemDevice(vec![0x5A; 64 << 20]);
+    let (mut plan, _) = plan_image(&img, dev.len(), true).unwrap();
+    plan.gap = vec![(512 << 10, vec![7u8; 16 << 10])];
+    write_disk(&mut dev, plan, &mut |_| {}).unwrap();
+    assert!(dev.0[512 << 10..528 << 10].iter().all(|&b| b == 7));
+    let (mut plan, _) = plan_image(&img, dev.len(), true).unwrap();
+    plan.gap = vec![(MIB - 100, vec![7u8; 200])];
+    assert!(matches!(write_disk(&mut dev, plan, &mut |_| {}), Err(crate::Error::Table(_))));
+    let mut dev2 = MemDevice(vec![0; 64 << 20]);
+    let (mut plan, _) = plan_image(&img, dev2.len(), true).unwrap();
+    plan.gap = vec![(0, vec![7u8; 512])];
+    assert!(write_disk(&mut dev2, plan, &mut |_| {}).is_err(), "not over the MBR");
+}
+
+#[test]
 fn flashing_an_image_onto_a_bigger_target_grows_data_and_gives_new_guids() {
     let t = tempfile::tempdir().unwrap();
     let img = image(t.path());

@@ -77,6 +77,10 @@ pub struct Plan<'a> {
     pub gpt: Gpt,
     /// DATA's size in the source and on the target, in bytes.
     pub data_grown: (u64, u64),
+    /// Small writes into the gap between the GPT and the first partition
+    /// (the device's trust record on an install-to-disk): byte offset and
+    /// bytes, written after the read-back and before the table.
+    pub gap: Vec<(u64, Vec<u8>)>,
 }
 
 /// Reads the GPT of a disk image file and checks that it is a Quill image.
@@ -164,7 +168,7 @@ pub fn plan_image(image: &Path, target_len: u64, new_guids: bool) -> Result<(Pla
         regions.push(Region { name: p.name.clone(), reader: Box::new(RegionReader::new(f, offset, len)), len, offset });
     }
     let data_grown = fit(&mut gpt, target_len, new_guids)?;
-    Ok((Plan { regions, gpt, data_grown }, image_len))
+    Ok((Plan { regions, gpt, data_grown, gap: Vec::new() }, image_len))
 }
 
 /// Everything a flash does before its first write: what the target is,
@@ -237,5 +241,5 @@ pub fn plan_install<'a>(
         .map_err(t)?;
     let mut data_grown = fit(&mut gpt, target_len, true)?;
     data_grown.0 = fresh_data_len;
-    Ok(Plan { regions, gpt, data_grown })
+    Ok(Plan { regions, gpt, data_grown, gap: Vec::new() })
 }

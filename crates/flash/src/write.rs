@@ -85,6 +85,8 @@ pub fn write_disk(dev: &mut dyn BlockDevice, plan: Plan<'_>, progress: &mut dyn 
     }
     let verify_seconds = start.elapsed().as_secs_f64() - write_seconds;
 
+    write_gap(dev, &plan.gpt, &plan.gap)?;
+
     progress(Stage::Table);
     let mut gpt = plan.gpt;
     let mut mbr = vec![0u8; gpt.block_size() as usize];
@@ -107,4 +109,31 @@ pub fn write_disk(dev: &mut dyn BlockDevice, plan: Plan<'_>, progress: &mut dyn 
         data_grown: plan.data_grown,
         disk_guid: gpt.disk_guid().to_string(),
     })
+}
+
+/// Writes the plan's gap bytes (the trust record) where no partition and no
+/// part of the GPT lies, then reads them back.
+fn write_gap(dev: &mut dyn BlockDevice, gpt: &Gpt, gap: &[(u64, Vec<u8>)]) -> Result<()> {
+    let first_part = gpt.partitions().iter().map(|p| p.first_lba * SECTOR).min().unwrap_or(0);
+    let first_usable = gpt.usable_range().0 * SECTOR;
+    for (at, bytes) in gap {
+        let end = at + bytes.len() as u64;
+        if *at < first_usable || end > first_part {
+            return Err(Error::Table(format!(
+                "{} bytes at {at} would not fit between the GPT and the first partition",
+                bytes.len()
+            )));
+        }
+        dev.write_at(*at, bytes).map_err(|e| Error::Write { at: *at, source: e })?;
+    }
+    dev.flush().map_err(|e| Error::Write { at: 0, source: e })?;
+    let _ = dev.drop_cache();
+    for (at, bytes) in gap {
+        let mut back = vec![0u8; bytes.len()];
+        dev.read_at(*at, &mut back).map_err(|e| Error::Readback { at: *at, source: e })?;
+        if &back != bytes {
+            return Err(Error::Mismatch { region: "the trust record".into(), at: *at });
+        }
+    }
+    Ok(())
 }

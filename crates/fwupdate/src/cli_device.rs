@@ -107,11 +107,19 @@ pub fn run(cmd: DeviceCmd, args: &DeviceArgs) -> Result<(), Failure> {
         DeviceCmd::Status { json } => {
             let (mut up, _) = open(args)?;
             let st = up.status()?;
+            let keyring = args.release().map(|r| r.keyring).unwrap_or_else(|| "unknown".into());
             if json {
-                println!("{}", serde_json::to_string_pretty(&st).map_err(Failure::error)?);
+                let mut v = serde_json::to_value(&st).map_err(Failure::error)?;
+                v["keyring"] = keyring.into();
+                println!("{}", serde_json::to_string_pretty(&v).map_err(Failure::error)?);
                 return Ok(());
             }
             print_status(&st);
+            if keyring == "dev" {
+                println!("keyring: DEV-KEY: this image trusts the development key; not for devices in a fleet");
+            } else {
+                println!("keyring: {keyring}");
+            }
             Ok(())
         }
         DeviceCmd::Install { bundle, yes, allow_downgrade, progress } => {
@@ -320,7 +328,9 @@ fn install_reported(
 /// meanwhile makes the read fail instead of being served from memory.
 fn open_uncached(path: &Path) -> std::io::Result<std::io::BufReader<std::fs::File>> {
     use std::os::fd::AsRawFd;
-    let f = std::fs::File::open(path)?;
+    // A link is not followed: an unattended install from a stick reads
+    // only what the stick holds.
+    let f = updater::usb::open_nofollow(path)?;
     // SAFETY: advice on our own open descriptor; failure only costs speed.
     unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
     Ok(std::io::BufReader::with_capacity(1 << 20, f))

@@ -178,7 +178,21 @@ pub fn install_to_disk(args: &DeviceArgs, device: Option<&Path>, o: &InstallToDi
             .ok_or_else(|| format!("{}: no content size in its zstd frame", o.fresh_data.display()))?;
         let decoder = zstd::stream::read::Decoder::new(&fresh[..]).map_err(Failure::error)?;
         let reader: Box<dyn flash::Source> = Box::new(flash::Stream(decoder));
-        let plan = flash::plan_install(&dev.disk, dev.booted.partition_name(), reader, fresh_len, target.size)?;
+        let mut plan = flash::plan_install(&dev.disk, dev.booted.partition_name(), reader, fresh_len, target.size)?;
+        // The new disk keeps this device's trust evidence: its record is
+        // written with the disk (before the table), its state onto DATA.
+        let (evidence, problems) = {
+            let (mut up, _) = crate::cli_device::open(args)?;
+            up.evidence_for_new_disk()
+        };
+        for p in &problems {
+            eprintln!("fwupdate: warning: the trust evidence: {p}");
+        }
+        let (at, record) = trust::record::new_disk_image(&evidence)
+            .map_err(|e| Failure::refused(format!("{e}. Nothing was written.")))?;
+        plan.gap.push((at, record));
+        let mut new_state = updater::state::State::fresh();
+        new_state.set_evidence(&trust::Evidence { seq: 1, ..evidence });
         if let Some(why) = target.refusal(0, true) {
             return Err(Failure::refused(format!("{why}. Nothing was written.")));
         }
@@ -213,30 +227,32 @@ pub fn install_to_disk(args: &DeviceArgs, device: Option<&Path>, o: &InstallToDi
         drop(out);
         let written = summary(&r, device);
         let boots = format!("Power off, remove the stick, and the device boots from {}", device.display());
-        let end = match (choice, saved) {
+        let state_bytes = new_state.to_bytes();
+        let mut files: Vec<(&str, &[u8])> = vec![(updater::state::FILE, &state_bytes)];
+        let settings_note = match (choice, &saved) {
             (SettingsChoice::Fresh, _) => {
-                format!("{written}. The new disk starts with a fresh DATA; the Setup Assistant runs on it. {boots}")
+                "The new disk starts with fresh settings; the Setup Assistant runs on it.".to_string()
             }
-            (SettingsChoice::Copy, None) => format!(
-                "{written}. This stick has no saved settings ({}), so the new disk starts fresh. {boots}",
-                settings_file.display()
-            ),
+            (SettingsChoice::Copy, None) => {
+                format!("This stick has no saved settings ({}), so the new disk starts fresh.", settings_file.display())
+            }
             (SettingsChoice::Copy, Some(bytes)) => {
-                report.step(P::Settings, 1.0, "copying the settings to the new disk");
-                match flash::carry::copy_settings(device, &bytes) {
-                    Ok(node) => {
-                        format!("{written}. The settings of this stick were copied to {}. {boots}", node.display())
-                    }
-                    Err(e) => {
-                        return Err(Failure {
-                            code: EXIT_FAILED,
-                            message: format!(
-                                "the new disk is installed and verified and boots, but the settings were not \
-                                 copied ({e}); the Setup Assistant runs on it at its first boot"
-                            ),
-                        })
-                    }
-                }
+                files.push((devconfig::FILE_NAME, bytes));
+                "The settings of this stick were copied.".to_string()
+            }
+        };
+        report.step(P::Settings, 1.0, "writing the updater's state and the settings onto the new disk's DATA");
+        let end = match flash::carry::write_data_files(device, &files) {
+            Ok(node) => format!("{written}. {settings_note} DATA is {}. {boots}", node.display()),
+            Err(e) => {
+                return Err(Failure {
+                    code: EXIT_FAILED,
+                    message: format!(
+                        "the new disk is installed and verified and boots, but its DATA could not be written ({e}): \
+                         the Setup Assistant runs on it at its first boot, and it installs no update until \
+                         `fwupdate repair-state` has run there"
+                    ),
+                })
             }
         };
         report.done(&end);

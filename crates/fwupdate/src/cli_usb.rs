@@ -22,9 +22,9 @@ fn say(line: &str) {
 
 /// Reads every frame of the bundle against its signed hashes (no decoding).
 fn check(c: &Candidate, keyring: &Keyring, board: &str, floor: u64) -> Result<(), String> {
-    let name = c.path.display().to_string();
+    let name = usb::shown(&c.path.display().to_string());
     let policy = Policy { board: Some(board.into()), rollback_floor: floor, slot_size: None };
-    let f = std::fs::File::open(&c.path).map_err(|e| format!("{name}: cannot be read: {e}"))?;
+    let f = usb::open_nofollow(&c.path).map_err(|e| format!("{name}: cannot be read: {e}"))?;
     Reader::open(&name, std::io::BufReader::with_capacity(1 << 20, f), keyring, &policy)
         .and_then(|r| r.check_frames())
         .map(|_| ())
@@ -47,7 +47,7 @@ pub fn run(args: &DeviceArgs, dir: &Path, auto: bool) -> Result<(), Failure> {
 
     let mut scan = usb::scan(dir, &keyring, &dev.board, floor);
     for (p, why) in &scan.skipped {
-        say(&format!("USB storage {label}: ignoring {}: {why}", p.display()));
+        say(&format!("USB storage {label}: ignoring {}: {why}", usb::shown(&p.display().to_string())));
     }
     loop {
         match usb::choose(&scan, &dev.running_version, &state) {
@@ -69,7 +69,7 @@ pub fn run(args: &DeviceArgs, dir: &Path, auto: bool) -> Result<(), Failure> {
                     "USB storage {label}: {} failed on this device before and was rolled back; it is not installed \
                      automatically. To try it again, type: fwupdate install {}",
                     c.version,
-                    c.path.display()
+                    usb::shell_word(&c.path)
                 ));
                 return Ok(());
             }
@@ -93,7 +93,7 @@ pub fn run(args: &DeviceArgs, dir: &Path, auto: bool) -> Result<(), Failure> {
 }
 
 fn file_name(p: &Path) -> String {
-    p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    usb::shown(&p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
 }
 
 fn offer(c: &Candidate, label: &str, running: &str) {
@@ -103,7 +103,7 @@ fn offer(c: &Candidate, label: &str, running: &str) {
         file_name(&c.path),
         c.signer
     ));
-    say(&format!("to install it, type: fwupdate install {}", c.path.display()));
+    say(&format!("to install it, type: fwupdate install {}", usb::shell_word(&c.path)));
     let offer =
         Offer { device: label.to_string(), path: c.path.clone(), version: c.version.clone(), signer: c.signer.clone() };
     if let Err(e) = offer.save(Path::new(usb::RUN_DIR)) {

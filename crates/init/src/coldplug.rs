@@ -61,7 +61,7 @@ pub fn handle_uevents(
     for ev in socket.drain() {
         if ev.action == "remove" && ev.get("SUBSYSTEM") == Some("block") {
             let name = ev.devpath.rsplit('/').next().unwrap_or_default().to_string();
-            for line in watcher.removed(&name, &mut UsbHost(mods)) {
+            for line in watcher.removed(&name, &mut UsbHost) {
                 logger.console_line(&format!("quill: {line}"));
             }
             continue;
@@ -70,7 +70,7 @@ pub fn handle_uevents(
             continue;
         }
         if let Some(v) = usb::Volume::from_uevent(&ev) {
-            for line in watcher.added(&v, &mut UsbHost(mods)) {
+            for line in watcher.added(&v, &mut UsbHost, std::time::Instant::now()) {
                 logger.console_line(&format!("quill: {line}"));
             }
             continue;

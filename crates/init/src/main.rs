@@ -18,9 +18,9 @@ mod services;
 mod supervise;
 mod system;
 mod usb;
+mod usb_helper;
 
 use bootid::{BootArgs, Release};
-use coldplug::Mods;
 use log::{error, info, warn};
 use std::fs;
 use std::path::Path;
@@ -30,6 +30,11 @@ use std::time::{Duration, Instant};
 pub const ETC: &str = "/etc/quill";
 
 fn main() {
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some("usb-helper") {
+        logger::InitLogger::install();
+        usb_helper::run(&argv[2..]);
+    }
     if std::process::id() != 1 {
         eprintln!("init: this is Quill's PID 1 and only runs as the first process of the system");
         std::process::exit(2);
@@ -135,7 +140,7 @@ fn main() {
         reboot_at: None,
     };
     let mut watcher = usb::Watcher::new(boot_disk, args.autoupdate);
-    usb_coldplug(&mut watcher, &mut mods, logger);
+    usb_coldplug(&mut watcher, logger);
     supervise::supervise(&signals, &mut states, checks, uevents, mods, watcher, logger)
 }
 
@@ -174,35 +179,32 @@ fn apply_settings() {
 }
 
 /// The system side of the USB watcher.
-pub struct UsbHost<'a>(pub &'a mut Mods);
+pub struct UsbHost;
 
-impl usb::Host for UsbHost<'_> {
-    fn read_head(&mut self, name: &str) -> std::io::Result<Vec<u8>> {
-        use std::io::Read;
-        let mut head = vec![0u8; 2048];
-        fs::File::open(Path::new("/dev").join(name))?.read_exact(&mut head)?;
-        Ok(head)
-    }
-    fn load_fs_module(&mut self, fstype: &str) {
-        if let Some(m) = self.0.as_mut() {
-            if let Err(e) = m.load(fstype) {
-                warn!("usb: {e}");
-            }
+impl usb::Host for UsbHost {
+    fn start_helper(&mut self, name: &str, target: &Path, auto: bool) -> std::io::Result<i32> {
+        let mut argv = vec!["/init".to_string(), "usb-helper".into(), name.into(), target.display().to_string()];
+        if auto {
+            argv.push("--auto".into());
         }
+        system::spawn_to_console(&argv).map(|p| p as i32)
     }
-    fn mount_ro(&mut self, name: &str, fstype: &str, target: &Path) -> Result<(), String> {
-        system::mount_ro(&Path::new("/dev").join(name), fstype, target)
+    fn mounted_as(&mut self, name: &str) -> Option<String> {
+        fs::read_to_string(Path::new(usb::MOUNTED_DIR).join(name)).ok()
+    }
+    fn kill(&mut self, pid: i32) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
     }
     fn unmount(&mut self, target: &Path) {
-        system::detach(target)
-    }
-    fn spawn(&mut self, argv: &[String]) -> std::io::Result<i32> {
-        system::spawn_to_console(argv).map(|p| p as i32)
+        system::detach(target);
+        if let Some(name) = target.file_name() {
+            let _ = fs::remove_file(Path::new(usb::MOUNTED_DIR).join(name));
+        }
     }
 }
 
 /// USB volumes that were there before init listened (sticks plugged in at boot).
-fn usb_coldplug(watcher: &mut usb::Watcher, mods: &mut Mods, logger: &logger::InitLogger) {
+fn usb_coldplug(watcher: &mut usb::Watcher, logger: &logger::InitLogger) {
     let Ok(entries) = fs::read_dir("/sys/class/block") else { return };
     let mut names: Vec<_> = entries.flatten().map(|e| e.path()).collect();
     names.sort();
@@ -213,7 +215,7 @@ fn usb_coldplug(watcher: &mut usb::Watcher, mods: &mut Mods, logger: &logger::In
         let Ok(real) = fs::canonicalize(&p) else { continue };
         let devpath = real.to_string_lossy().trim_start_matches("/sys").to_string();
         if let Some(v) = devtype.and_then(|t| usb::Volume::from_devpath(&devpath, &t)) {
-            for line in watcher.added(&v, &mut UsbHost(mods)) {
+            for line in watcher.added(&v, &mut UsbHost, Instant::now()) {
                 logger.console_line(&format!("quill: {line}"));
             }
         }

@@ -49,6 +49,7 @@ pub fn supervise(
             .iter()
             .filter_map(|s| s.next_start)
             .chain(checks.next_wakeup())
+            .chain(watcher.next_wakeup())
             .map(|t| t.saturating_duration_since(now))
             .min()
             .unwrap_or(Duration::from_secs(60));
@@ -85,6 +86,9 @@ pub fn supervise(
                     None => info!("{} exited", st.service.name),
                 }
             }
+        }
+        for line in watcher.tick(&mut crate::UsbHost, now) {
+            logger.console_line(&format!("quill: {line}"));
         }
         start_due(states, now);
         checks.run(states, now);

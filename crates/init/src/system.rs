@@ -60,8 +60,7 @@ pub fn mount_data(dev: &Path) -> Result<(), String> {
 pub fn mount_ro(dev: &Path, fstype: &str, target: &Path) -> Result<(), String> {
     fs::create_dir_all(target).map_err(|e| format!("creating {}: {e}", target.display()))?;
     let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    let data = (fstype == "ext4").then_some("noload");
-    mount(Some(dev), target, Some(fstype), flags, data).map_err(|e| {
+    mount(Some(dev), target, Some(fstype), flags, None::<&str>).map_err(|e| {
         let _ = fs::remove_dir(target);
         format!("mounting {} ({fstype}) read-only: {e}", dev.display())
     })

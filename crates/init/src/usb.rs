@@ -1,15 +1,29 @@
 //! USB storage: when a USB disk or partition appears (hotplug uevent, or
-//! already there at boot), init mounts it read-only under /run/media/NAME
-//! and has `fwupdate usb` look for an update on it; when it goes away the
-//! mount is detached. The boot disk is never touched (the UD Pocket boots
-//! from a USB stick).
+//! already there at boot), init starts a helper (init's own binary,
+//! `init usb-helper NAME`, see `usb_helper.rs`) that reads the volume's
+//! first bytes, mounts a FAT or exFAT filesystem read-only under
+//! /run/media/NAME and runs `fwupdate usb` on it. PID 1 itself never reads
+//! or mounts a stick: a stick that stalls stalls the helper, which init
+//! gives up on after [`MOUNT_DEADLINE`] while it keeps reaping, answering
+//! signals and checking health. When the volume goes away its mount is
+//! detached. The boot disk is never touched (the UD Pocket boots from a
+//! USB stick).
+//!
+//! ext4 sticks are not mounted: the kernel's ext4 is not hardened against
+//! crafted images, and sticks carrying updates are FAT32 or exFAT.
 //!
 //! The decisions are here, the side effects behind [`Host`] so tests can
 //! replace them.
 
 use crate::hotplug::Uevent;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How long the helper may take to read and mount a volume.
+pub const MOUNT_DEADLINE: Duration = Duration::from_secs(20);
+/// Where the helper says that it mounted a volume (`NAME` holds the type).
+pub const MOUNTED_DIR: &str = "/run/quill/usb";
 
 /// Where volumes are mounted.
 pub const MEDIA: &str = "/run/media";
@@ -74,94 +88,116 @@ pub fn probe_fs(head: &[u8]) -> Option<&'static str> {
 
 /// What the watcher needs from the system.
 pub trait Host {
-    /// The first 2 KiB of /dev/NAME.
-    fn read_head(&mut self, name: &str) -> std::io::Result<Vec<u8>>;
-    /// Makes sure the filesystem's module is loaded.
-    fn load_fs_module(&mut self, fstype: &str);
-    /// Mounts /dev/NAME read-only at `target`.
-    fn mount_ro(&mut self, name: &str, fstype: &str, target: &Path) -> Result<(), String>;
-    /// Detaches the mount at `target` and removes the folder.
+    /// Starts the helper for /dev/NAME (probe, mount read-only at `target`,
+    /// then `fwupdate usb`); returns its pid.
+    fn start_helper(&mut self, name: &str, target: &Path, auto: bool) -> std::io::Result<i32>;
+    /// The filesystem type the helper reports it mounted NAME with.
+    fn mounted_as(&mut self, name: &str) -> Option<String>;
+    /// Kills a helper that did not answer (it may be stuck in the kernel;
+    /// it is reaped whenever it ends).
+    fn kill(&mut self, pid: i32);
+    /// Detaches the mount at `target` (if any) and removes the folder.
     fn unmount(&mut self, target: &Path);
-    /// Starts `argv` with its output on the console; returns the pid.
-    fn spawn(&mut self, argv: &[String]) -> std::io::Result<i32>;
 }
 
 /// Messages for the console.
 pub type Lines = Vec<String>;
+
+/// One volume the watcher knows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Known {
+    target: PathBuf,
+    /// The helper while it runs.
+    pid: Option<i32>,
+    /// Until when the helper may take to mount it; `None` once it did (or
+    /// once init gave up on it).
+    deadline: Option<Instant>,
+}
 
 pub struct Watcher {
     /// The disk Quill booted from: never mounted here.
     pub boot_disk: Option<String>,
     /// `quill.autoupdate=1` on the kernel command line.
     pub autoupdate: bool,
-    mounted: BTreeMap<String, PathBuf>,
-    /// Pids of the `fwupdate usb` runs we started.
-    jobs: BTreeSet<i32>,
+    known: BTreeMap<String, Known>,
 }
 
 impl Watcher {
     pub fn new(boot_disk: Option<String>, autoupdate: bool) -> Watcher {
-        Watcher { boot_disk, autoupdate, mounted: BTreeMap::new(), jobs: BTreeSet::new() }
+        Watcher { boot_disk, autoupdate, known: BTreeMap::new() }
     }
 
     #[cfg(test)]
-    pub fn mounted(&self) -> impl Iterator<Item = (&String, &PathBuf)> {
-        self.mounted.iter()
+    fn is_known(&self, name: &str) -> bool {
+        self.known.contains_key(name)
     }
 
-    /// A volume appeared: mount it and start the update check.
-    pub fn added(&mut self, v: &Volume, host: &mut dyn Host) -> Lines {
-        let mut out = Lines::new();
-        if self.boot_disk.as_deref() == Some(v.disk.as_str()) || self.mounted.contains_key(&v.name) {
-            return out;
+    /// A volume appeared: start its helper (nothing here reads the stick).
+    pub fn added(&mut self, v: &Volume, host: &mut dyn Host, now: Instant) -> Lines {
+        if self.boot_disk.as_deref() == Some(v.disk.as_str()) || self.known.contains_key(&v.name) {
+            return Lines::new();
         }
-        let head = match host.read_head(&v.name) {
-            Ok(h) => h,
-            Err(e) => {
-                log::warn!("usb: reading /dev/{}: {e}", v.name);
-                return out;
-            }
-        };
-        let Some(fstype) = probe_fs(&head) else {
-            log::info!("usb: /dev/{} holds no FAT, exFAT or ext4 filesystem", v.name);
-            return out;
-        };
-        host.load_fs_module(fstype);
         let target = Path::new(MEDIA).join(&v.name);
-        if let Err(e) = host.mount_ro(&v.name, fstype, &target) {
-            out.push(format!("USB storage {}: {e}; use a stick formatted with FAT32, exFAT or ext4", v.name));
-            return out;
-        }
-        out.push(format!("USB storage {} ({fstype}) mounted read-only on {}", v.name, target.display()));
-        self.mounted.insert(v.name.clone(), target.clone());
-        let mut argv: Vec<String> = ["/usr/bin/fwupdate", "usb"].map(String::from).to_vec();
-        if self.autoupdate {
-            argv.push("--auto".into());
-        }
-        argv.push(target.display().to_string());
-        match host.spawn(&argv) {
+        match host.start_helper(&v.name, &target, self.autoupdate) {
             Ok(pid) => {
-                self.jobs.insert(pid);
+                let k = Known { target, pid: Some(pid), deadline: Some(now + MOUNT_DEADLINE) };
+                self.known.insert(v.name.clone(), k);
+                Lines::new()
             }
-            Err(e) => out.push(format!("USB storage {}: cannot look for updates: starting fwupdate: {e}", v.name)),
+            Err(e) => vec![format!("USB storage {}: cannot look at it: starting its helper: {e}", v.name)],
+        }
+    }
+
+    /// When init must look at the helpers next.
+    pub fn next_wakeup(&self) -> Option<Instant> {
+        self.known.values().filter_map(|k| k.deadline).min()
+    }
+
+    /// Gives up on helpers that did not mount their volume in time.
+    pub fn tick(&mut self, host: &mut dyn Host, now: Instant) -> Lines {
+        let mut out = Lines::new();
+        for (name, k) in self.known.iter_mut() {
+            let Some(deadline) = k.deadline.filter(|d| *d <= now) else { continue };
+            let _ = deadline;
+            k.deadline = None;
+            if host.mounted_as(name).is_some() {
+                continue;
+            }
+            if let Some(pid) = k.pid {
+                host.kill(pid);
+            }
+            out.push(format!(
+                "USB storage {name} did not answer within {} s; it is left alone (unplug it and try another stick)",
+                MOUNT_DEADLINE.as_secs()
+            ));
         }
         out
     }
 
-    /// A block device went away: detach its mount if we made one.
+    /// A block device went away: stop its helper, detach its mount.
     pub fn removed(&mut self, name: &str, host: &mut dyn Host) -> Lines {
-        match self.mounted.remove(name) {
-            Some(target) => {
-                host.unmount(&target);
+        match self.known.remove(name) {
+            Some(k) => {
+                if let Some(pid) = k.pid {
+                    host.kill(pid);
+                }
+                host.unmount(&k.target);
                 vec![format!("USB storage {name} removed")]
             }
             None => vec![],
         }
     }
 
-    /// A child exited: true if it was one of ours.
+    /// A child exited: true if it was one of our helpers.
     pub fn reaped(&mut self, pid: i32) -> bool {
-        self.jobs.remove(&pid)
+        for k in self.known.values_mut() {
+            if k.pid == Some(pid) {
+                k.pid = None;
+                k.deadline = None;
+                return true;
+            }
+        }
+        false
     }
 }
 
@@ -227,52 +263,42 @@ mod tests {
 
     #[derive(Default)]
     struct Fake {
-        heads: BTreeMap<String, Vec<u8>>,
-        fail_mount: bool,
+        mounted: BTreeMap<String, String>,
         log: Vec<String>,
         next_pid: i32,
     }
 
     impl Host for Fake {
-        fn read_head(&mut self, name: &str) -> std::io::Result<Vec<u8>> {
-            self.heads.get(name).cloned().ok_or_else(|| std::io::Error::other("gone"))
+        fn start_helper(&mut self, name: &str, target: &Path, auto: bool) -> std::io::Result<i32> {
+            self.next_pid += 1;
+            self.log.push(format!("helper {name} {}{}", target.display(), if auto { " --auto" } else { "" }));
+            Ok(100 + self.next_pid)
         }
-        fn load_fs_module(&mut self, fstype: &str) {
-            self.log.push(format!("modprobe {fstype}"));
+        fn mounted_as(&mut self, name: &str) -> Option<String> {
+            self.mounted.get(name).cloned()
         }
-        fn mount_ro(&mut self, name: &str, fstype: &str, target: &Path) -> Result<(), String> {
-            if self.fail_mount {
-                return Err("mounting failed: invalid argument".into());
-            }
-            self.log.push(format!("mount {name} {fstype} {}", target.display()));
-            Ok(())
+        fn kill(&mut self, pid: i32) {
+            self.log.push(format!("kill {pid}"));
         }
         fn unmount(&mut self, target: &Path) {
             self.log.push(format!("umount {}", target.display()));
         }
-        fn spawn(&mut self, argv: &[String]) -> std::io::Result<i32> {
-            self.next_pid += 1;
-            self.log.push(argv.join(" "));
-            Ok(100 + self.next_pid)
-        }
     }
 
     #[test]
-    fn mounts_checks_and_detaches_a_stick() {
+    fn a_helper_mounts_and_checks_a_stick_and_its_mount_is_detached() {
         let mut host = Fake::default();
-        host.heads.insert("sdb1".into(), fat_head());
-        host.heads.insert("sdb".into(), vec![0; 2048]);
+        let now = Instant::now();
         let mut w = Watcher::new(Some("sda".into()), false);
-        let disk = Volume { name: "sdb".into(), disk: "sdb".into() };
         let part = Volume { name: "sdb1".into(), disk: "sdb".into() };
-        assert!(w.added(&disk, &mut host).is_empty(), "a partition table is not mounted");
-        let lines = w.added(&part, &mut host);
-        assert_eq!(lines, vec!["USB storage sdb1 (vfat) mounted read-only on /run/media/sdb1".to_string()]);
-        assert!(w.added(&part, &mut host).is_empty(), "a second add event changes nothing");
-        assert_eq!(
-            host.log,
-            ["modprobe vfat", "mount sdb1 vfat /run/media/sdb1", "/usr/bin/fwupdate usb /run/media/sdb1"]
-        );
+        assert!(w.added(&part, &mut host, now).is_empty());
+        assert!(w.added(&part, &mut host, now).is_empty(), "a second add event changes nothing");
+        assert_eq!(host.log, ["helper sdb1 /run/media/sdb1"]);
+        assert_eq!(w.next_wakeup(), Some(now + MOUNT_DEADLINE));
+        // The helper mounted it and went on to fwupdate; the deadline passes quietly.
+        host.mounted.insert("sdb1".into(), "vfat".into());
+        assert!(w.tick(&mut host, now + MOUNT_DEADLINE).is_empty());
+        assert_eq!(w.next_wakeup(), None);
         assert!(w.reaped(101));
         assert!(!w.reaped(101));
         assert_eq!(w.removed("sdb1", &mut host), vec!["USB storage sdb1 removed".to_string()]);
@@ -281,24 +307,30 @@ mod tests {
     }
 
     #[test]
-    fn never_touches_the_boot_disk_and_passes_autoupdate_on() {
+    fn a_stick_that_never_answers_is_given_up_without_waiting_on_it() {
         let mut host = Fake::default();
-        host.heads.insert("sda1".into(), fat_head());
-        host.heads.insert("sdc".into(), fat_head());
-        let mut w = Watcher::new(Some("sda".into()), true);
-        assert!(w.added(&Volume { name: "sda1".into(), disk: "sda".into() }, &mut host).is_empty());
-        assert!(host.log.is_empty(), "{:?}", host.log);
-        w.added(&Volume { name: "sdc".into(), disk: "sdc".into() }, &mut host);
-        assert_eq!(host.log.last().unwrap(), "/usr/bin/fwupdate usb --auto /run/media/sdc");
+        let now = Instant::now();
+        let mut w = Watcher::new(None, false);
+        w.added(&Volume { name: "sdc".into(), disk: "sdc".into() }, &mut host, now);
+        assert!(w.tick(&mut host, now + MOUNT_DEADLINE / 2).is_empty(), "not before the deadline");
+        let lines = w.tick(&mut host, now + MOUNT_DEADLINE);
+        assert!(lines[0].contains("did not answer within 20 s"), "{lines:?}");
+        assert_eq!(host.log.last().unwrap(), "kill 101");
+        assert!(w.tick(&mut host, now + 2 * MOUNT_DEADLINE).is_empty(), "said once");
+        // Its removal still detaches whatever the helper may have mounted late.
+        assert!(w.is_known("sdc"));
+        w.removed("sdc", &mut host);
+        assert_eq!(host.log[host.log.len() - 2..], ["kill 101".to_string(), "umount /run/media/sdc".to_string()]);
     }
 
     #[test]
-    fn a_failed_mount_says_what_to_do() {
-        let mut host = Fake { fail_mount: true, ..Fake::default() };
-        host.heads.insert("sdb".into(), fat_head());
-        let mut w = Watcher::new(None, false);
-        let lines = w.added(&Volume { name: "sdb".into(), disk: "sdb".into() }, &mut host);
-        assert!(lines[0].contains("FAT32, exFAT or ext4"), "{lines:?}");
-        assert_eq!(w.mounted().count(), 0);
+    fn never_touches_the_boot_disk_and_passes_autoupdate_on() {
+        let mut host = Fake::default();
+        let now = Instant::now();
+        let mut w = Watcher::new(Some("sda".into()), true);
+        assert!(w.added(&Volume { name: "sda1".into(), disk: "sda".into() }, &mut host, now).is_empty());
+        assert!(host.log.is_empty(), "{:?}", host.log);
+        w.added(&Volume { name: "sdc".into(), disk: "sdc".into() }, &mut host, now);
+        assert_eq!(host.log.last().unwrap(), "helper sdc /run/media/sdc --auto");
     }
 }

@@ -131,6 +131,14 @@ impl RecordArea {
     }
 }
 
+/// The bytes of both copies for a new disk (install-to-disk writes them
+/// with the rest of the disk): `ev` as copy 0 with seq 1, copy 1 empty.
+pub fn new_disk_image(ev: &Evidence) -> Result<(u64, Vec<u8>), RecordError> {
+    let mut bytes = encode(&Evidence { seq: 1, ..ev.clone() })?;
+    bytes.resize(2 * COPY_LEN, 0);
+    Ok((OFFSET, bytes))
+}
+
 fn encode(ev: &Evidence) -> Result<Vec<u8>, RecordError> {
     if HEAD_LEN + ev.statements.len() * STATEMENT_LEN + 4 > COPY_LEN {
         return Err(RecordError::TooLarge(ev.statements.len()));

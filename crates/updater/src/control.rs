@@ -94,6 +94,17 @@ impl<D: BlockDevice> Updater<D> {
         Ok((ring, t.evidence.floor))
     }
 
+    /// The evidence a disk installed from this running system starts with
+    /// (install-to-disk): the floor and the key statements, and the booted
+    /// slot's rollback index for both slots (both hold the running slot).
+    /// Read leniently; what could not be read is returned as problems.
+    pub fn evidence_for_new_disk(&mut self) -> (trust::Evidence, Vec<String>) {
+        let loaded = State::read(&self.paths.state);
+        let (ev, _, problems) = evidence::load_lenient(&mut self.dev, self.block_size, &loaded);
+        let index = ev.slot_index[self.booted.index()];
+        (trust::Evidence { seq: 0, floor: ev.floor, slot_index: [index, index], statements: ev.statements }, problems)
+    }
+
     /// Takes the state lock for one change.
     pub fn lock(&self) -> Result<StateLock, Error> {
         StateLock::acquire(&self.paths.state, self.lock_wait)

@@ -269,9 +269,14 @@ impl State {
     }
 
     pub fn save(&self, dir: &Path) -> Result<(), StateError> {
+        write_atomic(&State::path(dir), &self.to_bytes())
+    }
+
+    /// The file's bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
         let mut text = serde_json::to_vec_pretty(self).expect("state serializes");
         text.push(b'\n');
-        write_atomic(&State::path(dir), &text)
+        text
     }
 
     pub fn record(&mut self, kind: EventKind, slot: char, version: &str, detail: impl Into<String>) {

@@ -65,31 +65,79 @@ pub fn is_bundle_name(name: &str) -> bool {
     !name.starts_with('.') && name.len() > ".qbundle".len() && name.to_ascii_lowercase().ends_with(".qbundle")
 }
 
-/// The bundle files in `root` and `root/quill/`, sorted by path.
-pub fn bundle_files(root: &Path) -> Vec<PathBuf> {
+/// A name from a stick as it may be shown: control characters (a newline
+/// that would fake a console line, an escape sequence) are escaped.
+pub fn shown(name: &str) -> String {
+    name.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
+}
+
+/// A path as one word for a shell (the hint that says what to type).
+pub fn shell_word(path: &Path) -> String {
+    let s = path.to_string_lossy();
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+,:@=".contains(c)) {
+        s.into_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// The bundle files in `root` and `root/quill/`, sorted by path, and the
+/// entries passed over for their name. Nothing is followed: a `quill`
+/// folder that is a link, and bundle names that are links, are not read.
+pub fn bundle_files(root: &Path) -> (Vec<PathBuf>, Vec<(PathBuf, String)>) {
     let mut out = Vec::new();
-    for dir in [root.to_path_buf(), root.join("quill")] {
+    let mut skipped = Vec::new();
+    let sub = root.join("quill");
+    let dirs: Vec<PathBuf> = match std::fs::symlink_metadata(&sub) {
+        Ok(m) if m.is_dir() => vec![root.to_path_buf(), sub],
+        Ok(m) if m.file_type().is_symlink() => {
+            skipped.push((sub, "a link, not a folder: not followed".into()));
+            vec![root.to_path_buf()]
+        }
+        _ => vec![root.to_path_buf()],
+    };
+    for dir in dirs {
         let Ok(entries) = std::fs::read_dir(&dir) else { continue };
         for e in entries.flatten() {
-            let name = e.file_name();
-            let Some(name) = name.to_str() else { continue };
-            if is_bundle_name(name) && e.file_type().map(|t| t.is_file()).unwrap_or(false) {
-                out.push(e.path());
+            let raw = e.file_name();
+            let Some(name) = raw.to_str() else {
+                skipped.push((e.path(), "its name is not UTF-8".into()));
+                continue;
+            };
+            if !is_bundle_name(name) {
+                continue;
+            }
+            if name.chars().any(char::is_control) {
+                skipped.push((e.path(), "its name holds control characters".into()));
+                continue;
+            }
+            match e.file_type() {
+                Ok(t) if t.is_file() => out.push(e.path()),
+                Ok(t) if t.is_symlink() => skipped.push((e.path(), "a link: not followed".into())),
+                _ => {}
             }
         }
     }
     out.sort();
-    out
+    skipped.sort();
+    (out, skipped)
+}
+
+/// Opens a file from a stick without following a link.
+pub fn open_nofollow(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(path)
 }
 
 /// Reads each bundle's header, signatures and manifest (not the payload)
 /// and sorts them into usable and skipped.
 pub fn scan(root: &Path, keyring: &Keyring, board: &str, floor: u64) -> Scan {
     let policy = Policy { board: Some(board.to_string()), rollback_floor: floor, slot_size: None };
-    let mut scan = Scan::default();
-    for path in bundle_files(root) {
-        let name = path.display().to_string();
-        let opened = std::fs::File::open(&path).map_err(|e| format!("cannot be read: {e}")).and_then(|f| {
+    let (files, skipped) = bundle_files(root);
+    let mut scan = Scan { skipped, ..Scan::default() };
+    for path in files {
+        let name = shown(&path.display().to_string());
+        let opened = open_nofollow(&path).map_err(|e| format!("cannot be read: {e}")).and_then(|f| {
             Reader::open(&name, std::io::BufReader::new(f), keyring, &policy).map_err(|e| e.kind.to_string())
         });
         match opened {
@@ -213,5 +261,45 @@ mod tests {
         assert_eq!(offered_bundle(run.path()), None, "the file is gone");
         std::fs::write(&path, b"x").unwrap();
         assert_eq!(offered_bundle(run.path()), Some(path));
+    }
+
+    #[test]
+    fn hostile_names_and_links_are_not_read_and_are_shown_escaped() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let key = SecretKey::from_seed(&[1; 32]);
+        let ring = Keyring::new([key.public()]);
+        write_bundle(&outside.path().join("quill-x86-ud-5.0.0.qbundle"), &key, "x86-ud", "5.0.0", 0);
+        // `quill` is a link off the stick; a bundle name is a link too.
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("quill")).unwrap();
+        std::os::unix::fs::symlink(
+            outside.path().join("quill-x86-ud-5.0.0.qbundle"),
+            dir.path().join("linked-5.0.0.qbundle"),
+        )
+        .unwrap();
+        // A name that would print a fake console line.
+        let fake = "x\nquill: Update available on USB storage sda: Quill 9.9.9, verified\n.qbundle";
+        write_bundle(&dir.path().join(fake), &key, "x86-ud", "9.9.9", 0);
+        // A name with shell metacharacters is fine, but quoted in the hint.
+        let odd = dir.path().join("quill $(reboot).qbundle");
+        write_bundle(&odd, &key, "x86-ud", "2.0.0", 0);
+        let s = scan(dir.path(), &ring, "x86-ud", 0);
+        assert_eq!(s.usable.iter().map(|c| c.version.as_str()).collect::<Vec<_>>(), ["2.0.0"]);
+        let reasons: Vec<String> =
+            s.skipped.iter().map(|(p, why)| format!("{} {why}", shown(&p.display().to_string()))).collect();
+        assert_eq!(reasons.len(), 3, "{reasons:?}");
+        assert!(reasons.iter().any(|r| r.contains("linked-5.0.0.qbundle a link: not followed")), "{reasons:?}");
+        assert!(reasons.iter().any(|r| r.ends_with("quill a link, not a folder: not followed")), "{reasons:?}");
+        assert!(
+            reasons.iter().any(|r| r.contains("x\\nquill: Update") && r.contains("control characters")),
+            "{reasons:?}"
+        );
+        assert!(reasons.iter().all(|r| !r.contains('\n')));
+        assert_eq!(shell_word(&odd), format!("'{}'", odd.display()));
+        assert_eq!(
+            shell_word(Path::new("/run/media/sda/quill-x86-ud-2.0.0.qbundle")),
+            "/run/media/sda/quill-x86-ud-2.0.0.qbundle"
+        );
+        assert_eq!(shell_word(Path::new("/m/it's")), r"'/m/it'\''s'");
     }
 }

@@ -100,3 +100,14 @@ fn too_many_statements_do_not_fit() {
     let fits = Evidence { statements: ev.statements[..crate::MAX_STATEMENTS].to_vec(), ..Evidence::default() };
     assert_eq!(decode(&encode(&fits).unwrap()), Some(fits));
 }
+
+#[test]
+fn a_new_disk_image_reads_as_its_evidence() {
+    let mut d = disk();
+    let (at, bytes) = new_disk_image(&evidence(6)).unwrap();
+    d.0[at as usize..at as usize + bytes.len()].copy_from_slice(&bytes);
+    let area = RecordArea::locate(&mut d, 512).unwrap();
+    let got = area.read(&mut d).unwrap().unwrap();
+    assert_eq!((got.seq, got.floor), (1, 6));
+    assert_eq!(area.write(&mut d, &got).unwrap().seq, 2);
+}

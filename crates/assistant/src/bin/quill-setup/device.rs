@@ -16,7 +16,7 @@ pub fn usb_bundles() -> Vec<PathBuf> {
     let mut vols: Vec<PathBuf> =
         std::fs::read_dir("/run/media").into_iter().flatten().flatten().map(|e| e.path()).collect();
     vols.sort();
-    vols.iter().flat_map(|v| updater::usb::bundle_files(v)).collect()
+    vols.iter().flat_map(|v| updater::usb::bundle_files(v).0).collect()
 }
 
 /// VERSION from /etc/quill/release.
@@ -31,7 +31,14 @@ pub fn device_info() -> DeviceInfo {
         bootid::BootArgs::read(Path::new("/")).slot.map(|s| s.letter().to_string()).unwrap_or_else(|| "?".into());
     let hostname = read("/proc/sys/kernel/hostname");
     let unit = hostname.strip_prefix("ITC").unwrap_or(&hostname).to_string();
-    DeviceInfo { unit, hostname, addresses: addresses(), version, slot, pocket: false }
+    let mut warnings = Vec::new();
+    if let Some(why) = devconfig::data_missing_reason() {
+        warnings.push(format!("DATA is not mounted: {why}. Settings are not kept."));
+    }
+    if bootid::Release::read(Path::new("/")).is_some_and(|r| r.trusts_dev_key()) {
+        warnings.push("DEV-KEY: this firmware trusts the development signing key; not for devices in a fleet.".into());
+    }
+    DeviceInfo { unit, hostname, addresses: addresses(), version, slot, pocket: false, warnings }
 }
 
 /// The IPv4 and IPv6 addresses of the interfaces other than loopback.
