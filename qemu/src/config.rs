@@ -56,6 +56,8 @@ pub struct Config {
     pub extra_disks: Vec<PathBuf>,
     /// USB sticks (raw images) on the xHCI controller.
     pub usb_sticks: Vec<PathBuf>,
+    /// USB sticks served by an NBD server on these unix sockets (read only).
+    pub nbd_sticks: Vec<PathBuf>,
     /// Add the xHCI controller even without sticks, so that tests can plug
     /// sticks in later ([`Vm::plug_usb_stick`]).
     pub usb_hotplug: bool,
@@ -118,6 +120,7 @@ impl Config {
             bus: DiskBus::parse(&spec.disk)?,
             extra_disks: vec![],
             usb_sticks: vec![],
+            nbd_sticks: vec![],
             usb_hotplug: false,
             console,
             gui: false,
@@ -192,7 +195,7 @@ impl Config {
             format!("unix:{},server=on,wait=off", dir.join("qmp.sock").display()),
             "-no-reboot".into(),
         ]);
-        if self.bus == DiskBus::Usb || !self.usb_sticks.is_empty() || self.usb_hotplug {
+        if self.bus == DiskBus::Usb || !self.usb_sticks.is_empty() || !self.nbd_sticks.is_empty() || self.usb_hotplug {
             a.extend(["-device".into(), "qemu-xhci,id=xhci".into()]);
         }
         match self.bus {
@@ -207,6 +210,15 @@ impl Config {
             a.push(format!("if=none,id=stick{i},format=raw,file={}", d.display()));
             a.push("-device".into());
             a.push(format!("usb-storage,bus=xhci.0,drive=stick{i},removable=on"));
+        }
+        for (i, sock) in self.nbd_sticks.iter().enumerate() {
+            a.push("-drive".into());
+            a.push(format!(
+                "if=none,id=nbd{i},format=raw,readonly=on,file.driver=nbd,file.server.type=unix,file.server.path={}",
+                sock.display()
+            ));
+            a.push("-device".into());
+            a.push(format!("usb-storage,bus=xhci.0,drive=nbd{i},removable=on"));
         }
         for (i, d) in self.extra_disks.iter().enumerate() {
             a.push("-drive".into());

@@ -5,6 +5,8 @@
 //! The tests are `#[ignore]`d for plain `cargo test` because they need the
 //! image; `cargo xtask test` builds it and runs them with `--include-ignored`.
 
+pub mod nbd;
+
 use anyhow::{bail, Context, Result};
 use gptedit::{FileDisk, Gpt, Partition};
 use quill_qemu::{Config, Console, MachineSpec, Vm};

@@ -139,3 +139,40 @@ fn a_stick_with_quill_autoupdate_installs_and_reboots_without_asking() {
     drop(vm);
     assert_eq!(disk.cgpt_state(3).unwrap(), (2, 0, true), "cgpt: 2.0.0 proven");
 }
+
+/// A stick whose filesystem never answers, present at boot: PID 1 hands it
+/// to a helper, keeps reaping and answering, passes its health check, gives
+/// the helper up after its deadline, and powers off on request.
+#[test]
+#[ignore = "needs the image: run with `cargo xtask test`"]
+fn a_stick_that_never_answers_does_not_stall_init() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("stalls.img");
+    let fs_at = quill_e2e::nbd::partitioned_stick(&image, 16).unwrap();
+    let stick = quill_e2e::nbd::StallingStick::serve(&image, fs_at).unwrap();
+    let disk = TestDisk::new().unwrap();
+    let mut cfg = disk.vm_config().unwrap();
+    cfg.nbd_sticks = vec![stick.socket.clone()];
+    let mut vm = Vm::start(&cfg).unwrap();
+    let r = (|| -> anyhow::Result<()> {
+        boot_ready(&mut vm, 'a', "0.1.0")?;
+        // The partition's first read is held: the helper waits, init does not.
+        vm.wait_seen("health check passed", STEP)?;
+        let out = sh(&mut vm, "echo still-answering; ps")?;
+        anyhow::ensure!(out.contains("still-answering"), "{out}");
+        let given_up = vm.wait_seen("did not answer within", STEP)?;
+        anyhow::ensure!(given_up.contains("USB storage sda1"), "{given_up}");
+        // Let the held read end, so the killed helper can be reaped.
+        stick.release();
+        let out = sh(
+            &mut vm,
+            "for i in $(seq 1 50); do ps -o stat | grep -q '^Z' || break; sleep 0.2; done; \
+             echo zombies=$(ps -o stat | grep -c '^Z') mounted=$(grep -c ' /run/media/sda1 ' /proc/mounts)",
+        )?;
+        anyhow::ensure!(out.contains("zombies=0 mounted=0"), "no zombie, nothing mounted: {out}");
+        vm.type_serial("poweroff\n")?;
+        vm.wait_exit(Duration::from_secs(120))?;
+        Ok(())
+    })();
+    or_log("usb-stall", &vm, r);
+}
