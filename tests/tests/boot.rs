@@ -114,3 +114,25 @@ fn two_builds_give_a_byte_identical_initramfs() {
     let (first, second) = (build(), build());
     assert!(first == second, "two builds' initrd.zst differ ({} vs {} bytes)", first.len(), second.len());
 }
+
+/// Without SSE4.2 (QEMU's default `qemu64`), `crc32c_intel` cannot load and
+/// ext4 asks the kernel for `crypto-crc32c`, which asks user space
+/// (/sbin/modprobe, init's loader): DATA must still mount. On the older
+/// `pc` machine type (i440FX) rather than `q35`, too.
+#[test]
+#[ignore = "needs the image: run with `cargo xtask test`"]
+fn boots_with_data_on_a_cpu_without_sse42_and_the_pc_machine() {
+    let disk = TestDisk::new().unwrap();
+    let mut cfg = disk.vm_config().unwrap();
+    cfg.cpu = Some("qemu64".into());
+    cfg.machine = "pc".into();
+    let mut vm = quill_qemu::Vm::start(&cfg).unwrap();
+    let result = (|| -> anyhow::Result<()> {
+        let ready = vm.wait_for("quill: ready", BOOT_TIMEOUT)?;
+        anyhow::ensure!(ready.contains("data=mounted"), "{ready}");
+        let out = quill_e2e::sh(&mut vm, "grep -c ' /data ext4 ' /proc/mounts; lsmod | grep -c crc32c_generic")?;
+        anyhow::ensure!(out.contains("\n1\n1\n"), "{out}");
+        quill_e2e::poweroff(&mut vm)
+    })();
+    or_log("boot-qemu64-pc", &vm, result);
+}

@@ -276,6 +276,8 @@ fn root_tree(paths: &Paths, board: &Board, release: &str, keys: &[(String, Vec<u
         let p = bin.join(file);
         t.file(at, 0o755, fs::read(&p).with_context(|| format!("reading {}", p.display()))?);
     }
+    // The kernel asks for modules through /sbin/modprobe: init's loader.
+    t.symlink("sbin/modprobe", "/init");
     // The trusted keyring: public keys only, never a secret key.
     for (name, text) in keys {
         t.file(&format!("etc/quill/keys/{name}"), 0o644, text.clone());

@@ -13,6 +13,7 @@ mod health;
 mod hostname;
 mod hotplug;
 mod logger;
+mod modprobe;
 mod modules;
 mod services;
 mod supervise;
@@ -31,6 +32,10 @@ pub const ETC: &str = "/etc/quill";
 
 fn main() {
     let argv: Vec<String> = std::env::args().collect();
+    // The kernel's request_module runs /sbin/modprobe, which is this binary.
+    if argv.first().is_some_and(|a| a.rsplit('/').next() == Some("modprobe")) {
+        modprobe::run(&argv[1..]);
+    }
     if argv.get(1).map(String::as_str) == Some("usb-helper") {
         logger::InitLogger::install();
         usb_helper::run(&argv[2..]);

@@ -45,6 +45,9 @@ pub fn mount_early() -> Result<(), String> {
         mount(Some(src), target, Some(fstype), MsFlags::from_bits_truncate(flags), data)
             .map_err(|e| format!("mounting {fstype} on {target}: {e}"))?;
     }
+    // The kernel asks for modules (crypto, filesystems) through this path:
+    // init's own loader (crates/init/src/modprobe.rs).
+    let _ = fs::write("/proc/sys/kernel/modprobe", "/sbin/modprobe\n");
     Ok(())
 }
 
@@ -55,8 +58,7 @@ pub fn mount_data(dev: &Path) -> Result<(), String> {
         .map_err(|e| format!("mounting {} (ext4) on /data: {e}", dev.display()))
 }
 
-/// Mounts a USB volume read-only (no device nodes, no programs, no
-/// set-uid); ext4 without replaying its journal, which would write.
+/// Mounts a USB volume read-only (no device nodes, no programs, no set-uid).
 pub fn mount_ro(dev: &Path, fstype: &str, target: &Path) -> Result<(), String> {
     fs::create_dir_all(target).map_err(|e| format!("creating {}: {e}", target.display()))?;
     let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
