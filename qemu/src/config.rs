@@ -48,6 +48,10 @@ pub struct Config {
     /// QEMU loads these itself instead of a firmware booting the disk.
     pub direct: Option<DirectBoot>,
     pub nic: Option<String>,
+    /// The NIC on this TAP device instead of QEMU's user-mode network.
+    pub tap: Option<String>,
+    /// Start QEMU inside this network namespace (`ip netns exec`).
+    pub netns: Option<String>,
     /// A USB keyboard on the machine's own USB controller.
     pub usb_keyboard: bool,
     pub disk: PathBuf,
@@ -115,6 +119,8 @@ impl Config {
             },
             direct: None,
             nic: spec.nic.clone(),
+            tap: None,
+            netns: None,
             usb_keyboard: spec.usb_keyboard,
             disk,
             bus: DiskBus::parse(&spec.disk)?,
@@ -180,12 +186,11 @@ impl Config {
             a.extend(["-drive".into(), format!("if=none,id=disk0,format=raw,file={}", self.disk.display())]);
         }
         if let Some(nic) = &self.nic {
-            a.extend([
-                "-netdev".into(),
-                "user,id=net0,restrict=on".into(),
-                "-device".into(),
-                format!("{nic},netdev=net0,mac={}", self.mac),
-            ]);
+            let netdev = match &self.tap {
+                Some(tap) => format!("tap,id=net0,ifname={tap},script=no,downscript=no"),
+                None => "user,id=net0,restrict=on".into(),
+            };
+            a.extend(["-netdev".into(), netdev, "-device".into(), format!("{nic},netdev=net0,mac={}", self.mac)]);
         }
         if self.usb_keyboard {
             a.extend(["-usb".into(), "-device".into(), "usb-kbd".into()]);

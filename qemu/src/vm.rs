@@ -27,7 +27,15 @@ impl Vm {
     pub fn start(cfg: &Config) -> Result<Vm> {
         let dir = tempfile::Builder::new().prefix("quill-qemu-").tempdir()?;
         let args = cfg.args(dir.path())?;
-        let mut cmd = Command::new(&cfg.binary);
+        let mut cmd = match &cfg.netns {
+            // `ip netns exec` execs QEMU: the pid stays QEMU's.
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, &cfg.binary]);
+                c
+            }
+            None => Command::new(&cfg.binary),
+        };
         cmd.args(&args);
         match cfg.console {
             Console::Capture => {

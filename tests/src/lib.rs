@@ -6,6 +6,7 @@
 //! image; `cargo xtask test` builds it and runs them with `--include-ignored`.
 
 pub mod nbd;
+pub mod netlab;
 
 use anyhow::{bail, Context, Result};
 use gptedit::{FileDisk, Gpt, Partition};

@@ -205,8 +205,8 @@ fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
 /// from the board file, so no environment is needed by hand.
 fn compile(paths: &Paths, board: &Board) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut builds =
-        vec![("quill-init", &board.target.rust), ("fwupdate", &board.target.rust), ("assistant", &board.target.rust)];
+    let mut builds: Vec<(&str, &String)> =
+        ["quill-init", "fwupdate", "assistant", "quill-net"].into_iter().map(|p| (p, &board.target.rust)).collect();
     if let Some(uefi) = &board.target.uefi {
         builds.push(("bootsel", uefi));
     }
@@ -272,12 +272,21 @@ fn root_tree(paths: &Paths, board: &Board, release: &str, keys: &[(String, Vec<u
         t.dir(d, 0o755);
     }
     let bin = paths.root.join("target").join(&board.target.rust).join("release");
-    for (file, at) in [("init", "init"), ("fwupdate", "usr/bin/fwupdate"), ("quill-setup", "usr/bin/quill-setup")] {
+    for (file, at) in [
+        ("init", "init"),
+        ("fwupdate", "usr/bin/fwupdate"),
+        ("quill-setup", "usr/bin/quill-setup"),
+        ("quill-net", "usr/bin/quill-net"),
+    ] {
         let p = bin.join(file);
         t.file(at, 0o755, fs::read(&p).with_context(|| format!("reading {}", p.display()))?);
     }
     // The kernel asks for modules through /sbin/modprobe: init's loader.
     t.symlink("sbin/modprobe", "/init");
+    // udhcpc's script: quill-net under another name.
+    t.dir("usr/lib", 0o755);
+    t.dir("usr/lib/quill", 0o755);
+    t.symlink("usr/lib/quill/dhcp-hook", "/usr/bin/quill-net");
     // The trusted keyring: public keys only, never a secret key.
     for (name, text) in keys {
         t.file(&format!("etc/quill/keys/{name}"), 0o644, text.clone());

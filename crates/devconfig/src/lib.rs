@@ -70,6 +70,43 @@ pub struct Gateway {
     pub other: toml::Table,
 }
 
+/// How an Ethernet interface gets its address.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AddressMode {
+    #[default]
+    Dhcp,
+    Static,
+}
+
+/// The network settings (`[network]`). An additive table: firmware that
+/// predates it keeps it as an unknown field, so the schema stays 1 and a
+/// rolled-back firmware still reads the file. Checked by `quill-net`
+/// (crates/net/src/config.rs): an invalid static configuration is reported
+/// and DHCP is used, the file is kept.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Network {
+    #[serde(default)]
+    pub mode: AddressMode,
+    /// Static address with prefix: `192.168.1.20/24`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub address: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub gateway: String,
+    /// DNS servers (static mode, or in addition to DHCP's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns: Vec<String>,
+    /// HTTP(S) proxy for updates and enrollment: `http://proxy.example:3128`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub proxy: String,
+    /// NTP servers used besides the ones DHCP names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ntp_servers: Vec<String>,
+    /// Fields this firmware does not know, kept as they are.
+    #[serde(flatten)]
+    pub other: toml::Table,
+}
+
 /// Every setting of the device.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Settings {
@@ -91,9 +128,15 @@ pub struct Settings {
     pub licence: Licence,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway: Option<Gateway>,
+    #[serde(default, skip_serializing_if = "is_default_network")]
+    pub network: Network,
     /// Fields this firmware does not know, kept as they are.
     #[serde(flatten)]
     pub other: toml::Table,
+}
+
+fn is_default_network(n: &Network) -> bool {
+    *n == Network::default()
 }
 
 fn default_language() -> String {
@@ -116,6 +159,7 @@ impl Default for Settings {
             timezone: default_timezone(),
             licence: Licence::Unset,
             gateway: None,
+            network: Network::default(),
             other: toml::Table::new(),
         }
     }
@@ -277,6 +321,39 @@ pub fn set_localtime(zone: &str) -> Result<Option<PathBuf>, String> {
     let _ = fs::remove_file("/etc/localtime");
     std::os::unix::fs::symlink(&file, "/etc/localtime").map_err(|e| format!("/etc/localtime: {e}"))?;
     Ok(Some(file))
+}
+
+/// Sets the system clock to `secs` since 1970 (UTC). Used by the Setup
+/// Assistant's date step and by quill-net's time sync, each followed by
+/// [`set_hardware_clock`].
+pub fn set_system_clock(secs: i64) -> Result<(), String> {
+    let ts = libc::timespec { tv_sec: secs as _, tv_nsec: 0 };
+    // SAFETY: clock_settime reads a valid timespec.
+    if unsafe { libc::clock_settime(libc::CLOCK_REALTIME, &ts) } != 0 {
+        return Err(format!("setting the clock: {}", std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// Sets the hardware clock (which keeps UTC) to `secs`; `Ok(false)` when
+/// there is none.
+pub fn set_hardware_clock(secs: i64) -> Result<bool, String> {
+    let Ok(rtc) = File::open("/dev/rtc0") else { return Ok(false) };
+    // SAFETY: gmtime_r fills a zeroed tm from a valid time_t.
+    let utc = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        let t = secs as _;
+        libc::gmtime_r(&t, &mut tm);
+        tm
+    };
+    const RTC_SET_TIME: libc::c_ulong = 0x4024_700a;
+    let fields: [libc::c_int; 9] = [utc.tm_sec, utc.tm_min, utc.tm_hour, utc.tm_mday, utc.tm_mon, utc.tm_year, 0, 0, 0];
+    use std::os::fd::AsRawFd;
+    // SAFETY: RTC_SET_TIME reads a struct rtc_time (nine ints) from the pointer.
+    if unsafe { libc::ioctl(rtc.as_raw_fd(), RTC_SET_TIME as _, fields.as_ptr()) } != 0 {
+        return Err(format!("setting the hardware clock: {}", std::io::Error::last_os_error()));
+    }
+    Ok(true)
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {

@@ -229,21 +229,13 @@ pub fn install_to_disk(args: &DeviceArgs, device: Option<&Path>, o: &InstallToDi
         let boots = format!("Power off, remove the stick, and the device boots from {}", device.display());
         let state_bytes = new_state.to_bytes();
         let mut files: Vec<(&str, &[u8])> = vec![(updater::state::FILE, &state_bytes)];
-        let settings_note = match (choice, &saved) {
-            (SettingsChoice::Fresh, _) => {
-                "The new disk starts with fresh settings; the Setup Assistant runs on it.".to_string()
-            }
-            (SettingsChoice::Copy, None) => {
-                format!("This stick has no saved settings ({}), so the new disk starts fresh.", settings_file.display())
-            }
-            (SettingsChoice::Copy, Some(bytes)) => {
-                files.push((devconfig::FILE_NAME, bytes));
-                "The settings of this stick were copied.".to_string()
-            }
-        };
+        let copied = matches!((choice, &saved), (SettingsChoice::Copy, Some(_)));
+        if let (SettingsChoice::Copy, Some(bytes)) = (choice, &saved) {
+            files.push((devconfig::FILE_NAME, bytes));
+        }
         report.step(P::Settings, 1.0, "writing the updater's state and the settings onto the new disk's DATA");
-        let end = match flash::carry::write_data_files(device, &files) {
-            Ok(node) => format!("{written}. {settings_note} DATA is {}. {boots}", node.display()),
+        let node = match flash::carry::write_data_files(device, &files) {
+            Ok(node) => node,
             Err(e) => {
                 return Err(Failure {
                     code: EXIT_FAILED,
@@ -255,6 +247,16 @@ pub fn install_to_disk(args: &DeviceArgs, device: Option<&Path>, o: &InstallToDi
                 })
             }
         };
+        let settings_note = match (choice, &saved) {
+            _ if copied => format!("The settings of this stick were copied to {}.", node.display()),
+            (SettingsChoice::Fresh, _) => {
+                "The new disk starts with fresh settings; the Setup Assistant runs on it.".into()
+            }
+            _ => {
+                format!("This stick has no saved settings ({}), so the new disk starts fresh.", settings_file.display())
+            }
+        };
+        let end = format!("{written}. {settings_note} {boots}");
         report.done(&end);
         Ok(())
     })

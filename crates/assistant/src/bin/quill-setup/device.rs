@@ -41,40 +41,10 @@ pub fn device_info() -> DeviceInfo {
     DeviceInfo { unit, hostname, addresses: addresses(), version, slot, pocket: false, warnings }
 }
 
-/// The IPv4 and IPv6 addresses of the interfaces other than loopback.
+/// Each network interface as quill-net reports it: address, gateway, DNS,
+/// or that the cable is unplugged (the home screen refreshes it every 2 s).
 fn addresses() -> Vec<String> {
-    let mut out = Vec::new();
-    let mut ifap: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs fills a list we walk read-only and then free.
-    unsafe {
-        if libc::getifaddrs(&mut ifap) != 0 {
-            return out;
-        }
-        let mut p = ifap;
-        while !p.is_null() {
-            let a = (*p).ifa_addr;
-            if !a.is_null() {
-                let name = std::ffi::CStr::from_ptr((*p).ifa_name).to_string_lossy().into_owned();
-                let ip = match (*a).sa_family as i32 {
-                    libc::AF_INET => {
-                        let s = &*(a as *const libc::sockaddr_in);
-                        Some(std::net::IpAddr::from(u32::from_be(s.sin_addr.s_addr).to_be_bytes()))
-                    }
-                    libc::AF_INET6 => {
-                        let s = &*(a as *const libc::sockaddr_in6);
-                        Some(std::net::IpAddr::from(s.sin6_addr.s6_addr))
-                    }
-                    _ => None,
-                };
-                if let Some(ip) = ip.filter(|ip| !ip.is_loopback()) {
-                    out.push(format!("{ip} ({name})"));
-                }
-            }
-            p = (*p).ifa_next;
-        }
-        libc::freeifaddrs(ifap);
-    }
-    out
+    net::status::read_all(Path::new(net::status::RUN_DIR)).iter().map(|i| i.summary()).collect()
 }
 
 /// The device side of the assistant.
@@ -121,9 +91,8 @@ impl System for DeviceSystem {
     }
 
     fn set_clock_local(&mut self, (y, m, d): (i32, u32, u32), (hh, mm, ss): (u32, u32, u32)) -> Result<(), String> {
-        // SAFETY: mktime, clock_settime, gmtime_r and the RTC ioctl get
-        // valid pointers to initialised structs.
-        unsafe {
+        // SAFETY: mktime reads and normalises an initialised struct tm.
+        let t = unsafe {
             let mut tm: libc::tm = std::mem::zeroed();
             tm.tm_year = y - 1900;
             tm.tm_mon = m as i32 - 1;
@@ -132,32 +101,18 @@ impl System for DeviceSystem {
             tm.tm_min = mm as i32;
             tm.tm_sec = ss as i32;
             tm.tm_isdst = -1;
-            let t = libc::mktime(&mut tm);
-            if t == -1 {
-                return Err("the date cannot be represented".into());
-            }
-            let ts = libc::timespec { tv_sec: t, tv_nsec: 0 };
-            if libc::clock_settime(libc::CLOCK_REALTIME, &ts) != 0 {
-                return Err(format!("setting the clock: {}", std::io::Error::last_os_error()));
-            }
-            // The hardware clock keeps UTC.
-            let mut utc: libc::tm = std::mem::zeroed();
-            libc::gmtime_r(&t, &mut utc);
-            match std::fs::File::open("/dev/rtc0") {
-                Ok(rtc) => {
-                    use std::os::fd::AsRawFd;
-                    const RTC_SET_TIME: libc::c_ulong = 0x4024_700a;
-                    let fields: [libc::c_int; 9] =
-                        [utc.tm_sec, utc.tm_min, utc.tm_hour, utc.tm_mday, utc.tm_mon, utc.tm_year, 0, 0, 0];
-                    if libc::ioctl(rtc.as_raw_fd(), RTC_SET_TIME as _, fields.as_ptr()) != 0 {
-                        log(&format!("setting the hardware clock: {}", std::io::Error::last_os_error()));
-                    } else {
-                        log(&format!("clock set to {y:04}-{m:02}-{d:02} {hh:02}:{mm:02} (system and hardware clock)"));
-                    }
-                }
-                Err(_) => log(&format!("clock set to {y:04}-{m:02}-{d:02} {hh:02}:{mm:02} (no hardware clock)")),
-            }
+            libc::mktime(&mut tm)
+        };
+        if t == -1 {
+            return Err("the date cannot be represented".into());
         }
+        devconfig::set_system_clock(t as i64)?;
+        let what = match devconfig::set_hardware_clock(t as i64) {
+            Ok(true) => "system and hardware clock".to_string(),
+            Ok(false) => "no hardware clock".to_string(),
+            Err(e) => e,
+        };
+        log(&format!("clock set to {y:04}-{m:02}-{d:02} {hh:02}:{mm:02} ({what})"));
         Ok(())
     }
 
