@@ -211,6 +211,12 @@ impl Vm {
         Ok(())
     }
 
+    /// Pulls the network cable of NIC `netdev` (`net0`) out, or puts it back.
+    pub fn set_link(&mut self, netdev: &str, up: bool) -> Result<()> {
+        self.qmp()?.execute("set_link", serde_json::json!({"name": netdev, "up": up}))?;
+        Ok(())
+    }
+
     /// Pulls a stick plugged with [`Vm::plug_usb_stick`] out.
     pub fn unplug_usb_stick(&mut self, id: &str) -> Result<()> {
         self.qmp()?.execute("device_del", serde_json::json!({ "id": id }))?;

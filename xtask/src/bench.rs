@@ -4,7 +4,9 @@
 use crate::board::Board;
 use crate::build::{self, BuildOptions};
 use crate::util::Paths;
-use crate::{BUDGET_ASSISTANT_MIB, BUDGET_BOOT_SECS, BUDGET_FIRST_FRAME_SECS, BUDGET_INITRAMFS_MIB};
+use crate::{
+    BUDGET_ASSISTANT_MIB, BUDGET_BOOT_SECS, BUDGET_CARRIER_TO_LEASE_SECS, BUDGET_FIRST_FRAME_SECS, BUDGET_INITRAMFS_MIB,
+};
 use anyhow::{bail, Result};
 use quill_qemu::{Config, Console, Vm};
 use std::time::Duration;
@@ -75,6 +77,19 @@ pub fn bench(paths: &Paths, board: &Board, boots: u32) -> Result<()> {
             a.peak_mib.map(|m| format!("; its peak memory {m:.1} MiB")).unwrap_or_default()
         );
         ui.push(a);
+        if i == 0 {
+            let flaps = crate::bench_net::carrier_to_lease(&mut vm)?;
+            println!(
+                "bench: carrier up to lease applied: {}",
+                flaps.iter().map(|s| format!("{s:.2} s")).collect::<Vec<_>>().join(", ")
+            );
+            figures.push(Figure::at_most(
+                format!("carrier up to lease applied (slowest of {})", flaps.len()),
+                flaps.iter().copied().fold(0.0, f64::max),
+                "s",
+                BUDGET_CARRIER_TO_LEASE_SECS,
+            ));
+        }
         vm.pull_plug()?;
     }
     if !times.is_empty() {

@@ -4,6 +4,7 @@ mod bench;
 mod bench_assistant;
 mod bench_bundle;
 mod bench_flash;
+mod bench_net;
 mod board;
 mod build;
 mod bundle_cmd;
@@ -25,6 +26,8 @@ pub const BUDGET_INITRAMFS_MIB: u64 = 40;
 pub const BUDGET_BOOT_SECS: u64 = 15;
 /// Budget: init's start to the Setup Assistant's first frame under TCG.
 pub const BUDGET_FIRST_FRAME_SECS: f64 = 1.0;
+/// Budget: carrier up to the lease applied (QEMU's DHCP server, TCG).
+pub const BUDGET_CARRIER_TO_LEASE_SECS: f64 = 1.5;
 /// Budget: the Setup Assistant's peak memory.
 pub const BUDGET_ASSISTANT_MIB: u64 = 24;
 

@@ -34,16 +34,22 @@ struct Time {
 
 pub fn run(data: &Path) -> ! {
     let settings = devconfig::Store::new(data).load().map(|(s, _)| s).unwrap_or_default();
+    let run_dir = Path::new(status::RUN_DIR);
+    let mut problems = Vec::new();
     let plan = match config::plan(&settings.network) {
         Ok(p) => p,
         Err(e) => {
-            say(&format!("quill: network settings: {e}; using DHCP (the settings file is kept)"));
+            problems.push(format!("network settings: {e}; DHCP is used (the settings file is kept)"));
             Plan::Dhcp
         }
     };
     if let Err(e) = config::proxy(&settings.network) {
-        say(&format!("quill: network settings: {e}; no proxy is used"));
+        problems.push(format!("network settings: {e}; no proxy is used"));
     }
+    for p in &problems {
+        say(&format!("quill: {p}"));
+    }
+    status::set_settings_problem(run_dir, (!problems.is_empty()).then(|| problems.join(" ")).as_deref());
     let extra_dns: Vec<String> = match &plan {
         Plan::Static(s) => s.dns.iter().map(|d| d.to_string()).collect(),
         Plan::Dhcp => vec![],

@@ -107,6 +107,27 @@ pub fn write_link(dir: &Path, iface: &str, up: bool) -> Result<(), String> {
     devconfig::write_atomic(&link_path(dir, iface), if up { b"up\n" } else { b"down\n" }).map_err(|e| e.to_string())
 }
 
+const SETTINGS_PROBLEM: &str = "settings-problem";
+
+/// Why the network settings are not used as written (shown on the home
+/// screen until they are fixed); `None` clears it.
+pub fn set_settings_problem(dir: &Path, problem: Option<&str>) {
+    let path = dir.join(SETTINGS_PROBLEM);
+    match problem {
+        Some(p) => {
+            let _ = std::fs::create_dir_all(dir);
+            let _ = devconfig::write_atomic(&path, p.as_bytes());
+        }
+        None => {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+pub fn settings_problem(dir: &Path) -> Option<String> {
+    std::fs::read_to_string(dir.join(SETTINGS_PROBLEM)).ok().filter(|s| !s.trim().is_empty())
+}
+
 /// The daemon asks for a renewal because the carrier came back: the hook
 /// then says the lease again even when nothing changed.
 pub fn mark_relinked(dir: &Path, iface: &str) {

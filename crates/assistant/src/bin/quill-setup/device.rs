@@ -35,6 +35,9 @@ pub fn device_info() -> DeviceInfo {
     if let Some(why) = devconfig::data_missing_reason() {
         warnings.push(format!("DATA is not mounted: {why}. Settings are not kept."));
     }
+    if let Some(p) = net::status::settings_problem(Path::new(net::status::RUN_DIR)) {
+        warnings.push(p);
+    }
     if bootid::Release::read(Path::new("/")).is_some_and(|r| r.trusts_dev_key()) {
         warnings.push("DEV-KEY: this firmware trusts the development signing key; not for devices in a fleet.".into());
     }
