@@ -67,6 +67,9 @@ pub struct Config {
     pub usb_hotplug: bool,
     pub console: Console,
     pub gui: bool,
+    /// A display adapter (the machine's default); false: none at all, a
+    /// device with only a serial console.
+    pub display: bool,
     /// Use KVM when /dev/kvm works; off by default (FACTS.md: KVM does not
     /// run Linux guests on these machines).
     pub kvm: bool,
@@ -130,6 +133,7 @@ impl Config {
             usb_hotplug: false,
             console,
             gui: false,
+            display: true,
             kvm: false,
             mac: "52:54:00:12:34:56".into(),
         })
@@ -235,9 +239,11 @@ impl Config {
             a.extend(["-display".into(), "gtk".into()]);
         } else {
             a.extend(["-display".into(), "none".into()]);
-            if self.firmware.is_some() {
-                a.extend(["-vga".into(), "std".into()]);
-            }
+        }
+        if !self.display {
+            a.extend(["-vga".into(), "none".into()]);
+        } else if !self.gui && self.firmware.is_some() {
+            a.extend(["-vga".into(), "std".into()]);
         }
         match self.console {
             Console::Capture => a.extend(["-serial".into(), "stdio".into(), "-monitor".into(), "none".into()]),

@@ -110,6 +110,15 @@ impl Vm {
         r
     }
 
+    /// Like [`Vm::wait_seen`] but does not wait for the end of the line (a
+    /// prompt printed before a line already waited for).
+    pub fn wait_seen_text(&mut self, needle: &str, timeout: Duration) -> Result<String> {
+        let cursor = std::mem::take(&mut self.cursor);
+        let r = self.wait(needle, timeout, false);
+        self.cursor = cursor.max(self.cursor);
+        r
+    }
+
     /// Runs a shell command on the serial console and waits for its end
     /// marker (computed by the shell, so the echo of the typed line does not
     /// match); returns the transcript from the command on, with kernel

@@ -46,12 +46,31 @@ pub struct TestDisk {
     _dir: tempfile::TempDir,
 }
 
+pub use testkit::data::{data_file, data_listing, set_admin_image, set_up_image, write_data_file, Admin};
+
 impl TestDisk {
+    /// A copy of the built image on which the Setup Assistant has run
+    /// ("no password" chosen): the home screen comes up, and the serial
+    /// console opens a shell, as most tests need.
     pub fn new() -> Result<TestDisk> {
+        let d = TestDisk::fresh()?;
+        d.set_up(Admin::Open)?;
+        Ok(d)
+    }
+
+    /// A copy of the built image as it leaves the build: the first boot
+    /// runs the Setup Assistant, and the serial console opens no shell.
+    pub fn fresh() -> Result<TestDisk> {
         let dir = tempfile::Builder::new().prefix("quill-e2e-").tempdir()?;
         let path = dir.path().join("disk.img");
         fs::copy(built_image(), &path).context("copying the built image")?;
         Ok(TestDisk { path, _dir: dir })
+    }
+
+    /// Writes what a finished Setup Assistant leaves on DATA: settings with
+    /// `setup_done` and the administrator's choice.
+    pub fn set_up(&self, admin: Admin) -> Result<()> {
+        set_up_image(&self.path, admin)
     }
 
     pub fn gpt(&self) -> Result<Gpt> {
@@ -74,6 +93,20 @@ impl TestDisk {
         let bytes = fs::read(&self.path)?;
         let (a, b) = ((p.first_lba * 512) as usize, ((p.last_lba + 1) * 512) as usize);
         fs::write(to, &bytes[a..b])?;
+        Ok(())
+    }
+
+    /// Adds `words` to the command line slot A's kernel starts with (its
+    /// cmdline.txt, through mtools).
+    pub fn append_cmdline(&self, words: &str) -> Result<()> {
+        let spec = self.mtools_spec("SYSTEM_A")?;
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("cmdline.txt");
+        let f = file.to_str().unwrap();
+        tool("mcopy", &["-n", "-i", &spec, "::cmdline.txt", f])?;
+        let line = fs::read_to_string(&file)?;
+        fs::write(&file, format!("{} {words}", line.trim()))?;
+        tool("mcopy", &["-o", "-i", &spec, f, "::cmdline.txt"])?;
         Ok(())
     }
 
@@ -200,6 +233,36 @@ pub fn keys(vm: &mut Vm, qcodes: &[&str], gap: Duration) -> Result<()> {
         vm.send_key(&[k])?;
         std::thread::sleep(gap);
     }
+    Ok(())
+}
+
+/// Types `text` (lower-case letters, digits, spaces, new lines) as key
+/// presses on the VM's keyboard (QMP), `gap` apart; the same keys on the
+/// us and de layouts.
+pub fn type_keys(vm: &mut Vm, text: &str, gap: Duration) -> Result<()> {
+    let mut codes = Vec::new();
+    for c in text.chars() {
+        codes.push(match c {
+            'a'..='z' | '0'..='9' => c.to_string(),
+            ' ' => "spc".into(),
+            '\n' => "ret".into(),
+            _ => bail!("type_keys: no key for {c:?}"),
+        });
+    }
+    keys(vm, &codes.iter().map(String::as_str).collect::<Vec<_>>(), gap)
+}
+
+/// The administrator password the tests set (letters and digits only: the
+/// same keys on the us and de layouts).
+pub const ADMIN_PASSWORD: &str = "quill4admin";
+
+/// Logs in on the serial console with the administrator password (its
+/// prompt may have come before lines already waited for); waits for the
+/// shell's prompt.
+pub fn serial_login(vm: &mut Vm, password: &str) -> Result<()> {
+    vm.wait_seen_text("Administrator password: ", BOOT_TIMEOUT)?;
+    vm.type_serial(&format!("{password}\n"))?;
+    vm.wait_for_text("# ", Duration::from_secs(60))?;
     Ok(())
 }
 

@@ -1,7 +1,7 @@
 //! The UD Pocket: the x86 image flashed onto a USB stick boots any PC from
 //! USB without touching its disk, and installs itself onto that disk.
 
-use quill_e2e::{keys, or_log, ready_shell, sh, tool, TestDisk, BOOT_TIMEOUT};
+use quill_e2e::{keys, or_log, ready_shell, sh, tool, Admin, TestDisk, ADMIN_PASSWORD, BOOT_TIMEOUT};
 use quill_qemu::{DiskBus, Vm};
 use sha2::{Digest, Sha256};
 use std::fs;
@@ -21,6 +21,8 @@ fn flashed_stick(dir: &Path, mib: u64) -> std::path::PathBuf {
     let mut dev = blockdev::FileDevice::open(&stick).unwrap();
     flash::write_disk(&mut dev, plan, &mut |_| {}).unwrap();
     tool("sgdisk", &["-v", stick.to_str().unwrap()]).unwrap();
+    // Set up already ("no password"): the serial console opens a shell.
+    quill_e2e::set_up_image(&stick, quill_e2e::Admin::Open).unwrap();
     stick
 }
 
@@ -86,10 +88,11 @@ fn pocket_boots_from_usb_and_leaves_the_internal_disk_untouched() {
 
 /// The Pocket (the image as a USB stick) booting with an empty 2 GiB
 /// internal virtio disk in `dir`.
-fn pocket_with_empty_disk(dir: &Path) -> (TestDisk, std::path::PathBuf, Vm) {
+fn pocket_with_empty_disk(dir: &Path, admin: Admin) -> (TestDisk, std::path::PathBuf, Vm) {
     let internal = dir.join("internal.img");
     fs::File::create(&internal).unwrap().set_len(2 << 30).unwrap();
     let disk = TestDisk::new().unwrap();
+    disk.set_up(admin).unwrap();
     let mut cfg = disk.vm_config().unwrap();
     cfg.bus = DiskBus::Usb;
     cfg.extra_disks = vec![internal.clone()];
@@ -114,7 +117,7 @@ const KEY_GAP: Duration = Duration::from_millis(300);
 #[ignore = "needs the image: run with `cargo xtask test`"]
 fn pocket_installs_onto_an_empty_internal_disk_which_then_boots_alone() {
     let dir = tempfile::tempdir().unwrap();
-    let (disk, internal, mut vm) = pocket_with_empty_disk(dir.path());
+    let (disk, internal, mut vm) = pocket_with_empty_disk(dir.path(), Admin::Open);
     let r = (|| -> anyhow::Result<()> {
         ready_shell(&mut vm)?;
         // Bad input first: the stick itself, a partition, no --yes without a terminal.
@@ -181,24 +184,24 @@ fn pocket_installs_onto_an_empty_internal_disk_which_then_boots_alone() {
 fn pocket_home_screen_installs_onto_the_internal_disk() {
     let dir = tempfile::tempdir().unwrap();
     // `_disk` keeps the stick image alive while the VM runs.
-    let (_disk, internal, mut vm) = pocket_with_empty_disk(dir.path());
+    let (_disk, internal, mut vm) = pocket_with_empty_disk(dir.path(), Admin::Password(ADMIN_PASSWORD));
     let step = Duration::from_secs(120);
     let r = (|| -> anyhow::Result<()> {
-        ready_shell(&mut vm)?;
-        // Set up as the assistant would have, then restart it: the home
-        // screen comes up and, on a stick, offers the internal disk.
-        sh(
-            &mut vm,
-            "mkdir -p /data/quill && printf 'schema = 1\\nsetup_done = true\\nlanguage = \"en\"\\n\
-             keyboard = \"us\"\\ntimezone = \"Europe/Vienna\"\\nlicence = \"skip\"\\n' \
-             > /data/quill/settings.toml && kill $(ps | awk '/[q]uill-setup/{print $1}'); sleep 1; \
-             (quill-setup </dev/null >/dev/null 2>&1 &)",
-        )?;
+        vm.wait_for("quill: ready", BOOT_TIMEOUT)?;
+        quill_e2e::serial_login(&mut vm, ADMIN_PASSWORD)?;
+        // Set up already (TestDisk::set_up): the home screen comes up and,
+        // on a stick, offers the internal disk.
         vm.wait_seen("assistant: home screen: running from removable storage", step)?;
         std::thread::sleep(Duration::from_secs(1));
-        // Third action, then Yes to erasing (No is the default), then Yes
+        // Third action: the administrator password first (a wrong one
+        // lists no disk), then Yes to erasing (No is the default), then Yes
         // to copying the settings (the default).
         keys(&mut vm, &["down", "down", "ret"], KEY_GAP)?;
+        quill_e2e::type_keys(&mut vm, "wrong4password\n", KEY_GAP)?;
+        vm.wait_for("wrong administrator password on the screen for FindDisks", step)?;
+        quill_e2e::type_keys(&mut vm, &format!("{ADMIN_PASSWORD}\n"), KEY_GAP)?;
+        vm.wait_for("administrator password accepted on the screen for FindDisks", step)?;
+        anyhow::ensure!(!vm.transcript().contains("assistant: disks:"), "disks were listed before the password");
         let found = vm.wait_seen("assistant: disks:", step)?;
         anyhow::ensure!(found.contains("/dev/vda"), "{found}");
         std::thread::sleep(Duration::from_secs(1));

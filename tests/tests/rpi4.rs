@@ -30,6 +30,9 @@ impl PiDisk {
         let dir = tempfile::Builder::new().prefix("quill-e2e-rpi4-").tempdir()?;
         let path = dir.path().join("disk.img");
         std::fs::copy(&built, &path).context("copying the Pi image")?;
+        // "No password" chosen (and nothing else): the Setup Assistant runs
+        // on the screen while the serial console opens a shell.
+        quill_e2e::set_admin_image(&path, quill_e2e::Admin::Open)?;
         Ok(PiDisk { path, _dir: dir })
     }
 

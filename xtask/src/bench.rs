@@ -63,6 +63,9 @@ pub fn bench(paths: &Paths, board: &Board, boots: u32) -> Result<()> {
     for i in 0..boots {
         let disk = dir.join("disk.img");
         std::fs::copy(&built.disk, &disk)?;
+        // Not set up (the assistant's figures), but "no password" chosen,
+        // so that the serial console opens a shell for the measurements.
+        testkit::data::set_admin_image(&disk, testkit::data::Admin::Open)?;
         let mut vm = Vm::start(&Config::new(&board.qemu, disk, Console::Capture)?)?;
         vm.wait_for("quill: ready", Duration::from_secs(120))?;
         let secs = vm.elapsed();
@@ -78,6 +81,16 @@ pub fn bench(paths: &Paths, board: &Board, boots: u32) -> Result<()> {
         );
         ui.push(a);
         if i == 0 {
+            let out = vm.sh("quill-admin time-verify", Duration::from_secs(60))?;
+            let field = |k: &str| -> Option<f64> {
+                out.split_whitespace().find_map(|w| w.strip_prefix(k)).and_then(|v| v.parse().ok())
+            };
+            let (Some(ms), Some(kib)) = (field("verify_ms="), field("hwm_kib=")) else {
+                bail!("quill-admin time-verify said: {out}");
+            };
+            println!("bench: administrator password check {ms:.0} ms, peak memory {:.1} MiB", kib / 1024.0);
+            figures.push(Figure::at_most("administrator password check (Argon2id, TCG)", ms / 1000.0, "s", 1.0));
+            figures.push(Figure::at_most("administrator password check peak memory", kib / 1024.0, "MiB", 64.0));
             let flaps = crate::bench_net::carrier_to_lease(&mut vm)?;
             println!(
                 "bench: carrier up to lease applied: {}",

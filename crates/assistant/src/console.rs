@@ -7,25 +7,48 @@ use crate::field::Field;
 use crate::wizard::{FieldId, GatewayState, Hit, Outcome, Step, System, Wizard};
 use std::io::{BufRead, Write};
 
-/// Runs the wizard on `input`/`out` until it finishes; Err when the input
-/// ends first.
-pub fn run(w: &mut Wizard, sys: &mut dyn System, input: &mut dyn BufRead, out: &mut dyn Write) -> std::io::Result<()> {
-    let mut ask = |out: &mut dyn Write, prompt: &str| -> std::io::Result<String> {
-        write!(out, "{prompt}: ")?;
+/// Where answers come from: a line, or a secret read without echo.
+pub trait Answers {
+    fn line(&mut self) -> std::io::Result<String>;
+    /// A password after `prompt`: the terminal does not show it (the
+    /// default shows the prompt and reads a line).
+    fn secret(&mut self, prompt: &str, out: &mut dyn Write) -> std::io::Result<String> {
+        write!(out, "{prompt}")?;
         out.flush()?;
+        self.line()
+    }
+}
+
+/// Answers from any reader (tests, a pipe).
+pub struct Lines<R: BufRead>(pub R);
+
+impl<R: BufRead> Answers for Lines<R> {
+    fn line(&mut self) -> std::io::Result<String> {
         let mut line = String::new();
-        if input.read_line(&mut line)? == 0 {
+        if self.0.read_line(&mut line)? == 0 {
             return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the console input ended"));
         }
         Ok(line.trim().to_string())
-    };
+    }
+}
+
+/// Runs the wizard on `input`/`out` until it finishes; Err when the input
+/// ends first.
+fn ask(input: &mut dyn Answers, out: &mut dyn Write, prompt: &str) -> std::io::Result<String> {
+    write!(out, "{prompt}: ")?;
+    out.flush()?;
+    input.line()
+}
+
+pub fn run(w: &mut Wizard, sys: &mut dyn System, input: &mut dyn Answers, out: &mut dyn Write) -> std::io::Result<()> {
     loop {
         writeln!(out, "\n== {}: {} ({}) ==", w.t(Msg::Assistant), w.title(), w.step_text())?;
         let step = w.step;
         match step {
-            Step::Language | Step::Keyboard | Step::Licence | Step::Timezone => {
+            Step::Language | Step::Keyboard | Step::Licence | Step::Admin | Step::Timezone => {
                 if step == Step::Timezone {
-                    let f = ask(out, &format!("{} [{}]", w.t(Msg::TimezoneFilter), w.field(FieldId::Filter).text))?;
+                    let f =
+                        ask(input, out, &format!("{} [{}]", w.t(Msg::TimezoneFilter), w.field(FieldId::Filter).text))?;
                     if f == "b" {
                         w.back();
                         continue;
@@ -47,7 +70,7 @@ pub fn run(w: &mut Wizard, sys: &mut dyn System, input: &mut dyn BufRead, out: &
                 if items.len() > 40 {
                     writeln!(out, "     ... {} more: type a filter", items.len() - 40)?;
                 }
-                let a = ask(out, &format!("{} [{}]", w.title(), sel + 1))?;
+                let a = ask(input, out, &format!("{} [{}]", w.title(), sel + 1))?;
                 if a == "b" {
                     w.back();
                     continue;
@@ -63,9 +86,13 @@ pub fn run(w: &mut Wizard, sys: &mut dyn System, input: &mut dyn BufRead, out: &
                         }
                     }
                 }
+                if step == Step::Admin && w.admin == 0 {
+                    w.password = Field::new(&input.secret(&format!("{}: ", w.t(Msg::AdminPassword)), out)?);
+                    w.repeat = Field::new(&input.secret(&format!("{}: ", w.t(Msg::AdminRepeat)), out)?);
+                }
             }
             Step::DateTime => {
-                let d = ask(out, &format!("{} [{}]", w.t(Msg::Date), w.date.text))?;
+                let d = ask(input, out, &format!("{} [{}]", w.t(Msg::Date), w.date.text))?;
                 if d == "b" {
                     w.back();
                     continue;
@@ -73,7 +100,7 @@ pub fn run(w: &mut Wizard, sys: &mut dyn System, input: &mut dyn BufRead, out: &
                 if !d.is_empty() {
                     w.date = Field::new(&d);
                 }
-                let t = ask(out, &format!("{} [{}]", w.t(Msg::Time), w.time.text))?;
+                let t = ask(input, out, &format!("{} [{}]", w.t(Msg::Time), w.time.text))?;
                 if !t.is_empty() {
                     w.time = Field::new(&t);
                 }
@@ -84,7 +111,7 @@ pub fn run(w: &mut Wizard, sys: &mut dyn System, input: &mut dyn BufRead, out: &
                 {
                     let cur = [&w.address, &w.fingerprint, &w.otp][field].text.clone();
                     let shown = if secret { "*".repeat(cur.chars().count()) } else { cur };
-                    let a = ask(out, &format!("{} [{shown}]", w.t(label)))?;
+                    let a = ask(input, out, &format!("{} [{shown}]", w.t(label)))?;
                     if a == "b" {
                         w.back();
                         break;
@@ -102,7 +129,7 @@ pub fn run(w: &mut Wizard, sys: &mut dyn System, input: &mut dyn BufRead, out: &
                 for (k, v) in w.summary() {
                     writeln!(out, "  {k}: {v}")?;
                 }
-                let a = ask(out, &format!("{} [{}]", w.t(Msg::Finish), w.t(Msg::Yes)))?;
+                let a = ask(input, out, &format!("{} [{}]", w.t(Msg::Finish), w.t(Msg::Yes)))?;
                 if a == "b" {
                     w.back();
                     continue;

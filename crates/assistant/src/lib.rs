@@ -13,4 +13,4 @@ pub mod validate;
 pub mod view;
 pub mod wizard;
 
-pub use wizard::{Outcome, System, Wizard};
+pub use wizard::{AdminChoice, Outcome, System, Wizard};

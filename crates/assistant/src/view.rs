@@ -21,6 +21,7 @@ pub fn draw(w: &Wizard, ui: &mut Ui) -> Vec<(Rect, Hit)> {
         Step::Timezone => Msg::TimezoneHelp,
         Step::DateTime => Msg::DateTimeHelp,
         Step::Licence => Msg::LicenceHelp,
+        Step::Admin => Msg::AdminHelp,
         Step::Gateway => Msg::GatewayHelp,
         Step::Finish => Msg::FinishHelp,
     };
@@ -48,6 +49,16 @@ pub fn draw(w: &Wizard, ui: &mut Ui) -> Vec<(Rect, Hit)> {
     match w.step {
         Step::Language | Step::Licence => {
             list(w, ui, Rect::new(body.x, y, body.w.min(t.px(520)), bottom - y), &mut hits);
+        }
+        Step::Admin => {
+            let rows = w.list_items().len() as i32;
+            let list_h = t.px(30) * rows + t.px(6);
+            list(w, ui, Rect::new(body.x, y, body.w.min(t.px(520)), list_h), &mut hits);
+            y += list_h + t.px(16);
+            if w.admin == 0 {
+                field(ui, &mut y, FieldId::Password, Msg::AdminPassword, true, &mut hits);
+                field(ui, &mut y, FieldId::Repeat, Msg::AdminRepeat, true, &mut hits);
+            }
         }
         Step::Keyboard => {
             let list_h = (bottom - y - t.px(84)).max(t.px(60));

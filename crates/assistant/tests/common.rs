@@ -19,6 +19,7 @@ pub struct Fake {
     pub gateway_fp: String,
     pub saved: Vec<Settings>,
     pub fail_save: bool,
+    pub admin: Vec<assistant::AdminChoice>,
 }
 
 impl System for Fake {
@@ -43,6 +44,13 @@ impl System for Fake {
         } else {
             Err(GatewayError::Mismatch { presented: self.gateway_fp.clone() })
         }
+    }
+    fn save_admin(&mut self, choice: &assistant::AdminChoice) -> Result<(), String> {
+        if self.fail_save {
+            return Err("DATA is read-only".into());
+        }
+        self.admin.push(choice.clone());
+        Ok(())
     }
     fn save(&mut self, s: &Settings) -> Result<(), String> {
         if self.fail_save {

@@ -13,9 +13,22 @@ fn typed(w: &mut Wizard, sys: &mut Fake, s: &str) {
     }
 }
 
+/// Types the same administrator password into both fields.
+fn set_password(w: &mut Wizard, sys: &mut Fake, pw: &str) {
+    while w.focused() != Control::Field(FieldId::Password) {
+        w.key(Key::Tab, sys);
+    }
+    typed(w, sys, pw);
+    w.key(Key::Tab, sys);
+    typed(w, sys, pw);
+}
+
 fn to_step(w: &mut Wizard, sys: &mut Fake, step: Step) {
     while w.step != step {
         let before = w.step;
+        if w.step == Step::Admin && w.next_blocker().is_some() {
+            set_password(w, sys, "correct horse");
+        }
         assert_eq!(w.key(Key::Enter, sys), Outcome::Continue);
         assert_ne!(w.step, before, "stuck at {before:?}: {:?}", w.next_blocker());
     }
@@ -26,7 +39,7 @@ fn keyboard_only_run_with_the_gateway() {
     let mut sys = Fake { gateway_fp: fp(), ..Fake::default() };
     let mut w = Wizard::new(Settings::default(), zones());
     assert_eq!(w.step, Step::Language);
-    assert_eq!(w.step_text(), "Step 1 of 7", "the gateway is the default licence choice");
+    assert_eq!(w.step_text(), "Step 1 of 8", "the gateway is the default licence choice");
     assert_eq!(w.controls(), vec![Control::List, Control::Next], "no Back on the first screen");
     w.key(Key::Down, &mut sys);
     assert_eq!(w.title(), "Sprache", "the language applies at once");
@@ -56,7 +69,7 @@ fn keyboard_only_run_with_the_gateway() {
     assert_eq!(w.step, Step::Licence);
     w.key(Key::Enter, &mut sys);
     assert_eq!(w.step, Step::Gateway);
-    assert_eq!(w.step_text(), "Schritt 6 von 7");
+    assert_eq!(w.step_text(), "Schritt 6 von 8");
     typed(&mut w, &mut sys, "127.0.0.1:8443");
     w.key(Key::Tab, &mut sys);
     typed(&mut w, &mut sys, "0123456789ABCDEF 0123456789ABCDEF 0123456789ABCDEF 0123456789ABCDEF");
@@ -70,6 +83,10 @@ fn keyboard_only_run_with_the_gateway() {
     assert_eq!(w.gateway, GatewayState::Ready);
     assert_eq!(sys.checks, vec![("127.0.0.1".into(), 8443, fp())]);
     assert_eq!(w.focused(), Control::Next);
+    w.key(Key::Enter, &mut sys);
+    assert_eq!(w.step, Step::Admin);
+    assert_eq!(w.step_text(), "Schritt 7 von 8");
+    set_password(&mut w, &mut sys, "correct horse");
     w.key(Key::Enter, &mut sys);
     assert_eq!(w.step, Step::Finish);
     assert_eq!(w.key(Key::Enter, &mut sys), Outcome::Finished);
@@ -88,11 +105,16 @@ fn skipping_the_licence_skips_the_gateway_and_back_comes_back() {
     let mut w = Wizard::new(Settings::default(), zones());
     to_step(&mut w, &mut sys, Step::Licence);
     w.key(Key::Down, &mut sys);
-    assert_eq!(w.step_text(), "Step 5 of 6");
+    assert_eq!(w.step_text(), "Step 5 of 7");
+    w.key(Key::Enter, &mut sys);
+    assert_eq!(w.step, Step::Admin);
+    set_password(&mut w, &mut sys, "correct horse");
     w.key(Key::Enter, &mut sys);
     assert_eq!(w.step, Step::Finish);
     w.key(Key::Escape, &mut sys);
-    assert_eq!(w.step, Step::Licence, "Esc goes back, past the gateway that was skipped");
+    assert_eq!(w.step, Step::Admin, "Esc goes back, past the gateway that was skipped");
+    w.key(Key::Escape, &mut sys);
+    assert_eq!(w.step, Step::Licence);
     // Back on every screen, by Esc and by the Back button.
     for expected in [Step::DateTime, Step::Timezone, Step::Keyboard, Step::Language, Step::Language] {
         w.click(Hit::Control(Control::Back), &mut sys);
@@ -121,6 +143,9 @@ fn mouse_only_run() {
     assert_eq!(sys.zone.as_deref(), Some("Asia/Tokyo"));
     w.click(next, &mut sys);
     w.click(Hit::Row(1), &mut sys);
+    w.click(next, &mut sys);
+    assert_eq!(w.step, Step::Admin);
+    w.click(Hit::Row(1), &mut sys); // no password, chosen with the mouse
     w.click(next, &mut sys);
     assert_eq!(w.step, Step::Finish);
     assert_eq!(w.click(next, &mut sys), Outcome::Finished);
@@ -255,18 +280,76 @@ fn focus_cycles_with_tab_and_shift_tab() {
 fn the_console_assistant_asks_the_same_questions() {
     let mut sys = Fake { gateway_fp: fp(), ..Fake::default() };
     let mut w = Wizard::new(Settings::default(), zones());
-    let answers = format!("2\n3\nzurich\n1\n\n12:00\n1\n127.0.0.1\n{}\nonce\n\n", fp());
+    let answers = format!("2\n3\nzurich\n1\n\n12:00\n1\n127.0.0.1\n{}\nonce\n1\nsecret words\nsecret words\n\n", fp());
     let mut out = Vec::new();
-    assistant::console::run(&mut w, &mut sys, &mut answers.as_bytes(), &mut out).unwrap();
+    assistant::console::run(&mut w, &mut sys, &mut assistant::console::Lines(answers.as_bytes()), &mut out).unwrap();
     let out = String::from_utf8(out).unwrap();
     assert!(out.contains("Tastaturbelegung"), "{out}");
     assert!(out.contains("Verbindung bereit"), "{out}");
     let s = &sys.saved[0];
     assert_eq!((s.language.as_str(), s.keyboard.as_str(), s.timezone.as_str()), ("de", "de", "Europe/Zurich"));
     assert_eq!(sys.clock, Some(((2026, 11, 23), (12, 0, 0))));
+    assert_eq!(sys.admin, [assistant::AdminChoice::Set("secret words".into())]);
+    assert!(!out.contains("secret words"), "the password is not echoed back: {out}");
     // The input ends before the end: an error, nothing saved.
     let mut w = Wizard::new(Settings::default(), zones());
     let mut sys = Fake::default();
-    assert!(assistant::console::run(&mut w, &mut sys, &mut "1\n".as_bytes(), &mut Vec::new()).is_err());
+    assert!(assistant::console::run(
+        &mut w,
+        &mut sys,
+        &mut assistant::console::Lines("1\n".as_bytes()),
+        &mut Vec::new()
+    )
+    .is_err());
     assert!(sys.saved.is_empty());
+}
+
+#[test]
+fn the_administrator_step_checks_the_password_and_offers_none_and_keep() {
+    let mut sys = Fake::default();
+    let mut w = Wizard::new(Settings::default(), zones());
+    to_step(&mut w, &mut sys, Step::Licence);
+    w.key(Key::Down, &mut sys); // skip the licence: no gateway step
+    w.key(Key::Enter, &mut sys);
+    assert_eq!(w.step, Step::Admin);
+    assert_eq!(
+        w.controls(),
+        [
+            Control::List,
+            Control::Field(FieldId::Password),
+            Control::Field(FieldId::Repeat),
+            Control::Back,
+            Control::Next
+        ]
+    );
+    assert!(w.next_blocker().unwrap().contains("At least 8 characters (8 more)"));
+    w.key(Key::Tab, &mut sys);
+    typed(&mut w, &mut sys, "short");
+    let (hint, is_error) = w.field_hint(FieldId::Password).unwrap();
+    assert!(hint.contains("3 more") && is_error, "{hint}");
+    typed(&mut w, &mut sys, " but ok");
+    assert_eq!(w.field_hint(FieldId::Password), None);
+    w.key(Key::Tab, &mut sys);
+    typed(&mut w, &mut sys, "short but no");
+    assert_eq!(w.field_hint(FieldId::Repeat).unwrap(), ("The two passwords differ.".to_string(), true));
+    assert_eq!(w.key(Key::Enter, &mut sys), Outcome::Continue);
+    assert_eq!(w.step, Step::Admin, "not while they differ");
+    // "No password", chosen explicitly, needs no fields.
+    w.click(Hit::Row(1), &mut sys);
+    assert_eq!(w.controls(), [Control::List, Control::Back, Control::Next]);
+    assert_eq!(w.next_blocker(), None);
+    w.key(Key::Enter, &mut sys);
+    assert_eq!(w.step, Step::Finish);
+    assert!(w.summary().iter().any(|(k, v)| k == "Administrator password" && v.contains("not recommended")));
+    assert_eq!(w.key(Key::Enter, &mut sys), Outcome::Finished);
+    assert_eq!(sys.admin, [assistant::AdminChoice::None]);
+    assert!(!format!("{:?}", assistant::AdminChoice::Set("hunter22".into())).contains("hunter22"));
+    // Run again with a password set: keeping it is offered and chosen.
+    let mut w = Wizard::new(sys.saved[0].clone(), zones()).with_admin_existing();
+    to_step(&mut w, &mut sys, Step::Admin);
+    assert_eq!(w.list_items().len(), 3);
+    assert_eq!(w.list_selected(), Some(2));
+    to_step(&mut w, &mut sys, Step::Finish);
+    assert_eq!(w.key(Key::Enter, &mut sys), Outcome::Finished);
+    assert_eq!(sys.admin.last(), Some(&assistant::AdminChoice::Keep));
 }

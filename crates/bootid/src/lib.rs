@@ -25,8 +25,15 @@ pub struct BootArgs {
     pub slot_partuuid: Option<String>,
     /// `quill.diskuuid=`: GUID of the boot disk (lower case).
     pub disk_uuid: Option<String>,
-    /// `quill.emergency=1`: stop after the early mounts and open the emergency console.
+    /// `quill.emergency=1`: stop once DATA is mounted (before any service)
+    /// and open the emergency console (which asks for the administrator
+    /// password when one is set).
     pub emergency: bool,
+    /// `quill.recover=1`: the forgotten-password recovery, asked for at the
+    /// boot selector by someone at the device: init wipes the settings and
+    /// the administrator password (never the trust state) before anything
+    /// starts.
+    pub recover: bool,
     /// `quill.autoupdate=1`: install an update found on USB storage without asking.
     pub autoupdate: bool,
     /// `quill.reset=1`: run the Setup Assistant again.
@@ -46,6 +53,7 @@ impl BootArgs {
                 "quill.emergency" => args.emergency = on,
                 "quill.autoupdate" => args.autoupdate = on,
                 "quill.reset" => args.reset = on,
+                "quill.recover" => args.recover = on,
                 _ => {}
             }
         }
@@ -126,6 +134,8 @@ mod tests {
         assert_eq!(a, BootArgs { emergency: true, ..BootArgs::default() });
         assert!(!a.is_quill());
         assert!(!BootArgs::parse("quill.emergency=0").emergency);
+        assert!(BootArgs::parse("quill.slot=a quill.recover=1").recover);
+        assert!(!BootArgs::parse("quill.recovery=1").recover);
     }
 
     #[test]

@@ -51,13 +51,21 @@ pub fn attempt_update(slots: &Slots, c: Candidate) -> Option<(u32, u64, SlotAttr
 
 /// The slot's own command line, with any `quill.slot=`/`quill.*uuid=` it
 /// carries replaced by what bootsel knows, and `initrd=` added if missing.
-pub fn kernel_cmdline(slot_file: &str, slot: Slot, slot_uuid: Guid, disk_uuid: Guid) -> String {
+/// `quill.recover=1` comes only from someone at the device (`recover`: R
+/// held and Y pressed at bootsel), never from a file.
+pub fn kernel_cmdline(slot_file: &str, slot: Slot, slot_uuid: Guid, disk_uuid: Guid, recover: bool) -> String {
     let mut words: Vec<&str> = slot_file
         .split_ascii_whitespace()
         .filter(|w| {
-            !w.starts_with("quill.slot=") && !w.starts_with("quill.partuuid=") && !w.starts_with("quill.diskuuid=")
+            !w.starts_with("quill.slot=")
+                && !w.starts_with("quill.partuuid=")
+                && !w.starts_with("quill.diskuuid=")
+                && !w.starts_with("quill.recover")
         })
         .collect();
+    if recover {
+        words.push("quill.recover=1");
+    }
     if !words.iter().any(|w| w.starts_with("initrd=")) {
         words.push("initrd=\\initrd.zst");
     }
@@ -102,15 +110,20 @@ mod tests {
     fn cmdline_carries_the_slot_and_uuids_and_replaces_stale_ones() {
         let u = Guid::parse(A_UUID).unwrap();
         let d = Guid::parse(D_UUID).unwrap();
-        let line = kernel_cmdline("console=ttyS0,115200 quill.slot=b initrd=\\initrd.zst\n", Slot::A, u, d);
+        let line = kernel_cmdline("console=ttyS0,115200 quill.slot=b initrd=\\initrd.zst\n", Slot::A, u, d, false);
         assert_eq!(
             line,
             format!(
                 "console=ttyS0,115200 initrd=\\initrd.zst quill.slot=a quill.partuuid={A_UUID} quill.diskuuid={D_UUID}"
             )
         );
-        let line = kernel_cmdline("", Slot::B, u, d);
+        let line = kernel_cmdline("", Slot::B, u, d, false);
         assert!(line.starts_with("initrd=\\initrd.zst quill.slot=b "), "{line}");
+        // The recovery comes from the keyboard only, never from the file.
+        let line = kernel_cmdline("quill.recover=1 quiet", Slot::A, u, d, false);
+        assert!(!line.contains("recover"), "{line}");
+        let line = kernel_cmdline("quiet", Slot::A, u, d, true);
+        assert!(line.starts_with("quiet quill.recover=1 initrd="), "{line}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use gptedit::{Gpt, Guid};
 use uefi::boot::{self, LoadImageSource, OpenProtocolAttributes, OpenProtocolParams, ScopedProtocol};
 use uefi::fs::FileSystem;
 use uefi::prelude::*;
+use uefi::proto::console::text::Key;
 use uefi::proto::device_path::build::{media::FilePath, DevicePathBuilder};
 use uefi::proto::device_path::media::PartitionSignature;
 use uefi::proto::device_path::{DevicePath, DevicePathNodeEnum};
@@ -145,13 +146,62 @@ fn read_slot_cmdline(part: Handle) -> Result<String, String> {
     String::from_utf8(bytes).map_err(|_| format!("{CMDLINE_FILE} is not UTF-8"))
 }
 
+/// The keys typed so far (while the firmware started, R held down fills
+/// the buffer), lower-cased; the buffer is left empty.
+fn typed_keys() -> Vec<char> {
+    uefi::system::with_stdin(|stdin| {
+        let mut keys = Vec::new();
+        while let Ok(Some(k)) = stdin.read_key() {
+            if let Key::Printable(c) = k {
+                keys.push(char::from(c).to_ascii_lowercase());
+            }
+        }
+        keys
+    })
+}
+
+/// How long bootsel listens for R at every start: a held key repeats
+/// every 30-50 ms, and the firmware may have emptied the key buffer just
+/// before bootsel started.
+const LISTEN_MS: u64 = 150;
+
+/// The forgotten-password recovery: R held while the device starts, then Y
+/// within 10 s. Only someone at the device can do this.
+fn recovery_requested() -> bool {
+    let mut seen = typed_keys().contains(&'r');
+    for _ in 0..LISTEN_MS / 10 {
+        if seen {
+            break;
+        }
+        boot::stall(core::time::Duration::from_millis(10));
+        seen = typed_keys().contains(&'r');
+    }
+    if !seen {
+        return false;
+    }
+    say!("recovery: wipe the settings and the administrator password? The firmware, its updates and its trust");
+    say!("recovery: state stay; the Setup Assistant runs. Press Y to wipe, any other key to start normally (10 s).");
+    // R (held: its repeats) is no answer.
+    for _ in 0..100 {
+        boot::stall(core::time::Duration::from_millis(100));
+        let keys = typed_keys();
+        if keys.iter().any(|&c| c != 'r') {
+            let yes = keys.iter().find(|&&c| c != 'r') == Some(&'y');
+            say!("recovery: {}", if yes { "confirmed" } else { "cancelled" });
+            return yes;
+        }
+    }
+    say!("recovery: no answer; starting normally");
+    false
+}
+
 /// Loads and starts the slot's kernel. Returns only on failure.
-fn start_slot(slots: &Slots, slot: Slot, disk_prefix: &[u8], disk_uuid: Guid) -> Result<(), String> {
+fn start_slot(slots: &Slots, slot: Slot, disk_prefix: &[u8], disk_uuid: Guid, recover: bool) -> Result<(), String> {
     let part = slots.part(slot);
     let (handle, part_path) = find_partition(disk_prefix, part.unique_guid)
         .ok_or_else(|| format!("the firmware shows no partition {} ({})", part.number, part.unique_guid))?;
     let slot_line = read_slot_cmdline(handle)?;
-    let cmdline = decide::kernel_cmdline(&slot_line, slot, part.unique_guid, disk_uuid);
+    let cmdline = decide::kernel_cmdline(&slot_line, slot, part.unique_guid, disk_uuid, recover);
 
     let mut buf = Vec::new();
     let mut builder = DevicePathBuilder::with_vec(&mut buf);
@@ -184,6 +234,7 @@ fn start_slot(slots: &Slots, slot: Slot, disk_prefix: &[u8], disk_uuid: Guid) ->
 }
 
 fn run() -> Result<core::convert::Infallible, String> {
+    let recover = recovery_requested();
     let disk_path = boot_disk_path()?;
     let disk_prefix = path_prefix(&disk_path);
     let mut disk = open_disk(&disk_path)?;
@@ -219,7 +270,7 @@ fn run() -> Result<core::convert::Infallible, String> {
             }
             slots = Slots::find(&gpt)?;
         }
-        match start_slot(&slots, slot, &disk_prefix, disk_uuid) {
+        match start_slot(&slots, slot, &disk_prefix, disk_uuid, recover) {
             Ok(()) => {}
             Err(e) => {
                 say!("slot {slot} failed: {e}; trying the other slot");

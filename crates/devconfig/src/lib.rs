@@ -208,6 +208,11 @@ impl Store {
         self.dir.join(FILE_NAME)
     }
 
+    /// The settings folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Reads the settings; a damaged file is moved aside and defaults are
     /// returned. A file of a newer schema is an error (it is not moved aside:
     /// an older firmware must not throw away a newer one's settings).

@@ -222,6 +222,21 @@ pub fn install_to_disk(args: &DeviceArgs, device: Option<&Path>, o: &InstallToDi
             }
             Err(_) => None,
         };
+        // The administrator's password goes along with the settings: a
+        // copied device must not open up on its new disk.
+        let password_file = args.data.join(adminlock::FILE);
+        let password = match std::fs::read(&password_file) {
+            Ok(b) => Some(b),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) if choice == SettingsChoice::Copy => {
+                return Err(Failure::refused(format!(
+                    "cannot read the administrator password to copy, {}: {e}; use --settings fresh to install \
+                     without the settings. Nothing was written.",
+                    password_file.display()
+                )))
+            }
+            Err(_) => None,
+        };
         let mut out = target.open()?;
         let r = flash::write_disk(&mut out, plan, &mut |s| report.event(progress_event(Op::InstallToDisk, s)))?;
         drop(out);
@@ -232,6 +247,9 @@ pub fn install_to_disk(args: &DeviceArgs, device: Option<&Path>, o: &InstallToDi
         let copied = matches!((choice, &saved), (SettingsChoice::Copy, Some(_)));
         if let (SettingsChoice::Copy, Some(bytes)) = (choice, &saved) {
             files.push((devconfig::FILE_NAME, bytes));
+            if let Some(p) = &password {
+                files.push((adminlock::FILE, p));
+            }
         }
         report.step(P::Settings, 1.0, "writing the updater's state and the settings onto the new disk's DATA");
         let node = match flash::carry::write_data_files(device, &files) {

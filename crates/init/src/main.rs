@@ -61,9 +61,6 @@ fn main() {
     let release = Release::read(Path::new("/")).unwrap_or_else(|| Release::parse(""));
     let slot = args.slot.map(|s| s.letter().to_string()).unwrap_or_else(|| "?".into());
     info!("Quill {} ({}), booted from slot {}", release.version, release.board, slot.to_uppercase());
-    if args.emergency {
-        system::emergency("quill.emergency=1 on the kernel command line");
-    }
 
     // The early services start now, before the drivers: the UI shows its
     // first frame on the firmware's framebuffer while the modules load.
@@ -107,6 +104,14 @@ fn main() {
     let mut mods = mods;
     let dm = data::mount_data(&args, &mut mods);
     let (data, boot_disk) = (dm.mounted, dm.boot_disk);
+    if args.recover {
+        recover(logger, data);
+    }
+    if args.emergency {
+        // After DATA: the emergency console asks for the administrator
+        // password, which lives there (no DATA: locked).
+        system::emergency("quill.emergency=1 on the kernel command line");
+    }
     if data {
         apply_settings();
         // Did the boot selector fall back from a failed update? (Reported
@@ -152,6 +157,27 @@ fn main() {
 /// Puts the saved settings in effect for everything started after this:
 /// the time zone (/etc/localtime) and the console's keyboard layout. The
 /// Setup Assistant reads and writes the same file.
+/// The forgotten-password recovery (`quill.recover=1`, asked for at the
+/// boot selector): wipes the settings and the administrator password before
+/// any service starts; the slots, the updater's trust state and the boot
+/// history stay. The Setup Assistant runs next.
+fn recover(logger: &logger::InitLogger, data: bool) {
+    if !data {
+        logger.console_line("quill: recovery: DATA is not mounted, so nothing was wiped; the device stays locked");
+        return;
+    }
+    match adminlock::factory_reset(Path::new("/data/quill")) {
+        Ok(removed) => {
+            let what = if removed.is_empty() { "nothing was set".to_string() } else { removed.join(", ") };
+            logger.console_line(&format!(
+                "quill: recovery: settings and administrator password wiped ({what}); the firmware and its trust \
+                 state stay; the Setup Assistant runs"
+            ));
+        }
+        Err(e) => logger.console_line(&format!("quill: recovery failed: {e}; the device stays locked")),
+    }
+}
+
 fn apply_settings() {
     let store = devconfig::Store::new("/data/quill");
     let settings = match store.load() {

@@ -271,11 +271,16 @@ pub fn shutdown(kind: Shutdown) -> ! {
     emergency(&format!("the reboot system call failed: {err}"))
 }
 
-/// Prints the reason and keeps a shell on the console instead of letting
-/// the kernel panic. Leave it with `reboot -f` or `poweroff -f`.
+/// The emergency console's program.
+const ADMIN: &str = "/usr/bin/quill-admin";
+
+/// Prints the reason and keeps the emergency console (a password prompt
+/// when one is set, then a shell) instead of letting the kernel panic.
+/// Leave it with `reboot -f` or `poweroff -f`.
 pub fn emergency(reason: &str) -> ! {
     let msg = format!(
-        "\nquill: EMERGENCY: {reason}\nquill: starting an emergency shell; leave it with `reboot -f` or `poweroff -f`\n"
+        "\nquill: EMERGENCY: {reason}\nquill: starting the emergency console (the administrator password, when \
+         one is set, opens a shell; leave it with `reboot -f` or `poweroff -f`)\n"
     );
     if let Ok(mut c) = fs::OpenOptions::new().write(true).open("/dev/console") {
         use std::io::Write;
@@ -288,8 +293,13 @@ pub fn emergency(reason: &str) -> ! {
         start: crate::services::Start::Early,
         restart: crate::services::Restart::Always,
         tty: Tty::Console,
-        argv: vec!["/bin/sh".into()],
+        // Never a bare shell: quill-admin asks for the password (fails
+        // closed when DATA, which holds it, is not mounted).
+        argv: vec![ADMIN.into(), "login".into(), "--emergency".into()],
     };
+    if !Path::new(ADMIN).exists() {
+        let _ = fs::write("/dev/console", format!("quill: no emergency console: {ADMIN} is missing\n"));
+    }
     loop {
         match spawn(&shell) {
             Ok(pid) => loop {

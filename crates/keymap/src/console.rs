@@ -57,17 +57,37 @@ pub fn entries(layout: &Layout) -> Vec<(u8, u16, u16)> {
     out
 }
 
-/// Sets `layout` on the console behind `tty` (`/dev/tty0`, or a tty).
+const KDGKBMODE: libc::c_ulong = 0x4B44;
+const KDSKBMODE: libc::c_ulong = 0x4B45;
+const K_UNICODE: libc::c_int = 3;
+
+/// Sets `layout` on the console behind `tty` (`/dev/tty0`, or a tty). The
+/// keymaps are the kernel's, shared by every console; the kernel takes
+/// Unicode entries only through a console in Unicode mode, so a console
+/// whose keyboard the UI has switched off (K_OFF, see `ui::vt`) is put in
+/// Unicode mode for the moment of the change.
 pub fn apply(tty: &impl AsRawFd, layout: &Layout) -> std::io::Result<()> {
+    let fd = tty.as_raw_fd();
+    let mut mode: libc::c_int = K_UNICODE;
+    // SAFETY: KDGKBMODE fills an int; KDSKBMODE takes the mode by value.
+    let switched = unsafe { libc::ioctl(fd, KDGKBMODE as _, &mut mode) } == 0
+        && mode != K_UNICODE
+        && unsafe { libc::ioctl(fd, KDSKBMODE as _, K_UNICODE) } == 0;
+    let mut result = Ok(());
     for (table, code, value) in entries(layout) {
         let e = KbEntry { table, index: code as u8, value };
         // SAFETY: KDSKBENT reads one struct kbentry, which `e` is.
-        let r = unsafe { libc::ioctl(tty.as_raw_fd(), KDSKBENT as _, &e as *const KbEntry) };
+        let r = unsafe { libc::ioctl(fd, KDSKBENT as _, &e as *const KbEntry) };
         if r < 0 {
-            return Err(std::io::Error::last_os_error());
+            result = Err(std::io::Error::last_os_error());
+            break;
         }
     }
-    Ok(())
+    if switched {
+        // SAFETY: as above; the mode read before.
+        unsafe { libc::ioctl(fd, KDSKBMODE as _, mode) };
+    }
+    result
 }
 
 #[cfg(test)]

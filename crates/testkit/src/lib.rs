@@ -1,7 +1,10 @@
 //! Test support shared by Quill's crates (never linked into a device
-//! binary): Quill-like disks built in memory by imagebuild, and GPT entries
+//! binary): Quill-like disks built in memory by imagebuild, GPT entries
 //! rewritten raw, the way another tool or an attacker could leave them
-//! (gptedit itself refuses to write such tables).
+//! (gptedit itself refuses to write such tables), and a built image's DATA
+//! written as a set-up device would have it ([`data`]).
+
+pub mod data;
 
 use abslot::SlotAttr;
 use blockdev::MemDevice;

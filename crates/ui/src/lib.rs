@@ -10,6 +10,8 @@ pub mod canvas;
 pub mod display;
 pub mod input;
 pub mod text;
+#[cfg(target_os = "linux")]
+pub mod vt;
 pub mod widgets;
 
 pub use canvas::{Canvas, Color, Rect};

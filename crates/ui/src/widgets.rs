@@ -300,6 +300,43 @@ impl Ui<'_> {
         out
     }
 
+    /// A message box asking for a secret: `text`, a field showing `len`
+    /// dots, a note under it (an error in the error colour), and the
+    /// buttons. Returns the buttons' rectangles.
+    pub fn password_box(
+        &mut self,
+        title: &str,
+        text: &str,
+        len: usize,
+        note: Option<&str>,
+        buttons: &[&str],
+        focused: usize,
+    ) -> Vec<Rect> {
+        let t = self.theme.clone();
+        let inner = self.centred(t.px(460), t.px(290));
+        self.panel(inner, title);
+        self.paragraph(Rect::new(inner.x, inner.y + t.px(34), inner.w, t.px(48)), BODY, t.text, text);
+        let dots = "*".repeat(len);
+        self.text_field(
+            Rect::new(inner.x, inner.y + t.px(86), inner.w, t.px(70)),
+            "",
+            &dots,
+            len,
+            true,
+            true,
+            note.map(|n| (n, true)),
+        );
+        let bw = t.px(120);
+        let bh = t.px(34);
+        let mut x = inner.right() - bw;
+        let mut out = vec![Rect::default(); buttons.len()];
+        for (i, label) in buttons.iter().enumerate().rev() {
+            out[i] = self.button(Rect::new(x, inner.bottom() - bh, bw, bh), label, i == focused, true, i == 0);
+            x -= bw + t.px(12);
+        }
+        out
+    }
+
     /// A message box with a progress bar (0..=1) where the buttons would be.
     pub fn progress_box(&mut self, title: &str, text: &str, fraction: f32) {
         self.message_box(title, text, &[], 0);

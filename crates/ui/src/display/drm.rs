@@ -131,6 +131,10 @@ impl Display for DrmDisplay {
     fn kind(&self) -> &'static str {
         "drm"
     }
+
+    fn drm_fd(&self) -> Option<std::os::fd::RawFd> {
+        Some(std::os::fd::AsRawFd::as_raw_fd(&self.card.0))
+    }
 }
 
 impl Drop for DrmDisplay {

@@ -19,6 +19,11 @@ pub trait Display {
     fn present(&mut self, frame: &Canvas) -> std::io::Result<()>;
     /// "drm", "fbdev" or "memory", for the log.
     fn kind(&self) -> &'static str;
+    /// The DRM card, whose master is given up while a text console shows
+    /// (see [`crate::vt`]).
+    fn drm_fd(&self) -> Option<std::os::fd::RawFd> {
+        None
+    }
 }
 
 /// Opens the best display there is: DRM when a DRM device appears within

@@ -62,6 +62,11 @@ pub enum Event {
         x: i32,
         y: i32,
     },
+    /// Ctrl+Alt+Fn (or Alt+Fn): show text console n.
+    Console(u16),
+    /// Ctrl+Alt+Delete (the kernel does not see it while the UI holds the
+    /// keyboard; see `vt`).
+    CtrlAltDel,
 }
 
 // Linux key codes (linux/input-event-codes.h).
@@ -74,6 +79,10 @@ pub const KEY_LEFTSHIFT: u16 = 42;
 pub const KEY_RIGHTSHIFT: u16 = 54;
 pub const KEY_LEFTALT: u16 = 56;
 pub const KEY_CAPSLOCK: u16 = 58;
+pub const KEY_F1: u16 = 59;
+pub const KEY_F10: u16 = 68;
+pub const KEY_F11: u16 = 87;
+pub const KEY_F12: u16 = 88;
 pub const KEY_KPENTER: u16 = 96;
 pub const KEY_RIGHTCTRL: u16 = 97;
 pub const KEY_RIGHTALT: u16 = 100;
@@ -94,6 +103,7 @@ pub struct Input {
     layout: &'static Layout,
     mods: Mods,
     ctrl: bool,
+    alt: bool,
     pointer: (i32, i32),
     size: (i32, i32),
 }
@@ -101,12 +111,20 @@ pub struct Input {
 impl Input {
     pub fn new(layout: &'static Layout, width: u32, height: u32) -> Input {
         let size = (width as i32, height as i32);
-        Input { layout, mods: Mods::default(), ctrl: false, pointer: (size.0 / 2, size.1 / 2), size }
+        Input { layout, mods: Mods::default(), ctrl: false, alt: false, pointer: (size.0 / 2, size.1 / 2), size }
     }
 
     /// Switches the layout; takes effect at the next key.
     pub fn set_layout(&mut self, layout: &'static Layout) {
         self.layout = layout;
+    }
+
+    /// Forgets the modifiers held: their releases went elsewhere (another
+    /// console was shown meanwhile). Caps Lock stays.
+    pub fn release_modifiers(&mut self) {
+        self.mods = Mods { caps_lock: self.mods.caps_lock, ..Mods::default() };
+        self.ctrl = false;
+        self.alt = false;
     }
 
     pub fn layout(&self) -> &'static Layout {
@@ -142,11 +160,25 @@ impl Input {
             KEY_LEFTSHIFT | KEY_RIGHTSHIFT => self.mods.shift = down,
             KEY_RIGHTALT => self.mods.altgr = down,
             KEY_LEFTCTRL | KEY_RIGHTCTRL => self.ctrl = down,
+            KEY_LEFTALT => self.alt = down,
             KEY_CAPSLOCK if value == 1 => self.mods.caps_lock = !self.mods.caps_lock,
             _ => {}
         }
         if !down {
             return None;
+        }
+        if self.alt {
+            let n = match code {
+                KEY_F1..=KEY_F10 => code - KEY_F1 + 1,
+                KEY_F11 | KEY_F12 => code - KEY_F11 + 11,
+                _ => 0,
+            };
+            if n > 0 {
+                return (value == 1).then_some(Event::Console(n));
+            }
+            if self.ctrl && code == KEY_DELETE {
+                return (value == 1).then_some(Event::CtrlAltDel);
+            }
         }
         let key = match code {
             KEY_ESC => Key::Escape,
@@ -283,6 +315,37 @@ mod tests {
             run("us", &mut s),
             [Key::Enter, Key::Escape, Key::Down, Key::Down, Key::BackTab].map(Event::Key).to_vec()
         );
+    }
+
+    #[test]
+    fn ctrl_alt_function_keys_switch_consoles() {
+        let mut s = Scripted::new();
+        let hold = |s: &mut Scripted, code, down: bool| {
+            s.push(Raw::Key { code, value: i32::from(down) });
+        };
+        hold(&mut s, KEY_LEFTCTRL, true);
+        hold(&mut s, KEY_LEFTALT, true);
+        s.tap(KEY_F1 + 1);
+        s.push(Raw::Key { code: KEY_F1 + 1, value: 2 }); // a held key does not switch twice
+        hold(&mut s, KEY_LEFTCTRL, false);
+        s.tap(KEY_F12);
+        hold(&mut s, KEY_LEFTALT, false);
+        s.tap(KEY_F1 + 1).tap(KEY_ENTER); // F2 alone is no switch
+        hold(&mut s, KEY_RIGHTCTRL, true);
+        hold(&mut s, KEY_LEFTALT, true);
+        s.tap(KEY_DELETE);
+        assert_eq!(
+            run("us", &mut s),
+            [Event::Console(2), Event::Console(12), Event::Key(Key::Enter), Event::CtrlAltDel]
+        );
+        // Switched away with Ctrl+Alt held: their releases never come here.
+        let mut input = Input::new(Layout::by_name("us").unwrap(), 100, 100);
+        input.translate(Raw::Key { code: KEY_LEFTCTRL, value: 1 });
+        input.translate(Raw::Key { code: KEY_LEFTALT, value: 1 });
+        assert_eq!(input.translate(Raw::Key { code: KEY_F1 + 1, value: 1 }), Some(Event::Console(2)));
+        assert_eq!(input.translate(Raw::Key { code: 30, value: 1 }), None, "Ctrl+A types nothing");
+        input.release_modifiers();
+        assert_eq!(input.translate(Raw::Key { code: 30, value: 1 }), Some(Event::Key(Key::Char('a'))));
     }
 
     #[test]

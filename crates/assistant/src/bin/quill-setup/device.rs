@@ -32,6 +32,12 @@ pub fn device_info() -> DeviceInfo {
     let hostname = read("/proc/sys/kernel/hostname");
     let unit = hostname.strip_prefix("ITC").unwrap_or(&hostname).to_string();
     let mut warnings = Vec::new();
+    let data = Path::new("/data/quill");
+    let lock = adminlock::Lock::read(data);
+    let setup_done = devconfig::Store::new(data).load().is_ok_and(|(s, _)| s.setup_done);
+    if lock == adminlock::Lock::Open || (lock == adminlock::Lock::NotSet && setup_done) {
+        warnings.push(lang_text(assistant::catalogue::Msg::AdminNoneWarning));
+    }
     if let Some(why) = devconfig::data_missing_reason() {
         warnings.push(format!("DATA is not mounted: {why}. Settings are not kept."));
     }
@@ -48,6 +54,12 @@ pub fn device_info() -> DeviceInfo {
 /// or that the cable is unplugged (the home screen refreshes it every 2 s).
 fn addresses() -> Vec<String> {
     net::status::read_all(Path::new(net::status::RUN_DIR)).iter().map(|i| i.summary()).collect()
+}
+
+/// A warning in the language of the settings.
+fn lang_text(m: assistant::catalogue::Msg) -> String {
+    let lang = devconfig::Store::new("/data/quill").load().map(|(s, _)| s.language).unwrap_or_default();
+    assistant::catalogue::text(assistant::catalogue::Lang::from_tag(&lang), m).to_string()
 }
 
 /// The device side of the assistant.
@@ -129,6 +141,21 @@ impl System for DeviceSystem {
             }
         ));
         r
+    }
+
+    fn save_admin(&mut self, choice: &assistant::AdminChoice) -> Result<(), String> {
+        let dir = self.store.dir();
+        let r = match choice {
+            assistant::AdminChoice::Set(pw) => adminlock::set_password(dir, pw),
+            assistant::AdminChoice::None => adminlock::set_open(dir),
+            assistant::AdminChoice::Keep => return Ok(()),
+        };
+        r.map_err(|e| e.to_string())?;
+        log(match choice {
+            assistant::AdminChoice::Set(_) => "administrator password set",
+            _ => "no administrator password (chosen)",
+        });
+        Ok(())
     }
 
     fn save(&mut self, settings: &Settings) -> Result<(), String> {

@@ -68,8 +68,10 @@ fn main() {
             );
         }
         let mut w = Wizard::new(settings, timezones::system_zones());
-        let stdin = std::io::stdin();
-        match console::run(&mut w, &mut sys, &mut stdin.lock(), &mut std::io::stdout()) {
+        if adminlock::Lock::read(&a.data).guards() {
+            w = w.with_admin_existing();
+        }
+        match console::run(&mut w, &mut sys, &mut TtyAnswers, &mut std::io::stdout()) {
             Ok(()) => println!("quill-setup: settings saved in {}", store.path().display()),
             Err(e) => eprintln!("quill-setup: {e}"),
         }
@@ -130,20 +132,56 @@ fn main() {
     };
     runner.input.set_layout(layout(&settings.keyboard));
     runner.upgrade_display();
+    let mut authorized_setup = false;
     loop {
+        let lock = adminlock::Lock::read(&a.data);
+        let lang = Lang::from_tag(&settings.language);
         if !settings.setup_done {
+            // A password set before (a damaged settings file brought the
+            // assistant back) is asked for first.
+            if lock.guards() && !authorized_setup {
+                let mut home = Home::new(lang, device_info());
+                home.guarded = true;
+                home.ask_password(HomeOutcome::RunSetup);
+                if runner.home(home) != HomeOutcome::RunSetup {
+                    continue;
+                }
+            }
+            authorized_setup = false;
             let mut wiz = Wizard::new(settings.clone(), timezones::system_zones());
+            if lock.guards() {
+                wiz = wiz.with_admin_existing();
+            }
             if runner.wizard(&mut wiz, &mut sys) {
                 settings = wiz.settings();
             }
         }
         let lang = Lang::from_tag(&settings.language);
-        match runner.home(Home::new(lang, device_info())) {
-            HomeOutcome::RunSetup => settings.setup_done = false,
+        let mut home = Home::new(lang, device_info());
+        home.guarded = adminlock::Lock::read(&a.data).guards();
+        match runner.home(home) {
+            // Asked for the password already, when one is set.
+            HomeOutcome::RunSetup => {
+                settings.setup_done = false;
+                authorized_setup = true;
+            }
             HomeOutcome::Reboot => power(libc::SIGTERM),
             HomeOutcome::PowerOff => power(libc::SIGUSR2),
             _ => {}
         }
+    }
+}
+
+/// Answers typed at this terminal; passwords without echo.
+struct TtyAnswers;
+
+impl console::Answers for TtyAnswers {
+    fn line(&mut self) -> std::io::Result<String> {
+        console::Lines(std::io::stdin().lock()).line()
+    }
+    fn secret(&mut self, prompt: &str, out: &mut dyn std::io::Write) -> std::io::Result<String> {
+        adminlock::tty::read_secret(prompt, out)?
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the console input ended"))
     }
 }
 

@@ -24,6 +24,8 @@ pub struct Runner {
     first: bool,
     /// When DRM was last looked for, while on fbdev.
     drm_checked: Option<Instant>,
+    /// The hold on tty1, shared with the text consoles (the terminal on tty2).
+    _vt: Option<ui::vt::Vt>,
 }
 
 /// What waiting for input gave.
@@ -43,6 +45,8 @@ impl Runner {
         graphics_mode(true);
         let (w, h) = display.size();
         log(&format!("display {} {w}x{h}", display.kind()));
+        let vt = ui::vt::Vt::take(0);
+        ui::vt::set_drm_fd(display.drm_fd());
         Runner {
             display,
             fonts,
@@ -53,6 +57,7 @@ impl Runner {
             started,
             first: true,
             drm_checked: None,
+            _vt: vt,
         }
     }
 
@@ -66,13 +71,18 @@ impl Runner {
     /// Moves from fbdev (the firmware's framebuffer) to DRM once a DRM card
     /// can be opened; true when it did (the caller draws again).
     pub fn upgrade_display(&mut self) -> bool {
-        if self.display.kind() != "fbdev" || self.drm_checked.is_some_and(|t| t.elapsed() < DRM_POLL) {
+        // Not while a text console shows: opening the card would take it.
+        if self.display.kind() != "fbdev"
+            || !ui::vt::active()
+            || self.drm_checked.is_some_and(|t| t.elapsed() < DRM_POLL)
+        {
             return false;
         }
         self.drm_checked = Some(Instant::now());
         let Ok(d) = display::drm::DrmDisplay::open_any() else { return false };
         let (w, h) = d.size();
         log(&format!("display drm {w}x{h} (moved from fbdev)"));
+        ui::vt::set_drm_fd(d.drm_fd());
         self.display = Box::new(d);
         self.canvas = Canvas::new(w, h);
         self.theme = Theme::for_size(w, h);
@@ -95,6 +105,23 @@ impl Runner {
     fn next(&mut self, timeout: Duration) -> Wait {
         let deadline = Instant::now() + timeout;
         loop {
+            if !ui::vt::active() {
+                // Another console shows (the terminal on tty2): its keys are
+                // not ours. Wait for the way back, then draw everything.
+                log("console switched away; the screen waits");
+                while !ui::vt::active() {
+                    let _ = self.source.next(Duration::from_millis(200));
+                }
+                ui::vt::take_changed();
+                // The keys that switched away were let go on the other console.
+                self.input.release_modifiers();
+                log("console back; drawing again");
+                return Wait::Redraw;
+            }
+            if ui::vt::take_changed() {
+                self.input.release_modifiers();
+                return Wait::Redraw;
+            }
             let now = Instant::now();
             if now >= deadline {
                 return Wait::Timeout;
@@ -110,6 +137,9 @@ impl Runner {
     }
 
     fn present(&mut self) {
+        if !ui::vt::active() {
+            return;
+        }
         if let Err(e) = self.display.present(&self.canvas) {
             log(&format!("presenting a frame: {e}"));
         }
@@ -148,6 +178,14 @@ impl Runner {
                     None => Outcome::Continue,
                 },
                 Event::PointerMoved { .. } => Outcome::Continue,
+                Event::Console(n) => {
+                    switch_console(n);
+                    Outcome::Continue
+                }
+                Event::CtrlAltDel => {
+                    ctrl_alt_del();
+                    Outcome::Continue
+                }
             };
             self.input.set_layout(layout(w.layout()));
             if outcome == Outcome::Finished {
@@ -189,7 +227,15 @@ impl Runner {
                     continue;
                 }
             };
-            let outcome = match self.input.translate(raw) {
+            let mut outcome = match self.input.translate(raw) {
+                Some(Event::Console(n)) => {
+                    switch_console(n);
+                    HomeOutcome::Stay
+                }
+                Some(Event::CtrlAltDel) => {
+                    ctrl_alt_del();
+                    HomeOutcome::Stay
+                }
                 Some(Event::Key(k)) => home.key(k),
                 Some(Event::Click { x, y }) => match hits.iter().rev().find(|(r, _)| r.contains(x, y)) {
                     Some((_, h)) => home.click(*h),
@@ -197,8 +243,19 @@ impl Runner {
                 },
                 _ => HomeOutcome::Stay,
             };
+            if let HomeOutcome::Authorize { password, then } = outcome {
+                outcome = self.authorize(&mut home, &password.0, *then);
+            }
             match outcome {
                 HomeOutcome::Stay => {}
+                HomeOutcome::Terminal => open_terminal(&mut home),
+                HomeOutcome::FactoryReset => match adminlock::factory_reset(Path::new(DATA)) {
+                    Ok(removed) => {
+                        log(&format!("factory reset: removed {}; restarting", removed.join(", ")));
+                        return HomeOutcome::Reboot;
+                    }
+                    Err(e) => home.inform(e.to_string()),
+                },
                 HomeOutcome::Update => match updater::usb::offered_bundle(Path::new(updater::usb::RUN_DIR)) {
                     Some(bundle) => home.offer(bundle),
                     None => {
@@ -241,5 +298,71 @@ impl Runner {
                 other => return other,
             }
         }
+    }
+
+    /// Checks the administrator password typed on the home screen: right,
+    /// what it guarded goes on; wrong, the box comes back after a growing
+    /// wait; not checkable, only the recovery helps.
+    fn authorize(&mut self, home: &mut Home, password: &str, then: HomeOutcome) -> HomeOutcome {
+        let failures = adminlock::Failures::new(Path::new(RUN_DIR));
+        let wait = adminlock::delay_after(failures.count());
+        if !wait.is_zero() {
+            // The earlier failures' wait has not passed; nothing is checked.
+            std::thread::sleep(wait);
+        }
+        let what = format!("{then:?}");
+        match adminlock::Lock::read(Path::new(DATA)).verify(password) {
+            adminlock::Verdict::Right => {
+                failures.succeeded();
+                log(&format!("administrator password accepted on the screen for {what}"));
+                home.authorized(then)
+            }
+            adminlock::Verdict::Wrong => {
+                let wait = failures.failed();
+                log(&format!("wrong administrator password on the screen for {what} ({} in a row)", failures.count()));
+                home.refused(then, wait.as_secs(), None);
+                HomeOutcome::Stay
+            }
+            adminlock::Verdict::Unverifiable(why) => {
+                log(&format!("the administrator password cannot be checked: {why}"));
+                home.refused(then, 0, Some(why));
+                HomeOutcome::Stay
+            }
+        }
+    }
+}
+
+/// The settings folder on DATA.
+const DATA: &str = "/data/quill";
+const RUN_DIR: &str = "/run/quill";
+
+/// Opens the administrators' terminal: a one-time note for the login on
+/// tty2 that the screen has checked the password, then tty2 comes to the front.
+fn open_terminal(home: &mut Home) {
+    let _ = std::fs::write(Path::new(RUN_DIR).join(adminlock::TTY2_TICKET), format!("{}\n", adminlock::now_secs()));
+    match ui::vt::activate(2) {
+        Ok(()) => log("terminal opened on tty2"),
+        Err(e) => {
+            log(&format!("the terminal on tty2 cannot be shown: {e}"));
+            home.inform(text(home.lang, Msg::TerminalHint).to_string());
+        }
+    }
+}
+
+/// Ctrl+Alt+Del: what the kernel would have done with the keyboard on
+/// (init turns it into SIGINT, a clean reboot).
+fn ctrl_alt_del() {
+    log("ctrl-alt-del: asking init to reboot");
+    // SAFETY: kill(2) on PID 1 with a valid signal.
+    unsafe { libc::kill(1, libc::SIGINT) };
+}
+
+/// Ctrl+Alt+Fn: shows another console. The login there asks for the
+/// password itself (only the Terminal action, which asked already, leaves
+/// it a ticket).
+fn switch_console(n: u16) {
+    match ui::vt::activate(n) {
+        Ok(()) => log(&format!("switching to tty{n}")),
+        Err(e) => log(&format!("switching to tty{n}: {e}")),
     }
 }

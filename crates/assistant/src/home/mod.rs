@@ -1,6 +1,7 @@
 //! The home screen after setup: what the device is, and what can be done.
 
 use crate::catalogue::{fill, text, Lang, Msg};
+use crate::field::Field;
 use flash::disks::DiskList;
 use ui::widgets::{BODY, SMALL};
 use ui::{Key, Rect, Ui};
@@ -27,6 +28,7 @@ pub enum Action {
     Update,
     InstallDisk,
     Terminal,
+    Reset,
     Reboot,
     PowerOff,
 }
@@ -38,6 +40,7 @@ impl Action {
             Action::Update => Msg::ActionUpdate,
             Action::InstallDisk => Msg::ActionInstallDisk,
             Action::Terminal => Msg::ActionTerminal,
+            Action::Reset => Msg::ActionReset,
             Action::Reboot => Msg::ActionReboot,
             Action::PowerOff => Msg::ActionPowerOff,
         }
@@ -45,9 +48,19 @@ impl Action {
 }
 
 /// What the home screen asks the runner to do.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HomeOutcome {
     Stay,
+    /// Check this administrator password; when it is right, go on with
+    /// `then` ([`Home::authorized`]), else say so ([`Home::refused`]).
+    Authorize {
+        password: Secret,
+        then: Box<HomeOutcome>,
+    },
+    /// Open the administrators' terminal (tty2).
+    Terminal,
+    /// Wipe the settings and the password, then restart.
+    FactoryReset,
     RunSetup,
     /// Look for an update on USB storage and offer it.
     Update,
@@ -79,6 +92,9 @@ pub enum Overlay {
     DiskSettings(String),
     /// Work runs: its title, what it says, and how far it got (0..=1).
     Progress(Msg, String, f32),
+    /// The administrator password for this, then what to do; a note under
+    /// the field (a wrong password, a wait).
+    Password(Box<HomeOutcome>, Field, Option<String>),
 }
 
 pub struct Home {
@@ -88,6 +104,8 @@ pub struct Home {
     pub overlay: Option<Overlay>,
     /// In a confirmation: 0 Yes, 1 No.
     pub choice: usize,
+    /// An administrator password guards the protected actions.
+    pub guarded: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,7 +116,7 @@ pub enum HomeHit {
 
 impl Home {
     pub fn new(lang: Lang, info: DeviceInfo) -> Home {
-        Home { lang, info, selected: 0, overlay: None, choice: 1 }
+        Home { lang, info, selected: 0, overlay: None, choice: 1, guarded: false }
     }
 
     fn t(&self, m: Msg) -> &'static str {
@@ -111,7 +129,7 @@ impl Home {
         if self.info.pocket {
             v.push(Action::InstallDisk);
         }
-        v.extend([Action::Terminal, Action::Reboot, Action::PowerOff]);
+        v.extend([Action::Terminal, Action::Reset, Action::Reboot, Action::PowerOff]);
         v
     }
 
@@ -121,11 +139,15 @@ impl Home {
             Some(Overlay::ChooseDisk(d)) => d.len() + 1,
             Some(Overlay::Info(_)) => 1,
             Some(Overlay::Progress(..)) | None => 0,
+            Some(Overlay::Password(..)) => 2,
             Some(_) => 2,
         }
     }
 
     pub fn key(&mut self, key: Key) -> HomeOutcome {
+        if let Some(Overlay::Password(..)) = self.overlay {
+            return self.password_key(key);
+        }
         if self.overlay.is_some() {
             let n = self.buttons();
             return match key {
@@ -173,7 +195,9 @@ impl Home {
         match (overlay, i) {
             (Overlay::Confirm(Action::Reboot), 0) => HomeOutcome::Reboot,
             (Overlay::Confirm(Action::PowerOff), 0) => HomeOutcome::PowerOff,
-            (Overlay::ConfirmInstall(bundle), 0) => HomeOutcome::Install(bundle),
+            (Overlay::Confirm(Action::Reset), 0) => self.guard(HomeOutcome::FactoryReset),
+            (Overlay::ConfirmInstall(bundle), 0) => self.guard(HomeOutcome::Install(bundle)),
+            (Overlay::Password(then, field, _), 0) => HomeOutcome::Authorize { password: Secret(field.text), then },
             (Overlay::ChooseDisk(disks), i) if i < disks.len() => {
                 let (path, label) = disks[i].clone();
                 self.confirm_disk(path, label);
@@ -268,14 +292,11 @@ impl Home {
     fn activate(&mut self, i: usize) -> HomeOutcome {
         let Some(&action) = self.actions().get(i) else { return HomeOutcome::Stay };
         match action {
-            Action::Setup => HomeOutcome::RunSetup,
+            Action::Setup => self.guard(HomeOutcome::RunSetup),
             Action::Update => HomeOutcome::Update,
-            Action::InstallDisk => HomeOutcome::FindDisks,
-            Action::Terminal => {
-                self.overlay = Some(Overlay::Info(self.t(Msg::TerminalHint).into()));
-                HomeOutcome::Stay
-            }
-            a @ (Action::Reboot | Action::PowerOff) => {
+            Action::InstallDisk => self.guard(HomeOutcome::FindDisks),
+            Action::Terminal => self.guard(HomeOutcome::Terminal),
+            a @ (Action::Reset | Action::Reboot | Action::PowerOff) => {
                 self.choice = 1;
                 self.overlay = Some(Overlay::Confirm(a));
                 HomeOutcome::Stay
@@ -310,27 +331,39 @@ impl Home {
             y += t.px(26);
         }
         for w in &self.info.warnings {
-            ui.label(area.x, y, SMALL, true, t.error, w);
-            y += t.px(22);
+            // Wrapped: a warning is a sentence, and must be read whole.
+            y += ui.paragraph(Rect::new(area.x, y, area.w, t.px(60)), SMALL, t.error, w).max(t.px(22));
         }
         y += t.px(16);
         let mut hits = Vec::new();
-        let bw = area.w.min(t.px(400));
-        for (i, a) in self.actions().iter().enumerate() {
-            let r = Rect::new(area.x, y, bw, t.px(34));
+        // One column of buttons while they fit below the facts, else more
+        // (a UD Pocket with warnings at 1024x768 has eight actions).
+        let actions = self.actions();
+        let (step, gap) = (t.px(44), t.px(16));
+        let fit = ((area.y + area.h - y + step - t.px(34)) / step).max(1) as usize;
+        let cols = actions.len().div_ceil(fit).clamp(1, 3);
+        let rows = actions.len().div_ceil(cols);
+        let bw = ((area.w - gap * (cols as i32 - 1)) / cols as i32).min(t.px(400));
+        for (i, a) in actions.iter().enumerate() {
+            let (col, row) = ((i / rows) as i32, (i % rows) as i32);
+            let r = Rect::new(area.x + col * (bw + gap), y + row * step, bw, t.px(34));
             let focused = self.overlay.is_none() && self.selected == i;
             ui.button(r, self.t(a.msg()), focused, true, false);
             hits.push((r, HomeHit::Action(i)));
-            y += t.px(44);
         }
         match &self.overlay {
             None => hits,
+            Some(Overlay::Password(..)) => self.draw_password(ui),
             Some(Overlay::Info(msg)) => {
                 let b = ui.message_box(self.t(Msg::HomeTitle), msg, &["OK"], 0);
                 b.into_iter().enumerate().map(|(i, r)| (r, HomeHit::Overlay(i))).collect()
             }
             Some(Overlay::Confirm(a)) => {
-                let q = if *a == Action::Reboot { Msg::ConfirmReboot } else { Msg::ConfirmPowerOff };
+                let q = match a {
+                    Action::Reboot => Msg::ConfirmReboot,
+                    Action::Reset => Msg::ConfirmReset,
+                    _ => Msg::ConfirmPowerOff,
+                };
                 let b = ui.message_box(self.t(a.msg()), self.t(q), &[self.t(Msg::Yes), self.t(Msg::No)], self.choice);
                 b.into_iter().enumerate().map(|(i, r)| (r, HomeHit::Overlay(i))).collect()
             }
@@ -375,122 +408,9 @@ impl Home {
     }
 }
 
+mod guard;
+
+pub use guard::Secret;
+
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reboot_and_power_off_ask_first_and_default_to_no() {
-        let mut h = Home::new(Lang::En, DeviceInfo::default());
-        h.key(Key::Down);
-        h.key(Key::Down);
-        h.key(Key::Down);
-        assert_eq!(h.actions()[h.selected], Action::Reboot);
-        assert_eq!(h.key(Key::Enter), HomeOutcome::Stay);
-        assert_eq!(h.overlay, Some(Overlay::Confirm(Action::Reboot)));
-        assert_eq!(h.key(Key::Enter), HomeOutcome::Stay, "No is the default");
-        assert_eq!(h.overlay, None);
-        h.key(Key::Down);
-        h.key(Key::Enter);
-        h.key(Key::Left);
-        assert_eq!(h.key(Key::Enter), HomeOutcome::PowerOff);
-    }
-
-    #[test]
-    fn an_offered_update_asks_first_and_blocks_input_while_it_runs() {
-        let mut h = Home::new(Lang::En, DeviceInfo::default());
-        let b = std::path::PathBuf::from("/run/media/sda1/quill-2.0.0.qbundle");
-        h.offer(b.clone());
-        assert_eq!(h.key(Key::Enter), HomeOutcome::Stay, "No is the default");
-        assert_eq!(h.overlay, None);
-        h.offer(b.clone());
-        h.key(Key::Left);
-        assert_eq!(h.key(Key::Enter), HomeOutcome::Install(b.clone()));
-        h.offer(b.clone());
-        assert_eq!(h.click(HomeHit::Overlay(0)), HomeOutcome::Install(b));
-        h.progress("quill-2.0.0.qbundle", "written  50%", 0.5);
-        assert_eq!(h.key(Key::Escape), HomeOutcome::Stay);
-        assert!(matches!(h.overlay, Some(Overlay::Progress(_, _, f)) if f == 0.5), "progress cannot be dismissed");
-        h.finished(Err("the bundle is signed by an unknown key".into()));
-        assert!(
-            matches!(h.overlay, Some(Overlay::Info(ref m)) if m.contains("keeps its firmware") && m.contains("unknown key"))
-        );
-        h.key(Key::Enter);
-        assert_eq!(h.overlay, None);
-    }
-
-    #[test]
-    fn setup_update_and_terminal() {
-        let mut h = Home::new(Lang::De, DeviceInfo::default());
-        assert_eq!(h.click(HomeHit::Action(0)), HomeOutcome::RunSetup);
-        assert_eq!(h.click(HomeHit::Action(1)), HomeOutcome::Update);
-        assert_eq!(h.click(HomeHit::Action(2)), HomeOutcome::Stay);
-        assert!(matches!(h.overlay, Some(Overlay::Info(ref m)) if m.contains("Strg+Alt+F2")));
-        assert_eq!(h.click(HomeHit::Action(0)), HomeOutcome::Stay, "the message box is modal");
-        h.key(Key::Escape);
-        assert_eq!(h.overlay, None);
-    }
-
-    fn list(disks: &[(&str, Option<&str>)]) -> DiskList {
-        DiskList {
-            running_from: "/dev/sda".into(),
-            from_removable: true,
-            disks: disks
-                .iter()
-                .map(|(p, r)| flash::disks::Disk {
-                    path: p.to_string(),
-                    label: "QEMU HARDDISK, 2.0 GiB".into(),
-                    size: 2 << 30,
-                    refusal: r.map(str::to_string),
-                })
-                .collect(),
-        }
-    }
-
-    #[test]
-    fn install_onto_the_disk_is_offered_on_a_pocket_only_and_asks_twice() {
-        let h = Home::new(Lang::En, DeviceInfo::default());
-        assert!(!h.actions().contains(&Action::InstallDisk), "not on an internal-disk device");
-        let mut h = Home::new(Lang::En, DeviceInfo { pocket: true, ..Default::default() });
-        assert_eq!(h.actions()[2], Action::InstallDisk);
-        assert_eq!(h.click(HomeHit::Action(2)), HomeOutcome::FindDisks);
-        // One usable disk: straight to the question, No by default.
-        h.disks(Ok(list(&[("/dev/vda", None), ("/dev/sdb", Some("removable"))])));
-        assert!(matches!(h.overlay, Some(Overlay::ConfirmDisk(ref p, _)) if p == "/dev/vda"));
-        assert_eq!(h.key(Key::Enter), HomeOutcome::Stay);
-        assert_eq!(h.overlay, None, "No erased nothing");
-        h.disks(Ok(list(&[("/dev/vda", None)])));
-        h.key(Key::Left);
-        assert_eq!(h.key(Key::Enter), HomeOutcome::Stay);
-        assert_eq!(h.overlay, Some(Overlay::DiskSettings("/dev/vda".into())));
-        assert_eq!(
-            h.key(Key::Enter),
-            HomeOutcome::InstallToDisk { device: "/dev/vda".into(), copy_settings: true },
-            "copying is the default"
-        );
-        // Several: a choice, the last item cancels.
-        h.disks(Ok(list(&[("/dev/vda", None), ("/dev/nvme0n1", None)])));
-        assert!(matches!(h.overlay, Some(Overlay::ChooseDisk(ref d)) if d.len() == 2));
-        h.key(Key::Down);
-        h.key(Key::Down);
-        assert_eq!(h.key(Key::Enter), HomeOutcome::Stay);
-        assert_eq!(h.overlay, None, "Cancel");
-        h.disks(Ok(list(&[("/dev/vda", None), ("/dev/nvme0n1", None)])));
-        assert_eq!(h.click(HomeHit::Overlay(1)), HomeOutcome::Stay);
-        assert!(matches!(h.overlay, Some(Overlay::ConfirmDisk(ref p, _)) if p == "/dev/nvme0n1"));
-        assert_eq!(h.click(HomeHit::Overlay(0)), HomeOutcome::Stay);
-        assert_eq!(
-            h.click(HomeHit::Overlay(1)),
-            HomeOutcome::InstallToDisk { device: "/dev/nvme0n1".into(), copy_settings: false }
-        );
-        // None: why, per disk.
-        h.disks(Ok(list(&[("/dev/sdb", Some("removable or USB storage, not an internal disk"))])));
-        assert!(matches!(h.overlay, Some(Overlay::Info(ref m)) if m.contains("/dev/sdb") && m.contains("removable")));
-        h.key(Key::Enter);
-        h.disk_progress("/dev/vda", "written  40%", 0.2);
-        assert_eq!(h.key(Key::Escape), HomeOutcome::Stay);
-        assert!(matches!(h.overlay, Some(Overlay::Progress(Msg::ActionInstallDisk, _, _))));
-        h.disk_finished("/dev/vda", Err("read-back mismatch".into()));
-        assert!(matches!(h.overlay, Some(Overlay::Info(ref m)) if m.contains("failed") && m.contains("mismatch")));
-    }
-}
+mod tests;

@@ -3,12 +3,18 @@
 //! not. Side effects go through [`System`], so tests run it without a
 //! device.
 
+mod admin;
+mod gateway;
+mod result;
+
+pub use admin::AdminChoice;
+
 use crate::catalogue::{fill, text, Lang, Msg, LANGUAGES};
 use crate::field::Field;
 use crate::gateway::GatewayError;
 use crate::timezones::{filter, Zone};
 use crate::validate::{self, Fingerprint};
-use devconfig::{Gateway, Licence, Settings};
+use devconfig::{Licence, Settings};
 use ui::Key;
 
 /// What the assistant does to the device.
@@ -25,6 +31,9 @@ pub trait System {
     fn check_gateway(&mut self, host: &str, port: u16, fingerprint: &str) -> Result<(), GatewayError>;
     /// Writes the settings (crash-safe).
     fn save(&mut self, settings: &Settings) -> Result<(), String>;
+    /// Sets the administrator password, or records that there is none
+    /// (crash-safe, before the settings are saved).
+    fn save_admin(&mut self, choice: &AdminChoice) -> Result<(), String>;
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +43,7 @@ pub enum Step {
     Timezone,
     DateTime,
     Licence,
+    Admin,
     Gateway,
     Finish,
 }
@@ -48,6 +58,8 @@ pub enum FieldId {
     Address,
     Fingerprint,
     Otp,
+    Password,
+    Repeat,
 }
 
 /// What can have the keyboard focus, in Tab order per step.
@@ -104,6 +116,13 @@ pub struct Wizard {
     pub address: Field,
     pub fingerprint: Field,
     pub otp: Field,
+    /// The administrator step: 0 set a password, 1 none, 2 keep the
+    /// current one (only offered when one is set).
+    pub admin: usize,
+    /// Whether a password was set before this run.
+    pub admin_existing: bool,
+    pub password: Field,
+    pub repeat: Field,
     pub gateway: GatewayState,
     pub focus: usize,
     /// An error to show (a failed save, a clock that could not be set).
@@ -140,6 +159,10 @@ impl Wizard {
                 validate::group_fingerprint(&gw.fingerprint)
             }),
             otp: Field::default(),
+            admin: 0,
+            admin_existing: false,
+            password: Field::default(),
+            repeat: Field::default(),
             gateway: GatewayState::NotChecked,
             focus: 0,
             error: None,
@@ -162,9 +185,10 @@ impl Wizard {
     pub fn steps(&self) -> Vec<Step> {
         let mut s = vec![Step::Language, Step::Keyboard, Step::Timezone, Step::DateTime, Step::Licence];
         if self.licence == 0 {
+            // The gateway login belongs to the licence choice.
             s.push(Step::Gateway);
         }
-        s.push(Step::Finish);
+        s.extend([Step::Admin, Step::Finish]);
         s
     }
 
@@ -182,6 +206,7 @@ impl Wizard {
             Step::Timezone => Msg::TimezoneTitle,
             Step::DateTime => Msg::DateTimeTitle,
             Step::Licence => Msg::LicenceTitle,
+            Step::Admin => Msg::AdminTitle,
             Step::Gateway => Msg::GatewayTitle,
             Step::Finish => Msg::FinishTitle,
         })
@@ -196,6 +221,8 @@ impl Wizard {
             Step::Timezone => vec![Field(FieldId::Filter), List],
             Step::DateTime => vec![Field(FieldId::Date), Field(FieldId::Time)],
             Step::Gateway => vec![Field(FieldId::Address), Field(FieldId::Fingerprint), Field(FieldId::Otp)],
+            Step::Admin if self.admin == 0 => vec![List, Field(FieldId::Password), Field(FieldId::Repeat)],
+            Step::Admin => vec![List],
             Step::Finish => vec![],
         };
         if self.step != Step::Language {
@@ -219,6 +246,8 @@ impl Wizard {
             FieldId::Address => &self.address,
             FieldId::Fingerprint => &self.fingerprint,
             FieldId::Otp => &self.otp,
+            FieldId::Password => &self.password,
+            FieldId::Repeat => &self.repeat,
         }
     }
 
@@ -231,6 +260,8 @@ impl Wizard {
             FieldId::Address => &mut self.address,
             FieldId::Fingerprint => &mut self.fingerprint,
             FieldId::Otp => &mut self.otp,
+            FieldId::Password => &mut self.password,
+            FieldId::Repeat => &mut self.repeat,
         }
     }
 
@@ -241,6 +272,7 @@ impl Wizard {
             Step::Keyboard => keymap::LAYOUTS.iter().map(|(n, label)| format!("{label} ({n})")).collect(),
             Step::Timezone => self.filtered_zones().iter().map(|&i| self.zones[i].label()).collect(),
             Step::Licence => vec![self.t(Msg::LicenceGateway).into(), self.t(Msg::LicenceSkip).into()],
+            Step::Admin => self.admin_items(),
             _ => vec![],
         }
     }
@@ -251,6 +283,7 @@ impl Wizard {
             Step::Keyboard => Some(self.keyboard),
             Step::Timezone => (!self.filtered_zones().is_empty()).then_some(self.zone_selected),
             Step::Licence => Some(self.licence),
+            Step::Admin => Some(self.admin),
             _ => None,
         }
     }
@@ -280,6 +313,7 @@ impl Wizard {
             FieldId::Address if !self.address.text.is_empty() && validate::address(&self.address.text).is_none() => {
                 Some((self.t(Msg::AddressInvalid).into(), true))
             }
+            FieldId::Password | FieldId::Repeat => self.admin_hint(id),
             FieldId::Fingerprint => match validate::fingerprint(&self.fingerprint.text) {
                 Fingerprint::Complete(_) => None,
                 Fingerprint::Partial(n) => Some((fill(self.t(Msg::FingerprintHint), &[&n.to_string()]), false)),
@@ -294,6 +328,7 @@ impl Wizard {
         match self.step {
             Step::Timezone if self.filtered_zones().is_empty() => Some(self.t(Msg::TimezoneNone).into()),
             Step::DateTime => self.field_hint(FieldId::Date).or(self.field_hint(FieldId::Time)).map(|h| h.0),
+            Step::Admin => self.admin_blocker(),
             Step::Gateway => {
                 if validate::address(&self.address.text).is_none() {
                     return Some(self.t(Msg::AddressInvalid).into());
@@ -316,16 +351,6 @@ impl Wizard {
             Step::Finish => self.t(Msg::Finish),
             Step::Gateway if self.gateway != GatewayState::Ready => self.t(Msg::GatewayConnect),
             _ => self.t(Msg::Next),
-        }
-    }
-
-    /// The line under the gateway fields.
-    pub fn gateway_status(&self) -> Option<String> {
-        match &self.gateway {
-            GatewayState::NotChecked => None,
-            GatewayState::Checking => Some(fill(self.t(Msg::GatewayChecking), &[self.address.text.trim()])),
-            GatewayState::Ready => Some(self.t(Msg::GatewayReady).into()),
-            GatewayState::Failed(m) => Some(m.clone()),
         }
     }
 
@@ -419,6 +444,7 @@ impl Wizard {
             Step::Licence => {
                 self.licence = i.min(1);
             }
+            Step::Admin => self.admin = i.min(self.admin_items().len() - 1),
             _ => {}
         }
     }
@@ -489,15 +515,20 @@ impl Wizard {
                     Err(e) => self.error = Some(e),
                 }
             }
-            Step::Licence => self.enter(if self.licence == 0 { Step::Gateway } else { Step::Finish }, sys),
+            Step::Licence => self.enter(if self.licence == 0 { Step::Gateway } else { Step::Admin }, sys),
+            Step::Admin => self.enter(Step::Finish, sys),
             Step::Gateway => {
                 if self.gateway == GatewayState::Ready {
-                    self.enter(Step::Finish, sys)
+                    self.enter(Step::Admin, sys)
                 } else {
                     self.gateway = GatewayState::Checking;
                 }
             }
             Step::Finish => {
+                if let Err(e) = sys.save_admin(&self.admin_choice()) {
+                    self.error = Some(fill(self.t(Msg::SaveFailed), &[&e]));
+                    return Outcome::Continue;
+                }
                 let s = self.settings();
                 match sys.save(&s) {
                     Ok(()) => return Outcome::Finished,
@@ -506,71 +537,5 @@ impl Wizard {
             }
         }
         Outcome::Continue
-    }
-
-    /// Runs the TLS check the Gateway step asked for (the runner calls it
-    /// after drawing "Connecting ...").
-    pub fn run_gateway_check(&mut self, sys: &mut dyn System) {
-        if self.gateway != GatewayState::Checking {
-            return;
-        }
-        let (Some((host, port)), Fingerprint::Complete(fp)) =
-            (validate::address(&self.address.text), validate::fingerprint(&self.fingerprint.text))
-        else {
-            self.gateway = GatewayState::NotChecked;
-            return;
-        };
-        self.gateway = match sys.check_gateway(&host, port, &fp) {
-            Ok(()) => GatewayState::Ready,
-            Err(GatewayError::Mismatch { presented }) => {
-                GatewayState::Failed(fill(self.t(Msg::GatewayMismatch), &[&validate::group_fingerprint(&presented)]))
-            }
-            Err(GatewayError::Unreachable(e)) => {
-                GatewayState::Failed(fill(self.t(Msg::GatewayUnreachable), &[self.address.text.trim(), &e]))
-            }
-        };
-        if self.gateway == GatewayState::Ready {
-            // Focus Next, so that Enter goes on.
-            self.focus = self.controls().len() - 1;
-        }
-    }
-
-    /// The settings as chosen; unknown fields of the old settings are kept.
-    /// The one-time password is never stored.
-    pub fn settings(&self) -> Settings {
-        let mut s = self.base.clone();
-        s.setup_done = true;
-        s.language = LANGUAGES[self.language].0.into();
-        s.keyboard = self.layout().into();
-        s.timezone = self.timezone.clone();
-        if self.licence == 0 {
-            s.licence = Licence::Gateway;
-            let fp = match validate::fingerprint(&self.fingerprint.text) {
-                Fingerprint::Complete(fp) => fp,
-                _ => String::new(),
-            };
-            let other = s.gateway.take().map(|g| g.other).unwrap_or_default();
-            s.gateway = Some(Gateway { address: self.address.text.trim().into(), fingerprint: fp, other });
-        } else {
-            s.licence = Licence::Skip;
-            s.gateway = None;
-        }
-        s
-    }
-
-    /// The summary lines of the Finish step.
-    pub fn summary(&self) -> Vec<(String, String)> {
-        let zone = self.zones.iter().find(|z| z.name == self.timezone).map_or(self.timezone.clone(), Zone::label);
-        let licence = if self.licence == 0 {
-            fill(self.t(Msg::LicenceViaGateway), &[self.address.text.trim()])
-        } else {
-            self.t(Msg::LicenceSkipped).into()
-        };
-        vec![
-            (self.t(Msg::LanguageTitle).into(), LANGUAGES[self.language].1.into()),
-            (self.t(Msg::KeyboardTitle).into(), keymap::LAYOUTS[self.keyboard].1.into()),
-            (self.t(Msg::TimezoneTitle).into(), zone),
-            (self.t(Msg::LicenceTitle).into(), licence),
-        ]
     }
 }
