@@ -110,6 +110,29 @@ impl Vm {
         r
     }
 
+    /// Waits until `n` more complete lines came after the cursor (any
+    /// lines: a moment picked by counting the guest's own events) and moves
+    /// the cursor past them.
+    pub fn wait_lines(&mut self, n: usize, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let (lock, cv) = &*self.transcript;
+        let mut raw = lock.lock().unwrap();
+        loop {
+            let text = clean(&raw);
+            let rest = text.get(self.cursor..).unwrap_or("");
+            let ends: Vec<usize> = rest.match_indices('\n').map(|(i, _)| i + 1).take(n).collect();
+            if ends.len() >= n {
+                self.cursor += ends.last().copied().unwrap_or(0);
+                return Ok(());
+            }
+            let now = Instant::now();
+            if now >= deadline || text.ends_with(CLOSED) {
+                return Err(anyhow!("{n} more console lines did not come within {timeout:?}"));
+            }
+            raw = cv.wait_timeout(raw, deadline - now).unwrap().0;
+        }
+    }
+
     /// Like [`Vm::wait_seen`] but does not wait for the end of the line (a
     /// prompt printed before a line already waited for).
     pub fn wait_seen_text(&mut self, needle: &str, timeout: Duration) -> Result<String> {

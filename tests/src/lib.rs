@@ -7,6 +7,7 @@
 
 pub mod nbd;
 pub mod netlab;
+pub mod powercut;
 
 use anyhow::{bail, Context, Result};
 use gptedit::{FileDisk, Gpt, Partition};
@@ -231,7 +232,7 @@ pub fn sh(vm: &mut Vm, cmd: &str) -> Result<String> {
 pub fn keys(vm: &mut Vm, qcodes: &[&str], gap: Duration) -> Result<()> {
     for k in qcodes {
         vm.send_key(&[k])?;
-        std::thread::sleep(gap);
+        std::thread::sleep(gap.min(Duration::from_millis(100)));
     }
     Ok(())
 }
@@ -266,10 +267,16 @@ pub fn serial_login(vm: &mut Vm, password: &str) -> Result<()> {
     Ok(())
 }
 
-/// Waits for `quill: ready` and the shell prompt; returns the ready line.
+/// Waits until the serial console's shell runs commands: its prompt may
+/// come before or after `quill: ready`, so a command's answer is the sign.
+pub fn shell_up(vm: &mut Vm) -> Result<()> {
+    vm.sh("true", Duration::from_secs(60)).map(|_| ())
+}
+
+/// Waits for `quill: ready` and the shell; returns the ready line.
 pub fn ready_shell(vm: &mut Vm) -> Result<String> {
     let ready = vm.wait_for("quill: ready", BOOT_TIMEOUT)?;
-    vm.wait_for_text("# ", Duration::from_secs(30))?;
+    shell_up(vm)?;
     Ok(ready)
 }
 
@@ -338,32 +345,26 @@ fn compare(actual: &ui::Canvas, reference: &Path, out: &Path) -> Result<f64> {
 }
 
 /// Saves a QMP screendump as target/quill/test-logs/screens/FILE.png and
-/// compares it with a golden frame; retries briefly while the frame may
-/// still be on its way to the display. Returns the share of differing pixels.
+/// compares it with a golden frame, looking again every 100 ms while the
+/// frame may still be on its way to the display (for at most 10 s).
+/// Returns the share of differing pixels.
 pub fn expect_screen(vm: &mut Vm, file: &str, reference: &Path) -> Result<f64> {
     let dir = root().join("target/quill/test-logs/screens");
     fs::create_dir_all(&dir)?;
     let path = dir.join(format!("{file}.png"));
-    let mut last = None;
-    for _ in 0..10 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
         let _ = fs::remove_file(&path);
+        // QMP answers screendump once the file is written.
         vm.screendump(&path)?;
-        for _ in 0..50 {
-            if path.exists() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        std::thread::sleep(Duration::from_millis(300));
-        let c = ui::Canvas::load_png(&path)?;
-        match compare(&c, reference, &path) {
+        let r = ui::Canvas::load_png(&path).map_err(anyhow::Error::from).and_then(|c| compare(&c, reference, &path));
+        match r {
             Ok(share) => {
                 eprintln!("{file}: {:.3}% of the pixels differ from the reference", share * 100.0);
                 return Ok(share);
             }
-            Err(e) => last = Some(e),
+            Err(e) if std::time::Instant::now() >= deadline => return Err(e),
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
         }
-        std::thread::sleep(Duration::from_millis(500));
     }
-    Err(last.unwrap())
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 const STEP: Duration = Duration::from_secs(60);
 
 /// Time between two key presses.
-const KEY_GAP: Duration = Duration::from_millis(150);
+const KEY_GAP: Duration = Duration::from_millis(100);
 
 fn keys(vm: &mut quill_qemu::Vm, qcodes: &[&str]) -> anyhow::Result<()> {
     quill_e2e::keys(vm, qcodes, KEY_GAP)

@@ -29,7 +29,7 @@ fn the_device_verifies_a_bundle_and_refuses_a_damaged_one() {
     let mut vm = disk.boot_with(&[&stick]).unwrap();
     let r = (|| -> anyhow::Result<()> {
         vm.wait_for("quill: ready", BOOT_TIMEOUT)?;
-        vm.wait_for_text("# ", Duration::from_secs(20))?;
+        quill_e2e::shell_up(&mut vm)?;
         vm.type_serial("mkdir -p /mnt/stick && mount -t vfat -o ro /dev/vdb /mnt/stick && echo mounted-$((40+2))\n")?;
         vm.wait_for("mounted-42", Duration::from_secs(20))?;
         vm.type_serial("fwupdate bundle verify /mnt/stick/quill-x86-ud-9.9.9.qbundle --board x86-ud; echo rc=$?\n")?;

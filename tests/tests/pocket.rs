@@ -111,7 +111,7 @@ fn assert_installed(internal: &Path) {
 }
 
 /// Time between two key presses on the home screen.
-const KEY_GAP: Duration = Duration::from_millis(300);
+const KEY_GAP: Duration = Duration::from_millis(100);
 
 #[test]
 #[ignore = "needs the image: run with `cargo xtask test`"]
@@ -153,7 +153,7 @@ fn pocket_installs_onto_an_empty_internal_disk_which_then_boots_alone() {
     let r = (|| -> anyhow::Result<()> {
         let ready = vm.wait_for("quill: ready", BOOT_TIMEOUT)?;
         anyhow::ensure!(ready.contains("slot=a ") && ready.contains("data=mounted"), "{ready}");
-        vm.wait_for_text("# ", Duration::from_secs(30))?;
+        quill_e2e::shell_up(&mut vm)?;
         let out = sh(
             &mut vm,
             "grep ' /data ' /proc/mounts; echo data-kib=$(df -k /data | tail -1 | awk '{print $2}'); fwupdate status",
@@ -192,7 +192,6 @@ fn pocket_home_screen_installs_onto_the_internal_disk() {
         // Set up already (TestDisk::set_up): the home screen comes up and,
         // on a stick, offers the internal disk.
         vm.wait_seen("assistant: home screen: running from removable storage", step)?;
-        std::thread::sleep(Duration::from_secs(1));
         // Third action: the administrator password first (a wrong one
         // lists no disk), then Yes to erasing (No is the default), then Yes
         // to copying the settings (the default).
@@ -204,9 +203,10 @@ fn pocket_home_screen_installs_onto_the_internal_disk() {
         anyhow::ensure!(!vm.transcript().contains("assistant: disks:"), "disks were listed before the password");
         let found = vm.wait_seen("assistant: disks:", step)?;
         anyhow::ensure!(found.contains("/dev/vda"), "{found}");
-        std::thread::sleep(Duration::from_secs(1));
+        // One usable disk: the erase question comes at once.
+        vm.wait_for("assistant: home screen shows ConfirmDisk", step)?;
         keys(&mut vm, &["left", "ret"], KEY_GAP)?;
-        std::thread::sleep(Duration::from_secs(1));
+        vm.wait_for("assistant: home screen shows DiskSettings", step)?;
         keys(&mut vm, &["ret"], KEY_GAP)?;
         let ended = vm.wait_seen("assistant: fwupdate install-to-disk ended", Duration::from_secs(300))?;
         anyhow::ensure!(ended.contains("exit status: 0"), "{ended}");

@@ -23,7 +23,7 @@ fn cut(point: &str, shown: &str, after_flip: bool) {
         ready_shell(&mut vm)?;
         mount_stick(&mut vm)?;
         vm.type_serial(&format!(
-            "FWUPDATE_TEST_PAUSE={point}:600 fwupdate install --yes /mnt/stick/quill-x86-ud-2.0.0.qbundle\n"
+            "FWUPDATE_TEST_PAUSE={point}:/run/never fwupdate install --yes /mnt/stick/quill-x86-ud-2.0.0.qbundle\n"
         ))?;
         vm.wait_for(&format!("test pause at {shown}"), LONG)?;
         vm.pull_plug()
@@ -128,4 +128,22 @@ fn a_tampered_bundle_is_refused_and_not_one_byte_reaches_the_slot() {
     disk.extract("SYSTEM_B", &slot_b_after).unwrap();
     assert!(std::fs::read(&slot_b).unwrap() == std::fs::read(&slot_b_after).unwrap(), "slot B changed");
     assert_eq!(disk.cgpt_state(3).unwrap(), (0, 0, false));
+}
+
+/// Power cuts at random moments (QMP quit) during installs, first boots of
+/// the new slot and mark-good: `QUILL_POWER_CUTS` of them (3 in CI;
+/// `cargo xtask bench --power-cuts N` runs more), from seed
+/// `QUILL_POWER_CUT_SEED` (printed, to repeat a run).
+#[test]
+#[ignore = "needs the image: run with `cargo xtask test`"]
+fn random_power_cuts_leave_a_bootable_device() {
+    let n = std::env::var("QUILL_POWER_CUTS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+    let seed = std::env::var("QUILL_POWER_CUT_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+    });
+    eprintln!("power cuts: {n}, seed {seed} (QUILL_POWER_CUT_SEED={seed} repeats them)");
+    let tally = quill_e2e::powercut::campaign(&test_bundle("2.0.0"), 1, n, seed).unwrap();
+    // The bench reads this line.
+    println!("{}", tally.line());
+    assert!(tally.clean(), "{}\n{}", tally.line(), tally.notes.join("\n"));
 }

@@ -56,7 +56,7 @@ fn rpi4_boots_mounts_data_and_runs_the_assistant_on_the_framebuffer() {
     let r = (|| -> Result<()> {
         let ready = vm.wait_for("quill: ready", quill_e2e::BOOT_TIMEOUT)?;
         let secs = vm.elapsed();
-        vm.wait_for_text("# ", Duration::from_secs(30))?;
+        quill_e2e::shell_up(&mut vm)?;
         eprintln!("raspi4b: `quill: ready` {secs:.1} s after QEMU started: {ready}");
         anyhow::ensure!(ready.contains("slot=a") && ready.contains("board=rpi4"), "{ready}");
         anyhow::ensure!(ready.contains("data=mounted"), "DATA is not mounted: {ready}");
@@ -74,9 +74,9 @@ fn rpi4_boots_mounts_data_and_runs_the_assistant_on_the_framebuffer() {
         quill_e2e::expect_screen(&mut vm, "rpi4-1-language", &golden("640-1-language"))?;
         // It answers the USB keyboard (dwc2, usbhid, evdev).
         vm.wait_seen("assistant: input /dev/input/event", STEP)?;
-        keys(&mut vm, &["ret"], Duration::from_millis(300))?;
+        keys(&mut vm, &["ret"], Duration::from_millis(100))?;
         vm.wait_seen("assistant: screen Keyboard", STEP)?;
-        keys(&mut vm, &["down", "down"], Duration::from_millis(300))?;
+        keys(&mut vm, &["down", "down"], Duration::from_millis(100))?;
         quill_e2e::expect_screen(&mut vm, "rpi4-2-keyboard", &golden("640-2-keyboard"))?;
         poweroff(&mut vm)
     })();

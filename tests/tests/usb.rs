@@ -73,16 +73,18 @@ fn a_plugged_stick_is_offered_and_pulling_it_mid_install_aborts_cleanly() {
         let offer_file = sh(&mut vm, "cat /run/quill/usb-offer.json")?;
         anyhow::ensure!(offer_file.contains("\"version\":\"2.0.0\""), "{offer_file}");
 
-        // Install from it, and pull the stick while the install is under way.
+        // Install from it (in the background), and pull the stick while the
+        // install is under way; then let it go on.
         vm.type_serial(&format!(
-            "FWUPDATE_TEST_PAUSE=early:20 fwupdate install --yes {path}; echo end-$((40+2))-$?\n"
+            "(FWUPDATE_TEST_PAUSE=early:/tmp/go fwupdate install --yes {path}; echo install-end-$((40+2))-$?) &\n"
         ))?;
         vm.wait_for("test pause at Early", STEP)?;
         vm.unplug_usb_stick("stick")?;
         vm.wait_for("removed", STEP)?;
-        let out = vm.wait_for("end-42-", STEP)?;
+        vm.type_serial("touch /tmp/go\n")?;
+        let out = vm.wait_for("install-end-42-", STEP)?;
         let all = vm.transcript();
-        anyhow::ensure!(out.contains("end-42-4"), "exit code 4 (failed after writing started): {out}");
+        anyhow::ensure!(out.contains("install-end-42-4"), "exit code 4 (failed after writing started): {out}");
         anyhow::ensure!(all.contains("was the USB storage removed?"), "the message says why");
         anyhow::ensure!(
             all.contains("slot B is left not bootable, the running slot is unchanged"),

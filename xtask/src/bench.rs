@@ -41,7 +41,7 @@ impl Figure {
     }
 }
 
-pub fn bench(paths: &Paths, board: &Board, boots: u32) -> Result<()> {
+pub fn bench(paths: &Paths, board: &Board, boots: u32, power_cuts: u32) -> Result<()> {
     let built = build::build(paths, board, &BuildOptions::new(paths, env!("CARGO_PKG_VERSION")))?;
     let mut figures = vec![
         Figure::at_most(
@@ -129,6 +129,9 @@ pub fn bench(paths: &Paths, board: &Board, boots: u32) -> Result<()> {
             figures.push(Figure::at_most("assistant peak memory (VmHWM)", m, "MiB", BUDGET_ASSISTANT_MIB as f64));
         }
     }
+    if power_cuts > 0 {
+        figures.extend(power_cut_campaign(paths, board, &built, power_cuts)?);
+    }
     figures.extend(crate::bench_bundle::bench(paths, &built, &dir)?);
     figures.extend(crate::bench_flash::bench(&paths.root.join("target/release/fwupdate"), &built.disk, &dir)?);
     if std::env::var_os("QUILL_BENCH_KEEP").is_some() {
@@ -163,4 +166,51 @@ fn tempfile_dir() -> Result<std::path::PathBuf> {
     let d = std::env::temp_dir().join(format!("quill-bench-{}", std::process::id()));
     std::fs::create_dir_all(&d)?;
     Ok(d)
+}
+
+/// `--power-cuts N`: the QEMU campaign of tests/src/powercut.rs with N cuts
+/// (the test suite runs 3), its tally as figures that must all be 0.
+fn power_cut_campaign(paths: &Paths, board: &Board, built: &build::Built, n: u32) -> Result<Vec<Figure>> {
+    let key = crate::keys::dev_key()?;
+    let a = crate::bundle_cmd::BundleArgs {
+        version: "2.0.0",
+        key: &key,
+        rollback_index: 1,
+        keyring: None,
+        fail_health: false,
+    };
+    crate::bundle_cmd::bundle(paths, board, &a)?;
+    println!("bench: {n} power cuts under QEMU (about a minute each)");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .current_dir(&paths.root)
+        .args(["test", "-p", "quill-e2e", "--test", "powercut", "random_power_cuts", "--", "--include-ignored"])
+        .args(["--nocapture", "--test-threads=1"])
+        .env("QUILL_POWER_CUTS", n.to_string())
+        .env("QUILL_BOARD", &board.name)
+        .env("QUILL_IMAGE", &built.disk)
+        .env("QUILL_BUNDLES", &paths.out)
+        .env("QUILL_DEV_KEY", &key)
+        .stderr(std::process::Stdio::inherit())
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.starts_with("power cuts ")).map(str::to_string);
+    let Some(line) = line else { bail!("the power-cut campaign ended without its tally:\n{text}") };
+    println!("bench: {line}");
+    // "power cuts N: unbootable U, floor lowered F, settings lost S, ..."
+    let counts = line.split_once(": ").map(|(_, r)| r.to_string()).unwrap_or_default();
+    let count = |what: &str| -> f64 {
+        counts.split(", ").find_map(|p| p.strip_prefix(what).and_then(|v| v.trim().parse().ok())).unwrap_or(f64::NAN)
+    };
+    Ok(vec![
+        Figure::at_most(format!("power cuts ({n}): unbootable"), count("unbootable "), "", 0.0),
+        Figure::at_most(format!("power cuts ({n}): floor lowered"), count("floor lowered "), "", 0.0),
+        Figure::at_most(format!("power cuts ({n}): settings lost"), count("settings lost "), "", 0.0),
+        Figure::at_most(
+            format!("power cuts ({n}): status and cgpt disagree"),
+            count("status and cgpt disagree "),
+            "",
+            0.0,
+        ),
+    ])
 }

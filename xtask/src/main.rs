@@ -10,6 +10,7 @@ mod build;
 mod bundle_cmd;
 mod fetch;
 mod flash;
+mod fuzz;
 mod keys;
 mod rpi;
 mod run;
@@ -157,6 +158,24 @@ enum Cmd {
         /// Boots to measure (the figure is the slowest; 0 skips the boot figure).
         #[arg(long, default_value_t = 3)]
         boots: u32,
+        /// Power cuts at random moments under QEMU (installs, first boots,
+        /// mark-good), each followed by a boot that must come up whole;
+        /// about a minute each. 0 skips them.
+        #[arg(long, default_value_t = 0)]
+        power_cuts: u32,
+        /// Seconds of each fuzz target (tests/fuzz); 0 skips fuzzing.
+        #[arg(long, default_value_t = 60)]
+        fuzz_seconds: u64,
+    },
+    /// Run every cargo-fuzz target in tests/fuzz for a while each
+    /// (installs cargo-fuzz when it is missing).
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Only this target.
+        #[arg(long)]
+        target: Option<String>,
     },
     /// Build the image, then run every test (unit and QEMU end-to-end).
     Test {
@@ -229,9 +248,16 @@ fn dispatch(cmd: Cmd) -> Result<()> {
             };
             bundle_cmd::bundle(&paths, &board, &b).map(|_| ())
         }
-        Cmd::Bench { board, boots } => {
+        Cmd::Bench { board, boots, power_cuts, fuzz_seconds } => {
             let (paths, board) = load(&board.board)?;
-            bench::bench(&paths, &board, boots)
+            bench::bench(&paths, &board, boots, power_cuts)?;
+            if fuzz_seconds > 0 {
+                fuzz::fuzz(&paths, fuzz_seconds, None)?;
+            }
+            Ok(())
+        }
+        Cmd::Fuzz { seconds, target } => {
+            fuzz::fuzz(&util::Paths::new(board::DEFAULT_BOARD), seconds, target.as_deref())
         }
         Cmd::Test { board, unit, rest } => {
             let (paths, board) = load(&board.board)?;

@@ -60,8 +60,16 @@ pub fn test(paths: &Paths, board: &Board, unit_only: bool, rest: &[String]) -> R
     if !status.success() || total.failed > 0 {
         bail!("tests failed; console logs of failed QEMU tests are in target/quill/test-logs");
     }
+    if !unit_only {
+        // A few seconds of each fuzz target; `cargo xtask fuzz` and the
+        // bench run them for minutes.
+        crate::fuzz::fuzz(paths, FUZZ_SECONDS, None)?;
+    }
     Ok(())
 }
+
+/// Seconds of each fuzz target in a full test run.
+const FUZZ_SECONDS: u64 = 5;
 
 #[derive(Default, Debug, PartialEq)]
 struct Totals {

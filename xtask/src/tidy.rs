@@ -154,11 +154,6 @@ mod tests {
         check("every crate's lib.rs/main.rs starts with a doc comment naming its job", bad);
     }
 
-    /// Sleeps in the end-to-end tests that predate event-driven waits, as
-    /// (file, how many): the reliability issue replaces them with events the
-    /// guest announces. A new one in these files fails too.
-    const KNOWN_SLEEPS: &[(&str, usize)] = &[("tests/src/lib.rs", 3), ("tests/tests/pocket.rs", 3)];
-
     /// The milliseconds of a `sleep(...)` on this line, when it names them.
     fn sleep_ms(line: &str) -> Option<u64> {
         let at = line.find("sleep(")?;
@@ -187,10 +182,7 @@ mod tests {
                 .filter(|(_, l)| sleep_ms(l).is_some_and(|ms| ms > 100))
                 .map(|(n, l)| format!("{rel}:{}: {}", n + 1, l.trim()))
                 .collect();
-            let allowed = KNOWN_SLEEPS.iter().find(|(f, _)| *f == rel).map(|(_, n)| *n).unwrap_or(0);
-            if long.len() > allowed {
-                bad.extend(long);
-            }
+            bad.extend(long);
         }
         check("a fixed sleep over 100 ms in an end-to-end test (wait for an event instead)", bad);
     }

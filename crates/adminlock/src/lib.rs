@@ -151,10 +151,9 @@ pub fn set_open(dir: &Path) -> Result<(), Error> {
 
 /// Removes the password (factory reset, recovery).
 pub fn clear(dir: &Path) -> Result<(), Error> {
-    match std::fs::remove_file(Lock::path(dir)) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Write(format!("{}: {e}", dir.display()))),
-        _ => Ok(()),
-    }
+    devconfig::remove_durably(&Lock::path(dir))
+        .map(|_| ())
+        .map_err(|e| Error::Write(format!("{}: {e}", Lock::path(dir).display())))
 }
 
 /// The note (in /run/quill) by which the home screen, having checked the
@@ -176,7 +175,10 @@ pub fn take_ticket(run_dir: &Path) -> bool {
 }
 
 /// What a factory reset removes from the settings folder: the settings and
-/// the password (enrollment data too, once there is some). The updater's
+/// the password (enrollment data too, once there is some), in this order,
+/// each removal durable before the next: a power cut in between leaves a
+/// device that runs the Setup Assistant and still asks for its password,
+/// never one that is set up and has lost its password. The updater's
 /// state, its trust record, the boot history and the time floor stay.
 pub const RESET_FILES: &[&str] = &[devconfig::FILE_NAME, FILE];
 
@@ -184,9 +186,9 @@ pub const RESET_FILES: &[&str] = &[devconfig::FILE_NAME, FILE];
 pub fn factory_reset(dir: &Path) -> Result<Vec<String>, Error> {
     let mut removed = Vec::new();
     for name in RESET_FILES {
-        match std::fs::remove_file(dir.join(name)) {
-            Ok(()) => removed.push(name.to_string()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        match devconfig::remove_durably(&dir.join(name)) {
+            Ok(true) => removed.push(name.to_string()),
+            Ok(false) => {}
             Err(e) => return Err(Error::Write(format!("{}: {e}", dir.join(name).display()))),
         }
     }

@@ -48,6 +48,31 @@ pub trait BlockDevice {
     }
 }
 
+/// A borrowed device is a device (the next boot of a crash state borrows it).
+impl<D: BlockDevice + ?Sized> BlockDevice for &mut D {
+    fn len(&self) -> u64 {
+        (**self).len()
+    }
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        (**self).read_at(offset, buf)
+    }
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> io::Result<()> {
+        (**self).write_at(offset, buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        (**self).flush()
+    }
+    fn drop_cache(&mut self) -> io::Result<()> {
+        (**self).drop_cache()
+    }
+    fn is_hole(&mut self, offset: u64, len: u64) -> bool {
+        (**self).is_hole(offset, len)
+    }
+    fn zero_range(&mut self, offset: u64, len: u64) -> io::Result<()> {
+        (**self).zero_range(offset, len)
+    }
+}
+
 /// Writes `len` zero bytes at `offset`, 1 MiB at a time.
 pub fn write_zeros<D: BlockDevice + ?Sized>(dev: &mut D, offset: u64, len: u64) -> io::Result<()> {
     let zeros = vec![0u8; len.min(1 << 20) as usize];

@@ -9,6 +9,8 @@
 //! or parsed is moved aside (`settings.toml.bad-N`) and the device starts as
 //! if it were new, so that a damaged file never stops the boot.
 
+pub mod durable;
+
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -305,7 +307,26 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), WriteError> {
         let _ = fs::remove_file(&tmp);
         return Err(at("renaming")(e));
     }
-    sync_dir(dir).map_err(at("syncing the folder"))
+    durable::step(durable::Step::Renamed { path, data });
+    sync_dir(dir).map_err(at("syncing the folder"))?;
+    durable::step(durable::Step::DirSynced { dir });
+    Ok(())
+}
+
+/// Removes `path` (absent is fine) and syncs its folder, so that the
+/// removal survives a power cut before the next file operation starts.
+pub fn remove_durably(path: &Path) -> Result<bool, WriteError> {
+    let at = |op| move |source| WriteError { op, source };
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    match fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(at("removing")(e)),
+    }
+    durable::step(durable::Step::Removed { path });
+    sync_dir(dir).map_err(at("syncing the folder"))?;
+    durable::step(durable::Step::DirSynced { dir });
+    Ok(true)
 }
 
 /// Where the image keeps the zone table and the zone files.

@@ -85,20 +85,25 @@ fn lock() -> Result<std::fs::File, Failure> {
     Ok(f)
 }
 
-/// `FWUPDATE_TEST_PAUSE=point:seconds` (tests only): the install stops at
-/// that checkpoint for that long, so a test can cut the power there.
-fn test_pause() -> Option<(Checkpoint, Duration)> {
+/// `FWUPDATE_TEST_PAUSE=point:FILE` (tests only): the install stops at that
+/// checkpoint until FILE exists, so a test can cut the power or pull a
+/// stick there, and lets it go on by creating the file (never, to keep it
+/// stopped).
+fn test_pause() -> Option<(Checkpoint, PathBuf)> {
     let v = std::env::var("FWUPDATE_TEST_PAUSE").ok()?;
-    let (at, secs) = v.split_once(':')?;
-    Some((Checkpoint::parse(at)?, Duration::from_secs(secs.parse().ok()?)))
+    let (at, file) = v.split_once(':')?;
+    Some((Checkpoint::parse(at)?, PathBuf::from(file)))
 }
 
-fn pause_at(at: Checkpoint, wanted: Option<(Checkpoint, Duration)>) {
-    if let Some((p, d)) = wanted.filter(|(p, _)| *p == at) {
+fn pause_at(at: Checkpoint, wanted: &Option<(Checkpoint, PathBuf)>) {
+    if let Some((p, file)) = wanted.as_ref().filter(|(p, _)| *p == at) {
         // One write, so a kernel message cannot split the line.
-        let line = format!("fwupdate: test pause at {p:?} for {} s\n", d.as_secs());
+        let line = format!("fwupdate: test pause at {p:?} until {} exists\n", file.display());
         let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
-        std::thread::sleep(d);
+        while !file.exists() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), b"fwupdate: test pause over\n");
     }
 }
 
@@ -308,7 +313,7 @@ fn install_reported(
             report.event(Progress::new(Op::Install, P::Verifying).bytes(done, total).fraction(f));
         }
         Stage::Switching => report.step(P::Switching, 1.0, "switching the next boot to the new slot"),
-        Stage::At(c) => pause_at(c, pause),
+        Stage::At(c) => pause_at(c, &pause),
         Stage::Done => {}
     };
     let done = install(&mut up, &bundle.display().to_string(), &mut open_bundle, &opts, &mut progress)?;

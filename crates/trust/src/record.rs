@@ -139,7 +139,8 @@ pub fn new_disk_image(ev: &Evidence) -> Result<(u64, Vec<u8>), RecordError> {
     Ok((OFFSET, bytes))
 }
 
-fn encode(ev: &Evidence) -> Result<Vec<u8>, RecordError> {
+/// One copy of the record for `ev` (its length is [`COPY_LEN`]).
+pub fn encode(ev: &Evidence) -> Result<Vec<u8>, RecordError> {
     if HEAD_LEN + ev.statements.len() * STATEMENT_LEN + 4 > COPY_LEN {
         return Err(RecordError::TooLarge(ev.statements.len()));
     }
@@ -156,7 +157,10 @@ fn encode(ev: &Evidence) -> Result<Vec<u8>, RecordError> {
     Ok(out)
 }
 
-fn decode(buf: &[u8]) -> Option<Evidence> {
+/// One copy of the record as read from the disk; `None` unless it is a
+/// whole, valid copy (magic, count, reserved bytes, CRC). Public for the
+/// fuzzer (tests/fuzz).
+pub fn decode(buf: &[u8]) -> Option<Evidence> {
     if buf.len() < HEAD_LEN || buf[..8] != MAGIC {
         return None;
     }

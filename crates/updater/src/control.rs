@@ -279,20 +279,31 @@ impl<D: BlockDevice> Updater<D> {
             .unwrap_or_else(|| "an unknown version".into());
         let running_version =
             t.slot_version(&mut self.dev, self.booted).unwrap_or_else(|| "the previous version".into());
-        t.retire(failed);
-        t.write(&mut self.dev)?;
         let rb = Rollback { failed_slot: failed, failed_version, running_version };
-        state.record(EventKind::Rollback, failed.letter(), &rb.failed_version, rb.message());
-        if let Some(last) = state.last_install.as_mut() {
-            if last.slot == failed.letter() && last.result.completed() {
-                last.result = InstallResult::RolledBack;
+        // The record first, then the slot out of rotation: a power cut in
+        // between finds the failed update again at the next boot, which
+        // sees it recorded and only retires the slot (the crash simulation
+        // found the other order losing the rollback from the history).
+        let recorded = state.history.last().is_some_and(|e| {
+            e.kind == EventKind::Rollback && e.slot == failed.letter() && e.version == rb.failed_version
+        });
+        let mut saved = Ok(());
+        if !recorded {
+            state.record(EventKind::Rollback, failed.letter(), &rb.failed_version, rb.message());
+            if let Some(last) = state.last_install.as_mut() {
+                if last.slot == failed.letter() && last.result.completed() {
+                    last.result = InstallResult::RolledBack;
+                }
+            }
+            // A damaged state is not replaced here (repair-state keeps it
+            // aside); the rollback itself is done and reported either way.
+            if !damaged {
+                saved = state.save(&self.paths.state);
             }
         }
-        // A damaged state is not replaced here (repair-state keeps it aside);
-        // the rollback itself is done and reported either way.
-        if !damaged {
-            state.save(&self.paths.state)?;
-        }
+        t.retire(failed);
+        t.write(&mut self.dev)?;
+        saved?;
         Ok(Some(rb))
     }
 }

@@ -97,6 +97,23 @@ pub enum Overlay {
     Password(Box<HomeOutcome>, Field, Option<String>),
 }
 
+impl Overlay {
+    /// Its name for the console log (tests wait for it; never its text,
+    /// which may hold a password being typed).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Overlay::Info(_) => "Info",
+            Overlay::Confirm(_) => "Confirm",
+            Overlay::ConfirmInstall(_) => "ConfirmInstall",
+            Overlay::ChooseDisk(_) => "ChooseDisk",
+            Overlay::ConfirmDisk(..) => "ConfirmDisk",
+            Overlay::DiskSettings(_) => "DiskSettings",
+            Overlay::Progress(..) => "Progress",
+            Overlay::Password(..) => "Password",
+        }
+    }
+}
+
 pub struct Home {
     pub lang: Lang,
     pub info: DeviceInfo,

@@ -3,23 +3,12 @@
 #![allow(dead_code)]
 
 use abslot::Slot;
-use bundle::{Builder, SecretKey, Target};
-use imagebuild::{fat, MIB};
+use bundle::SecretKey;
 use std::io;
 use updater::{install, BlockDevice, Error, InstallOptions, MemDevice, Paths, Updater};
 
-pub const SLOT: u64 = 34 * MIB;
-
-pub fn slot_image(version: &str, fill: u8) -> Vec<u8> {
-    let release = format!("VERSION={version}\nBOARD=x86-ud\n");
-    let blob: Vec<u8> = (0..3 * MIB as usize).map(|i| ((i * 7 + fill as usize) % 251) as u8).collect();
-    fat::build(SLOT, "QUILL SLOT", 7, &[("release.txt", release.as_bytes()), ("blob.bin", &blob)]).unwrap()
-}
-
-/// A disk with slot A = 1.0.0 (proven), slot B empty, DATA.
-pub fn disk() -> MemDevice {
-    testkit::quill_disk(SLOT / MIB, slot_image("1.0.0", 0))
-}
+#[allow(unused_imports)]
+pub use testkit::fixtures::{disk, slot_image, SLOT};
 
 pub struct Env {
     pub _t: tempfile::TempDir,
@@ -36,13 +25,7 @@ pub fn env() -> Env {
 }
 
 pub fn make_bundle(e: &Env, version: &str, board: &str, rollback_index: u64) -> Vec<u8> {
-    let mut b = Builder::new(board, version);
-    b.level = 1;
-    b.rollback_index = rollback_index;
-    b.payloads.push((Target::SlotImage, slot_image(version, 1)));
-    let mut out = Vec::new();
-    b.write("b", &mut out, &[&e.key]).unwrap();
-    out
+    testkit::fixtures::bundle(version, board, rollback_index, &e.key, vec![], 1)
 }
 
 pub fn opts() -> InstallOptions {
@@ -69,14 +52,7 @@ pub fn bundle_by(
     signer: &SecretKey,
     statements: Vec<bundle::KeyStatement>,
 ) -> Vec<u8> {
-    let mut b = Builder::new("x86-ud", version);
-    b.level = 1;
-    b.rollback_index = rollback_index;
-    b.statements = statements;
-    b.payloads.push((Target::SlotImage, slot_image(version, 2)));
-    let mut out = Vec::new();
-    b.write("b", &mut out, &[signer]).unwrap();
-    out
+    testkit::fixtures::bundle(version, "x86-ud", rollback_index, signer, statements, 2)
 }
 
 /// The updater of the system that runs from `booted` on `dev`.

@@ -198,8 +198,17 @@ impl Runner {
     pub fn home(&mut self, mut home: Home) -> HomeOutcome {
         let mut shown = false;
         let mut offered = updater::usb::offered_bundle(Path::new(updater::usb::RUN_DIR));
+        let mut shown_overlay = None;
         loop {
             let hits = self.draw_home(&home);
+            // Each box once it is on the screen (tests wait for these lines).
+            let overlay = home.overlay.as_ref().map(|o| o.name());
+            if overlay != shown_overlay {
+                if let Some(name) = overlay {
+                    log(&format!("home screen shows {name}"));
+                }
+                shown_overlay = overlay;
+            }
             if !shown {
                 shown = true;
                 log("home screen");
