@@ -45,6 +45,12 @@ pub struct Config {
     pub memory_mib: u32,
     /// UEFI firmware; none with [`Config::direct`].
     pub firmware: Option<(PathBuf, PathBuf)>,
+    /// Tell the firmware which disk to boot (`bootindex=0`); false: it goes
+    /// by its own variables (BootOrder), as a real machine does.
+    pub boot_index: bool,
+    /// The firmware's variable store to use and keep (a machine's NVRAM
+    /// across boots); `None`: a fresh copy of the template per VM.
+    pub efi_vars: Option<PathBuf>,
     /// QEMU loads these itself instead of a firmware booting the disk.
     pub direct: Option<DirectBoot>,
     pub nic: Option<String>,
@@ -120,6 +126,8 @@ impl Config {
                 (Some(c), Some(v)) => Some((c.into(), v.into())),
                 _ => None,
             },
+            efi_vars: None,
+            boot_index: true,
             direct: None,
             nic: spec.nic.clone(),
             tap: None,
@@ -170,9 +178,21 @@ impl Config {
                 ]);
             }
             (None, Some((code, vars_template))) => {
-                let vars = dir.join("OVMF_VARS.fd");
-                std::fs::copy(vars_template, &vars)
-                    .with_context(|| format!("copying {} (install ovmf)", vars_template.display()))?;
+                let vars = match &self.efi_vars {
+                    Some(v) => {
+                        if !v.exists() {
+                            std::fs::copy(vars_template, v)
+                                .with_context(|| format!("copying {} (install ovmf)", vars_template.display()))?;
+                        }
+                        v.clone()
+                    }
+                    None => {
+                        let v = dir.join("OVMF_VARS.fd");
+                        std::fs::copy(vars_template, &v)
+                            .with_context(|| format!("copying {} (install ovmf)", vars_template.display()))?;
+                        v
+                    }
+                };
                 a.extend([
                     "-drive".into(),
                     format!("if=pflash,format=raw,unit=0,readonly=on,file={}", code.display()),
@@ -207,10 +227,11 @@ impl Config {
         if self.bus == DiskBus::Usb || !self.usb_sticks.is_empty() || !self.nbd_sticks.is_empty() || self.usb_hotplug {
             a.extend(["-device".into(), "qemu-xhci,id=xhci".into()]);
         }
+        let boot = if self.boot_index { ",bootindex=0" } else { "" };
         match self.bus {
-            DiskBus::Virtio => a.extend(["-device".into(), "virtio-blk-pci,drive=disk0,bootindex=0".into()]),
+            DiskBus::Virtio => a.extend(["-device".into(), format!("virtio-blk-pci,drive=disk0{boot}")]),
             DiskBus::Usb => {
-                a.extend(["-device".into(), "usb-storage,bus=xhci.0,drive=disk0,removable=on,bootindex=0".into()])
+                a.extend(["-device".into(), format!("usb-storage,bus=xhci.0,drive=disk0,removable=on{boot}")])
             }
             DiskBus::Sd => {}
         }

@@ -94,6 +94,8 @@ fn pocket_with_empty_disk(dir: &Path, admin: Admin) -> (TestDisk, std::path::Pat
     let disk = TestDisk::new().unwrap();
     disk.set_up(admin).unwrap();
     let mut cfg = disk.vm_config().unwrap();
+    // The PC's NVRAM, kept for the boots of its internal disk.
+    cfg.efi_vars = Some(dir.join("OVMF_VARS.fd"));
     cfg.bus = DiskBus::Usb;
     cfg.extra_disks = vec![internal.clone()];
     let vm = Vm::start(&cfg).unwrap();
@@ -120,6 +122,7 @@ fn pocket_installs_onto_an_empty_internal_disk_which_then_boots_alone() {
     let (disk, internal, mut vm) = pocket_with_empty_disk(dir.path(), Admin::Open);
     let r = (|| -> anyhow::Result<()> {
         ready_shell(&mut vm)?;
+        vm.wait_seen("the firmware's boot entries are left alone", Duration::from_secs(60))?;
         // Bad input first: the stick itself, a partition, no --yes without a terminal.
         let out = sh(&mut vm, "fwupdate install-to-disk /dev/sda --yes")?;
         anyhow::ensure!(out.contains("holds the running system") && out.contains("end-42-3"), "{out}");
@@ -133,9 +136,21 @@ fn pocket_installs_onto_an_empty_internal_disk_which_then_boots_alone() {
              keyboard = \"ch\"\\ntimezone = \"Europe/Zurich\"\\nlicence = \"skip\"\\n' \
              > /data/quill/settings.toml",
         )?;
+        // The Pocket's own boot left the PC's boot entries alone.
+        anyhow::ensure!(
+            vm.transcript()
+                .contains("running from removable storage (/dev/sda): the firmware's boot entries are left alone"),
+            "the Pocket did not say it leaves the boot entries alone"
+        );
+        anyhow::ensure!(
+            !String::from_utf8_lossy(&fs::read(dir.path().join("OVMF_VARS.fd"))?).contains("Q\0u\0i\0l\0l\0"),
+            "the Pocket's boot wrote a Quill entry into the PC's variables"
+        );
         let out = sh(&mut vm, "fwupdate install-to-disk /dev/vda --yes")?;
         anyhow::ensure!(out.contains("now holds Quill") && out.contains("end-42-0"), "{out}");
         anyhow::ensure!(out.contains("settings of this stick were copied to /dev/vda4"), "{out}");
+        // Installing onto this PC registers a boot entry for its disk.
+        anyhow::ensure!(out.contains("\"Quill\" created for ESP"), "{out}");
         quill_e2e::poweroff(&mut vm)?;
         Ok(())
     })();
@@ -146,11 +161,17 @@ fn pocket_installs_onto_an_empty_internal_disk_which_then_boots_alone() {
     let g = gptedit::Gpt::load(&mut d).unwrap();
     assert_ne!(g.disk_guid(), stick_guid, "the internal disk has GUIDs of its own");
 
-    // The internal disk alone boots, from its slot A, with its own DATA.
+    // The internal disk alone boots, from its slot A, with its own DATA,
+    // through the firmware's "Quill" entry (no boot index from QEMU: the
+    // firmware goes by its variables, as a PC does).
     let mut cfg = disk.vm_config().unwrap();
     cfg.disk = internal.clone();
+    cfg.efi_vars = Some(dir.path().join("OVMF_VARS.fd"));
+    cfg.boot_index = false;
     let mut vm = Vm::start(&cfg).unwrap();
     let r = (|| -> anyhow::Result<()> {
+        let loading = vm.wait_for("BdsDxe: loading Boot", BOOT_TIMEOUT)?;
+        anyhow::ensure!(loading.contains("\"Quill\" from HD(1,GPT,"), "not through Quill's entry: {loading}");
         let ready = vm.wait_for("quill: ready", BOOT_TIMEOUT)?;
         anyhow::ensure!(ready.contains("slot=a ") && ready.contains("data=mounted"), "{ready}");
         quill_e2e::shell_up(&mut vm)?;
@@ -173,10 +194,35 @@ fn pocket_installs_onto_an_empty_internal_disk_which_then_boots_alone() {
         anyhow::ensure!(out.contains("CET") || out.contains("CEST"), "the copied time zone is not in effect: {out}");
         anyhow::ensure!(!vm.transcript().contains("assistant: screen Language"), "the assistant ran again");
         vm.wait_for("health check passed", Duration::from_secs(60))?;
+        let st = sh(&mut vm, "fwupdate status --json | grep -A3 boot_entry; fwupdate status | grep 'boot entry'")?;
+        anyhow::ensure!(
+            st.contains("boot entry: ok (Boot") && st.contains("boots first, from this disk's ESP"),
+            "{st}"
+        );
         quill_e2e::poweroff(&mut vm)?;
         Ok(())
     })();
     or_log("pocket-internal-boot", &vm, r);
+    drop(vm);
+
+    // The same disk with another PCI layout (a USB controller added before
+    // it, so the disk moves): the entry names the partition, not the PCI
+    // path, and still boots it.
+    let mut cfg = disk.vm_config().unwrap();
+    cfg.disk = internal.clone();
+    cfg.efi_vars = Some(dir.path().join("OVMF_VARS.fd"));
+    cfg.boot_index = false;
+    cfg.usb_hotplug = true;
+    let mut vm = Vm::start(&cfg).unwrap();
+    let r = (|| -> anyhow::Result<()> {
+        let loading = vm.wait_for("BdsDxe: loading Boot", BOOT_TIMEOUT)?;
+        anyhow::ensure!(loading.contains("\"Quill\""), "not through Quill's entry: {loading}");
+        let ready = vm.wait_for("quill: ready", BOOT_TIMEOUT)?;
+        anyhow::ensure!(ready.contains("slot=a "), "{ready}");
+        quill_e2e::shell_up(&mut vm)?;
+        quill_e2e::poweroff(&mut vm)
+    })();
+    or_log("pocket-internal-moved", &vm, r);
 }
 
 #[test]

@@ -43,6 +43,15 @@ pub enum DeviceCmd {
         #[arg(long)]
         json: bool,
     },
+    /// The firmware's "Quill" boot entry: whether it exists, points at this
+    /// disk's ESP and comes first; --repair makes it so (init runs that at
+    /// every boot; never from removable storage).
+    BootEntry {
+        #[arg(long)]
+        repair: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// At boot (run by init): detect and record a rollback by the boot selector.
     BootCheck,
     /// Rebuild the updater's state on DATA, or the trust record on the boot
@@ -110,16 +119,19 @@ fn pause_at(at: Checkpoint, wanted: &Option<(Checkpoint, PathBuf)>) {
 pub fn run(cmd: DeviceCmd, args: &DeviceArgs) -> Result<(), Failure> {
     match cmd {
         DeviceCmd::Status { json } => {
-            let (mut up, _) = open(args)?;
+            let (mut up, dev) = open(args)?;
             let st = up.status()?;
             let keyring = args.release().map(|r| r.keyring).unwrap_or_else(|| "unknown".into());
+            let entry = crate::boot_entry::status(&dev.disk, &args.root.join(VARS));
             if json {
                 let mut v = serde_json::to_value(&st).map_err(Failure::error)?;
                 v["keyring"] = keyring.into();
+                v["boot_entry"] = serde_json::to_value(&entry).map_err(Failure::error)?;
                 println!("{}", serde_json::to_string_pretty(&v).map_err(Failure::error)?);
                 return Ok(());
             }
             print_status(&st);
+            println!("boot entry: {} ({})", entry.state, entry.note);
             if keyring == "dev" {
                 println!("keyring: DEV-KEY: this image trusts the development key; not for devices in a fleet");
             } else {
@@ -194,6 +206,7 @@ pub fn run(cmd: DeviceCmd, args: &DeviceArgs) -> Result<(), Failure> {
             }
             Ok(())
         }
+        DeviceCmd::BootEntry { repair, json } => boot_entry_cmd(args, repair, json),
         DeviceCmd::BootCheck => {
             let (mut up, _) = open(args)?;
             if let Some(rb) = up.boot_check()? {
@@ -202,6 +215,40 @@ pub fn run(cmd: DeviceCmd, args: &DeviceArgs) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+/// Where efivarfs is mounted, under the root.
+pub const VARS: &str = "sys/firmware/efi/efivars";
+
+fn boot_entry_cmd(args: &DeviceArgs, repair: bool, json: bool) -> Result<(), Failure> {
+    let dev = args.resolve()?;
+    let vars = args.root.join(VARS);
+    let removable =
+        flash::Target::inspect(&dev.disk, &flash::Sys::default(), &[]).map(|t| t.removable).unwrap_or(false);
+    if repair {
+        if removable {
+            println!(
+                "fwupdate: running from removable storage ({}): the firmware's boot entries are left alone",
+                dev.disk.display()
+            );
+        } else if let Some(mut store) = efiboot::EfiVarFs::open(&vars) {
+            let before = crate::boot_entry::status(&dev.disk, &vars);
+            if before.state != "ok" {
+                match crate::boot_entry::register(&dev.disk, &mut store) {
+                    Ok(what) => println!("fwupdate: boot entry repaired ({}): {what}", before.state),
+                    // A full or write-protected store never stops a boot.
+                    Err(e) => println!("fwupdate: the boot entry is {} and could not be repaired: {e}", before.state),
+                }
+            }
+        }
+    }
+    let entry = crate::boot_entry::status(&dev.disk, &vars);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&entry).map_err(Failure::error)?);
+    } else if !repair {
+        println!("boot entry: {} ({})", entry.state, entry.note);
+    }
+    Ok(())
 }
 
 fn print_status(st: &updater::Status) {

@@ -104,7 +104,18 @@ pub fn flash_image(
         confirm_erase(device, yes)?;
         let mut dev = target.open()?;
         let r = flash::write_disk(&mut dev, plan, &mut |s| report.event(progress_event(Op::Flash, s)))?;
-        report.done(&summary(&r, device));
+        drop(dev);
+        // A disk of this machine (not a stick for another): the firmware
+        // gets a "Quill" entry for it.
+        let entry = if !target.removable && matches!(target.kind, flash::Kind::Disk(_)) {
+            format!(
+                " {}",
+                crate::boot_entry::register_new_disk(device, Path::new("/").join(crate::cli_device::VARS).as_path())
+            )
+        } else {
+            String::new()
+        };
+        report.done(&format!("{}{entry}", summary(&r, device)));
         Ok(())
     })
 }
@@ -274,7 +285,8 @@ pub fn install_to_disk(args: &DeviceArgs, device: Option<&Path>, o: &InstallToDi
                 format!("This stick has no saved settings ({}), so the new disk starts fresh.", settings_file.display())
             }
         };
-        let end = format!("{written}. {settings_note} {boots}");
+        let entry = crate::boot_entry::register_new_disk(device, &args.root.join(crate::cli_device::VARS));
+        let end = format!("{written}. {settings_note} {entry} {boots}");
         report.done(&end);
         Ok(())
     })

@@ -22,6 +22,7 @@
 //! ([`failure`]).
 
 mod ask;
+mod boot_entry;
 mod bundle_cmd;
 mod cli_device;
 mod cli_flash;

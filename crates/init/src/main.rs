@@ -120,6 +120,13 @@ fn main() {
             logger.console_line(&format!("quill: {}", line.trim_start_matches("fwupdate: ")));
         }
     }
+    // The firmware's "Quill" entry: repaired when missing, wrong or not
+    // first (fwupdate leaves it alone when running from a stick).
+    if system::mount_efivars() {
+        for line in run_fwupdate(&["boot-entry", "--repair"]) {
+            logger.console_line(&format!("quill: {}", line.trim_start_matches("fwupdate: ")));
+        }
+    }
 
     // The early services (the display's UI) wait for this verdict.
     let _ = fs::create_dir_all("/run/quill");

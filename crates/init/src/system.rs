@@ -51,6 +51,28 @@ pub fn mount_early() -> Result<(), String> {
     Ok(())
 }
 
+/// Where the firmware's variables are, when booted through UEFI.
+pub const EFIVARS: &str = "/sys/firmware/efi/efivars";
+
+/// Mounts efivarfs (the module loads on demand) when the system booted
+/// through UEFI; true when the variables are there.
+pub fn mount_efivars() -> bool {
+    if !Path::new("/sys/firmware/efi").exists() {
+        return false;
+    }
+    if is_mounted(EFIVARS) {
+        return true;
+    }
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    match mount(Some("efivarfs"), EFIVARS, Some("efivarfs"), flags, None::<&str>) {
+        Ok(()) => true,
+        Err(e) => {
+            log::warn!("mounting efivarfs on {EFIVARS}: {e}; the boot entry is not checked");
+            false
+        }
+    }
+}
+
 /// Mounts the DATA partition (ext4) at /data.
 pub fn mount_data(dev: &Path) -> Result<(), String> {
     let _ = fs::create_dir_all("/data");
