@@ -61,7 +61,10 @@ pub fn campaign(bundle: &Path, index: u64, n: usize, seed: u64) -> Result<Tally>
     let mut tally = Tally::default();
     for i in 0..n {
         let phase = i % PHASES.len();
-        let k = rng.below([40, 80, 8][phase]) as usize;
+        // Lines each phase prints after its start: the install's progress
+        // (~150 JSON lines), the new slot's boot up to ready (~35), and
+        // what comes after ready (the health check, mark-good: ~6).
+        let k = rng.below([120, 32, 6][phase]) as usize;
         let note = one_cut(bundle, index, phase, k, &mut tally).with_context(|| format!("cut {}", i + 1))?;
         eprintln!("power cut {}/{n}: {} after {k} more lines: {note}", i + 1, PHASES[phase]);
         tally.notes.push(format!("{}: {} +{k}: {note}", i + 1, PHASES[phase]));
@@ -90,20 +93,31 @@ fn one_cut(bundle: &Path, index: u64, phase: usize, k: usize, tally: &mut Tally)
         }
         let out = sh(&mut vm, &install)?;
         anyhow::ensure!(out.contains("end-42-0"), "the install failed: {out}");
-        vm.type_serial("reboot\n")?;
-        if phase == 1 {
-            vm.wait_for("bootsel: starting slot B", STEP)?;
-        } else {
-            vm.wait_for("quill: ready slot=b", STEP)?;
-        }
-        vm.wait_lines(k, STEP)?;
-        vm.pull_plug()
+        // QEMU runs with -no-reboot: the first boot of B is a new VM.
+        crate::poweroff(&mut vm)
     })();
     if let Err(e) = r {
         let log = save_log("power-cut-setup", &vm);
         return Err(e).with_context(|| format!("before the cut (console log: {})", log.display()));
     }
     drop(vm);
+    if phase > 0 {
+        let mut vm = disk.boot()?;
+        let r = (|| -> Result<()> {
+            if phase == 1 {
+                vm.wait_for("bootsel: starting slot B", STEP)?;
+            } else {
+                vm.wait_for("quill: ready slot=b", STEP)?;
+            }
+            // A quieter boot than usual: the cut comes when it has gone quiet.
+            let _ = vm.wait_lines(k, Duration::from_secs(30));
+            vm.pull_plug()
+        })();
+        if let Err(e) = r {
+            let log = save_log("power-cut-first-boot", &vm);
+            return Err(e).with_context(|| format!("before the cut (console log: {})", log.display()));
+        }
+    }
 
     // The next boot, without the stick.
     let mut vm = disk.boot()?;
@@ -117,8 +131,10 @@ fn one_cut(bundle: &Path, index: u64, phase: usize, k: usize, tally: &mut Tally)
     };
     let r = (|| -> Result<String> {
         crate::shell_up(&mut vm)?;
-        // Status once the health check has settled the slot.
+        // Status once the health check has settled the slot (mark-good's
+        // own line: "slot X marked good" or "was already good").
         vm.wait_seen("health check passed", STEP)?;
+        vm.wait_seen("fwupdate: slot ", STEP)?;
         let status = sh(&mut vm, "fwupdate status; grep -c 'setup_done = true' /data/quill/settings.toml")?;
         crate::poweroff(&mut vm)?;
         Ok(status)
