@@ -162,8 +162,9 @@ fn a_stick_that_never_answers_does_not_stall_init() {
         vm.wait_seen("health check passed", STEP)?;
         let out = sh(&mut vm, "echo still-answering; ps")?;
         anyhow::ensure!(out.contains("still-answering"), "{out}");
-        let given_up = vm.wait_seen("did not answer within", STEP)?;
-        anyhow::ensure!(given_up.contains("USB storage sda1"), "{given_up}");
+        // The partition's helper gives up (the whole disk's helper, held
+        // behind the same read, may say so first).
+        vm.wait_seen("USB storage sda1 did not answer within", STEP)?;
         // Let the held read end, so the killed helper can be reaped.
         stick.release();
         let out = sh(
