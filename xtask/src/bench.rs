@@ -41,7 +41,27 @@ impl Figure {
     }
 }
 
-pub fn bench(paths: &Paths, board: &Board, boots: u32, power_cuts: u32) -> Result<()> {
+/// What `cargo xtask bench` measures.
+pub struct Parts {
+    pub boots: u32,
+    pub power_cuts: u32,
+    pub install_rounds: usize,
+    /// Empty: everything; else any of boot, bundle, flash, install.
+    pub only: Vec<String>,
+}
+
+impl Parts {
+    fn want(&self, part: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|p| p == part)
+    }
+}
+
+pub fn bench(paths: &Paths, board: &Board, parts: &Parts) -> Result<()> {
+    if let Some(p) = parts.only.iter().find(|p| !["boot", "bundle", "flash", "install"].contains(&p.as_str())) {
+        bail!("--only {p}: the parts are boot, bundle, flash and install");
+    }
+    let boots = if parts.want("boot") { parts.boots } else { 0 };
+    let power_cuts = parts.power_cuts;
     let built = build::build(paths, board, &BuildOptions::new(paths, env!("CARGO_PKG_VERSION")))?;
     let mut figures = vec![
         Figure::at_most(
@@ -132,8 +152,26 @@ pub fn bench(paths: &Paths, board: &Board, boots: u32, power_cuts: u32) -> Resul
     if power_cuts > 0 {
         figures.extend(power_cut_campaign(paths, board, &built, power_cuts)?);
     }
-    figures.extend(crate::bench_bundle::bench(paths, &built, &dir)?);
-    figures.extend(crate::bench_flash::bench(&paths.root.join("target/release/fwupdate"), &built.disk, &dir)?);
+    let fwupdate = paths.root.join("target/release/fwupdate");
+    if parts.want("bundle") || parts.want("install") {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        crate::util::run(std::process::Command::new(&cargo).current_dir(&paths.root).args([
+            "build",
+            "--quiet",
+            "--release",
+            "-p",
+            "fwupdate",
+        ]))?;
+    }
+    if parts.want("bundle") {
+        figures.extend(crate::bench_bundle::bench(&fwupdate, &built, &dir)?);
+    }
+    if parts.want("flash") {
+        figures.extend(crate::bench_flash::bench(&fwupdate, &built.disk, &dir)?);
+    }
+    if parts.want("install") && parts.install_rounds > 0 {
+        figures.extend(crate::bench_peers::bench(&paths.root, &fwupdate, parts.install_rounds)?);
+    }
     if std::env::var_os("QUILL_BENCH_KEEP").is_some() {
         println!("bench: files kept in {}", dir.display());
     } else {
@@ -160,6 +198,25 @@ pub fn bench(paths: &Paths, board: &Board, boots: u32, power_cuts: u32) -> Resul
         bail!("{over} figure(s) over budget");
     }
     Ok(())
+}
+
+/// Drops the page cache and lets the VM hand the memory back (see
+/// ../shared/bench/peers/README.md), when permitted; a no-op otherwise.
+pub fn drop_caches() {
+    let _ = std::process::Command::new("sync").status();
+    if std::fs::write("/proc/sys/vm/drop_caches", "3").is_ok() {
+        std::thread::sleep(std::time::Duration::from_secs(3));
+    }
+}
+
+pub fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
 }
 
 fn tempfile_dir() -> Result<std::path::PathBuf> {

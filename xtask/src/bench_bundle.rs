@@ -5,7 +5,7 @@
 
 use crate::bench::Figure;
 use crate::build::Built;
-use crate::util::{run, Paths};
+use crate::util::run;
 use anyhow::{bail, Context, Result};
 use imagebuild::{fat, MIB};
 use std::path::Path;
@@ -55,11 +55,7 @@ fn peak_rss_mib(cmd: &mut Command) -> Result<f64> {
 /// The board the bench's bundles are made for and installed as.
 const BENCH_BOARD: &str = crate::board::DEFAULT_BOARD;
 
-pub fn bench(paths: &Paths, built: &Built, dir: &Path) -> Result<Vec<Figure>> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    run(Command::new(&cargo).current_dir(&paths.root).args(["build", "--quiet", "--release", "-p", "fwupdate"]))?;
-    let fwupdate = paths.root.join("target/release/fwupdate");
-
+pub fn bench(fwupdate: &Path, built: &Built, dir: &Path) -> Result<Vec<Figure>> {
     // A 256 MiB slot-like image: the built slot's files in a bigger FAT.
     let image = dir.join("slot-256.img");
     {
@@ -75,7 +71,7 @@ pub fn bench(paths: &Paths, built: &Built, dir: &Path) -> Result<Vec<Figure>> {
 
     let bundle = dir.join("bench.qbundle");
     let ((), create_s) = secs(|| {
-        run(Command::new(&fwupdate)
+        run(Command::new(fwupdate)
             .args(["bundle", "create", "--board", BENCH_BOARD, "--version", "bench", "--slot-image"])
             .arg(&image)
             .arg("--key")
@@ -120,7 +116,7 @@ pub fn bench(paths: &Paths, built: &Built, dir: &Path) -> Result<Vec<Figure>> {
     let (full_s, peak) = {
         let t = Instant::now();
         let peak = peak_rss_mib(
-            Command::new(&fwupdate).args(["bundle", "verify", "--keyring"]).arg(key.parent().unwrap()).arg(&bundle),
+            Command::new(fwupdate).args(["bundle", "verify", "--keyring"]).arg(key.parent().unwrap()).arg(&bundle),
         )?;
         (t.elapsed().as_secs_f64(), peak)
     };
@@ -132,7 +128,7 @@ pub fn bench(paths: &Paths, built: &Built, dir: &Path) -> Result<Vec<Figure>> {
     println!("  full verify incl. whole-image hash (fwupdate) {:>7.0} MB/s, peak {peak:.1} MiB", mb / full_s);
     println!("  zstd -d (reference)                           {:>7.0} MB/s", mb / zstd_d_s);
     println!("  sha256sum (reference)                         {:>7.0} MB/s", mb / sha_s);
-    let mut figures = bench_install(dir, &fwupdate, &image, &bundle, key.parent().unwrap())?;
+    let mut figures = bench_install(dir, fwupdate, &image, &bundle, key.parent().unwrap())?;
     figures.splice(
         0..0,
         [

@@ -5,6 +5,7 @@ mod bench_assistant;
 mod bench_bundle;
 mod bench_flash;
 mod bench_net;
+mod bench_peers;
 mod board;
 mod build;
 mod bundle_cmd;
@@ -166,6 +167,13 @@ enum Cmd {
         /// Seconds of each fuzz target (tests/fuzz); 0 skips fuzzing.
         #[arg(long, default_value_t = 60)]
         fuzz_seconds: u64,
+        /// Rounds of the realistic install comparison with RAUC, SWUpdate
+        /// and the verified-write floor (needs root and ../shared); 0 skips it.
+        #[arg(long, default_value_t = 5)]
+        install_rounds: usize,
+        /// Only these parts: boot, bundle, flash, install (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
     },
     /// Run every cargo-fuzz target in tests/fuzz for a while each
     /// (installs cargo-fuzz when it is missing).
@@ -248,9 +256,10 @@ fn dispatch(cmd: Cmd) -> Result<()> {
             };
             bundle_cmd::bundle(&paths, &board, &b).map(|_| ())
         }
-        Cmd::Bench { board, boots, power_cuts, fuzz_seconds } => {
+        Cmd::Bench { board, boots, power_cuts, fuzz_seconds, install_rounds, only } => {
             let (paths, board) = load(&board.board)?;
-            bench::bench(&paths, &board, boots, power_cuts)?;
+            let parts = bench::Parts { boots, power_cuts, install_rounds, only };
+            bench::bench(&paths, &board, &parts)?;
             if fuzz_seconds > 0 {
                 fuzz::fuzz(&paths, fuzz_seconds, None)?;
             }

@@ -7,12 +7,14 @@
 //! was written, chunk by chunk). The updater writes slots through it and the
 //! flasher whole disks.
 
+mod aligned;
 mod file;
 mod mem;
 mod sparse;
 mod verify;
 mod views;
 
+pub use aligned::{AlignedBuf, ALIGN};
 pub use file::FileDevice;
 pub use mem::MemDevice;
 pub use sparse::{SparseWriter, WriteError};

@@ -7,7 +7,7 @@
 //! chunk is checked by looking at it, and not read at all when it is a hole
 //! in an image file (it reads as zeros by definition).
 
-use crate::{is_zero, BlockDevice};
+use crate::{is_zero, AlignedBuf, BlockDevice};
 use sha2::{Digest, Sha256};
 
 /// What one chunk of a region holds.
@@ -51,45 +51,66 @@ pub enum VerifyError {
 
 /// Reads region `w` of `dev` back (the caller dropped the cache first) and
 /// compares it chunk by chunk; `progress` gets the bytes checked so far.
+/// This thread reads (aligned buffers, so a [`crate::FileDevice`] reads the
+/// medium directly) while a second one checks the chunk read before.
 pub fn verify_region(w: &Written, dev: &mut dyn BlockDevice, progress: &mut dyn FnMut(u64)) -> Result<(), VerifyError> {
     let size = w.chunk;
-    let mut bufs = [vec![0u8; size], vec![0u8; size]];
     let chunk_len = |i: usize| (w.len - i as u64 * size as u64).min(size as u64) as usize;
     let at = |i: usize| w.offset + i as u64 * size as u64;
-    let read = |dev: &mut dyn BlockDevice, i: usize, buf: &mut [u8]| -> Result<(), VerifyError> {
-        dev.read_at(at(i), buf).map_err(|e| VerifyError::Read { at: at(i), source: e })
-    };
-    if w.sums.is_empty() {
-        return Ok(());
-    }
+    let n = w.sums.len();
+    // Holes read as zeros by definition: neither read nor checked.
     let holes: Vec<bool> =
-        (0..w.sums.len()).map(|i| w.sums[i] == ChunkSum::Zero && dev.is_hole(at(i), chunk_len(i) as u64)).collect();
-    let (first, _) = bufs.split_at_mut(1);
-    if !holes[0] {
-        read(dev, 0, &mut first[0][..chunk_len(0)])?;
-    }
-    for i in 0..w.sums.len() {
-        let (a, b) = bufs.split_at_mut(1);
-        let (cur, next) = if i % 2 == 0 { (&a[0], &mut b[0]) } else { (&b[0], &mut a[0]) };
-        let cur = &cur[..chunk_len(i)];
-        // A hole was not read into `cur` and needs no check (nor a thread).
-        let ok = std::thread::scope(|s| -> Result<bool, VerifyError> {
-            let check = (!holes[i]).then(|| {
-                s.spawn(|| match w.sums[i] {
-                    ChunkSum::Zero => is_zero(cur),
-                    ChunkSum::Sha(h) => <[u8; 32]>::from(Sha256::digest(cur)) == h,
-                })
-            });
-            if i + 1 < w.sums.len() && !holes[i + 1] {
-                read(dev, i + 1, &mut next[..chunk_len(i + 1)])?;
+        (0..n).map(|i| w.sums[i] == ChunkSum::Zero && dev.is_hole(at(i), chunk_len(i) as u64)).collect();
+    std::thread::scope(|s| -> Result<(), VerifyError> {
+        let (to_check, checking) = std::sync::mpsc::sync_channel::<(usize, AlignedBuf)>(2);
+        let (to_reader, checked) = std::sync::mpsc::channel::<(usize, bool, AlignedBuf)>();
+        s.spawn(move || {
+            for (i, buf) in checking {
+                let ok = match w.sums[i] {
+                    ChunkSum::Zero => is_zero(&buf),
+                    ChunkSum::Sha(h) => <[u8; 32]>::from(Sha256::digest(&buf[..])) == h,
+                };
+                if to_reader.send((i, ok, buf)).is_err() {
+                    break;
+                }
             }
-            Ok(check.is_none_or(|c| c.join().expect("check thread")))
-        })?;
-        if !ok {
-            return Err(VerifyError::Mismatch { region: w.name.clone(), at: at(i) });
+        });
+        let mut spare: Vec<AlignedBuf> = (0..3).map(|_| AlignedBuf::new(size)).collect();
+        // Takes a checked chunk's answer (waiting for it if `wait`).
+        let mut settle = |wait: bool, spare: &mut Vec<AlignedBuf>| -> Result<bool, VerifyError> {
+            let got = if wait { checked.recv().ok() } else { checked.try_recv().ok() };
+            let Some((i, ok, buf)) = got else { return Ok(false) };
+            if !ok {
+                return Err(VerifyError::Mismatch { region: w.name.clone(), at: at(i) });
+            }
+            spare.push(buf);
+            progress(at(i) - w.offset + chunk_len(i) as u64);
+            Ok(true)
+        };
+        let mut in_flight = 0usize;
+        for (i, _) in holes.iter().enumerate().filter(|(_, &hole)| !hole) {
+            while spare.is_empty() {
+                if settle(true, &mut spare)? {
+                    in_flight -= 1;
+                }
+            }
+            let mut buf = spare.pop().expect("a spare buffer");
+            buf.set_len(chunk_len(i));
+            dev.read_at(at(i), &mut buf).map_err(|e| VerifyError::Read { at: at(i), source: e })?;
+            to_check.send((i, buf)).expect("the check thread stopped");
+            in_flight += 1;
+            while settle(false, &mut spare)? {
+                in_flight -= 1;
+            }
         }
-        progress(at(i) - w.offset + chunk_len(i) as u64);
-    }
+        drop(to_check);
+        while in_flight > 0 {
+            settle(true, &mut spare)?;
+            in_flight -= 1;
+        }
+        Ok(())
+    })?;
+    progress(w.len);
     Ok(())
 }
 

@@ -25,4 +25,4 @@ pub use keys::StatementKind;
 pub use keys::{KeyId, KeyStatement, Keyring, PublicKey, SecretKey};
 pub use manifest::{ChunkInfo, Manifest, Payload, Target};
 pub use reader::{inspect, Chunk, Policy, Reader};
-pub use writer::{add_signature, Builder, DEFAULT_CHUNK_SIZE, DEFAULT_LEVEL};
+pub use writer::{add_signature, Builder, Image, WriteSeek, DEFAULT_CHUNK_SIZE, DEFAULT_LEVEL};

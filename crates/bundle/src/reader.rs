@@ -45,6 +45,7 @@ pub struct Reader<R: Read> {
     decoder: zstd::bulk::Decompressor<'static>,
     image: Sha256,
     check_image: bool,
+    check_chunks: bool,
     /// Frame and data hash of the chunk now in `data`: an identical next
     /// frame (runs of empty space) yields the same bytes without decoding.
     last: Option<([u8; 32], [u8; 32])>,
@@ -128,6 +129,7 @@ impl<R: Read> Reader<R> {
             decoder,
             image: Sha256::new(),
             check_image: true,
+            check_chunks: true,
             last: None,
             finished: false,
         })
@@ -155,6 +157,20 @@ impl<R: Read> Reader<R> {
     /// image hash when it reads the written slot back.
     pub fn set_image_hash(&mut self, on: bool) {
         self.check_image = on;
+    }
+
+    /// Whether each decoded chunk is hashed and compared with its signed
+    /// hash here (on by default). Every frame's signed hash is checked
+    /// before it is decoded either way, so a decoded chunk is a pure
+    /// function of verified bytes; a caller that compares the chunk with
+    /// its signed hash later anyway (the updater's read-back of the written
+    /// slot, before anything can boot it) may turn this second hash of the
+    /// same bytes off. Turning it off also turns off the image hash.
+    pub fn set_chunk_hash(&mut self, on: bool) {
+        self.check_chunks = on;
+        if !on {
+            self.check_image = false;
+        }
     }
 
     fn err(&self, kind: ErrorKind) -> Error {
@@ -206,8 +222,8 @@ impl<R: Read> Reader<R> {
             self.last = None;
             self.data.clear();
             let n = self.decoder.decompress_to_buffer(&self.frame[..], &mut self.data);
-            let ok =
-                matches!(n, Ok(n) if n == want_len) && <[u8; 32]>::from(Sha256::digest(&self.data)) == info.data_sha256;
+            let ok = matches!(n, Ok(n) if n == want_len)
+                && (!self.check_chunks || <[u8; 32]>::from(Sha256::digest(&self.data)) == info.data_sha256);
             if !ok {
                 self.data.clear();
                 return Err(self.err(ErrorKind::ChunkHash { payload: pi, chunk: ci }));

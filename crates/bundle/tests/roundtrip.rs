@@ -193,3 +193,37 @@ fn repeated_chunks_are_yielded_and_still_checked() {
     assert_eq!(got.len(), 5);
     assert_only_good_chunks(&img, &got);
 }
+
+#[test]
+fn a_streamed_image_makes_the_same_bundle_and_a_short_one_is_refused() {
+    let img = image(700_000, 3);
+    let k = key(1);
+    let in_memory = bundle(&img, 65536, &k);
+    let mut b = Builder::new("x86-ud", "2.0.0");
+    b.rollback_index = 5;
+    b.build_id = "test".into();
+    b.chunk_size = 65536;
+    b.level = 3;
+    // Two bytes at a time: the writer must not rely on full reads.
+    struct Dribble<'a>(&'a [u8]);
+    impl std::io::Read for Dribble<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(2).min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+    let mut src = Dribble(&img);
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut images = [bundle::Image { target: Target::SlotImage, len: img.len() as u64, reader: &mut src }];
+    b.write_images("s", &mut out, &[&k], &mut images).unwrap();
+    assert!(out.get_ref() == &in_memory, "streaming and in-memory writing differ");
+    // An image shorter or longer than announced.
+    for len in [img.len() as u64 + 1, img.len() as u64 - 1] {
+        let mut src = &img[..];
+        let mut images = [bundle::Image { target: Target::SlotImage, len, reader: &mut src }];
+        let e = b.write_images("s", &mut std::io::Cursor::new(Vec::new()), &[&k], &mut images).unwrap_err();
+        assert!(matches!(&e.kind, ErrorKind::Io(m) if m.contains("payload image")), "{e}");
+    }
+}

@@ -10,7 +10,7 @@
 //! [`blockdev::verify_region`].
 
 use crate::{Error, Result};
-use blockdev::{is_zero, BlockDevice, ChunkSum, SparseWriter, VerifyError, WriteError, Written};
+use blockdev::{is_zero, AlignedBuf, BlockDevice, ChunkSum, SparseWriter, VerifyError, WriteError, Written};
 use sha2::{Digest, Sha256};
 use std::io::Read;
 
@@ -56,7 +56,8 @@ pub fn copy_region(
             dev.len() >> 20
         )));
     }
-    let mut buf = vec![0u8; CHUNK];
+    // Aligned, so the target is written around the page cache.
+    let mut buf = AlignedBuf::new(CHUNK);
     let mut sums = Vec::with_capacity(len.div_ceil(CHUNK as u64) as usize);
     let mut done = 0u64;
     let mut sparse = SparseWriter::new(BLOCK);

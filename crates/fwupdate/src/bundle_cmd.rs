@@ -6,7 +6,7 @@ use bundle::{
 };
 use clap::Subcommand;
 use std::fs;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -126,14 +126,23 @@ pub fn run(cmd: BundleCmd) -> Result<(), Failure> {
             b.statements = statements;
             b.chunk_size = chunk_size;
             b.level = level;
-            b.payloads.push((Target::SlotImage, read(&slot_image)?));
-            if let Some(p) = boot_selector {
-                b.payloads.push((Target::BootSelector, read(&p)?));
+            // Streamed from the files: memory stays bounded whatever the
+            // image's size.
+            let open = |p: &Path| -> Result<(fs::File, u64), Failure> {
+                let f = fs::File::open(p).map_err(|e| format!("opening {}: {e}", p.display()))?;
+                let len = f.metadata().map_err(|e| format!("{}: {e}", p.display()))?.len();
+                Ok((f, len))
+            };
+            let (mut slot, slot_len) = open(&slot_image)?;
+            let mut selector = boot_selector.as_deref().map(open).transpose()?;
+            let mut images = vec![bundle::Image { target: Target::SlotImage, len: slot_len, reader: &mut slot }];
+            if let Some((f, len)) = selector.as_mut() {
+                images.push(bundle::Image { target: Target::BootSelector, len: *len, reader: f });
             }
             let started = Instant::now();
             let refs: Vec<&SecretKey> = keys.iter().collect();
-            let m =
-                write_atomic(&output, |w| b.write(&output.display().to_string(), w, &refs).map_err(Failure::error))?;
+            let name = output.display().to_string();
+            let m = write_atomic(&output, |w| b.write_images(&name, w, &refs, &mut images).map_err(Failure::error))?;
             let size = fs::metadata(&output).map_err(|e| format!("{}: {e}", output.display()))?.len();
             println!(
                 "created {} ({} bytes, {} payload(s), {} signature(s)) in {:.1} s",
@@ -205,13 +214,9 @@ fn refused(e: bundle::Error) -> Failure {
     Failure::from(e)
 }
 
-fn read(p: &Path) -> Result<Vec<u8>, Failure> {
-    Ok(fs::read(p).map_err(|e| format!("reading {}: {e}", p.display()))?)
-}
-
 /// Writes through `f` into `PATH.partial`, then renames it to `path`; on
 /// error the partial file is removed, so nothing half-written is left.
-fn write_atomic<T>(path: &Path, f: impl FnOnce(&mut dyn Write) -> Result<T, Failure>) -> Result<T, Failure> {
+fn write_atomic<T>(path: &Path, f: impl FnOnce(&mut BufWriter<fs::File>) -> Result<T, Failure>) -> Result<T, Failure> {
     let tmp = path.with_extension("partial");
     let file = fs::File::create(&tmp).map_err(|e| format!("creating {}: {e}", tmp.display()))?;
     let mut w = BufWriter::with_capacity(1 << 20, file);

@@ -21,7 +21,7 @@ use crate::lock::StateLock;
 use crate::state::{EventKind, InstallRecord, InstallResult, SlotRecord, State};
 use crate::{evidence, version, Error, WriteFailure};
 use abslot::Slot;
-use blockdev::{BlockDevice, ChunkSum, SparseWriter, VerifyError, Written};
+use blockdev::{AlignedBuf, BlockDevice, ChunkSum, SparseWriter, VerifyError, Written};
 use bundle::{Policy, Reader, Target};
 use sha2::{Digest, Sha256};
 use std::io::Read;
@@ -141,7 +141,11 @@ pub fn install<D: BlockDevice, R: Read + Send>(
         Policy { board: Some(opts.board.clone()), rollback_floor: trust.evidence.floor, slot_size: Some(part_len) };
     Reader::open(bundle_name, open().map_err(open_err)?, &keyring, &policy)?.check_frames()?;
     let mut reader = Reader::open(bundle_name, open().map_err(open_err)?, &keyring, &policy)?;
-    reader.set_image_hash(false); // implied by the chunk hashes (see readback)
+    // Each frame's signed hash is checked before it is decoded; the decoded
+    // chunk is compared with its signed hash by the read-back of the
+    // medium before the flip (which also covers the whole-image hash, see
+    // readback). Hashing it here too would hash every byte twice.
+    reader.set_chunk_hash(false);
     let m = reader.manifest().clone();
     if m.payloads.iter().any(|p| p.target != Target::SlotImage) || m.payloads.len() != 1 {
         return Err(Error::Payloads { bundle: bundle_name.to_string(), count: m.payloads.len() });
@@ -195,7 +199,8 @@ pub fn install<D: BlockDevice, R: Read + Send>(
     let zero = zero_chunks(&payload);
     let streamed = std::thread::scope(|s| -> Result<(Reader<R>, u64), WriteFailure> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Piece, bundle::Error>>(2);
-        let (spare_tx, spare_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+        let (spare_tx, spare_rx) = std::sync::mpsc::channel::<AlignedBuf>();
+        let chunk_size = payload.chunk_size as usize;
         let zero = &zero;
         let worker = s.spawn(move || {
             let mut reader = reader;
@@ -205,9 +210,10 @@ pub fn install<D: BlockDevice, R: Read + Send>(
                     Err(e) => Err(e),
                     Ok(Some(c)) if zero[c.index as usize] => Ok(Piece::Zero { offset: c.offset, len: c.data.len() }),
                     Ok(Some(c)) => {
-                        let mut bytes = spare_rx.try_recv().unwrap_or_default();
-                        bytes.clear();
-                        bytes.extend_from_slice(c.data);
+                        // Aligned, so the slot is written around the page
+                        // cache (blockdev's FileDevice).
+                        let mut bytes = spare_rx.try_recv().unwrap_or_else(|_| AlignedBuf::new(chunk_size));
+                        bytes.copy_from(c.data);
                         Ok(Piece::Data { offset: c.offset, bytes })
                     }
                 };
@@ -316,7 +322,7 @@ pub fn install<D: BlockDevice, R: Read + Send>(
 enum Piece {
     Data {
         offset: u64,
-        bytes: Vec<u8>,
+        bytes: AlignedBuf,
     },
     /// A chunk the signed manifest says is all zeros.
     Zero {

@@ -311,3 +311,26 @@ fn a_rollback_of_an_install_recorded_after_a_power_cut_shows_in_status() {
     a.boot_check().unwrap().expect("the rollback is detected");
     assert_eq!(a.status().unwrap().last_install.unwrap().result, InstallResult::RolledBack);
 }
+
+/// The installer does not hash decoded chunks (only their frames); the
+/// read-back compares them with the signed hashes before the flip. A
+/// validly signed manifest whose chunk hash does not describe its frame's
+/// content (a broken build tool) must therefore still fail there.
+#[test]
+fn a_signed_chunk_hash_that_does_not_match_its_frame_fails_before_the_flip() {
+    let e = env();
+    let good = make_bundle(&e, "2.0.0", "x86-ud", 0);
+    let (m, _) = bundle::inspect("b", &good[..]).unwrap();
+    let wrong = m.payloads[0].chunks[0].data_sha256;
+    let at = good.windows(32).position(|w| w == wrong).unwrap();
+    let mut bad = good.clone();
+    bad[at] ^= 1;
+    let mut signed = Vec::new();
+    bundle::add_signature("b", &mut &bad[..], &mut signed, &e.key).unwrap();
+    let mut up = Updater::new(disk(), 512, Slot::A, e.paths.clone());
+    let err = run(&mut up, &signed, &opts()).unwrap_err();
+    assert!(matches!(err, Error::Failed { slot: Slot::B, cause: WriteFailure::Mismatch { at: 0 } }), "{err:?}");
+    let a = up.attrs().unwrap();
+    assert_eq!(a[1], SlotAttr::new(0, 0, false), "B stays unbootable");
+    assert_eq!(a[0], SlotAttr::new(1, 0, true));
+}
