@@ -170,6 +170,12 @@ impl BlockDevice for FileDevice {
         // ioctl): write the zeros.
         write_zeros(self, offset, len)
     }
+    /// Only while direct I/O works: its aligned reads bypass the page cache.
+    fn medium_reader(&self) -> Option<Box<dyn BlockDevice + Send>> {
+        let direct = self.direct.as_ref()?.try_clone().ok()?;
+        let file = self.file.try_clone().ok()?;
+        Some(Box::new(FileDevice { file, direct: Some(direct), len: self.len, is_block: self.is_block }))
+    }
 }
 
 /// The file opened again with O_DIRECT; None where that is refused (tmpfs

@@ -48,6 +48,12 @@ pub trait BlockDevice {
     fn zero_range(&mut self, offset: u64, len: u64) -> io::Result<()> {
         write_zeros(self, offset, len)
     }
+    /// A second handle that reads the medium itself (not a cache) and may
+    /// run on another thread while this one writes, so that a read-back
+    /// can follow the writes; None where reads could be served from memory.
+    fn medium_reader(&self) -> Option<Box<dyn BlockDevice + Send>> {
+        None
+    }
 }
 
 /// A borrowed device is a device (the next boot of a crash state borrows it).
@@ -72,6 +78,9 @@ impl<D: BlockDevice + ?Sized> BlockDevice for &mut D {
     }
     fn zero_range(&mut self, offset: u64, len: u64) -> io::Result<()> {
         (**self).zero_range(offset, len)
+    }
+    fn medium_reader(&self) -> Option<Box<dyn BlockDevice + Send>> {
+        (**self).medium_reader()
     }
 }
 

@@ -81,6 +81,12 @@ impl SparseWriter {
         Ok(())
     }
 
+    /// Where the zero run not yet issued starts: every byte given before it
+    /// is on the device (written or zeroed); None when nothing is pending.
+    pub fn pending_from(&self) -> Option<u64> {
+        self.run.map(|(s, _)| s)
+    }
+
     /// Issues the pending zero run. Call before flushing the device.
     pub fn finish<D: BlockDevice + ?Sized>(&mut self, dev: &mut D) -> Result<(), WriteError> {
         self.issue_run(dev)

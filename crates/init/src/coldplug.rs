@@ -24,12 +24,19 @@ pub fn load_modules() -> Mods {
         }
     };
     let mut mods = modules::Modules::new(dir, index, modules::KernelLoader);
-    let wanted = fs::read_to_string(Path::new(ETC).join("modules")).unwrap_or_default();
-    for name in wanted.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
-        if let Err(e) = mods.load(name) {
-            warn!("{e}");
-        }
+    // The board's list and what the devices present ask for, in one batch:
+    // independent modules load at the same time (the disk controller's
+    // probe beside the filesystems).
+    let listed = fs::read_to_string(Path::new(ETC).join("modules")).unwrap_or_default();
+    let mut wanted: Vec<String> =
+        listed.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from).collect();
+    wanted.extend(mods.wanted_by(&modules::modaliases(Path::new("/sys/devices"))));
+    let started = std::time::Instant::now();
+    let (newly, errors) = mods.load_many(&wanted);
+    for e in errors {
+        warn!("{e}");
     }
+    info!("{} modules loaded in {} ms", newly.len(), started.elapsed().as_millis());
     for _round in 0..5 {
         if coldplug_sysfs(&mut mods).is_empty() {
             break;

@@ -63,14 +63,14 @@ mod tests {
     use super::*;
     use std::path::Path;
 
-    struct Fake(Vec<String>);
+    struct Fake(std::sync::Mutex<Vec<String>>);
     impl crate::modules::ModuleLoader for Fake {
-        fn load(&mut self, path: &Path) -> std::io::Result<()> {
+        fn load(&self, path: &Path) -> std::io::Result<()> {
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
             if name.starts_with("crc32c-intel") {
                 return Err(std::io::Error::from_raw_os_error(libc::ENODEV));
             }
-            self.0.push(name);
+            self.0.lock().unwrap().push(name);
             Ok(())
         }
     }
@@ -79,7 +79,7 @@ mod tests {
     fn an_alias_loads_the_first_module_that_works() {
         let dep = "kernel/arch/x86/crypto/crc32c-intel.ko.xz:\nkernel/crypto/crc32c_generic.ko.xz:\nkernel/fs/fat/vfat.ko.xz: kernel/fs/fat/fat.ko.xz\nkernel/fs/fat/fat.ko.xz:\n";
         let alias = "alias crypto-crc32c crc32c_intel\nalias crypto-crc32c crc32c_generic\nalias fs-vfat vfat\n";
-        let mut m = Modules::new("/lib/modules/x".into(), ModIndex::parse(dep, alias), Fake(vec![]));
+        let mut m = Modules::new("/lib/modules/x".into(), ModIndex::parse(dep, alias), Fake(Default::default()));
         probe(&mut m, "crypto-crc32c").unwrap();
         probe(&mut m, "fs-vfat").unwrap();
         probe(&mut m, "vfat").unwrap();

@@ -169,9 +169,9 @@ pub fn modaliases(sys_devices: &Path) -> BTreeSet<String> {
     out
 }
 
-/// Loads one module file into the kernel.
-pub trait ModuleLoader {
-    fn load(&mut self, path: &Path) -> io::Result<()>;
+/// Loads one module file into the kernel (from several threads at once).
+pub trait ModuleLoader: Sync {
+    fn load(&self, path: &Path) -> io::Result<()>;
 }
 
 /// `finit_module(2)`; `.ko.xz`/`.ko.zst` are decompressed by the kernel
@@ -181,7 +181,7 @@ pub struct KernelLoader;
 const MODULE_INIT_COMPRESSED_FILE: libc::c_uint = 4;
 
 impl ModuleLoader for KernelLoader {
-    fn load(&mut self, path: &Path) -> io::Result<()> {
+    fn load(&self, path: &Path) -> io::Result<()> {
         let file = fs::File::open(path)?;
         let compressed = path.extension().is_some_and(|e| e == "xz" || e == "zst" || e == "gz");
         let flags = if compressed { MODULE_INIT_COMPRESSED_FILE } else { 0 };
@@ -258,25 +258,105 @@ impl<L: ModuleLoader> Modules<L> {
         Ok(count)
     }
 
-    /// Loads the modules matching each modalias. Returns what was loaded
-    /// newly and the errors met on the way.
-    pub fn coldplug<'a>(&mut self, aliases: impl IntoIterator<Item = &'a String>) -> (Vec<String>, Vec<String>) {
+    /// The modules matching each modalias (not loaded yet).
+    pub fn wanted_by<'a>(&self, aliases: impl IntoIterator<Item = &'a String>) -> BTreeSet<String> {
         let mut wanted = BTreeSet::new();
         for a in aliases {
             for m in self.index.matching(a) {
-                wanted.insert(m.to_string());
+                if !self.loaded.contains(m) && !self.failed.contains(m) {
+                    wanted.insert(m.to_string());
+                }
+            }
+        }
+        wanted
+    }
+
+    /// Loads the modules matching each modalias. Returns what was loaded
+    /// newly and the errors met on the way.
+    pub fn coldplug<'a>(&mut self, aliases: impl IntoIterator<Item = &'a String>) -> (Vec<String>, Vec<String>) {
+        let wanted: Vec<String> = self.wanted_by(aliases).into_iter().collect();
+        self.load_many(&wanted)
+    }
+
+    /// Loads `names` and what they need, independent modules at the same
+    /// time: in each round, every module whose dependencies are all in (or
+    /// failed) is loaded on its own thread. A module's init runs inside
+    /// finit_module (ahci probing its ports, ext4 registering), so
+    /// independent ones overlap instead of queueing. Returns the modules
+    /// newly loaded and the errors of the ones asked for (a failed
+    /// dependency is only logged, as in [`Modules::load`]).
+    pub fn load_many(&mut self, names: &[String]) -> (Vec<String>, Vec<String>) {
+        let mut errors = Vec::new();
+        let asked: BTreeSet<String> = names.iter().map(|n| normalize(n)).collect();
+        // module -> (path, every module it needs)
+        let mut pending: std::collections::BTreeMap<String, (String, Vec<String>)> = Default::default();
+        for n in names {
+            let Some(order) = self.index.load_order(n) else {
+                errors.push(format!("module {n} is not in the image"));
+                continue;
+            };
+            for (m, _) in order {
+                if self.loaded.contains(&m) || pending.contains_key(&m) {
+                    continue;
+                }
+                if self.failed.contains(&m) {
+                    let e = format!("{m} failed to load earlier");
+                    if asked.contains(&m) && !errors.contains(&e) {
+                        errors.push(e);
+                    }
+                    continue;
+                }
+                let own = self.index.load_order(&m).unwrap_or_default();
+                let (path, deps) = match own.split_last() {
+                    Some(((_, p), deps)) => (p.clone(), deps.iter().map(|(d, _)| d.clone()).collect()),
+                    None => continue,
+                };
+                pending.insert(m, (path, deps));
             }
         }
         let mut newly = Vec::new();
-        let mut errors = Vec::new();
-        for m in wanted {
-            if self.loaded.contains(&m) {
-                continue;
+        while !pending.is_empty() {
+            let ready: Vec<(String, String)> = pending
+                .iter()
+                .filter(|(_, (_, deps))| deps.iter().all(|d| !pending.contains_key(d)))
+                .map(|(m, (p, _))| (m.clone(), p.clone()))
+                .collect();
+            if ready.is_empty() {
+                errors.push(format!("a dependency cycle among {:?}", pending.keys().collect::<Vec<_>>()));
+                break;
             }
-            match self.load(&m) {
-                Ok(n) if n > 0 => newly.push(m),
-                Ok(_) => {}
-                Err(e) => errors.push(e),
+            let (loader, dir) = (&self.loader, &self.dir);
+            let results: Vec<(io::Result<()>, std::time::Duration)> = std::thread::scope(|s| {
+                let handles: Vec<_> = ready
+                    .iter()
+                    .map(|(_, p)| {
+                        s.spawn(move || {
+                            let started = std::time::Instant::now();
+                            (loader.load(&dir.join(p)), started.elapsed())
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().expect("module loading thread")).collect()
+            });
+            for ((module, path), (result, took)) in ready.into_iter().zip(results) {
+                pending.remove(&module);
+                if took > std::time::Duration::from_millis(150) {
+                    log::info!("module {module} took {} ms to load", took.as_millis());
+                }
+                match result {
+                    Ok(()) => {
+                        self.loaded.insert(module.clone());
+                        newly.push(module);
+                    }
+                    Err(e) if asked.contains(&module) => {
+                        self.failed.insert(module.clone());
+                        errors.push(format!("loading {module} ({path}): {e}"));
+                    }
+                    Err(e) => {
+                        self.failed.insert(module.clone());
+                        log::info!("{module} ({path}) did not load ({e})");
+                    }
+                }
             }
         }
         (newly, errors)
@@ -323,10 +403,10 @@ kernel/drivers/usb/storage/usb-storage.ko.xz:\n";
     const ALIAS: &str = "# Aliases\nalias virtio:d00000002v* virtio_blk\nalias fs-ext4 ext4\nalias usb:v*p*d*dc*dsc*dp*ic08isc06ip50in* usb_storage\n";
 
     /// Records every load tried; fails the one named.
-    struct Fake(Vec<PathBuf>, Option<&'static str>);
+    struct Fake(std::sync::Mutex<Vec<PathBuf>>, Option<&'static str>);
     impl ModuleLoader for Fake {
-        fn load(&mut self, path: &Path) -> io::Result<()> {
-            self.0.push(path.to_path_buf());
+        fn load(&self, path: &Path) -> io::Result<()> {
+            self.0.lock().unwrap().push(path.to_path_buf());
             if self.1.is_some_and(|bad| path.ends_with(bad)) {
                 return Err(io::Error::from_raw_os_error(libc::ENOEXEC));
             }
@@ -337,9 +417,9 @@ kernel/drivers/usb/storage/usb-storage.ko.xz:\n";
     #[test]
     fn dependencies_load_first_and_once() {
         let idx = ModIndex::parse(DEP, ALIAS);
-        let mut m = Modules::new("/lib/modules/v".into(), idx, Fake(vec![], None));
+        let mut m = Modules::new("/lib/modules/v".into(), idx, Fake(Default::default(), None));
         assert_eq!(m.load("ext4").unwrap(), 4);
-        let names: Vec<String> = m.loader.0.iter().map(|p| name_of(p.to_str().unwrap())).collect();
+        let names: Vec<String> = m.loader.0.lock().unwrap().iter().map(|p| name_of(p.to_str().unwrap())).collect();
         assert_eq!(names, ["crc32c_generic", "crc16", "jbd2", "ext4"]);
         assert_eq!(m.load("ext4").unwrap(), 0);
         assert!(m.load("nope").unwrap_err().contains("not in the image"));
@@ -349,7 +429,7 @@ kernel/drivers/usb/storage/usb-storage.ko.xz:\n";
     fn coldplug_matches_modaliases_and_names_with_dashes() {
         let idx = ModIndex::parse(DEP, ALIAS);
         assert!(idx.contains("usb-storage"));
-        let mut m = Modules::new("/m".into(), idx, Fake(vec![], None));
+        let mut m = Modules::new("/m".into(), idx, Fake(Default::default(), None));
         let aliases: Vec<String> = vec![
             "virtio:d00000002v00001AF4".into(),
             "usb:v46F4p0001d0000dc00dsc00dp00ic08isc06ip50in00".into(),
@@ -358,7 +438,7 @@ kernel/drivers/usb/storage/usb-storage.ko.xz:\n";
         let (newly, errors) = m.coldplug(&aliases);
         assert_eq!(newly, ["usb_storage", "virtio_blk"]);
         assert!(errors.is_empty());
-        assert_eq!(m.loader.0[0], PathBuf::from("/m/kernel/drivers/usb/storage/usb-storage.ko.xz"));
+        assert_eq!(m.loader.0.lock().unwrap()[0], PathBuf::from("/m/kernel/drivers/usb/storage/usb-storage.ko.xz"));
         let (again, _) = m.coldplug(&aliases);
         assert!(again.is_empty());
     }
@@ -366,13 +446,17 @@ kernel/drivers/usb/storage/usb-storage.ko.xz:\n";
     #[test]
     fn a_failing_module_is_reported_and_not_retried() {
         let idx = ModIndex::parse(DEP, ALIAS);
-        let mut m = Modules::new("/m".into(), idx, Fake(vec![], Some("ext4.ko.xz")));
+        let mut m = Modules::new("/m".into(), idx, Fake(Default::default(), Some("ext4.ko.xz")));
         let e = m.load("ext4").unwrap_err();
         assert!(e.contains("ext4"), "{e}");
         let e = m.load("ext4").unwrap_err();
         assert!(e.contains("failed to load earlier"), "{e}");
         assert!(!m.loaded().contains("ext4"));
-        assert_eq!(m.loader.0.iter().filter(|p| p.ends_with("ext4.ko.xz")).count(), 1, "ext4 was not tried twice");
+        assert_eq!(
+            m.loader.0.lock().unwrap().iter().filter(|p| p.ends_with("ext4.ko.xz")).count(),
+            1,
+            "ext4 was not tried twice"
+        );
     }
 
     #[test]
@@ -380,11 +464,11 @@ kernel/drivers/usb/storage/usb-storage.ko.xz:\n";
         // ext4's crc32c (a soft dependency resolved to the SSE4.2 version)
         // refuses a CPU without it; ext4 loads, and asks for crc32c later.
         let idx = ModIndex::parse(DEP, ALIAS);
-        let mut m = Modules::new("/m".into(), idx, Fake(vec![], Some("jbd2.ko.xz")));
+        let mut m = Modules::new("/m".into(), idx, Fake(Default::default(), Some("jbd2.ko.xz")));
         assert!(m.load("ext4").is_ok());
         assert!(m.loaded().contains("ext4") && !m.loaded().contains("jbd2"));
         assert!(m.load("ext4").is_ok(), "nothing tried again");
-        assert_eq!(m.loader.0.iter().filter(|p| p.ends_with("jbd2.ko.xz")).count(), 1);
+        assert_eq!(m.loader.0.lock().unwrap().iter().filter(|p| p.ends_with("jbd2.ko.xz")).count(), 1);
     }
 
     #[test]
@@ -396,5 +480,56 @@ kernel/drivers/usb/storage/usb-storage.ko.xz:\n";
         fs::write(t.path().join("pci0000:00/modalias"), "\n").unwrap();
         let found = modaliases(t.path());
         assert_eq!(found.into_iter().collect::<Vec<_>>(), ["virtio:d00000002v00001AF4"]);
+    }
+
+    /// Loads wait (up to a second) until another load runs beside them.
+    struct Overlapping {
+        order: std::sync::Mutex<Vec<String>>,
+        active: std::sync::Mutex<usize>,
+        cv: std::sync::Condvar,
+        most: std::sync::atomic::AtomicUsize,
+    }
+    impl ModuleLoader for Overlapping {
+        fn load(&self, path: &Path) -> io::Result<()> {
+            use std::sync::atomic::Ordering;
+            let mut n = self.active.lock().unwrap();
+            *n += 1;
+            self.most.fetch_max(*n, Ordering::SeqCst);
+            self.cv.notify_all();
+            let (mut n, _) = self.cv.wait_timeout_while(n, std::time::Duration::from_secs(1), |n| *n < 2).unwrap();
+            self.order.lock().unwrap().push(name_of(path.to_str().unwrap()));
+            *n -= 1;
+            if path.ends_with("crc16.ko.xz") {
+                return Err(io::Error::from_raw_os_error(libc::ENOEXEC));
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn independent_modules_load_at_the_same_time_after_their_dependencies() {
+        let idx = ModIndex::parse(DEP, ALIAS);
+        let loader = Overlapping {
+            order: Default::default(),
+            active: Default::default(),
+            cv: Default::default(),
+            most: Default::default(),
+        };
+        let mut m = Modules::new("/m".into(), idx, loader);
+        let names: Vec<String> = ["ext4", "virtio_blk", "nope"].map(String::from).into();
+        let (newly, errors) = m.load_many(&names);
+        assert!(m.loader.most.load(std::sync::atomic::Ordering::SeqCst) >= 2, "no two loads overlapped");
+        let order = m.loader.order.lock().unwrap().clone();
+        let pos = |n: &str| order.iter().position(|x| x == n).unwrap();
+        for dep in ["jbd2", "crc32c_generic", "crc16"] {
+            assert!(pos(dep) < pos("ext4"), "{dep} before ext4: {order:?}");
+        }
+        // crc16 failed: a dependency, so only logged; ext4 went on.
+        assert_eq!(newly.len(), 4, "{newly:?}");
+        assert!(!newly.contains(&"crc16".to_string()));
+        assert_eq!(errors, ["module nope is not in the image"]);
+        let (again, errors) = m.load_many(&["ext4".to_string(), "crc16".to_string()]);
+        assert!(again.is_empty());
+        assert_eq!(errors, ["crc16 failed to load earlier"]);
     }
 }

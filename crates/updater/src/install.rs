@@ -17,6 +17,7 @@
 //!    never written.
 
 use crate::control::Updater;
+use crate::follow::{self, Follow};
 use crate::lock::StateLock;
 use crate::state::{EventKind, InstallRecord, InstallResult, SlotRecord, State};
 use crate::{evidence, version, Error, WriteFailure};
@@ -193,11 +194,14 @@ pub fn install<D: BlockDevice, R: Read + Send>(
     progress(Stage::At(Checkpoint::Early));
 
     // 3. Stream: a second thread reads the bundle, checks each frame and
-    // chunk and decompresses it while this one writes the previous chunk
-    // (on a device the USB stick is read while the disk is written).
+    // decompresses it while this one writes the previous chunk (on a device
+    // the USB stick is read while the disk is written); where the target
+    // can be read around every cache, a third reads back what was written
+    // (follow.rs) behind the writes.
     let started = Instant::now();
     let zero = zero_chunks(&payload);
-    let streamed = std::thread::scope(|s| -> Result<(Reader<R>, u64), WriteFailure> {
+    let follower = up.dev.medium_reader();
+    let streamed = std::thread::scope(|s| -> Result<Streamed<R>, WriteFailure> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Piece, bundle::Error>>(2);
         let (spare_tx, spare_rx) = std::sync::mpsc::channel::<AlignedBuf>();
         let chunk_size = payload.chunk_size as usize;
@@ -225,6 +229,10 @@ pub fn install<D: BlockDevice, R: Read + Send>(
             }
             reader
         });
+        let (check_tx, check_rx) = std::sync::mpsc::channel::<usize>();
+        let payload = &payload;
+        let checker = follower.map(|dev| s.spawn(move || follow::check(dev, part_start, payload, zero, check_rx)));
+        let mut follow = checker.is_some().then(|| Follow::new(check_tx, payload.chunk_size as u64, payload.size));
         let mut sparse = SparseWriter::new(ZERO_BLOCK);
         let mut done = 0u64;
         let mut halfway = false;
@@ -250,6 +258,10 @@ pub fn install<D: BlockDevice, R: Read + Send>(
                 }
             };
             written.map_err(|e| WriteFailure::Write { slot: target, at: e.at - part_start, source: e.source })?;
+            if let Some(f) = follow.as_mut() {
+                f.written((offset / payload.chunk_size as u64) as usize);
+                f.release(sparse.pending_from().map(|p| p - part_start));
+            }
             done += len as u64;
             progress(Stage::Writing { done, total: payload.size, elapsed: started.elapsed() });
             if !halfway && done * 2 >= payload.size {
@@ -262,18 +274,34 @@ pub fn install<D: BlockDevice, R: Read + Send>(
             at: e.at - part_start,
             source: e.source,
         })?;
-        Ok((worker.join().expect("the bundle reader thread panicked"), done))
+        let left = follow.map(|mut f| {
+            f.release(None);
+            f.left
+        });
+        let checked = checker.map(|c| c.join().expect("the read-back thread panicked"));
+        let _reader = worker.join().expect("the bundle reader thread panicked");
+        Ok(Streamed { done, checked, left, _reader })
     });
-    let done = match streamed {
-        Ok((_reader, done)) => done,
+    let streamed = match streamed {
+        Ok(st) => st,
         Err(cause) => return Err(fail(up, &mut state, cause)),
     };
+    let done = streamed.done;
     if let Err(source) = up.dev.flush() {
         return Err(fail(up, &mut state, WriteFailure::Flush { slot: target, source }));
     }
 
-    // 4. Read back what the medium holds.
-    if let Err(cause) = readback(&mut up.dev, part_start, &payload, &zero, progress) {
+    // 4. Read back what the medium holds: what the checker did not take,
+    // or all of it.
+    let checked = match (streamed.checked, streamed.left) {
+        (Some(Ok(())), Some(left)) => {
+            progress(Stage::ReadingBack { done: payload.size - left.len() as u64, total: payload.size });
+            readback(&mut up.dev, part_start, &payload, &zero, Some(&left), progress)
+        }
+        (Some(Err(cause)), _) => Err(cause),
+        _ => readback(&mut up.dev, part_start, &payload, &zero, None, progress),
+    };
+    if let Err(cause) = checked {
         return Err(fail(up, &mut state, cause));
     }
 
@@ -318,6 +346,16 @@ pub fn install<D: BlockDevice, R: Read + Send>(
     Ok(Installed { slot: target, version: m.version, bytes: done, seconds: secs })
 }
 
+/// What the streaming step hands on.
+struct Streamed<R: Read> {
+    done: u64,
+    /// The following read-back's verdict, when there was one.
+    checked: Option<Result<(), WriteFailure>>,
+    /// Chunks it did not take (unaligned).
+    left: Option<Vec<usize>>,
+    _reader: Reader<R>,
+}
+
 /// One verified chunk on its way from the reader thread to the writer.
 enum Piece {
     Data {
@@ -350,11 +388,30 @@ fn readback<D: BlockDevice>(
     start: u64,
     p: &bundle::Payload,
     zero: &[bool],
+    only: Option<&[usize]>,
     progress: &mut dyn FnMut(Stage),
 ) -> Result<(), WriteFailure> {
     // Forget the cached pages once (per-read dropping would also drop the
     // kernel's readahead).
     let _ = dev.drop_cache();
+    if let Some(only) = only {
+        // A few chunks the following read-back left (a short last chunk).
+        for &i in only {
+            let at = i as u64 * p.chunk_size as u64;
+            let mut buf = vec![0u8; p.chunk_len(i)];
+            dev.read_at(start + at, &mut buf).map_err(|source| WriteFailure::Readback { at, source })?;
+            let ok = if zero[i] {
+                blockdev::is_zero(&buf)
+            } else {
+                <[u8; 32]>::from(Sha256::digest(&buf)) == p.chunks[i].data_sha256
+            };
+            if !ok {
+                return Err(WriteFailure::Mismatch { at });
+            }
+        }
+        progress(Stage::ReadingBack { done: p.size, total: p.size });
+        return Ok(());
+    }
     let sums = zero
         .iter()
         .zip(&p.chunks)

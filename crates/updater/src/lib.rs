@@ -15,6 +15,7 @@
 mod control;
 mod error;
 pub mod evidence;
+mod follow;
 mod install;
 pub mod lock;
 mod repair;
