@@ -41,7 +41,7 @@ impl Follow {
     /// Chunk `i` was handed to the writer.
     pub fn written(&mut self, i: usize) {
         let len = self.end(i) - i as u64 * self.chunk;
-        if len % ALIGN as u64 != 0 {
+        if !len.is_multiple_of(ALIGN as u64) {
             self.left.push(i);
         } else {
             self.held.push_back(i);
