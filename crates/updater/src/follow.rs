@@ -140,7 +140,7 @@ mod tests {
         let zero = [false, false, false, false, true];
         let run = || {
             let dev = blockdev::FileDevice::open(&path).unwrap();
-            let Some(reader) = dev.medium_reader() else { return None };
+            let reader = dev.medium_reader()?;
             let (tx, rx) = std::sync::mpsc::channel();
             (0..5).for_each(|i| tx.send(i).unwrap());
             drop(tx);
