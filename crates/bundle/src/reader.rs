@@ -242,17 +242,55 @@ impl<R: Read> Reader<R> {
     /// this over the whole bundle first, so a damaged payload is refused
     /// before the first byte is written to a slot.
     pub fn check_frames(mut self) -> Result<Manifest, Error> {
-        let mut buf = Vec::new();
-        for (pi, p) in self.manifest.payloads.iter().enumerate().skip(self.payload) {
-            let first = if pi == self.payload { self.chunk as usize } else { 0 };
-            for (ci, info) in p.chunks.iter().enumerate().skip(first) {
-                buf.resize(info.frame_len as usize, 0);
-                read_exact(&mut self.inner, &mut buf, "payload").map_err(|k| Error::new(self.name.clone(), k))?;
-                if <[u8; 32]>::from(Sha256::digest(&buf)) != info.frame_sha256 {
-                    return Err(Error::new(self.name.clone(), ErrorKind::FrameHash { payload: pi, chunk: ci as u32 }));
+        // This thread reads while a second one hashes the frame read before
+        // (the read of a cold bundle and the hashing overlap).
+        let name = self.name.clone();
+        let first_payload = self.payload;
+        let first_chunk = self.chunk as usize;
+        let frames: Vec<(usize, usize, u32, [u8; 32])> = self
+            .manifest
+            .payloads
+            .iter()
+            .enumerate()
+            .skip(first_payload)
+            .flat_map(|(pi, p)| {
+                let first = if pi == first_payload { first_chunk } else { 0 };
+                p.chunks.iter().enumerate().skip(first).map(move |(ci, c)| (pi, ci, c.frame_len, c.frame_sha256))
+            })
+            .collect();
+        let inner = &mut self.inner;
+        std::thread::scope(|s| -> Result<(), Error> {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Vec<u8>)>(2);
+            let (back_tx, back_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+            let frames = &frames;
+            let hasher = s.spawn(move || -> Option<usize> {
+                for (k, buf) in rx {
+                    if <[u8; 32]>::from(Sha256::digest(&buf)) != frames[k].3 {
+                        return Some(k);
+                    }
+                    let _ = back_tx.send(buf);
+                }
+                None
+            });
+            let mut read = Ok(());
+            for (k, &(_, _, len, _)) in frames.iter().enumerate() {
+                let mut buf = back_rx.try_recv().unwrap_or_default();
+                buf.resize(len as usize, 0);
+                if let Err(e) = read_exact(inner, &mut buf, "payload") {
+                    read = Err(Error::new(name.clone(), e));
+                    break;
+                }
+                if tx.send((k, buf)).is_err() {
+                    break;
                 }
             }
-        }
+            drop(tx);
+            if let Some(k) = hasher.join().expect("the frame hashing thread panicked") {
+                let (pi, ci, _, _) = frames[k];
+                return Err(Error::new(name.clone(), ErrorKind::FrameHash { payload: pi, chunk: ci as u32 }));
+            }
+            read
+        })?;
         let mut extra = [0u8; 1];
         match self.inner.read(&mut extra) {
             Ok(0) => Ok(self.manifest),
