@@ -190,23 +190,7 @@ fn install_into_the_other_slot() -> usize {
     let disk = testkit::fixtures::disk();
     let b = before(&e, &disk, Slot::A);
     let bundle = e.bundle("2.0.0", 3);
-    let (run, r) = record(&disk, &e.data, |dev| {
-        let mut up = Updater::new(dev, 512, Slot::A, e.paths(&e.data));
-        let r = install(&mut up, "b", &mut || Ok(&bundle[..]), &opts(), &mut |_| {});
-        (up.dev, r)
-    });
-    r.unwrap();
-    let judge = Judge::new(&run, b);
-    let mut new_booted = 0;
-    let n = run
-        .check_states(SUBSETS, |s, dir| {
-            let (slot, _) = judge.boot(&e, s, dir)?;
-            new_booted += usize::from(slot == Slot::B);
-            Ok(())
-        })
-        .unwrap();
-    assert!(new_booted > 0, "no state booted the new slot: the campaign did not reach the flip");
-    report("install", &run, n)
+    install_campaign(&e, &disk, b, Slot::A, &bundle, &opts(), "install")
 }
 
 fn mark_good_after_the_first_boot_of_the_new_slot() -> usize {
@@ -292,9 +276,23 @@ fn the_next_update_over_the_old_slot() -> usize {
     let b = before(&e, &disk, Slot::B);
     let bundle = testkit::fixtures::bundle("3.0.0", "x86-ud", 4, &e.key, vec![], 3);
     let o = InstallOptions { running_version: "2.0.0".into(), ..opts() };
-    let (run, r) = record(&disk, &e.data, |dev| {
-        let mut up = Updater::new(dev, 512, Slot::B, e.paths(&e.data));
-        let r = install(&mut up, "b", &mut || Ok(&bundle[..]), &o, &mut |_| {});
+    install_campaign(&e, &disk, b, Slot::B, &bundle, &o, "install over the old slot")
+}
+
+/// Records an install of `bundle` while `booted` runs and boots every crash
+/// state of it; some state must boot the new slot (the flip was reached).
+fn install_campaign(
+    e: &Env,
+    disk: &MemDevice,
+    b: Before,
+    booted: Slot,
+    bundle: &[u8],
+    o: &InstallOptions,
+    name: &str,
+) -> usize {
+    let (run, r) = record(disk, &e.data, |dev| {
+        let mut up = Updater::new(dev, 512, booted, e.paths(&e.data));
+        let r = install(&mut up, "b", &mut || Ok(bundle), o, &mut |_| {});
         (up.dev, r)
     });
     r.unwrap();
@@ -302,13 +300,13 @@ fn the_next_update_over_the_old_slot() -> usize {
     let mut new_booted = 0;
     let n = run
         .check_states(SUBSETS, |s, dir| {
-            let (slot, _) = judge.boot(&e, s, dir)?;
-            new_booted += usize::from(slot == Slot::A);
+            let (slot, _) = judge.boot(e, s, dir)?;
+            new_booted += usize::from(slot == booted.other());
             Ok(())
         })
         .unwrap();
-    assert!(new_booted > 0, "no state booted the new slot");
-    report("install over the old slot", &run, n)
+    assert!(new_booted > 0, "{name}: no state booted the new slot: the campaign did not reach the flip");
+    report(name, &run, n)
 }
 
 fn set_active_and_rollback() -> usize {
