@@ -169,8 +169,10 @@ fn a_stick_that_never_answers_does_not_stall_init() {
         stick.release();
         let out = sh(
             &mut vm,
-            "for i in $(seq 1 50); do ps -o stat | grep -q '^Z' || break; sleep 0.2; done; \
-             echo zombies=$(ps -o stat | grep -c '^Z') mounted=$(grep -c ' /run/media/sda1 ' /proc/mounts)",
+            // Counted in the loop: another child (mark-good, a DHCP client
+            // that gave up) may end, and wait for its reaping, at any time.
+            "for i in $(seq 1 50); do z=$(ps -o stat | grep -c '^Z'); [ \"$z\" = 0 ] && break; sleep 0.2; done; \
+             echo zombies=$z mounted=$(grep -c ' /run/media/sda1 ' /proc/mounts)",
         )?;
         anyhow::ensure!(out.contains("zombies=0 mounted=0"), "no zombie, nothing mounted: {out}");
         vm.type_serial("poweroff\n")?;

@@ -80,7 +80,22 @@ pub fn bench(paths: &Paths, board: &Board, parts: &Parts) -> Result<()> {
     let dir = tempfile_dir()?;
     let mut times = Vec::new();
     let mut ui = Vec::new();
+    let mut init_to_ready = Vec::new();
+    let mut vs_floor = Vec::new();
+    let floor = if boots > 0 {
+        Some(crate::bench_boot::floor_disk(paths, board, &built.disk, &built.slot, &dir)?)
+    } else {
+        None
+    };
     for i in 0..boots {
+        // The floor first: same firmware, boot selector and kernel, trivial init.
+        if let Some(floor) = &floor {
+            let mut vm = Vm::start(&Config::new(&board.qemu, floor.clone(), Console::Capture)?)?;
+            vm.wait_for(crate::bench_boot::FLOOR_READY, Duration::from_secs(120))?;
+            vs_floor.push(vm.elapsed());
+            println!("bench: floor boot {} to its ready line: {:.2} s", i + 1, vm.elapsed());
+            vm.wait_exit(Duration::from_secs(60))?;
+        }
         let disk = dir.join("disk.img");
         std::fs::copy(&built.disk, &disk)?;
         // Not set up (the assistant's figures), but "no password" chosen,
@@ -89,8 +104,15 @@ pub fn bench(paths: &Paths, board: &Board, parts: &Parts) -> Result<()> {
         let mut vm = Vm::start(&Config::new(&board.qemu, disk, Console::Capture)?)?;
         vm.wait_for("quill: ready", Duration::from_secs(120))?;
         let secs = vm.elapsed();
-        println!("bench: boot {} to `quill: ready`: {secs:.2} s", i + 1);
+        let t = vm.transcript();
+        let from_init =
+            crate::bench_assistant::stamp(&t, "init: ready")? - crate::bench_assistant::stamp(&t, "init: Quill ")?;
+        println!("bench: boot {} to `quill: ready`: {secs:.2} s ({from_init:.2} s after init started)", i + 1);
         times.push(secs);
+        init_to_ready.push(from_init);
+        if let Some(f) = vs_floor.last_mut() {
+            *f = secs / *f;
+        }
         let a = crate::bench_assistant::measure(&mut vm, i == 0)?;
         println!(
             "bench: boot {}: the assistant's first frame {:.2} s and first screen {:.2} s after init started{}",
@@ -132,6 +154,20 @@ pub fn bench(paths: &Paths, board: &Board, parts: &Parts) -> Result<()> {
             slowest(&mut times.iter().copied()),
             "s",
             BUDGET_BOOT_SECS as f64,
+        ));
+        if !vs_floor.is_empty() {
+            figures.push(Figure::at_most(
+                format!("boot to ready / floor (trivial init), median of {}", vs_floor.len()),
+                median(&vs_floor),
+                "x",
+                1.15,
+            ));
+        }
+        figures.push(Figure::at_most(
+            format!("init start to ready (slowest of {})", init_to_ready.len()),
+            slowest(&mut init_to_ready.iter().copied()),
+            "s",
+            1.0,
         ));
         figures.push(Figure::at_most(
             "assistant's first frame after init starts (slowest)",

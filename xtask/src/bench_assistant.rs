@@ -18,7 +18,7 @@ pub struct Figures {
 }
 
 /// The kernel time stamp of the first console line containing `needle`.
-fn stamp(transcript: &str, needle: &str) -> Result<f64> {
+pub fn stamp(transcript: &str, needle: &str) -> Result<f64> {
     let line = transcript.lines().find(|l| l.contains(needle)).with_context(|| format!("no line with {needle:?}"))?;
     let inner = line.split_once('[').and_then(|(_, r)| r.split_once(']')).map(|(t, _)| t.trim());
     inner.and_then(|t| t.parse().ok()).ok_or_else(|| anyhow!("no time stamp in {line:?}"))

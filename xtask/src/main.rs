@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_assistant;
+mod bench_boot;
 mod bench_bundle;
 mod bench_flash;
 mod bench_net;
