@@ -108,6 +108,17 @@ pub fn bench(paths: &Paths, board: &Board, parts: &Parts) -> Result<()> {
         let from_init =
             crate::bench_assistant::stamp(&t, "init: ready")? - crate::bench_assistant::stamp(&t, "init: Quill ")?;
         println!("bench: boot {} to `quill: ready`: {secs:.2} s ({from_init:.2} s after init started)", i + 1);
+        if i == 0 {
+            // Where init's time goes: its own time-stamped lines up to ready.
+            let start = crate::bench_assistant::stamp(&t, "init: Quill ")?;
+            for l in t.lines().filter(|l| l.contains("init: ")) {
+                if let Some(at) = crate::bench_assistant::line_stamp(l) {
+                    if at >= start && at <= start + from_init {
+                        println!("  +{:.3} s {}", at - start, l.split_once("init: ").map_or(l, |(_, r)| r));
+                    }
+                }
+            }
+        }
         times.push(secs);
         init_to_ready.push(from_init);
         if let Some(f) = vs_floor.last_mut() {

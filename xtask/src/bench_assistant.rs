@@ -17,11 +17,20 @@ pub struct Figures {
     pub peak_mib: Option<f64>,
 }
 
-/// The kernel time stamp of the first console line containing `needle`.
+/// The kernel time stamp of the first console line containing `needle`
+/// (`[   3.14] ...`; a prompt or an escape sequence may precede it).
 pub fn stamp(transcript: &str, needle: &str) -> Result<f64> {
     let line = transcript.lines().find(|l| l.contains(needle)).with_context(|| format!("no line with {needle:?}"))?;
-    let inner = line.split_once('[').and_then(|(_, r)| r.split_once(']')).map(|(t, _)| t.trim());
-    inner.and_then(|t| t.parse().ok()).ok_or_else(|| anyhow!("no time stamp in {line:?}"))
+    line_stamp(line).ok_or_else(|| anyhow!("no time stamp in {line:?}"))
+}
+
+/// The first `[ seconds ]` of a console line.
+pub fn line_stamp(line: &str) -> Option<f64> {
+    line.match_indices('[').find_map(|(i, _)| {
+        let rest = &line[i + 1..];
+        let (t, _) = rest.split_once(']')?;
+        t.trim().parse().ok()
+    })
 }
 
 /// Measures on a VM that has just been started from a fresh image (so the
