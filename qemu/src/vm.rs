@@ -114,23 +114,11 @@ impl Vm {
     /// lines: a moment picked by counting the guest's own events) and moves
     /// the cursor past them.
     pub fn wait_lines(&mut self, n: usize, timeout: Duration) -> Result<()> {
-        let deadline = Instant::now() + timeout;
-        let (lock, cv) = &*self.transcript;
-        let mut raw = lock.lock().unwrap();
-        loop {
-            let text = clean(&raw);
-            let rest = text.get(self.cursor..).unwrap_or("");
+        self.wait_until(timeout, |rest| {
             let ends: Vec<usize> = rest.match_indices('\n').map(|(i, _)| i + 1).take(n).collect();
-            if ends.len() >= n {
-                self.cursor += ends.last().copied().unwrap_or(0);
-                return Ok(());
-            }
-            let now = Instant::now();
-            if now >= deadline || text.ends_with(CLOSED) {
-                return Err(anyhow!("{n} more console lines did not come within {timeout:?}"));
-            }
-            raw = cv.wait_timeout(raw, deadline - now).unwrap().0;
-        }
+            (ends.len() >= n).then(|| ((), ends.last().copied().unwrap_or(0)))
+        })
+        .map_err(|_| anyhow!("{n} more console lines did not come within {timeout:?}"))
     }
 
     /// Like [`Vm::wait_seen`] but does not wait for the end of the line (a
@@ -161,33 +149,47 @@ impl Vm {
     }
 
     fn wait(&mut self, needle: &str, timeout: Duration, whole_line: bool) -> Result<String> {
+        self.wait_until(timeout, |rest| {
+            find_line(rest, needle, whole_line).or_else(|| {
+                // The kernel writes its messages straight to the UART, so one
+                // can land in the middle of a program's line; look again with
+                // those messages taken out.
+                let (joined, map) = without_interjected_kmsgs(rest);
+                let (line, end) = find_line(&joined, needle, whole_line)?;
+                Some((line, map.get(end).copied().unwrap_or(rest.len())))
+            })
+        })
+        .map_err(|text| {
+            let tail: String =
+                text.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+            anyhow!(
+                "{needle:?} did not appear on the console within {:?}{}; last lines:\n{tail}",
+                timeout,
+                if text.ends_with(CLOSED) { " (QEMU exited)" } else { "" }
+            )
+        })
+    }
+
+    /// Waits until `found` recognises something in the transcript after the
+    /// cursor (it returns a value and how far to move the cursor). At the
+    /// deadline, or when QEMU has exited, returns the whole transcript.
+    fn wait_until<T>(
+        &mut self,
+        timeout: Duration,
+        mut found: impl FnMut(&str) -> Option<(T, usize)>,
+    ) -> std::result::Result<T, String> {
         let deadline = Instant::now() + timeout;
         let (lock, cv) = &*self.transcript;
         let mut raw = lock.lock().unwrap();
         loop {
             let text = clean(&raw);
-            let rest = text.get(self.cursor..).unwrap_or("");
-            if let Some((line, end)) = find_line(rest, needle, whole_line) {
-                self.cursor += end;
-                return Ok(line);
-            }
-            // The kernel writes its messages straight to the UART, so one can
-            // land in the middle of a program's line; look again with those
-            // messages taken out.
-            let (joined, map) = without_interjected_kmsgs(rest);
-            if let Some((line, end)) = find_line(&joined, needle, whole_line) {
-                self.cursor += map.get(end).copied().unwrap_or(rest.len());
-                return Ok(line);
+            if let Some((value, advance)) = found(text.get(self.cursor..).unwrap_or("")) {
+                self.cursor += advance;
+                return Ok(value);
             }
             let now = Instant::now();
             if now >= deadline || text.ends_with(CLOSED) {
-                let tail: String =
-                    text.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
-                return Err(anyhow!(
-                    "{needle:?} did not appear on the console within {:?}{}; last lines:\n{tail}",
-                    timeout,
-                    if text.ends_with(CLOSED) { " (QEMU exited)" } else { "" }
-                ));
+                return Err(text);
             }
             raw = cv.wait_timeout(raw, deadline - now).unwrap().0;
         }

@@ -11,7 +11,7 @@
 //! Also here: `fwupdate bundle create` of that payload (time, peak memory,
 //! size against RAUC's bundles).
 
-use crate::bench::{median, Figure};
+use crate::bench::{drop_caches, median, Figure};
 use crate::util::run;
 use anyhow::{bail, Context, Result};
 use imagebuild::MIB;
@@ -30,9 +30,6 @@ const MAX_SIZE_VS_RAUC_GZIP: f64 = 0.85;
 /// (42 s on 2 cores, measured 2026-11-30; the issue saw about 60 s).
 const MAX_CREATE_SECS: f64 = 21.0;
 const MAX_CREATE_PEAK_MIB: f64 = 64.0;
-/// Seconds to wait after dropping caches (see ../shared/bench/peers/README.md:
-/// freed memory goes back to the hypervisor about 2 s later).
-const SETTLE: Duration = Duration::from_secs(3);
 
 /// One timed run: wall seconds, CPU seconds, peak resident memory in MiB.
 #[derive(Clone, Copy, Debug)]
@@ -100,14 +97,17 @@ pub fn bench(root: &Path, fwupdate: &Path, rounds: usize) -> Result<Vec<Figure>>
     let bundle = work.join("payload.qbundle");
     let mut create = Vec::new();
     for i in 0..rounds.min(3) {
-        drop_caches()?;
-        let s = timed(&format!(
-            "{} bundle create --board x86-ud --version 9.0.0 --slot-image {} --key {} -o {}",
-            q(fwupdate),
-            q(&payload),
-            q(&key),
-            q(&bundle)
-        ))?;
+        drop_caches();
+        let s = timed(
+            &format!(
+                "{} bundle create --board x86-ud --version 9.0.0 --slot-image {} --key {} -o {}",
+                q(fwupdate),
+                q(&payload),
+                q(&key),
+                q(&bundle)
+            ),
+            &[],
+        )?;
         println!("bench: bundle create {}: {:.2} s, peak {:.1} MiB", i + 1, s.wall, s.rss_mib);
         create.push(s);
     }
@@ -221,7 +221,7 @@ pub fn bench(root: &Path, fwupdate: &Path, rounds: usize) -> Result<Vec<Figure>>
         for k in 0..measures.len() {
             let m = &measures[(k + r) % measures.len()];
             run(Command::new("bash").args(["-c", &m.prep]))?;
-            drop_caches()?;
+            drop_caches();
             let is_rauc = m.name.starts_with("rauc");
             let before = if is_rauc { rauc_cpu(rauc_pid) } else { 0.0 };
             if is_rauc {
@@ -231,7 +231,7 @@ pub fn bench(root: &Path, fwupdate: &Path, rounds: usize) -> Result<Vec<Figure>>
                 Some((dev, _)) => format!("{} && sync {dev}", m.cmd),
                 None => m.cmd.clone(),
             };
-            let mut s = timed_env(&cmd, &env)?;
+            let mut s = timed(&cmd, &env)?;
             if is_rauc {
                 s.cpu += rauc_cpu(rauc_pid) - before;
                 s.rss_mib = s.rss_mib.max(rauc_hwm_mib(rauc_pid));
@@ -349,20 +349,9 @@ fn q(p: impl AsRef<std::ffi::OsStr>) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-fn drop_caches() -> Result<()> {
-    run(&mut Command::new("sync"))?;
-    std::fs::write("/proc/sys/vm/drop_caches", "3").context("dropping the page cache")?;
-    std::thread::sleep(SETTLE);
-    Ok(())
-}
-
-fn timed(cmd: &str) -> Result<Sample> {
-    timed_env(cmd, &[])
-}
-
 /// Runs `bash -c CMD` under /usr/bin/time: wall time around it, CPU and
 /// peak memory of the command and its children.
-fn timed_env(cmd: &str, env: &[(&str, String)]) -> Result<Sample> {
+fn timed(cmd: &str, env: &[(&str, String)]) -> Result<Sample> {
     let out = std::env::temp_dir().join(format!("quill-bench-time-{}", std::process::id()));
     let t = Instant::now();
     let r = Command::new("/usr/bin/time")

@@ -17,6 +17,16 @@ pub enum ChunkSum {
     Sha([u8; 32]),
 }
 
+impl ChunkSum {
+    /// Whether `bytes` are what this sum describes.
+    pub fn matches(&self, bytes: &[u8]) -> bool {
+        match self {
+            ChunkSum::Zero => is_zero(bytes),
+            ChunkSum::Sha(h) => <[u8; 32]>::from(Sha256::digest(bytes)) == *h,
+        }
+    }
+}
+
 /// Where a region lies and what it holds, chunk by chunk.
 #[derive(Clone, Debug)]
 pub struct Written {
@@ -66,10 +76,7 @@ pub fn verify_region(w: &Written, dev: &mut dyn BlockDevice, progress: &mut dyn 
         let (to_reader, checked) = std::sync::mpsc::channel::<(usize, bool, AlignedBuf)>();
         s.spawn(move || {
             for (i, buf) in checking {
-                let ok = match w.sums[i] {
-                    ChunkSum::Zero => is_zero(&buf),
-                    ChunkSum::Sha(h) => <[u8; 32]>::from(Sha256::digest(&buf[..])) == h,
-                };
+                let ok = w.sums[i].matches(&buf);
                 if to_reader.send((i, ok, buf)).is_err() {
                     break;
                 }

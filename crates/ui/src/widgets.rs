@@ -241,15 +241,7 @@ impl Ui<'_> {
         let inner = self.box_inner();
         self.panel(inner, title);
         self.paragraph(Rect::new(inner.x, inner.y + t.px(34), inner.w, inner.h - t.px(80)), BODY, t.text, text);
-        let bw = t.px(120);
-        let bh = t.px(34);
-        let mut x = inner.right() - bw;
-        let mut out = vec![Rect::default(); buttons.len()];
-        for (i, label) in buttons.iter().enumerate().rev() {
-            out[i] = self.button(Rect::new(x, inner.bottom() - bh, bw, bh), label, i == focused, true, i == 0);
-            x -= bw + t.px(12);
-        }
-        out
+        self.button_row(inner, buttons, focused)
     }
 
     /// The inside of the message box (centred, scaled).
@@ -326,6 +318,13 @@ impl Ui<'_> {
             true,
             note.map(|n| (n, true)),
         );
+        self.button_row(inner, buttons, focused)
+    }
+
+    /// A dialog's buttons, right-aligned along the bottom of `inner`, the
+    /// first one the default; returns where each one is (for the mouse).
+    fn button_row(&mut self, inner: Rect, buttons: &[&str], focused: usize) -> Vec<Rect> {
+        let t = self.theme.clone();
         let bw = t.px(120);
         let bh = t.px(34);
         let mut x = inner.right() - bw;

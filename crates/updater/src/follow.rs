@@ -13,8 +13,7 @@
 //! comes before the flip.
 
 use crate::WriteFailure;
-use blockdev::{is_zero, AlignedBuf, BlockDevice, ALIGN};
-use sha2::{Digest, Sha256};
+use blockdev::{AlignedBuf, BlockDevice, ChunkSum, ALIGN};
 use std::collections::VecDeque;
 use std::sync::mpsc::{Receiver, Sender};
 
@@ -64,26 +63,23 @@ impl Follow {
 }
 
 /// The checker's side: reads chunk `i` at `start + i * chunk` through
-/// `dev` and compares it with `sums` (None: all zeros). Stops at the first
-/// difference.
+/// `dev` and compares it with `sums[i]`. Stops at the first difference.
 pub(crate) fn check(
     mut dev: Box<dyn BlockDevice + Send>,
     start: u64,
     p: &bundle::Payload,
-    zero: &[bool],
+    sums: &[ChunkSum],
     rx: Receiver<usize>,
 ) -> Result<(), WriteFailure> {
     let mut buf = AlignedBuf::new(p.chunk_size as usize);
     for i in rx {
         let (at, len) = (i as u64 * p.chunk_size as u64, p.chunk_len(i));
-        if zero[i] && dev.is_hole(start + at, len as u64) {
+        if sums[i] == ChunkSum::Zero && dev.is_hole(start + at, len as u64) {
             continue;
         }
         buf.set_len(len);
         dev.read_at(start + at, &mut buf).map_err(|source| WriteFailure::Readback { at, source })?;
-        let ok =
-            if zero[i] { is_zero(&buf) } else { <[u8; 32]>::from(Sha256::digest(&buf[..])) == p.chunks[i].data_sha256 };
-        if !ok {
+        if !sums[i].matches(&buf) {
             return Err(WriteFailure::Mismatch { at });
         }
     }
@@ -93,6 +89,7 @@ pub(crate) fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::{Digest, Sha256};
 
     #[test]
     fn a_chunk_is_released_only_when_all_of_it_is_on_the_device() {
@@ -137,14 +134,15 @@ mod tests {
             sha256: [0; 32],
             chunks,
         };
-        let zero = [false, false, false, false, true];
+        let sums: Vec<ChunkSum> =
+            p.chunks.iter().take(4).map(|c| ChunkSum::Sha(c.data_sha256)).chain([ChunkSum::Zero]).collect();
         let run = || {
             let dev = blockdev::FileDevice::open(&path).unwrap();
             let reader = dev.medium_reader()?;
             let (tx, rx) = std::sync::mpsc::channel();
             (0..5).for_each(|i| tx.send(i).unwrap());
             drop(tx);
-            Some(check(reader, 4096, &p, &zero, rx))
+            Some(check(reader, 4096, &p, &sums, rx))
         };
         // Only where the filesystem does direct I/O (not every tmpfs).
         let Some(first) = run() else { return };

@@ -199,20 +199,22 @@ pub fn install<D: BlockDevice, R: Read + Send>(
     // can be read around every cache, a third reads back what was written
     // (follow.rs) behind the writes.
     let started = Instant::now();
-    let zero = zero_chunks(&payload);
+    let sums = chunk_sums(&payload);
     let follower = up.dev.medium_reader();
-    let streamed = std::thread::scope(|s| -> Result<Streamed<R>, WriteFailure> {
+    let streamed = std::thread::scope(|s| -> Result<Streamed, WriteFailure> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Piece, bundle::Error>>(2);
         let (spare_tx, spare_rx) = std::sync::mpsc::channel::<AlignedBuf>();
         let chunk_size = payload.chunk_size as usize;
-        let zero = &zero;
+        let sums = &sums;
         let worker = s.spawn(move || {
             let mut reader = reader;
             loop {
                 let piece = match reader.next_chunk() {
                     Ok(None) => break,
                     Err(e) => Err(e),
-                    Ok(Some(c)) if zero[c.index as usize] => Ok(Piece::Zero { offset: c.offset, len: c.data.len() }),
+                    Ok(Some(c)) if sums[c.index as usize] == ChunkSum::Zero => {
+                        Ok(Piece::Zero { offset: c.offset, len: c.data.len() })
+                    }
                     Ok(Some(c)) => {
                         // Aligned, so the slot is written around the page
                         // cache (blockdev's FileDevice).
@@ -227,11 +229,10 @@ pub fn install<D: BlockDevice, R: Read + Send>(
                     break;
                 }
             }
-            reader
         });
         let (check_tx, check_rx) = std::sync::mpsc::channel::<usize>();
         let payload = &payload;
-        let checker = follower.map(|dev| s.spawn(move || follow::check(dev, part_start, payload, zero, check_rx)));
+        let checker = follower.map(|dev| s.spawn(move || follow::check(dev, part_start, payload, sums, check_rx)));
         let mut follow = checker.is_some().then(|| Follow::new(check_tx, payload.chunk_size as u64, payload.size));
         let mut sparse = SparseWriter::new(ZERO_BLOCK);
         let mut done = 0u64;
@@ -279,8 +280,8 @@ pub fn install<D: BlockDevice, R: Read + Send>(
             f.left
         });
         let checked = checker.map(|c| c.join().expect("the read-back thread panicked"));
-        let _reader = worker.join().expect("the bundle reader thread panicked");
-        Ok(Streamed { done, checked, left, _reader })
+        worker.join().expect("the bundle reader thread panicked");
+        Ok(Streamed { done, checked, left })
     });
     let streamed = match streamed {
         Ok(st) => st,
@@ -296,10 +297,10 @@ pub fn install<D: BlockDevice, R: Read + Send>(
     let checked = match (streamed.checked, streamed.left) {
         (Some(Ok(())), Some(left)) => {
             progress(Stage::ReadingBack { done: payload.size - left.len() as u64, total: payload.size });
-            readback(&mut up.dev, part_start, &payload, &zero, Some(&left), progress)
+            readback(&mut up.dev, part_start, &payload, &sums, Some(&left), progress)
         }
         (Some(Err(cause)), _) => Err(cause),
-        _ => readback(&mut up.dev, part_start, &payload, &zero, None, progress),
+        _ => readback(&mut up.dev, part_start, &payload, &sums, None, progress),
     };
     if let Err(cause) = checked {
         return Err(fail(up, &mut state, cause));
@@ -347,13 +348,12 @@ pub fn install<D: BlockDevice, R: Read + Send>(
 }
 
 /// What the streaming step hands on.
-struct Streamed<R: Read> {
+struct Streamed {
     done: u64,
     /// The following read-back's verdict, when there was one.
     checked: Option<Result<(), WriteFailure>>,
     /// Chunks it did not take (unaligned).
     left: Option<Vec<usize>>,
-    _reader: Reader<R>,
 }
 
 /// One verified chunk on its way from the reader thread to the writer.
@@ -369,12 +369,24 @@ enum Piece {
     },
 }
 
-/// Which chunks of a payload are all zeros, by their signed hash.
-fn zero_chunks(p: &bundle::Payload) -> Vec<bool> {
+/// What each chunk of a payload must read back as: its signed hash, or
+/// "all zeros" where that hash is the hash of zeros (empty space, which is
+/// neither written nor hashed).
+fn chunk_sums(p: &bundle::Payload) -> Vec<ChunkSum> {
     let full: [u8; 32] = Sha256::digest(vec![0u8; p.chunk_size as usize]).into();
     let last = p.chunks.len().saturating_sub(1);
     let tail: [u8; 32] = Sha256::digest(vec![0u8; p.chunk_len(last)]).into();
-    p.chunks.iter().enumerate().map(|(k, c)| c.data_sha256 == if k == last { tail } else { full }).collect()
+    p.chunks
+        .iter()
+        .enumerate()
+        .map(|(k, c)| {
+            if c.data_sha256 == if k == last { tail } else { full } {
+                ChunkSum::Zero
+            } else {
+                ChunkSum::Sha(c.data_sha256)
+            }
+        })
+        .collect()
 }
 
 /// Compares the written slot with the manifest, chunk by chunk, through
@@ -387,7 +399,7 @@ fn readback<D: BlockDevice>(
     dev: &mut D,
     start: u64,
     p: &bundle::Payload,
-    zero: &[bool],
+    sums: &[ChunkSum],
     only: Option<&[usize]>,
     progress: &mut dyn FnMut(Stage),
 ) -> Result<(), WriteFailure> {
@@ -400,29 +412,19 @@ fn readback<D: BlockDevice>(
             let at = i as u64 * p.chunk_size as u64;
             let mut buf = vec![0u8; p.chunk_len(i)];
             dev.read_at(start + at, &mut buf).map_err(|source| WriteFailure::Readback { at, source })?;
-            let ok = if zero[i] {
-                blockdev::is_zero(&buf)
-            } else {
-                <[u8; 32]>::from(Sha256::digest(&buf)) == p.chunks[i].data_sha256
-            };
-            if !ok {
+            if !sums[i].matches(&buf) {
                 return Err(WriteFailure::Mismatch { at });
             }
         }
         progress(Stage::ReadingBack { done: p.size, total: p.size });
         return Ok(());
     }
-    let sums = zero
-        .iter()
-        .zip(&p.chunks)
-        .map(|(&zero, c)| if zero { ChunkSum::Zero } else { ChunkSum::Sha(c.data_sha256) })
-        .collect();
     let written = Written {
         name: "the slot".into(),
         offset: start,
         len: p.size,
         chunk: p.chunk_size as usize,
-        sums,
+        sums: sums.to_vec(),
         zero_bytes: 0,
     };
     let total = p.size;
