@@ -50,12 +50,23 @@ fn split_interjected_kmsgs(text: &str) -> (String, Vec<usize>, String) {
     (out, map, removed)
 }
 
-/// `text` with each kernel message that interrupted a line moved after the
-/// text, so that a command's output reads whole and nothing is lost.
+/// `text` with each kernel message that interrupted a line, or came as a
+/// line of its own between a command's output lines, moved after the text,
+/// so that a command's output reads whole and nothing is lost.
 pub fn untangle_kmsgs(text: &str) -> String {
-    let (mut joined, _, removed) = split_interjected_kmsgs(text);
-    joined.push_str(&removed);
-    joined
+    let (joined, _, interjected) = split_interjected_kmsgs(text);
+    let mut out = String::with_capacity(text.len());
+    let mut moved = String::new();
+    for line in joined.split_inclusive('\n') {
+        if line.starts_with('[') && kmsg_len(line) == Some(line.len()) {
+            moved.push_str(line);
+        } else {
+            out.push_str(line);
+        }
+    }
+    out.push_str(&interjected);
+    out.push_str(&moved);
+    out
 }
 
 /// The length of a complete kernel message at the start of `s`, with its
@@ -73,6 +84,17 @@ fn kmsg_len(s: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_command_output_reads_whole_with_kernel_messages_moved_after_it() {
+        let text = "cmd\n1\n[    7.510261] assistant: home screen\n1\nen[    7.600000] x\nd-42-0\n";
+        let out = untangle_kmsgs(text);
+        assert!(out.starts_with("cmd\n1\n1\n"), "{out}");
+        assert!(out.contains("end-42-0\n"), "{out}");
+        assert!(out.ends_with("[    7.510261] assistant: home screen\n"), "{out}");
+        // Not a kernel message (no six-digit fraction): left in place.
+        assert_eq!(untangle_kmsgs("[1] one\ntwo\n"), "[1] one\ntwo\n");
+    }
 
     #[test]
     fn a_kernel_message_inside_a_line_is_looked_through() {
