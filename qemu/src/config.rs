@@ -53,6 +53,8 @@ pub struct Config {
     pub efi_vars: Option<PathBuf>,
     /// QEMU loads these itself instead of a firmware booting the disk.
     pub direct: Option<DirectBoot>,
+    /// QEMU loads U-Boot and its device tree, which boots the disk.
+    pub uboot: Option<UBoot>,
     pub nic: Option<String>,
     /// The NIC on this TAP device instead of QEMU's user-mode network.
     pub tap: Option<String>,
@@ -60,6 +62,8 @@ pub struct Config {
     pub netns: Option<String>,
     /// A USB keyboard on the machine's own USB controller.
     pub usb_keyboard: bool,
+    /// Sticks on the machine's own USB controller instead of a qemu-xhci.
+    pub own_usb: bool,
     pub disk: PathBuf,
     pub bus: DiskBus,
     /// Extra raw disks (virtio), e.g. a second internal disk.
@@ -113,6 +117,27 @@ impl DirectBoot {
     }
 }
 
+/// U-Boot as the Pi's GPU firmware would start it: `-kernel u-boot.bin
+/// -dtb qemu.dtb`; it then boots the disk (bootsel on its ESP).
+#[derive(Clone, Debug)]
+pub struct UBoot {
+    pub uboot: PathBuf,
+    pub dtb: PathBuf,
+}
+
+impl UBoot {
+    /// U-Boot as `cargo xtask build` leaves it next to disk.img.
+    pub const FILE: &'static str = "u-boot.bin";
+
+    pub fn from_build_dir(dir: &Path) -> Result<UBoot> {
+        let u = UBoot { uboot: dir.join(Self::FILE), dtb: dir.join(DirectBoot::DTB) };
+        for p in [&u.uboot, &u.dtb] {
+            anyhow::ensure!(p.is_file(), "{} does not exist; build the image first", p.display());
+        }
+        Ok(u)
+    }
+}
+
 impl Config {
     /// A headless VM of the board's machine booting `disk` from its default bus.
     pub fn new(spec: &MachineSpec, disk: PathBuf, console: Console) -> Result<Config> {
@@ -129,10 +154,12 @@ impl Config {
             efi_vars: None,
             boot_index: true,
             direct: None,
+            uboot: None,
             nic: spec.nic.clone(),
             tap: None,
             netns: None,
             usb_keyboard: spec.usb_keyboard,
+            own_usb: spec.own_usb,
             disk,
             bus: DiskBus::parse(&spec.disk)?,
             extra_disks: vec![],
@@ -160,6 +187,15 @@ impl Config {
             a.extend(["-cpu".into(), cpu.clone(), "-smp".into(), "1".into()]);
         }
         match (&self.direct, &self.firmware) {
+            (None, _) if self.uboot.is_some() => {
+                let u = self.uboot.as_ref().expect("checked");
+                a.extend([
+                    "-kernel".into(),
+                    u.uboot.display().to_string(),
+                    "-dtb".into(),
+                    u.dtb.display().to_string(),
+                ]);
+            }
             (Some(d), _) => {
                 for p in [&d.kernel, &d.dtb, &d.initrd] {
                     if !p.is_file() {
@@ -216,17 +252,22 @@ impl Config {
             };
             a.extend(["-netdev".into(), netdev, "-device".into(), format!("{nic},netdev=net0,mac={}", self.mac)]);
         }
+        if self.usb_keyboard || self.own_usb {
+            a.push("-usb".into());
+        }
         if self.usb_keyboard {
-            a.extend(["-usb".into(), "-device".into(), "usb-kbd".into()]);
+            a.extend(["-device".into(), "usb-kbd".into()]);
         }
         a.extend([
             "-qmp".into(),
             format!("unix:{},server=on,wait=off", dir.join("qmp.sock").display()),
             "-no-reboot".into(),
         ]);
-        if self.bus == DiskBus::Usb || !self.usb_sticks.is_empty() || !self.nbd_sticks.is_empty() || self.usb_hotplug {
+        let sticks = !self.usb_sticks.is_empty() || !self.nbd_sticks.is_empty() || self.usb_hotplug;
+        if self.bus == DiskBus::Usb || (sticks && !self.own_usb) {
             a.extend(["-device".into(), "qemu-xhci,id=xhci".into()]);
         }
+        let stick_bus = if self.own_usb { "" } else { "bus=xhci.0," };
         let boot = if self.boot_index { ",bootindex=0" } else { "" };
         match self.bus {
             DiskBus::Virtio => a.extend(["-device".into(), format!("virtio-blk-pci,drive=disk0{boot}")]),
@@ -239,7 +280,7 @@ impl Config {
             a.push("-drive".into());
             a.push(format!("if=none,id=stick{i},format=raw,file={}", d.display()));
             a.push("-device".into());
-            a.push(format!("usb-storage,bus=xhci.0,drive=stick{i},removable=on"));
+            a.push(format!("usb-storage,{stick_bus}drive=stick{i},removable=on"));
         }
         for (i, sock) in self.nbd_sticks.iter().enumerate() {
             a.push("-drive".into());
@@ -248,7 +289,7 @@ impl Config {
                 sock.display()
             ));
             a.push("-device".into());
-            a.push(format!("usb-storage,bus=xhci.0,drive=nbd{i},removable=on"));
+            a.push(format!("usb-storage,{stick_bus}drive=nbd{i},removable=on"));
         }
         for (i, d) in self.extra_disks.iter().enumerate() {
             a.push("-drive".into());

@@ -9,7 +9,7 @@ mod qmp;
 mod spec;
 mod vm;
 
-pub use config::{Config, Console, DirectBoot, DiskBus};
+pub use config::{Config, Console, DirectBoot, DiskBus, UBoot};
 pub use console::untangle_kmsgs;
 pub use qmp::Qmp;
 pub use spec::MachineSpec;

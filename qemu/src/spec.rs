@@ -27,16 +27,19 @@ pub struct MachineSpec {
     pub nic: Option<String>,
     /// Default bus of the boot disk: `virtio`, `usb` or `sd`.
     pub disk: String,
-    /// `uefi`: the firmware boots the disk. `direct`: QEMU loads kernel,
-    /// device tree and initramfs itself (`-kernel -dtb -initrd -append`).
+    /// `uefi`: the firmware boots the disk. `uboot`: QEMU loads U-Boot
+    /// (`-kernel u-boot.bin -dtb`) as the Pi's GPU firmware would, and
+    /// U-Boot boots the disk. `direct`: QEMU loads kernel, device tree and
+    /// initramfs itself (`-kernel -dtb -initrd -append`).
     #[serde(default = "uefi")]
     pub boot: String,
-    /// For direct boot: replaces the `console=` words of the slot's command line.
-    #[serde(default)]
-    pub console: Option<String>,
     /// A USB keyboard on the machine's own USB controller.
     #[serde(default)]
     pub usb_keyboard: bool,
+    /// USB sticks go on the machine's own USB controller (`-usb`; raspi4b's
+    /// dwc2, which has no PCI for qemu-xhci) instead of a qemu-xhci.
+    #[serde(default)]
+    pub own_usb: bool,
     /// Device tree nodes to disable in the QEMU-only copy of the DTB.
     #[serde(default)]
     pub dtb_disable: Vec<String>,
@@ -46,6 +49,9 @@ pub struct MachineSpec {
     /// Nodes to remove from the QEMU-only copy.
     #[serde(default)]
     pub dtb_remove: Vec<String>,
+    /// (node, property, string value) to set in the QEMU-only copy.
+    #[serde(default)]
+    pub dtb_set: Vec<(String, String, String)>,
     /// A simple-framebuffer node to add to the QEMU-only copy.
     #[serde(default)]
     pub framebuffer: Option<Framebuffer>,
@@ -86,5 +92,17 @@ impl MachineSpec {
     /// Whether QEMU loads the kernel itself instead of a firmware booting the disk.
     pub fn direct_boot(&self) -> bool {
         self.boot == "direct"
+    }
+
+    /// Whether QEMU loads U-Boot, which boots the disk.
+    pub fn uboot(&self) -> bool {
+        self.boot == "uboot"
+    }
+
+    /// Whether the machine needs the files the build leaves for QEMU next
+    /// to disk.img (a device tree; the kernel or U-Boot): it has no UEFI
+    /// firmware of its own.
+    pub fn loads_files(&self) -> bool {
+        self.direct_boot() || self.uboot()
     }
 }

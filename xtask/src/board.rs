@@ -58,26 +58,45 @@ pub struct Target {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Boot {
-    /// `uefi-gpt` (bootsel reads GPT attributes) or `rpi-tryboot`
-    /// (the Pi firmware reads autoboot.txt).
+    /// `uefi-gpt`: the UEFI firmware starts bootsel, which reads the GPT
+    /// attributes (every board; the Pi's UEFI firmware is U-Boot).
     pub backend: String,
-    /// rpi-tryboot: the device tree in the kernel package.
+    /// Boards whose GPU firmware reads the ESP (the Pi): the device tree in
+    /// the kernel package, put on the ESP as `bcm2711.dtb`.
     #[serde(default)]
     pub dtb: Option<String>,
-    /// rpi-tryboot: the firmware's config.txt template in the board folder.
+    /// The GPU firmware's config.txt in the board folder, put on the ESP.
     #[serde(default)]
     pub config: Option<String>,
+    /// (alias, node) added to `/aliases` of the device's copy of the tree.
+    #[serde(default)]
+    pub dtb_aliases: Vec<(String, String)>,
+    /// U-Boot's environment (`name=value`), written as uboot.env on the ESP.
+    #[serde(default)]
+    pub uboot_env: Vec<String>,
+    /// U-Boot's CONFIG_ENV_SIZE: the size of uboot.env.
+    #[serde(default)]
+    pub uboot_env_size: Option<usize>,
 }
 
 impl Default for Boot {
     fn default() -> Boot {
-        Boot { backend: "uefi-gpt".into(), dtb: None, config: None }
+        Boot {
+            backend: "uefi-gpt".into(),
+            dtb: None,
+            config: None,
+            dtb_aliases: vec![],
+            uboot_env: vec![],
+            uboot_env_size: None,
+        }
     }
 }
 
 impl Board {
-    pub fn is_rpi(&self) -> bool {
-        self.boot.backend == "rpi-tryboot"
+    /// Whether a GPU firmware boots from the ESP before the UEFI firmware
+    /// (the Raspberry Pi: start4.elf, config.txt, U-Boot).
+    pub fn has_gpu_firmware(&self) -> bool {
+        self.boot.config.is_some()
     }
 }
 
@@ -216,11 +235,16 @@ impl Board {
             "uefi-gpt" if board.target.uefi.is_none() || board.target.efi_boot_file.is_none() => {
                 bail!("{}: the uefi-gpt backend needs target.uefi and target.efi_boot_file", path.display())
             }
-            "rpi-tryboot" if board.boot.dtb.is_none() || board.boot.config.is_none() => {
-                bail!("{}: the rpi-tryboot backend needs boot.dtb and boot.config", path.display())
-            }
-            "uefi-gpt" | "rpi-tryboot" => {}
-            other => bail!("{}: unknown boot.backend {other:?}; use uefi-gpt or rpi-tryboot", path.display()),
+            "uefi-gpt" => {}
+            "rpi-tryboot" => bail!(
+                "{}: boot.backend = \"rpi-tryboot\" is gone: the Pi boots through U-Boot and bootsel like x86 \
+                 (mainline Linux cannot request a tryboot); use \"uefi-gpt\" as board/rpi4/board.toml does",
+                path.display()
+            ),
+            other => bail!("{}: unknown boot.backend {other:?}; use uefi-gpt", path.display()),
+        }
+        if board.has_gpu_firmware() {
+            crate::rpi::check_board(&board, &path)?;
         }
         board.dir = dir;
         Ok(board)
@@ -246,10 +270,15 @@ mod tests {
     #[test]
     fn the_rpi4_board_file_parses() {
         let b = Board::load(&root(), "rpi4").unwrap();
-        assert!(b.is_rpi());
+        assert!(b.has_gpu_firmware());
         assert_eq!(b.target.rust, "aarch64-unknown-linux-musl");
-        assert!(b.qemu.direct_boot());
-        assert!(b.packages.iter().any(|p| p.boot_files.iter().any(|(_, to)| to == "start4.elf")));
+        assert_eq!(b.target.uefi.as_deref(), Some("aarch64-unknown-uefi"));
+        assert!(b.qemu.uboot());
+        for file in ["start4.elf", "fixup4.dat", "u-boot.bin"] {
+            assert!(b.packages.iter().any(|p| p.boot_files.iter().any(|(_, to)| to == file)), "{file}");
+        }
+        assert!(b.boot.uboot_env.iter().any(|v| v == "bootdelay=-2"));
+        assert!(!b.kernel.cmdline.contains("console="), "the Pi's console comes from the device tree");
         // QEMU's SD card must have a power-of-two size.
         let p = &b.partitions;
         assert!((2 + p.esp_mib + 2 * p.slot_mib + p.data_mib).is_power_of_two());

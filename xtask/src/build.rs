@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use imagebuild::disk::{self, Content, PartSpec};
 use imagebuild::initramfs::Tree;
 use imagebuild::{fat, kmods, MIB};
-use quill_qemu::DirectBoot;
+use quill_qemu::{DirectBoot, UBoot};
 use sha2::{Digest, Sha256};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -79,17 +79,20 @@ pub fn build(paths: &Paths, board: &Board, opts: &BuildOptions) -> Result<Built>
     let disk_path = out.join("disk.img");
     let tmp = out.join("disk.img.partial");
     let inputs = DiskInputs { kernel: &kernel, initrd: &initrd, release: &release, data: &data_tmp };
-    let layout =
-        if board.is_rpi() { rpi::disk(paths, board, &inputs, &tmp)? } else { uefi_disk(paths, board, &inputs, &tmp)? };
+    let layout = uefi_disk(paths, board, &inputs, &tmp)?;
     let _ = fs::remove_file(&data_tmp);
     let slot_path = out.join("slot.img");
     write_atomic(&slot_path, &layout.slot)?;
     write_atomic(&out.join("initrd.zst"), &initrd)?;
-    if board.qemu.direct_boot() {
-        // QEMU loads these itself (`cargo xtask run`, the tests).
+    if board.qemu.loads_files() {
+        // QEMU loads these itself (`cargo xtask run`, the tests): U-Boot as
+        // the Pi's firmware would, or, for a direct boot, slot A's kernel.
         write_atomic(&out.join(DirectBoot::KERNEL), &kernel)?;
-        write_atomic(&out.join(DirectBoot::CMDLINE), rpi::qemu_cmdline(board, &layout.slot)?.as_bytes())?;
+        write_atomic(&out.join(DirectBoot::CMDLINE), layout.direct_cmdline.as_bytes())?;
         rpi::qemu_dtb(paths, board, &out.join(DirectBoot::DTB))?;
+        if let Some((_, uboot)) = layout.esp_extras.iter().find(|(n, _)| n == UBoot::FILE) {
+            write_atomic(&out.join(UBoot::FILE), uboot)?;
+        }
     }
     fs::rename(&tmp, &disk_path).with_context(|| format!("renaming to {}", disk_path.display()))?;
     let elapsed = started.elapsed().as_secs_f64();
@@ -99,8 +102,8 @@ pub fn build(paths: &Paths, board: &Board, opts: &BuildOptions) -> Result<Built>
     println!("  initramfs   {:>10}  ({} uncompressed)", mib(initrd.len() as u64), mib(tree.content_size()));
     println!("  slot image  {:>10}  {}", mib(slot_size), slot_path.display());
     println!("  disk image  {:>10}  {}", mib(layout.disk_size), disk_path.display());
-    if board.qemu.direct_boot() {
-        println!("  for QEMU    {} (kernel, patched device tree, command line)", out.display());
+    if board.qemu.loads_files() {
+        println!("  for QEMU    {} (u-boot.bin, patched device tree; kernel and command line for --direct)", out.display());
     }
     let initrd_mib = initrd.len() as f64 / MIB as f64;
     let budget = budget_build_secs(board);
@@ -135,10 +138,15 @@ pub struct Layout {
     /// The slot image a bundle carries (slot A's).
     pub slot: Vec<u8>,
     pub disk_size: u64,
+    /// What bootsel would pass to slot A's kernel (for a direct boot).
+    pub direct_cmdline: String,
+    /// The ESP's files besides bootsel (the Pi's firmware, U-Boot).
+    pub esp_extras: Vec<(String, Vec<u8>)>,
 }
 
-/// ESP with bootsel, both slots the same image (bootsel passes the slot on
-/// the command line), DATA.
+/// ESP with bootsel (and on the Pi the GPU firmware, U-Boot and its
+/// environment), both slots the same image (bootsel passes the slot on the
+/// command line), DATA.
 fn uefi_disk(paths: &Paths, board: &Board, inp: &DiskInputs, out: &Path) -> Result<Layout> {
     let DiskInputs { kernel, initrd, release, data } = *inp;
     let slot_files: Vec<(&str, &[u8])> = vec![
@@ -153,12 +161,11 @@ fn uefi_disk(paths: &Paths, board: &Board, inp: &DiskInputs, out: &Path) -> Resu
     let bootsel_path = paths.root.join("target").join(uefi).join("release/bootsel.efi");
     let bootsel = fs::read(&bootsel_path).with_context(|| format!("reading {}", bootsel_path.display()))?;
     let efi_file = board.target.efi_boot_file.as_deref().context("board without target.efi_boot_file")?;
-    let esp = fat::build(
-        board.partitions.esp_mib * MIB,
-        "QUILL ESP",
-        volume_id(&board.name, "esp"),
-        &[(efi_file, &bootsel)],
-    )?;
+    let esp_extras =
+        if board.has_gpu_firmware() { rpi::esp_files(paths, board, out.parent().unwrap_or(Path::new(".")))? } else { vec![] };
+    let mut esp_files: Vec<(&str, &[u8])> = vec![(efi_file, &bootsel)];
+    esp_files.extend(esp_extras.iter().map(|(n, d)| (n.as_str(), d.as_slice())));
+    let esp = fat::build(board.partitions.esp_mib * MIB, "QUILL ESP", volume_id(&board.name, "esp"), &esp_files)?;
     let factory = SlotAttr::new(1, 0, true).to_gpt(0);
     let parts = vec![
         part("ESP", disk::ESP_TYPE, board.partitions.esp_mib, 0, Content::Bytes(esp)),
@@ -166,8 +173,19 @@ fn uefi_disk(paths: &Paths, board: &Board, inp: &DiskInputs, out: &Path) -> Resu
         part("SYSTEM_B", disk::SLOT_TYPE, board.partitions.slot_mib, 0, Content::Bytes(slot.clone())),
         part("DATA", disk::LINUX_DATA_TYPE, board.partitions.data_mib, 0, Content::File(data.to_path_buf())),
     ];
-    disk::write(out, uuid::Uuid::new_v4(), &parts)?;
-    Ok(Layout { slot, disk_size: disk::disk_size(&parts) })
+    let size = disk::disk_size(&parts);
+    if board.qemu.disk == "sd" && !size.is_power_of_two() {
+        bail!(
+            "the disk would be {} MiB, but QEMU's SD card needs a power of two; change [partitions] in {}",
+            size / MIB,
+            board.dir.join("board.toml").display()
+        );
+    }
+    let disk_guid = uuid::Uuid::new_v4();
+    let placed = disk::write(out, disk_guid, &parts)?;
+    let slot_a = placed.iter().find(|p| p.name == "SYSTEM_A").context("no SYSTEM_A written")?.unique_guid;
+    let direct_cmdline = rpi::direct_cmdline(board, &slot_a.to_string(), &disk_guid.to_string());
+    Ok(Layout { slot, disk_size: size, direct_cmdline, esp_extras })
 }
 
 fn verdict(ok: bool) -> &'static str {

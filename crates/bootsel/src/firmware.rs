@@ -1,6 +1,7 @@
 //! The UEFI side of bootsel: find the disk, read/write its GPT through
 //! BlockIO, find the slot partitions, load and start the kernel.
 
+use crate::aligned::{Aligned, RawBlocks};
 use crate::decide::{self, Slots, CMDLINE_FILE, KERNEL_FILE};
 use abslot::Slot;
 use alloc::boxed::Box;
@@ -55,15 +56,17 @@ fn open_shared<P: uefi::proto::ProtocolPointer + ?Sized>(handle: Handle) -> uefi
     }
 }
 
-/// The whole disk behind the boot partition, through BlockIO.
+/// The whole disk behind the boot partition, through BlockIO (wrapped in
+/// [`Aligned`], because U-Boot's BlockIO refuses misaligned buffers).
 struct BlockDisk {
     io: ScopedProtocol<BlockIO>,
     media_id: u32,
     block_size: u32,
     block_count: u64,
+    io_align: u32,
 }
 
-impl gptedit::Disk for BlockDisk {
+impl RawBlocks for BlockDisk {
     type Error = uefi::Error;
     fn block_size(&self) -> u32 {
         self.block_size
@@ -71,13 +74,16 @@ impl gptedit::Disk for BlockDisk {
     fn block_count(&self) -> u64 {
         self.block_count
     }
-    fn read_blocks(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), Self::Error> {
+    fn io_align(&self) -> u32 {
+        self.io_align
+    }
+    fn read_raw(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), Self::Error> {
         self.io.read_blocks(self.media_id, lba, buf)
     }
-    fn write_blocks(&mut self, lba: u64, buf: &[u8]) -> Result<(), Self::Error> {
+    fn write_raw(&mut self, lba: u64, buf: &[u8]) -> Result<(), Self::Error> {
         self.io.write_blocks(self.media_id, lba, buf)
     }
-    fn flush(&mut self) -> Result<(), Self::Error> {
+    fn flush_raw(&mut self) -> Result<(), Self::Error> {
         self.io.flush_blocks()
     }
 }
@@ -108,14 +114,15 @@ fn boot_disk_path() -> Result<Box<DevicePath>, String> {
     Ok(builder.finalize().map_err(|e| format!("device path: {e:?}"))?.to_boxed())
 }
 
-fn open_disk(disk_path: &DevicePath) -> Result<BlockDisk, String> {
+fn open_disk(disk_path: &DevicePath) -> Result<Aligned<BlockDisk>, String> {
     let mut dp: &DevicePath = disk_path;
     let handle =
         boot::locate_device_path::<BlockIO>(&mut dp).map_err(|e| format!("no BlockIO for the boot disk: {e:?}"))?;
     let io = open_shared::<BlockIO>(handle).map_err(|e| format!("cannot open the boot disk: {e:?}"))?;
     let media = io.media();
     let (media_id, block_size, block_count) = (media.media_id(), media.block_size(), media.last_block() + 1);
-    Ok(BlockDisk { io, media_id, block_size, block_count })
+    let io_align = media.io_align();
+    Ok(Aligned::new(BlockDisk { io, media_id, block_size, block_count, io_align }))
 }
 
 /// The handle and device path of the partition with this unique GUID on our disk.

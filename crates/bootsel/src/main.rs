@@ -15,6 +15,7 @@
 
 extern crate alloc;
 
+mod aligned;
 mod decide;
 
 #[cfg(target_os = "uefi")]
