@@ -5,13 +5,14 @@
 //! The tests are `#[ignore]`d for plain `cargo test` because they need the
 //! image; `cargo xtask test` builds it and runs them with `--include-ignored`.
 
+pub mod flows;
 pub mod nbd;
 pub mod netlab;
 pub mod powercut;
 
 use anyhow::{bail, Context, Result};
 use gptedit::{FileDisk, Gpt, Partition};
-use quill_qemu::{Config, Console, MachineSpec, Vm};
+use quill_qemu::{Config, Console, MachineSpec, UBoot, Vm};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -31,19 +32,74 @@ pub fn board() -> String {
 
 /// The image `cargo xtask test` built.
 pub fn built_image() -> PathBuf {
-    match std::env::var_os("QUILL_IMAGE") {
-        Some(p) => PathBuf::from(p),
-        None => {
-            let p = root().join("target/quill").join(board()).join("disk.img");
-            assert!(p.is_file(), "{} is missing: run the end-to-end tests with `cargo xtask test`", p.display());
-            p
-        }
+    Target::main().image
+}
+
+/// An image under test: its board, its disk and the bundles made for it.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub board: String,
+    pub image: PathBuf,
+    /// Where `quill-<board>-<version>.qbundle` files are.
+    pub bundles: PathBuf,
+}
+
+impl Target {
+    /// The board `cargo xtask test` runs for (`QUILL_BOARD`, x86-ud).
+    pub fn main() -> Target {
+        let board = board();
+        let image = match std::env::var_os("QUILL_IMAGE") {
+            Some(p) => PathBuf::from(p),
+            None => {
+                let p = root().join("target/quill").join(&board).join("disk.img");
+                assert!(p.is_file(), "{} is missing: run the end-to-end tests with `cargo xtask test`", p.display());
+                p
+            }
+        };
+        let bundles = std::env::var_os("QUILL_BUNDLES")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root().join("target/quill").join(&board));
+        Target { board, image, bundles }
+    }
+
+    /// The Raspberry Pi 4 image and bundles `cargo xtask test` builds
+    /// alongside (`QUILL_RPI4_DIR`, target/quill/rpi4).
+    pub fn rpi4() -> Target {
+        let dir = std::env::var_os("QUILL_RPI4_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root().join("target/quill/rpi4"));
+        let image = dir.join("disk.img");
+        assert!(image.is_file(), "{} is missing: run `cargo xtask test` (it builds rpi4)", image.display());
+        Target { board: "rpi4".into(), image, bundles: dir }
+    }
+
+    /// The folder the build left the image in (with U-Boot and the QEMU
+    /// device tree on the Pi).
+    pub fn build_dir(&self) -> PathBuf {
+        self.image.parent().map(Path::to_path_buf).unwrap_or_default()
+    }
+
+    /// A bundle's file name as the build names it: `quill-<board>-<name>.qbundle`.
+    pub fn bundle_name(&self, name: &str) -> String {
+        format!("quill-{}-{name}.qbundle", self.board)
+    }
+
+    /// A bundle `cargo xtask test` made for this image.
+    pub fn bundle(&self, name: &str) -> PathBuf {
+        let p = self.bundles.join(self.bundle_name(name));
+        assert!(p.is_file(), "{} is missing: run the end-to-end tests with `cargo xtask test`", p.display());
+        p
+    }
+
+    pub fn spec(&self) -> Result<MachineSpec> {
+        MachineSpec::from_board_file(&root().join("board").join(&self.board).join("board.toml"))
     }
 }
 
 /// A test's own copy of the disk image.
 pub struct TestDisk {
     pub path: PathBuf,
+    pub target: Target,
     _dir: tempfile::TempDir,
 }
 
@@ -54,7 +110,12 @@ impl TestDisk {
     /// ("no password" chosen): the home screen comes up, and the serial
     /// console opens a shell, as most tests need.
     pub fn new() -> Result<TestDisk> {
-        let d = TestDisk::fresh()?;
+        TestDisk::set_up_for(&Target::main())
+    }
+
+    /// [`TestDisk::new`] for another image than the main one.
+    pub fn set_up_for(target: &Target) -> Result<TestDisk> {
+        let d = TestDisk::fresh_for(target)?;
         d.set_up(Admin::Open)?;
         Ok(d)
     }
@@ -62,10 +123,14 @@ impl TestDisk {
     /// A copy of the built image as it leaves the build: the first boot
     /// runs the Setup Assistant, and the serial console opens no shell.
     pub fn fresh() -> Result<TestDisk> {
-        let dir = tempfile::Builder::new().prefix("quill-e2e-").tempdir()?;
+        TestDisk::fresh_for(&Target::main())
+    }
+
+    pub fn fresh_for(target: &Target) -> Result<TestDisk> {
+        let dir = tempfile::Builder::new().prefix(&format!("quill-e2e-{}-", target.board)).tempdir()?;
         let path = dir.path().join("disk.img");
-        fs::copy(built_image(), &path).context("copying the built image")?;
-        Ok(TestDisk { path, _dir: dir })
+        fs::copy(&target.image, &path).context("copying the built image")?;
+        Ok(TestDisk { path, target: target.clone(), _dir: dir })
     }
 
     /// Writes what a finished Setup Assistant leaves on DATA: settings with
@@ -141,8 +206,12 @@ impl TestDisk {
     }
 
     pub fn vm_config(&self) -> Result<Config> {
-        let spec = MachineSpec::from_board_file(&root().join("board").join(board()).join("board.toml"))?;
-        Config::new(&spec, self.path.clone(), Console::Capture)
+        let spec = self.target.spec()?;
+        let mut cfg = Config::new(&spec, self.path.clone(), Console::Capture)?;
+        if spec.uboot() {
+            cfg.uboot = Some(UBoot::from_build_dir(&self.target.build_dir())?);
+        }
+        Ok(cfg)
     }
 
     pub fn boot(&self) -> Result<Vm> {
@@ -209,14 +278,9 @@ pub fn dev_key() -> bundle::SecretKey {
     bundle::SecretKey::load(&p).unwrap()
 }
 
-/// A bundle `cargo xtask test` made: `quill-<board>-<name>.qbundle`.
+/// A bundle `cargo xtask test` made for the main image: `quill-<board>-<name>.qbundle`.
 pub fn test_bundle(name: &str) -> PathBuf {
-    let dir = std::env::var_os("QUILL_BUNDLES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target/quill").join(board()));
-    let p = dir.join(format!("quill-{}-{name}.qbundle", board()));
-    assert!(p.is_file(), "{} is missing: run the end-to-end tests with `cargo xtask test`", p.display());
-    p
+    Target::main().bundle(name)
 }
 
 /// Long enough for one install under TCG.

@@ -2,10 +2,8 @@
 //! comes up, `fwupdate status` is consistent with the disk (`cgpt`), and a
 //! refused bundle changes not one byte of the slot.
 
-use quill_e2e::{fat_stick, mount_stick, or_log, ready_shell, save_log, sh, test_bundle, TestDisk};
+use quill_e2e::{fat_stick, flows, mount_stick, or_log, ready_shell, sh, test_bundle, Target, TestDisk};
 use std::time::Duration;
-
-const LONG: Duration = Duration::from_secs(300);
 
 fn stick_with(dir: &std::path::Path, bundle: &std::path::Path) -> std::path::PathBuf {
     let stick = dir.join("stick.img");
@@ -13,87 +11,28 @@ fn stick_with(dir: &std::path::Path, bundle: &std::path::Path) -> std::path::Pat
     stick
 }
 
-/// Pulls the plug while the install is paused at `point`, then boots again.
-fn cut(point: &str, shown: &str, after_flip: bool) {
-    let dir = tempfile::tempdir().unwrap();
-    let stick = stick_with(dir.path(), &test_bundle("2.0.0"));
-    let disk = TestDisk::new().unwrap();
-    let mut vm = disk.boot_with_sticks(&[&stick]).unwrap();
-    let r = (|| -> anyhow::Result<()> {
-        ready_shell(&mut vm)?;
-        mount_stick(&mut vm)?;
-        vm.type_serial(&format!(
-            "FWUPDATE_TEST_PAUSE={point}:/run/never fwupdate install --yes /mnt/stick/quill-x86-ud-2.0.0.qbundle\n"
-        ))?;
-        vm.wait_for(&format!("test pause at {shown}"), LONG)?;
-        vm.pull_plug()
-    })();
-    if let Err(e) = r {
-        panic!("{point}: {e:#}\n(console log: {})", save_log(&format!("cut-{point}"), &vm).display());
-    }
-    drop(vm);
-    let (b, a) = (disk.cgpt_state(3).unwrap(), disk.cgpt_state(2).unwrap());
-    assert_eq!(a, (1, 0, true), "{point}: the running slot is untouched");
-    if after_flip {
-        assert_eq!(b, (2, 3, false), "{point}: the flip is on disk");
-    } else {
-        assert_eq!(b, (0, 0, false), "{point}: the half-installed slot is not bootable");
-    }
-
-    let mut vm = disk.boot().unwrap();
-    let r = (|| -> anyhow::Result<()> {
-        let ready = ready_shell(&mut vm)?;
-        let st = sh(&mut vm, "fwupdate status")?;
-        if after_flip {
-            anyhow::ensure!(ready.contains("slot=b") && ready.contains("version=2.0.0"), "{ready}");
-            anyhow::ensure!(st.contains("completed"), "the install is recorded as complete: {st}");
-            anyhow::ensure!(st.contains("priority=2 tries=2 successful=0"), "{st}");
-        } else {
-            anyhow::ensure!(ready.contains("slot=a"), "{ready}");
-            anyhow::ensure!(st.contains("interrupted"), "the interrupted install is reported: {st}");
-            anyhow::ensure!(st.contains("priority=0 tries=0 successful=0 (not bootable)"), "{st}");
-        }
-        anyhow::ensure!(st.contains("next boot:"), "{st}");
-        vm.type_serial("poweroff\n")?;
-        vm.wait_exit(Duration::from_secs(60))?;
-        Ok(())
-    })();
-    if let Err(e) = r {
-        panic!("{point} (next boot): {e:#}\n(console log: {})", save_log(&format!("cut-{point}-next"), &vm).display());
-    }
-    drop(vm);
-    // cgpt agrees with what status said.
-    let b = disk.cgpt_state(3).unwrap();
-    if after_flip {
-        assert_eq!(b.0, 2);
-        assert_eq!(b.1, 2);
-    } else {
-        assert_eq!(b, (0, 0, false));
-    }
-}
-
 #[test]
 #[ignore = "needs the image and bundles: run with `cargo xtask test`"]
 fn power_cut_early_in_an_install() {
-    cut("early", "Early", false);
+    flows::power_cut(&Target::main(), "early", "Early", false);
 }
 
 #[test]
 #[ignore = "needs the image and bundles: run with `cargo xtask test`"]
 fn power_cut_in_the_middle_of_an_install() {
-    cut("middle", "Middle", false);
+    flows::power_cut(&Target::main(), "middle", "Middle", false);
 }
 
 #[test]
 #[ignore = "needs the image and bundles: run with `cargo xtask test`"]
 fn power_cut_right_before_the_flip() {
-    cut("before-flip", "BeforeFlip", false);
+    flows::power_cut(&Target::main(), "before-flip", "BeforeFlip", false);
 }
 
 #[test]
 #[ignore = "needs the image and bundles: run with `cargo xtask test`"]
 fn power_cut_right_after_the_flip() {
-    cut("after-flip", "AfterFlip", true);
+    flows::power_cut(&Target::main(), "after-flip", "AfterFlip", true);
 }
 
 #[test]
