@@ -189,12 +189,7 @@ impl Config {
         match (&self.direct, &self.firmware) {
             (None, _) if self.uboot.is_some() => {
                 let u = self.uboot.as_ref().expect("checked");
-                a.extend([
-                    "-kernel".into(),
-                    u.uboot.display().to_string(),
-                    "-dtb".into(),
-                    u.dtb.display().to_string(),
-                ]);
+                a.extend(["-kernel".into(), u.uboot.display().to_string(), "-dtb".into(), u.dtb.display().to_string()]);
             }
             (Some(d), _) => {
                 for p in [&d.kernel, &d.dtb, &d.initrd] {

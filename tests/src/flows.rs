@@ -2,7 +2,9 @@
 //! tests/tests/update.rs and powercut.rs (x86) and rpi4.rs (the Pi): the
 //! same A/B rules on every board, checked the same way.
 
-use crate::{boot_ready, fat_stick, mount_stick, or_log, poweroff, ready_shell, save_log, sh, Target, TestDisk, BOOT_TIMEOUT};
+use crate::{
+    boot_ready, fat_stick, mount_stick, or_log, poweroff, ready_shell, save_log, sh, Target, TestDisk, BOOT_TIMEOUT,
+};
 use std::time::Duration;
 
 const LONG: Duration = Duration::from_secs(300);
@@ -16,6 +18,18 @@ fn agrees(line: &str, (p, t, s): (u8, u8, bool)) -> bool {
     line.contains(&format!("priority={p} tries={t} successful={}", s as u8))
 }
 
+/// A small signed bundle for `board` (a 3 MiB image), as fwupdate.rs makes.
+fn foreign_bundle(board: &str, to: &std::path::Path) -> anyhow::Result<()> {
+    let img: Vec<u8> = (0..3u32 << 20).map(|i| (i % 251) as u8).collect();
+    let mut b = bundle::Builder::new(board, "9.9.9");
+    b.level = 3;
+    b.payloads.push((bundle::Target::SlotImage, img));
+    let mut bytes = Vec::new();
+    b.write("foreign", &mut bytes, &[&crate::dev_key()])?;
+    std::fs::write(to, &bytes)?;
+    Ok(())
+}
+
 /// Installs 2.0.0 from a USB stick on the console, reboots into it and sees
 /// it proven; installs a 3.0.0 whose health check fails, sees three tries
 /// and the rollback to 2.0.0 reported; `cgpt show` agrees with `fwupdate
@@ -23,12 +37,18 @@ fn agrees(line: &str, (p, t, s): (u8, u8, bool)) -> bool {
 pub fn update_then_rollback(t: &Target) {
     let dir = tempfile::tempdir().unwrap();
     let stick = dir.path().join("stick.img");
+    // A bundle for the other board, signed with the trusted key: refused
+    // for its board before a byte is written.
+    let other = if t.board == "rpi4" { "x86-ud" } else { "rpi4" };
+    let foreign = dir.path().join("foreign.qbundle");
+    foreign_bundle(other, &foreign).unwrap();
     fat_stick(
         &stick,
         64,
         &[
             (t.bundle_name("2.0.0").as_str(), &t.bundle("2.0.0")),
             (t.bundle_name("3.0.0").as_str(), &t.bundle("3.0.0-failhealth")),
+            ("other.qbundle", &foreign),
         ],
     )
     .unwrap();
@@ -39,6 +59,12 @@ pub fn update_then_rollback(t: &Target) {
     let r = (|| -> anyhow::Result<()> {
         boot_ready(&mut vm, 'a', "0.1.0")?;
         mount_stick(&mut vm)?;
+        let out = sh(&mut vm, "fwupdate install --yes /mnt/stick/other.qbundle")?;
+        anyhow::ensure!(
+            out.contains(&format!("this device is {}", t.board)) && out.contains("end-42-3"),
+            "a bundle for {other} is refused with exit code 3: {out}"
+        );
+        anyhow::ensure!(agrees(&status_line(&sh(&mut vm, "fwupdate status")?, 'b'), (0, 0, false)));
         let out = sh(&mut vm, &format!("fwupdate install --yes /mnt/stick/{}", t.bundle_name("2.0.0")))?;
         anyhow::ensure!(out.contains("installed 2.0.0 into slot B") && out.contains("end-42-0"), "{out}");
         anyhow::ensure!(out.contains("MiB/s"), "progress with MiB/s is shown: {out}");
@@ -160,7 +186,10 @@ pub fn power_cut(t: &Target, point: &str, shown: &str, after_flip: bool) {
         Ok(())
     })();
     if let Err(e) = r {
-        panic!("{point} (next boot): {e:#}\n(console log: {})", save_log(&format!("{}-cut-{point}-next", t.board), &vm).display());
+        panic!(
+            "{point} (next boot): {e:#}\n(console log: {})",
+            save_log(&format!("{}-cut-{point}-next", t.board), &vm).display()
+        );
     }
     drop(vm);
     // cgpt agrees with what status said.
@@ -172,4 +201,3 @@ pub fn power_cut(t: &Target, point: &str, shown: &str, after_flip: bool) {
         assert_eq!(b, (0, 0, false));
     }
 }
-

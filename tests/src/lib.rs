@@ -65,9 +65,8 @@ impl Target {
     /// The Raspberry Pi 4 image and bundles `cargo xtask test` builds
     /// alongside (`QUILL_RPI4_DIR`, target/quill/rpi4).
     pub fn rpi4() -> Target {
-        let dir = std::env::var_os("QUILL_RPI4_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root().join("target/quill/rpi4"));
+        let dir =
+            std::env::var_os("QUILL_RPI4_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target/quill/rpi4"));
         let image = dir.join("disk.img");
         assert!(image.is_file(), "{} is missing: run `cargo xtask test` (it builds rpi4)", image.display());
         Target { board: "rpi4".into(), image, bundles: dir }

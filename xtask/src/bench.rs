@@ -46,7 +46,7 @@ pub struct Parts {
     pub boots: u32,
     pub power_cuts: u32,
     pub install_rounds: usize,
-    /// Empty: everything; else any of boot, bundle, flash, install.
+    /// Empty: everything; else any of boot, bundle, flash, install, pi.
     pub only: Vec<String>,
 }
 
@@ -57,8 +57,8 @@ impl Parts {
 }
 
 pub fn bench(paths: &Paths, board: &Board, parts: &Parts) -> Result<()> {
-    if let Some(p) = parts.only.iter().find(|p| !["boot", "bundle", "flash", "install"].contains(&p.as_str())) {
-        bail!("--only {p}: the parts are boot, bundle, flash and install");
+    if let Some(p) = parts.only.iter().find(|p| !["boot", "bundle", "flash", "install", "pi"].contains(&p.as_str())) {
+        bail!("--only {p}: the parts are boot, bundle, flash, install and pi");
     }
     let boots = if parts.want("boot") { parts.boots } else { 0 };
     let power_cuts = parts.power_cuts;
@@ -195,6 +195,9 @@ pub fn bench(paths: &Paths, board: &Board, parts: &Parts) -> Result<()> {
         if let Some(m) = ui.iter().find_map(|a| a.peak_mib) {
             figures.push(Figure::at_most("assistant peak memory (VmHWM)", m, "MiB", BUDGET_ASSISTANT_MIB as f64));
         }
+    }
+    if parts.want("pi") && parts.boots > 0 && board.name != crate::board::PI_BOARD {
+        figures.extend(crate::bench_boot::pi(&paths.root, parts.boots, &dir)?);
     }
     if power_cuts > 0 {
         figures.extend(power_cut_campaign(paths, board, &built, power_cuts)?);

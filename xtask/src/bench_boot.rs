@@ -57,3 +57,51 @@ pub fn floor_disk(paths: &Paths, board: &Board, built_disk: &Path, built_slot: &
     );
     Ok(disk)
 }
+
+/// The Raspberry Pi's boot through U-Boot against its floor (the same
+/// disk with a trivial init in slot A: U-Boot, bootsel and the kernel are
+/// the same), alternating, `rounds` of each, in this bench run. Builds the
+/// Pi image. Returns the figures (median ratio; slowest boot reported).
+pub fn pi(root: &Path, rounds: u32, dir: &Path) -> Result<Vec<crate::bench::Figure>> {
+    use quill_qemu::{Config, Console, UBoot, Vm};
+    use std::time::Duration;
+    let pi_paths = Paths::new(crate::board::PI_BOARD);
+    let pi = Board::load(root, crate::board::PI_BOARD)?;
+    let built =
+        crate::build::build(&pi_paths, &pi, &crate::build::BuildOptions::new(&pi_paths, env!("CARGO_PKG_VERSION")))?;
+    let pi_dir = dir.join(&pi.name);
+    std::fs::create_dir_all(&pi_dir)?;
+    let floor = floor_disk(&pi_paths, &pi, &built.disk, &built.slot, &pi_dir)?;
+    let boot = |disk: &Path, ready: &str| -> Result<f64> {
+        let mut cfg = Config::new(&pi.qemu, disk.to_path_buf(), Console::Capture)?;
+        cfg.uboot = Some(UBoot::from_build_dir(&pi_paths.out)?);
+        let mut vm = Vm::start(&cfg)?;
+        vm.wait_for(ready, Duration::from_secs(300))?;
+        let secs = vm.elapsed();
+        // The floor's init has no watchdog driver to power the Pi off.
+        vm.pull_plug()?;
+        Ok(secs)
+    };
+    let (mut ratios, mut slowest) = (Vec::new(), 0.0f64);
+    for i in 0..rounds {
+        let f = boot(&floor, FLOOR_READY)?;
+        let disk = pi_dir.join("disk.img");
+        std::fs::copy(&built.disk, &disk)?;
+        testkit::data::set_admin_image(&disk, testkit::data::Admin::Open)?;
+        let q = boot(&disk, "quill: ready")?;
+        println!(
+            "bench: rpi4 round {}: through U-Boot to `quill: ready` {q:.2} s, floor {f:.2} s ({:.2}x)",
+            i + 1,
+            q / f
+        );
+        ratios.push(q / f);
+        slowest = slowest.max(q);
+    }
+    println!("bench: rpi4 boot through U-Boot and bootsel, slowest {slowest:.2} s");
+    Ok(vec![crate::bench::Figure::at_most(
+        format!("rpi4 boot to ready / floor, U-Boot (median of {})", ratios.len()),
+        crate::bench::median(&ratios),
+        "x",
+        1.3,
+    )])
+}

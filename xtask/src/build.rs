@@ -103,7 +103,10 @@ pub fn build(paths: &Paths, board: &Board, opts: &BuildOptions) -> Result<Built>
     println!("  slot image  {:>10}  {}", mib(slot_size), slot_path.display());
     println!("  disk image  {:>10}  {}", mib(layout.disk_size), disk_path.display());
     if board.qemu.loads_files() {
-        println!("  for QEMU    {} (u-boot.bin, patched device tree; kernel and command line for --direct)", out.display());
+        println!(
+            "  for QEMU    {} (u-boot.bin, patched device tree; kernel and command line for --direct)",
+            out.display()
+        );
     }
     let initrd_mib = initrd.len() as f64 / MIB as f64;
     let budget = budget_build_secs(board);
@@ -161,8 +164,11 @@ fn uefi_disk(paths: &Paths, board: &Board, inp: &DiskInputs, out: &Path) -> Resu
     let bootsel_path = paths.root.join("target").join(uefi).join("release/bootsel.efi");
     let bootsel = fs::read(&bootsel_path).with_context(|| format!("reading {}", bootsel_path.display()))?;
     let efi_file = board.target.efi_boot_file.as_deref().context("board without target.efi_boot_file")?;
-    let esp_extras =
-        if board.has_gpu_firmware() { rpi::esp_files(paths, board, out.parent().unwrap_or(Path::new(".")))? } else { vec![] };
+    let esp_extras = if board.has_gpu_firmware() {
+        rpi::esp_files(paths, board, out.parent().unwrap_or(Path::new(".")))?
+    } else {
+        vec![]
+    };
     let mut esp_files: Vec<(&str, &[u8])> = vec![(efi_file, &bootsel)];
     esp_files.extend(esp_extras.iter().map(|(n, d)| (n.as_str(), d.as_slice())));
     let esp = fat::build(board.partitions.esp_mib * MIB, "QUILL ESP", volume_id(&board.name, "esp"), &esp_files)?;

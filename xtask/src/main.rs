@@ -131,6 +131,10 @@ enum Cmd {
         /// Boot the existing image without rebuilding it.
         #[arg(long)]
         no_build: bool,
+        /// Raspberry Pi: QEMU loads slot A's kernel itself instead of
+        /// booting through U-Boot and bootsel (faster, for UI work; no A/B).
+        #[arg(long)]
+        direct: bool,
     },
     /// Write the image onto a USB stick (UD Pocket) or a disk: checks, asks, verifies, grows DATA.
     Flash {
@@ -172,7 +176,8 @@ enum Cmd {
         /// and the verified-write floor (needs root and ../shared); 0 skips it.
         #[arg(long, default_value_t = 5)]
         install_rounds: usize,
-        /// Only these parts: boot, bundle, flash, install (comma-separated).
+        /// Only these parts: boot, bundle, flash, install, pi (the Raspberry
+        /// Pi boot through U-Boot against its floor), comma-separated.
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
     },
@@ -221,14 +226,14 @@ fn dispatch(cmd: Cmd) -> Result<()> {
             build::build(&paths, &board, &opts)?;
             Ok(())
         }
-        Cmd::Run { board, version, keyring, gui, usb, pocket, no_build } => {
+        Cmd::Run { board, version, keyring, gui, usb, pocket, no_build, direct } => {
             let (paths, board) = load(&board.board)?;
             if !no_build {
                 let mut opts = build::BuildOptions::new(&paths, &version.version);
                 opts.keyring = keyring.keyring;
                 build::build(&paths, &board, &opts)?;
             }
-            run::run(&paths, &board, gui, usb, pocket)
+            run::run(&paths, &board, &run::RunOptions { gui, usb, pocket, direct })
         }
         Cmd::Flash { board, version, keyring, device, yes, force, no_build } => {
             let (paths, board) = load(&board.board)?;

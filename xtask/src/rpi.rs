@@ -22,7 +22,8 @@ pub const UBOOT_ENV: &str = "uboot.env";
 /// read: each failure says what to add.
 pub fn check_board(board: &Board, path: &Path) -> Result<()> {
     let has = |name: &str| board.packages.iter().any(|p| p.boot_files.iter().any(|(_, to)| to == name));
-    for (file, package) in [("start4.elf", "raspi-firmware"), ("fixup4.dat", "raspi-firmware"), ("u-boot.bin", "u-boot-rpi")]
+    for (file, package) in
+        [("start4.elf", "raspi-firmware"), ("fixup4.dat", "raspi-firmware"), ("u-boot.bin", "u-boot-rpi")]
     {
         if !has(file) {
             bail!(

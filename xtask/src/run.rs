@@ -3,21 +3,37 @@
 use crate::board::Board;
 use crate::util::Paths;
 use anyhow::{bail, Context, Result};
-use quill_qemu::{Config, Console, DirectBoot, DiskBus, Vm};
+use quill_qemu::{Config, Console, DirectBoot, DiskBus, UBoot, Vm};
 
-pub fn run(paths: &Paths, board: &Board, gui: bool, usb: bool, pocket: bool) -> Result<()> {
+pub struct RunOptions {
+    pub gui: bool,
+    pub usb: bool,
+    pub pocket: bool,
+    /// QEMU loads the kernel itself (boards QEMU starts U-Boot on).
+    pub direct: bool,
+}
+
+pub fn run(paths: &Paths, board: &Board, o: &RunOptions) -> Result<()> {
+    let RunOptions { gui, usb, pocket, direct } = *o;
     let disk = paths.out.join("disk.img");
     if !disk.is_file() {
         bail!("{} does not exist; run `cargo xtask build --board {}` first", disk.display(), board.name);
     }
     let mut cfg = Config::new(&board.qemu, disk.clone(), Console::Terminal)?;
-    if board.qemu.direct_boot() {
-        // QEMU cannot run the Pi's firmware: it loads slot A's kernel,
-        // initramfs and command line itself, with the QEMU-only device tree.
-        cfg.direct = Some(DirectBoot::from_build_dir(&paths.out)?);
-        if usb || pocket {
-            bail!("--usb and --pocket are for UEFI boards; {} boots from its SD card", board.name);
+    if board.qemu.loads_files() {
+        // QEMU cannot run the Pi's GPU firmware: it loads U-Boot as that
+        // firmware would (U-Boot then starts bootsel from the ESP), or with
+        // --direct slot A's kernel, initramfs and command line itself.
+        if direct || board.qemu.direct_boot() {
+            cfg.direct = Some(DirectBoot::from_build_dir(&paths.out)?);
+        } else {
+            cfg.uboot = Some(UBoot::from_build_dir(&paths.out)?);
         }
+        if usb || pocket {
+            bail!("--usb and --pocket are for UEFI PCs; {} boots from its SD card", board.name);
+        }
+    } else if direct {
+        bail!("--direct is for boards QEMU starts U-Boot on; {} boots through its UEFI firmware", board.name);
     }
     cfg.gui = gui;
     if usb || pocket {

@@ -25,18 +25,23 @@ pub fn test(paths: &Paths, board: &Board, unit_only: bool, rest: &[String]) -> R
         // Update bundles for the updater tests: a good 2.0.0 and a 3.0.0
         // whose health check fails, signed with the key the image trusts.
         let key = crate::keys::dev_key()?;
-        let bundle = |version, rollback_index, fail_health| {
-            let a = crate::bundle_cmd::BundleArgs { version, key: &key, rollback_index, keyring: None, fail_health };
-            crate::bundle_cmd::bundle(paths, board, &a)
+        let bundles = |paths: &Paths, board: &Board| -> Result<()> {
+            for (version, rollback_index, fail_health) in [("2.0.0", 1, false), ("3.0.0", 2, true)] {
+                let a =
+                    crate::bundle_cmd::BundleArgs { version, key: &key, rollback_index, keyring: None, fail_health };
+                crate::bundle_cmd::bundle(paths, board, &a)?;
+            }
+            Ok(())
         };
-        bundle("2.0.0", 1, false)?;
-        bundle("3.0.0", 2, true)?;
-        // The Raspberry Pi 4 image too: its tests (tests/tests/rpi4.rs)
-        // boot it under raspi4b alongside the x86 ones.
+        bundles(paths, board)?;
+        // The Raspberry Pi 4 image and its bundles too: its tests
+        // (tests/tests/rpi4.rs) boot it under raspi4b through U-Boot and
+        // run the x86 update flows on it.
         let pi_paths = Paths::new(PI_BOARD);
         if board.name != PI_BOARD {
             let pi = Board::load(&paths.root, PI_BOARD)?;
             build::build(&pi_paths, &pi, &BuildOptions::new(&pi_paths, env!("CARGO_PKG_VERSION")))?;
+            bundles(&pi_paths, &pi)?;
         }
         cmd.env("QUILL_RPI4_DIR", &pi_paths.out);
         cmd.env("QUILL_DEV_KEY", &key);

@@ -1,7 +1,7 @@
 use super::*;
 use blockdev::MemDevice;
 use imagebuild::{fat, MIB};
-use testkit::with_range;
+use testkit::{with_range, with_type};
 
 const SLOT: u64 = 34 * MIB;
 
@@ -70,6 +70,17 @@ fn bad_slot_geometry_is_refused_at_load() {
         assert!(matches!(e, Error::Geometry(_)), "{e}");
         assert!(e.to_string().contains(why), "{e}");
     }
+}
+
+#[test]
+fn the_old_raspberry_pi_tryboot_layout_is_refused_with_what_to_do() {
+    let basic_data = gptedit::Guid::parse("EBD0A0A2-B9E5-4433-87C0-68B6B72699C7").unwrap();
+    let mut old = with_type(disk(), 3, basic_data.0);
+    let e = SlotTable::load(&mut old, 512).unwrap_err().to_string();
+    assert!(e.contains("old tryboot layout") && e.contains("fwupdate flash"), "{e}");
+    let linux = gptedit::Guid::parse("0FC63DAF-8483-4772-8E79-3D69D8477DE4").unwrap();
+    let e = SlotTable::load(&mut with_type(disk(), 2, linux.0), 512).unwrap_err().to_string();
+    assert!(e.contains("SYSTEM_A has partition type 0fc63daf"), "{e}");
 }
 
 #[test]

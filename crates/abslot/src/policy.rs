@@ -36,6 +36,10 @@ impl Slot {
             Slot::B => 'b',
         }
     }
+    /// The GPT partition type GUID of both slots (every board; the image
+    /// build writes it, the updater refuses a slot without it).
+    pub const PARTITION_TYPE: &'static str = "FE3A2A5D-4F32-41A7-B725-ACCC3285A309";
+
     /// The GPT partition name of the slot.
     pub const fn partition_name(self) -> &'static str {
         match self {

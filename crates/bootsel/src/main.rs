@@ -1,4 +1,5 @@
-//! Quill's UEFI A/B boot selector (`\EFI\BOOT\BOOTX64.EFI` on the ESP).
+//! Quill's UEFI A/B boot selector (`\EFI\BOOT\BOOTX64.EFI` on the ESP of
+//! a PC, `BOOTAA64.EFI` on the Raspberry Pi, where U-Boot starts it).
 //!
 //! It reads the GPT of the disk it was started from (repairing a damaged
 //! copy), picks a slot by the rules of `abslot`, uses up one try of an

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 /// Partition type of the A/B slots: the ChromeOS kernel type, so `cgpt show`
 /// decodes their priority/tries/successful bits.
-pub const SLOT_TYPE: &str = "FE3A2A5D-4F32-41A7-B725-ACCC3285A309";
+pub const SLOT_TYPE: &str = abslot::Slot::PARTITION_TYPE;
 pub const ESP_TYPE: &str = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B";
 pub const LINUX_DATA_TYPE: &str = "0FC63DAF-8483-4772-8E79-3D69D8477DE4";
 

@@ -36,14 +36,28 @@ pub fn quill_disk(slot_mib: u64, slot_a: Vec<u8>) -> MemDevice {
 
 /// Rewrites entry `number` of the primary GPT with another LBA range (fresh
 /// CRCs) and breaks the backup header, so the primary is what is read.
-pub fn with_range(mut d: MemDevice, number: u32, first: u64, last: u64) -> MemDevice {
+pub fn with_range(d: MemDevice, number: u32, first: u64, last: u64) -> MemDevice {
+    with_entry(d, number, |e| {
+        e[32..40].copy_from_slice(&first.to_le_bytes());
+        e[40..48].copy_from_slice(&last.to_le_bytes());
+    })
+}
+
+/// Rewrites entry `number` of the primary GPT with another type GUID (the
+/// on-disk bytes), as [`with_range`] does.
+pub fn with_type(d: MemDevice, number: u32, type_guid: [u8; 16]) -> MemDevice {
+    with_entry(d, number, |e| e[..16].copy_from_slice(&type_guid))
+}
+
+/// Edits entry `number` of the primary GPT in place, fixes both CRCs and
+/// breaks the backup header's signature.
+fn with_entry(mut d: MemDevice, number: u32, edit: impl FnOnce(&mut [u8])) -> MemDevice {
     let le64 = |b: &[u8], o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap());
     let le32 = |b: &[u8], o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap());
     let h = 512;
     let (entries_lba, count, size) = (le64(&d.0, h + 72), le32(&d.0, h + 80), le32(&d.0, h + 84));
     let e = entries_lba as usize * 512 + (number as usize - 1) * size as usize;
-    d.0[e + 32..e + 40].copy_from_slice(&first.to_le_bytes());
-    d.0[e + 40..e + 48].copy_from_slice(&last.to_le_bytes());
+    edit(&mut d.0[e..e + size as usize]);
     let start = entries_lba as usize * 512;
     let entries_crc = crc32fast::hash(&d.0[start..start + (count * size) as usize]);
     d.0[h + 88..h + 92].copy_from_slice(&entries_crc.to_le_bytes());

@@ -20,7 +20,6 @@ mod install;
 pub mod lock;
 mod repair;
 pub mod state;
-pub mod tryboot;
 pub mod usb;
 pub mod version;
 
