@@ -302,4 +302,32 @@ mod tests {
         let _ = std::fs::remove_dir_all(&t);
         assert!(e.contains("broken/board.toml") && e.contains("slot_mib"), "{e}");
     }
+
+    /// The Pi's board file with one edit, loaded from a scratch folder.
+    fn pi_with(edit: impl Fn(String) -> String) -> String {
+        let t = std::env::temp_dir().join(format!("quill-board-pi-{}-{}", std::process::id(), rand_suffix()));
+        let dir = t.join("board/pi");
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = std::fs::read_to_string(root().join("board/rpi4/board.toml")).unwrap();
+        std::fs::write(dir.join("board.toml"), edit(good.replace("name = \"rpi4\"", "name = \"pi\""))).unwrap();
+        let e = Board::load(&t, "pi").map(|_| String::new()).unwrap_or_else(|e| e.to_string());
+        let _ = std::fs::remove_dir_all(&t);
+        e
+    }
+
+    fn rand_suffix() -> u128 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+    }
+
+    #[test]
+    fn a_pi_board_without_u_boot_its_device_tree_or_its_environment_is_refused_with_the_fix() {
+        let e = pi_with(|t| t.replace(r#"boot_files = [["usr/lib/u-boot/rpi_4/u-boot.bin", "u-boot.bin"]]"#, ""));
+        assert!(e.contains("no package puts u-boot.bin on the ESP") && e.contains("u-boot-rpi"), "{e}");
+        let e = pi_with(|t| t.lines().filter(|l| !l.starts_with("dtb = ")).collect::<Vec<_>>().join("\n"));
+        assert!(e.contains("boot.dtb is missing"), "{e}");
+        let e = pi_with(|t| t.replace("uboot_env_size = 0x4000\n", ""));
+        assert!(e.contains("boot.uboot_env and boot.uboot_env_size are needed"), "{e}");
+        let e = pi_with(|t| t.replace(r#"backend = "uefi-gpt""#, r#"backend = "rpi-tryboot""#));
+        assert!(e.contains("rpi-tryboot\" is gone"), "{e}");
+    }
 }
