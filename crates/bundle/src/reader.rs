@@ -315,6 +315,21 @@ pub fn inspect(name: &str, mut inner: impl Read) -> Result<(Manifest, Vec<KeyId>
     Ok((manifest, sigs.into_iter().map(|(id, _)| id).collect()))
 }
 
+/// The bundle's head exactly as stored: header, manifest and signature
+/// block (everything before the first frame). Nothing is verified: a
+/// repository publishes it as the bundle's `.qmanifest`, and the device
+/// verifies it with [`Reader::open`] like any bundle.
+pub fn head_bytes(name: &str, mut inner: impl Read) -> Result<Vec<u8>, Error> {
+    let err = |k| Error::new(name, k);
+    let mut h = [0u8; HEADER_LEN];
+    read_exact(&mut inner, &mut h, "header").map_err(err)?;
+    let header = Header::decode(&h).map_err(err)?;
+    let mut out = h.to_vec();
+    out.resize(HEADER_LEN + header.manifest_len as usize + header.signatures_len as usize, 0);
+    read_exact(&mut inner, &mut out[HEADER_LEN..], "manifest and signature block").map_err(err)?;
+    Ok(out)
+}
+
 /// Header, the manifest's exact bytes and the decoded signature block.
 type Signatures = Vec<(KeyId, [u8; 64])>;
 fn read_head(inner: &mut impl Read) -> Result<(Vec<u8>, Signatures), ErrorKind> {

@@ -314,7 +314,7 @@ fn install_reported(
     args.check_data(&dev).map_err(|e| Failure::from(updater::Error::NotOnData(e)))?;
     up.lock_wait = Duration::ZERO;
     let opts =
-        InstallOptions { board: dev.board.clone(), running_version: dev.running_version.clone(), allow_downgrade };
+        InstallOptions { board: dev.board.clone(), running_version: dev.running_version.clone(), allow_downgrade, single_pass: false };
     let pause = test_pause();
     let mut open_bundle = || open_uncached(bundle);
     let mut progress = |s: Stage| match s {

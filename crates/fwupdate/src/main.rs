@@ -26,6 +26,7 @@ mod boot_entry;
 mod bundle_cmd;
 mod cli_device;
 mod cli_flash;
+mod cli_repo;
 mod cli_usb;
 mod device;
 mod failure;
@@ -53,6 +54,9 @@ enum Cmd {
     /// Make, sign, verify and inspect update bundles (*.qbundle).
     #[command(subcommand)]
     Bundle(Box<bundle_cmd::BundleCmd>),
+    /// Keep a static update repository (bundles, manifests, signed channel indexes) for any web server or CDN.
+    #[command(subcommand)]
+    Repo(cli_repo::RepoCmd),
     #[command(flatten)]
     Device(cli_device::DeviceCmd),
     /// Look for an update on mounted USB storage (run by init when a stick appears): offer the newest bundle for this device, or install it without asking with --auto or a file quill/autoupdate on the stick, then reboot.
@@ -118,6 +122,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Bundle(b) => bundle_cmd::run(*b),
+        Cmd::Repo(r) => cli_repo::run(r),
         Cmd::Keygen { out, name } => keygen(&out, &name),
         Cmd::Device(d) => cli_device::run(d, &cli.device),
         Cmd::Usb { auto, dir } => cli_usb::run(&cli.device, &dir, auto),

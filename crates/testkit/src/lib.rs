@@ -6,6 +6,7 @@
 
 pub mod data;
 pub mod fixtures;
+pub mod http;
 
 use abslot::SlotAttr;
 use blockdev::MemDevice;

@@ -98,6 +98,12 @@ pub struct InstallOptions {
     /// Version of the running firmware, for the downgrade check.
     pub running_version: String,
     pub allow_downgrade: bool,
+    /// Read the bundle once (a download): no first pass over every frame
+    /// before the disk is touched. The guarantees that stay: the signature
+    /// before any payload byte, each frame checked before it is written,
+    /// the read-back before the flip; a bad frame leaves the slot not
+    /// bootable, the running one untouched.
+    pub single_pass: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -111,7 +117,8 @@ pub struct Installed {
 /// Installs the bundle into the slot that is not running. `open` gives the
 /// bundle's bytes from the start; it is called twice: a first pass checks
 /// every frame's hash (cheap, no decoding) so a damaged bundle is refused
-/// before the disk is touched, the second pass installs.
+/// before the disk is touched, the second pass installs (once with
+/// [`InstallOptions::single_pass`]).
 pub fn install<D: BlockDevice, R: Read + Send>(
     up: &mut Updater<D>,
     bundle_name: &str,
@@ -140,7 +147,9 @@ pub fn install<D: BlockDevice, R: Read + Send>(
 
     let policy =
         Policy { board: Some(opts.board.clone()), rollback_floor: trust.evidence.floor, slot_size: Some(part_len) };
-    Reader::open(bundle_name, open().map_err(open_err)?, &keyring, &policy)?.check_frames()?;
+    if !opts.single_pass {
+        Reader::open(bundle_name, open().map_err(open_err)?, &keyring, &policy)?.check_frames()?;
+    }
     let mut reader = Reader::open(bundle_name, open().map_err(open_err)?, &keyring, &policy)?;
     // Each frame's signed hash is checked before it is decoded; the decoded
     // chunk is compared with its signed hash by the read-back of the
