@@ -7,6 +7,10 @@
 //! Architecture Invariant: nothing else in Quill parses the kernel command
 //! line or the release file.
 
+mod unit;
+
+pub use unit::{mac_hex, unit_id};
+
 use abslot::Slot;
 use std::collections::BTreeMap;
 use std::path::Path;

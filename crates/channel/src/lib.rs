@@ -128,8 +128,8 @@ impl Index {
             .iter()
             .map(|k| Signature { key: k.public().id().to_string(), sig: hex::encode(k.sign(signed.as_bytes())) })
             .collect();
-        let mut out = serde_json::to_vec_pretty(&Envelope { signed, signatures })
-            .map_err(|e| Error::Invalid(e.to_string()))?;
+        let mut out =
+            serde_json::to_vec_pretty(&Envelope { signed, signatures }).map_err(|e| Error::Invalid(e.to_string()))?;
         out.push(b'\n');
         Ok(out)
     }
@@ -188,7 +188,13 @@ pub struct Accepted {
 
 /// The device's check of a fetched index: a signature by a trusted key,
 /// its board and channel, its sequence against what was seen before.
-pub fn verify(file: &[u8], keyring: &Keyring, board: &str, channel: &str, seen: Option<&Seen>) -> Result<Accepted, Error> {
+pub fn verify(
+    file: &[u8],
+    keyring: &Keyring,
+    board: &str,
+    channel: &str,
+    seen: Option<&Seen>,
+) -> Result<Accepted, Error> {
     let env = envelope(file)?;
     let mut failures = Vec::new();
     let mut signer = None;

@@ -109,6 +109,35 @@ pub struct Network {
     pub other: toml::Table,
 }
 
+/// Updates over the network (`fwupdate check`): the static repository and
+/// the channel this device follows. An empty repository: no network
+/// updates (USB storage still works).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Update {
+    /// The repository's root URL: `https://cdn.example/quill/`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub repository: String,
+    #[serde(default = "default_channel")]
+    pub channel: String,
+    /// Fields this firmware does not know, kept as they are.
+    #[serde(flatten)]
+    pub other: toml::Table,
+}
+
+impl Default for Update {
+    fn default() -> Update {
+        Update { repository: String::new(), channel: default_channel(), other: toml::Table::new() }
+    }
+}
+
+fn default_channel() -> String {
+    "stable".into()
+}
+
+fn is_default_update(u: &Update) -> bool {
+    *u == Update::default()
+}
+
 /// Every setting of the device.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Settings {
@@ -132,6 +161,8 @@ pub struct Settings {
     pub gateway: Option<Gateway>,
     #[serde(default, skip_serializing_if = "is_default_network")]
     pub network: Network,
+    #[serde(default, skip_serializing_if = "is_default_update")]
+    pub update: Update,
     /// Fields this firmware does not know, kept as they are.
     #[serde(flatten)]
     pub other: toml::Table,
@@ -162,6 +193,7 @@ impl Default for Settings {
             licence: Licence::Unset,
             gateway: None,
             network: Network::default(),
+            update: Update::default(),
             other: toml::Table::new(),
         }
     }

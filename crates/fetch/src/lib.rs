@@ -170,8 +170,9 @@ impl Client {
         Ok(out)
     }
 
-    /// `len` bytes of a large file from `from` on, as a stream that resumes.
-    pub fn stream(&self, url: &str, from: u64, len: u64) -> Result<Stream<'_>, Error> {
+    /// `len` bytes of a large file from `from` on (`None`: to its end, as
+    /// the server reports it), as a stream that resumes.
+    pub fn stream(&self, url: &str, from: u64, len: Option<u64>) -> Result<Stream<'_>, Error> {
         check_url(url)?;
         let mut s = Stream {
             client: self,
@@ -206,7 +207,8 @@ pub struct Stream<'a> {
     start: u64,
     /// Bytes of the range delivered so far.
     pos: u64,
-    len: u64,
+    /// Unknown until the first answer when the caller did not say.
+    len: Option<u64>,
     body: Option<Box<dyn Read + Send + Sync>>,
     deadline: Instant,
     resumes: u32,
@@ -219,16 +221,36 @@ impl Stream<'_> {
         self.requests
     }
 
+    /// The range's length (known after the first answer).
+    pub fn len(&self) -> u64 {
+        self.len.unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     fn connect(&mut self) -> Result<(), Error> {
         let left = self.deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(Error::Deadline { url: redact(&self.url), secs: self.client.opts.stream_deadline.as_secs() });
         }
         let at = self.start + self.pos;
-        let end = self.start + self.len - 1;
-        let req = self.client.request(&self.url, None).set("Range", &format!("bytes={at}-{end}"));
+        let range = match self.len {
+            Some(len) => format!("bytes={at}-{}", self.start + len - 1),
+            None => format!("bytes={at}-"),
+        };
+        let req = self.client.request(&self.url, None).set("Range", &range);
         self.requests += 1;
         let resp = self.client.call(req, &self.url)?;
+        if self.len.is_none() {
+            self.len = Some(
+                total_len(&resp, at).ok_or_else(|| Error::Transport {
+                    url: redact(&self.url),
+                    why: "the server did not say how long the file is".into(),
+                })? - self.start,
+            );
+        }
         let mut body = resp_body(resp, at, &self.url)?;
         if let Some(skip) = body.1 {
             // 200: the whole file again; skip what was had.
@@ -240,6 +262,16 @@ impl Stream<'_> {
     }
 }
 
+/// The whole file's length from an answer to a Range request from `at`.
+fn total_len(resp: &ureq::Response, at: u64) -> Option<u64> {
+    if resp.status() == 206 {
+        resp.header("Content-Range")?.rsplit('/').next()?.parse().ok()
+    } else {
+        let _ = at;
+        resp.header("Content-Length")?.parse().ok()
+    }
+}
+
 /// The body of an answer to a Range request for bytes from `at`, and how
 /// many bytes to skip when the server sent the whole file.
 type Body = (Box<dyn Read + Send + Sync>, Option<u64>);
@@ -248,7 +280,8 @@ fn resp_body(resp: ureq::Response, at: u64, url: &str) -> Result<Body, Error> {
     match resp.status() {
         206 => {
             let got = resp.header("Content-Range").unwrap_or("").to_string();
-            let start = got.strip_prefix("bytes ").and_then(|r| r.split('-').next()).and_then(|s| s.parse::<u64>().ok());
+            let start =
+                got.strip_prefix("bytes ").and_then(|r| r.split('-').next()).and_then(|s| s.parse::<u64>().ok());
             if start != Some(at) {
                 return Err(Error::BadRange { url: redact(url), asked: at, got });
             }
@@ -260,7 +293,7 @@ fn resp_body(resp: ureq::Response, at: u64, url: &str) -> Result<Body, Error> {
 
 impl Read for Stream<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let want = ((self.len - self.pos) as usize).min(buf.len());
+        let want = ((self.len() - self.pos) as usize).min(buf.len());
         if want == 0 {
             return Ok(0);
         }

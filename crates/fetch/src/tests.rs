@@ -77,7 +77,7 @@ fn a_cut_connection_resumes_where_it_stopped_with_a_range_request() {
     let cut = 1_500_000;
     let (srv, _d, data) = serve(Faults { cut_once_at: Some(cut), ..Faults::default() });
     let c = client();
-    let mut s = c.stream(&format!("{}/big.bin", srv.url), 0, data.len() as u64).unwrap();
+    let mut s = c.stream(&format!("{}/big.bin", srv.url), 0, Some(data.len() as u64)).unwrap();
     assert_eq!(read_all(&mut s).unwrap(), data);
     assert_eq!(s.requests(), 2);
     let log = srv.log();
@@ -86,10 +86,20 @@ fn a_cut_connection_resumes_where_it_stopped_with_a_range_request() {
 }
 
 #[test]
+fn a_stream_of_unknown_length_learns_it_from_the_server_and_still_resumes() {
+    let (srv, _d, data) = serve(Faults { cut_once_at: Some(700_000), ..Faults::default() });
+    let c = client();
+    let mut s = c.stream(&format!("{}/big.bin", srv.url), 0, None).unwrap();
+    assert_eq!(s.len(), data.len() as u64);
+    assert_eq!(read_all(&mut s).unwrap(), data);
+    assert_eq!(s.requests(), 2);
+}
+
+#[test]
 fn a_part_of_a_file_is_fetched_with_one_range_request() {
     let (srv, _d, data) = serve(Faults::default());
     let c = client();
-    let mut s = c.stream(&format!("{}/big.bin", srv.url), 1000, 5000).unwrap();
+    let mut s = c.stream(&format!("{}/big.bin", srv.url), 1000, Some(5000)).unwrap();
     assert_eq!(read_all(&mut s).unwrap(), &data[1000..6000]);
     assert_eq!(srv.log()[0].range_start, Some(1000));
 }
@@ -98,7 +108,7 @@ fn a_part_of_a_file_is_fetched_with_one_range_request() {
 fn a_server_that_ignores_range_is_read_from_the_start_and_the_bytes_had_are_skipped() {
     let (srv, _d, data) = serve(Faults { cut_once_at: Some(1 << 20), ignore_range: true, ..Faults::default() });
     let c = client();
-    let mut s = c.stream(&format!("{}/big.bin", srv.url), 0, data.len() as u64).unwrap();
+    let mut s = c.stream(&format!("{}/big.bin", srv.url), 0, Some(data.len() as u64)).unwrap();
     assert_eq!(read_all(&mut s).unwrap(), data);
     assert_eq!(srv.log()[1].status, 200);
 }
@@ -106,7 +116,7 @@ fn a_server_that_ignores_range_is_read_from_the_start_and_the_bytes_had_are_skip
 #[test]
 fn a_range_answer_starting_elsewhere_is_refused() {
     let (srv, _d, data) = serve(Faults { range_off_by: 100, ..Faults::default() });
-    let e = client().stream(&format!("{}/big.bin", srv.url), 4096, data.len() as u64 - 4096).err().unwrap();
+    let e = client().stream(&format!("{}/big.bin", srv.url), 4096, Some(data.len() as u64 - 4096)).err().unwrap();
     assert!(matches!(e, Error::BadRange { asked: 4096, .. }), "{e}");
 }
 
@@ -114,7 +124,7 @@ fn a_range_answer_starting_elsewhere_is_refused() {
 fn a_stalled_connection_is_dropped_and_resumed() {
     let (srv, _d, data) = serve(Faults { stall_once_at: Some(2 << 20), ..Faults::default() });
     let c = client();
-    let mut s = c.stream(&format!("{}/big.bin", srv.url), 0, data.len() as u64).unwrap();
+    let mut s = c.stream(&format!("{}/big.bin", srv.url), 0, Some(data.len() as u64)).unwrap();
     assert_eq!(read_all(&mut s).unwrap(), data);
     assert_eq!(srv.log().last().unwrap().range_start, Some(2 << 20));
 }
@@ -123,7 +133,7 @@ fn a_stalled_connection_is_dropped_and_resumed() {
 fn a_trickling_server_meets_the_deadline() {
     let (srv, _d, data) = serve(Faults { trickle: Some((4096, Duration::from_millis(50))), ..Faults::default() });
     let c = Client::new(Options { stream_deadline: Duration::from_secs(1), ..Options::default() }).unwrap();
-    let mut s = c.stream(&format!("{}/big.bin", srv.url), 0, data.len() as u64).unwrap();
+    let mut s = c.stream(&format!("{}/big.bin", srv.url), 0, Some(data.len() as u64)).unwrap();
     let e = read_all(&mut s).unwrap_err().to_string();
     assert!(e.contains("deadline"), "{e}");
 }

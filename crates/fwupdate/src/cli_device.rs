@@ -19,9 +19,17 @@ pub enum DeviceCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Install a bundle into the slot that is not running, then switch to it at the next boot.
+    /// Install a bundle (a file, or an http(s):// URL) into the slot that is not running, then switch to it at the next boot.
     Install {
-        bundle: PathBuf,
+        /// A *.qbundle file or URL; none with --channel.
+        #[arg(required_unless_present = "channel")]
+        bundle: Option<String>,
+        /// Install what the update channel offers (settings [update], or --repo).
+        #[arg(long, conflicts_with = "bundle")]
+        channel: bool,
+        /// The repository's root URL (instead of the settings').
+        #[arg(long)]
+        repo: Option<String>,
         /// Do not ask for confirmation.
         #[arg(long)]
         yes: bool,
@@ -75,10 +83,16 @@ pub fn open(args: &DeviceArgs) -> Result<(Updater<FileDevice>, Device), Failure>
     Ok((up, dev))
 }
 
-/// One install at a time: an exclusive lock on /run/quill/fwupdate.lock.
-fn lock() -> Result<std::fs::File, Failure> {
-    let dir =
-        if std::fs::create_dir_all("/run/quill").is_ok() { PathBuf::from("/run/quill") } else { std::env::temp_dir() };
+/// One install at a time: an exclusive lock on /run/quill/fwupdate.lock
+/// (on a host working on a disk image: in its DATA folder).
+fn lock(args: &DeviceArgs) -> Result<std::fs::File, Failure> {
+    let dir = if !args.on_device() && args.data.is_dir() {
+        args.data.clone()
+    } else if std::fs::create_dir_all("/run/quill").is_ok() {
+        PathBuf::from("/run/quill")
+    } else {
+        std::env::temp_dir()
+    };
     let path = dir.join("fwupdate.lock");
     let f = std::fs::OpenOptions::new()
         .create(true)
@@ -139,8 +153,19 @@ pub fn run(cmd: DeviceCmd, args: &DeviceArgs) -> Result<(), Failure> {
             }
             Ok(())
         }
-        DeviceCmd::Install { bundle, yes, allow_downgrade, progress } => {
-            install_file(args, &bundle, yes, allow_downgrade, progress).map(|_| ())
+        DeviceCmd::Install { bundle, channel, repo, yes, allow_downgrade, progress } => {
+            let source = match bundle {
+                Some(b) if b.contains("://") => crate::cli_net::url_source(args, &b)?,
+                Some(b) => Source::File(PathBuf::from(b)),
+                None => {
+                    let _ = channel;
+                    match crate::cli_net::channel_source(args, repo)? {
+                        Some(s) => s,
+                        None => return Ok(()),
+                    }
+                }
+            };
+            install_from(args, &source, yes, allow_downgrade, progress).map(|_| ())
         }
         DeviceCmd::MarkGood => {
             let (mut up, _) = open(args)?;
@@ -285,8 +310,27 @@ fn print_status(st: &updater::Status) {
 /// How the install's stages fill the bar: writing, then reading back.
 const WRITE_WEIGHT: f32 = 0.85;
 
-/// `fwupdate install`: checks, asks on a terminal unless `yes`, writes the
-/// inactive slot with progress, and switches the next boot to it.
+/// Where a bundle comes from.
+pub enum Source {
+    File(PathBuf),
+    /// Downloaded once, resuming a broken connection where it stopped.
+    Url {
+        client: fetch::Client,
+        url: String,
+        size: Option<u64>,
+    },
+}
+
+impl Source {
+    fn name(&self) -> String {
+        match self {
+            Source::File(p) => p.display().to_string(),
+            Source::Url { url, .. } => url.clone(),
+        }
+    }
+}
+
+/// `fwupdate install FILE`: see [`install_from`].
 pub fn install_file(
     args: &DeviceArgs,
     bundle: &Path,
@@ -294,8 +338,20 @@ pub fn install_file(
     allow_downgrade: bool,
     format: Format,
 ) -> Result<updater::Installed, Failure> {
+    install_from(args, &Source::File(bundle.to_path_buf()), yes, allow_downgrade, format)
+}
+
+/// `fwupdate install`: checks, asks on a terminal unless `yes`, writes the
+/// inactive slot with progress, and switches the next boot to it.
+pub fn install_from(
+    args: &DeviceArgs,
+    source: &Source,
+    yes: bool,
+    allow_downgrade: bool,
+    format: Format,
+) -> Result<updater::Installed, Failure> {
     let mut report = Reporter::new(Op::Install, format);
-    let result = install_reported(args, bundle, yes, allow_downgrade, &mut report);
+    let result = install_reported(args, source, yes, allow_downgrade, &mut report);
     if let Err(f) = &result {
         report.failed(f);
     }
@@ -304,19 +360,33 @@ pub fn install_file(
 
 fn install_reported(
     args: &DeviceArgs,
-    bundle: &Path,
+    source: &Source,
     yes: bool,
     allow_downgrade: bool,
     report: &mut Reporter,
 ) -> Result<updater::Installed, Failure> {
-    let _lock = lock()?;
+    let _lock = lock(args)?;
     let (mut up, dev) = open(args)?;
     args.check_data(&dev).map_err(|e| Failure::from(updater::Error::NotOnData(e)))?;
     up.lock_wait = Duration::ZERO;
-    let opts =
-        InstallOptions { board: dev.board.clone(), running_version: dev.running_version.clone(), allow_downgrade, single_pass: false };
+    let single_pass = matches!(source, Source::Url { .. });
+    let opts = InstallOptions {
+        board: dev.board.clone(),
+        running_version: dev.running_version.clone(),
+        allow_downgrade,
+        single_pass,
+    };
     let pause = test_pause();
-    let mut open_bundle = || open_uncached(bundle);
+    let name = source.name();
+    let mut open_bundle = || -> std::io::Result<Box<dyn std::io::Read + Send + '_>> {
+        match source {
+            Source::File(p) => Ok(Box::new(open_uncached(p)?)),
+            Source::Url { client, url, size } => {
+                let s = client.stream(url, 0, *size).map_err(std::io::Error::other)?;
+                Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, s)))
+            }
+        }
+    };
     let mut progress = |s: Stage| match s {
         Stage::Warning(w) => report.step(P::Warning, 0.0, &format!("warning: {w}")),
         Stage::Verified { version, target, size, signer } => {
@@ -324,8 +394,7 @@ fn install_reported(
                 P::Verified,
                 0.0,
                 &format!(
-                    "{} is valid: version {version} ({:.1} MiB), signed by key {signer}",
-                    bundle.display(),
+                    "{name} is valid: version {version} ({:.1} MiB), signed by key {signer}",
                     size as f64 / 1048576.0
                 ),
             );
@@ -363,7 +432,7 @@ fn install_reported(
         Stage::At(c) => pause_at(c, &pause),
         Stage::Done => {}
     };
-    let done = install(&mut up, &bundle.display().to_string(), &mut open_bundle, &opts, &mut progress)?;
+    let done = install(&mut up, &name, &mut open_bundle, &opts, &mut progress)?;
     report.done(&format!(
         "installed {} into slot {} ({:.1} MiB in {:.1} s, {:.1} MiB/s); reboot to start it",
         done.version,

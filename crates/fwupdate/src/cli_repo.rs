@@ -150,7 +150,9 @@ fn channel_path(repo: &Path, board: &str, channel: &str) -> Result<PathBuf, Fail
 fn read_index(repo: &Path, board: &str, channel: &str) -> Result<Option<Index>, Failure> {
     let p = channel_path(repo, board, channel)?;
     match fs::read(&p) {
-        Ok(bytes) => Index::read_unverified(&bytes).map(Some).map_err(|e| Failure::error(format!("{}: {e}", p.display()))),
+        Ok(bytes) => {
+            Index::read_unverified(&bytes).map(Some).map_err(|e| Failure::error(format!("{}: {e}", p.display())))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Failure::error(format!("reading {}: {e}", p.display()))),
     }
@@ -190,7 +192,10 @@ fn release_files(repo: &Path, board: &str, version: &str) -> Result<(String, Str
     let manifest = format!("manifests/{name}.qmanifest");
     let bundle = format!("bundles/{name}.qbundle");
     let bytes = fs::read(repo.join(&manifest)).map_err(|e| {
-        Failure::error(format!("{}: {e}; add the bundle first with `fwupdate repo add`", repo.join(&manifest).display()))
+        Failure::error(format!(
+            "{}: {e}; add the bundle first with `fwupdate repo add`",
+            repo.join(&manifest).display()
+        ))
     })?;
     let size = fs::metadata(repo.join(&bundle))
         .map_err(|e| Failure::error(format!("{}: {e}", repo.join(&bundle).display())))?
@@ -210,7 +215,9 @@ fn add(repo: &Path, bundle_path: &Path) -> Result<(), Failure> {
             .map_err(|e| Failure::error(format!("creating {}: {e}", repo.display())))?;
         let tmp = dest.with_extension("partial");
         fs::copy(bundle_path, &tmp).map_err(|e| Failure::error(format!("copying {name}: {e}")))?;
-        fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| Failure::error(format!("{}: {e}", tmp.display())))?;
+        fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| Failure::error(format!("{}: {e}", tmp.display())))?;
         fs::rename(&tmp, &dest).map_err(|e| Failure::error(format!("{}: {e}", dest.display())))?;
         write_atomic(&repo.join("manifests").join(format!("{base}.qmanifest")), &head)?;
         println!("repo: added {base} ({} KiB manifest): {}", head.len().div_ceil(1024), dest.display());
@@ -225,7 +232,8 @@ fn show(repo: &Path) -> Result<(), Failure> {
     for b in boards.flatten() {
         for c in fs::read_dir(b.path()).into_iter().flatten().flatten() {
             let bytes = fs::read(c.path()).map_err(|e| Failure::error(format!("{}: {e}", c.path().display())))?;
-            let i = Index::read_unverified(&bytes).map_err(|e| Failure::error(format!("{}: {e}", c.path().display())))?;
+            let i =
+                Index::read_unverified(&bytes).map_err(|e| Failure::error(format!("{}: {e}", c.path().display())))?;
             lines.push(format!(
                 "{}/{}: {} (sequence {}, {} of {SEEDS} seeds){}",
                 i.board,

@@ -26,6 +26,7 @@ mod boot_entry;
 mod bundle_cmd;
 mod cli_device;
 mod cli_flash;
+mod cli_net;
 mod cli_repo;
 mod cli_usb;
 mod device;
@@ -54,6 +55,17 @@ enum Cmd {
     /// Make, sign, verify and inspect update bundles (*.qbundle).
     #[command(subcommand)]
     Bundle(Box<bundle_cmd::BundleCmd>),
+    /// Ask the update repository (settings [update], or --repo) what this device's channel offers.
+    Check {
+        /// The repository's root URL (instead of the settings').
+        #[arg(long)]
+        repo: Option<String>,
+        /// The channel (instead of the settings'; default stable).
+        #[arg(long)]
+        channel: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Keep a static update repository (bundles, manifests, signed channel indexes) for any web server or CDN.
     #[command(subcommand)]
     Repo(cli_repo::RepoCmd),
@@ -123,6 +135,7 @@ fn main() {
     let result = match cli.cmd {
         Cmd::Bundle(b) => bundle_cmd::run(*b),
         Cmd::Repo(r) => cli_repo::run(r),
+        Cmd::Check { repo, channel, json } => cli_net::run_check(&cli.device, repo, channel, json),
         Cmd::Keygen { out, name } => keygen(&out, &name),
         Cmd::Device(d) => cli_device::run(d, &cli.device),
         Cmd::Usb { auto, dir } => cli_usb::run(&cli.device, &dir, auto),

@@ -89,7 +89,7 @@ fn main() {
     // Listen before the coldplug scan, so no device slips between the two.
     let uevents = hotplug::Socket::open().map_err(|e| warn!("no hotplug events: {e}")).ok();
     let mods = coldplug::load_modules();
-    let unit = hostname::unit_id(Path::new("/sys/class/net"));
+    let unit = bootid::unit_id(Path::new("/sys/class/net"));
     let host = match &unit {
         Some(id) => hostname::hostname_for(id),
         None => {

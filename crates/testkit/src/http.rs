@@ -134,12 +134,14 @@ impl Shared {
         if n < self.faults.unavailable_first {
             log.status = 503;
             self.log.lock().expect("log").push(log);
-            return out.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            return out
+                .write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
         }
         if path == "/loop" {
             log.status = 302;
             self.log.lock().expect("log").push(log);
-            return out.write_all(b"HTTP/1.1 302 Found\r\nLocation: /loop\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            return out
+                .write_all(b"HTTP/1.1 302 Found\r\nLocation: /loop\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
         }
         let rel = path.trim_start_matches('/');
         let file = self.root.join(rel);
@@ -175,8 +177,10 @@ impl Shared {
             l.push(log);
             l.len() - 1
         };
-        let cut = self.faults.cut_once_at.filter(|_| !self.cut_done.load(Ordering::SeqCst));
-        let stall = self.faults.stall_once_at.filter(|_| !self.stall_done.load(Ordering::SeqCst));
+        // Only a response that goes past the point is cut (or stalled) there.
+        let past = |at: &u64| start < *at && *at < len;
+        let cut = self.faults.cut_once_at.filter(|at| past(at) && !self.cut_done.load(Ordering::SeqCst));
+        let stall = self.faults.stall_once_at.filter(|at| past(at) && !self.stall_done.load(Ordering::SeqCst));
         let limit = cut.or(stall).map(|c| c.saturating_sub(start).min(body.len() as u64) as usize);
         let to_send = &body[..limit.unwrap_or(body.len())];
         let piece = self.faults.trickle.map_or(1 << 16, |(n, _)| n);

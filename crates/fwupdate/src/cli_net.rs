@@ -1,0 +1,196 @@
+//! Updates over the network: `fwupdate check` asks the static repository
+//! (settings `[update]`, or `--repo`) what this device's channel offers;
+//! `fwupdate install --channel` and `fwupdate install URL` download the
+//! bundle once, resuming a broken connection (the `fetch` crate), and
+//! install it with the file install's guarantees (updater).
+//!
+//! A channel index is believed only with a trusted signature, for this
+//! board and channel, with a sequence not below one seen before (kept in
+//! `channels.json` beside the updater's state); its manifest only with the
+//! index's SHA-256 and the bundle's own signature.
+
+use crate::cli_device::Source;
+use crate::device::{Device, DeviceArgs};
+use crate::Failure;
+use channel::{Index, Seen};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The most a manifest (a bundle's head) may be.
+const MAX_MANIFEST_BYTES: usize = 4 << 20;
+/// Where the device keeps the sequences it has seen, per channel URL.
+const SEEN_FILE: &str = "channels.json";
+
+/// What the channel offers this device.
+#[derive(Debug, serde::Serialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum Offer {
+    Available {
+        version: String,
+        sequence: u64,
+        bundle: String,
+        bundle_size: u64,
+    },
+    UpToDate {
+        version: String,
+        sequence: u64,
+    },
+    Paused {
+        version: String,
+        sequence: u64,
+    },
+    /// The roll-out has not reached this device's seed yet.
+    NotYet {
+        version: String,
+        sequence: u64,
+        seed: u32,
+        max_seed: u32,
+    },
+}
+
+impl Offer {
+    fn describe(&self, running: &str) -> String {
+        match self {
+            Offer::Available { version, sequence, bundle_size, .. } => format!(
+                "update {version} available (channel sequence {sequence}, {:.1} MiB); install it with `fwupdate install --channel`",
+                *bundle_size as f64 / 1048576.0
+            ),
+            Offer::UpToDate { version, .. } => format!("up to date: the channel offers {version}, {running} runs"),
+            Offer::Paused { version, .. } => format!("the channel's roll-out of {version} is paused; nothing to do"),
+            Offer::NotYet { version, seed, max_seed, .. } => format!(
+                "{version} is rolling out to seeds below {max_seed}; this device's seed is {seed}: not yet"
+            ),
+        }
+    }
+}
+
+/// The device's identity in requests, and the client.
+fn client(args: &DeviceArgs, dev: &Device, proxy: &str) -> Result<fetch::Client, Failure> {
+    let unit = bootid::unit_id(&args.root.join("sys/class/net")).unwrap_or_else(|| "unknown".into());
+    let opts = fetch::Options {
+        proxy: proxy.to_string(),
+        seed: channel::seed(&unit),
+        unit_id: unit,
+        version: dev.running_version.clone(),
+        board: dev.board.clone(),
+        ..fetch::Options::default()
+    };
+    fetch::Client::new(opts).map_err(Failure::error)
+}
+
+fn settings(args: &DeviceArgs) -> devconfig::Settings {
+    std::fs::read_to_string(args.data.join(devconfig::FILE_NAME))
+        .ok()
+        .and_then(|t| devconfig::Settings::parse(&t).ok())
+        .unwrap_or_default()
+}
+
+/// The repository root as a folder URL.
+fn root_url(repo: &str) -> String {
+    if repo.ends_with('/') {
+        repo.to_string()
+    } else {
+        format!("{repo}/")
+    }
+}
+
+fn load_seen(data: &Path) -> BTreeMap<String, Seen> {
+    std::fs::read(data.join(SEEN_FILE)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+}
+
+/// Asks the channel. Returns the offer and, when an update is available,
+/// the bundle's source.
+pub fn check(
+    args: &DeviceArgs,
+    repo: Option<String>,
+    channel_name: Option<String>,
+) -> Result<(Offer, Option<Source>), Failure> {
+    let (mut up, dev) = crate::cli_device::open(args)?;
+    let (keyring, floor) = up.trusted()?;
+    let s = settings(args);
+    let repo = repo.unwrap_or(s.update.repository.clone());
+    if repo.is_empty() {
+        return Err(Failure::error(
+            "no update repository is set: set [update] repository in the settings (or DHCP option 43), or pass --repo URL",
+        ));
+    }
+    let channel_name = channel_name.unwrap_or(s.update.channel.clone());
+    fetch::check_url(&repo).map_err(Failure::refused)?;
+    let client = client(args, &dev, &s.network.proxy)?;
+    let root = root_url(&repo);
+    let index_url = format!("{root}channels/{}/{channel_name}.json", dev.board);
+    let bytes = client.get(&index_url, channel::MAX_INDEX_BYTES).map_err(Failure::error)?;
+    let mut seen = load_seen(&args.data);
+    let accepted = channel::verify(&bytes, &keyring, &dev.board, &channel_name, seen.get(&index_url))
+        .map_err(|e| Failure::refused(format!("{index_url}: {e}")))?;
+    if seen.get(&index_url) != Some(&accepted.seen) {
+        seen.insert(index_url.clone(), accepted.seen.clone());
+        let text = serde_json::to_vec_pretty(&seen).map_err(Failure::error)?;
+        updater::state::write_atomic(&args.data.join(SEEN_FILE), &text)
+            .map_err(|e| Failure::error(format!("remembering the channel's sequence: {e}")))?;
+    }
+    let index: Index = accepted.index;
+    let (version, sequence) = (index.version.clone(), index.sequence);
+    if updater::version::compare(&index.version, &dev.running_version).is_le() {
+        return Ok((Offer::UpToDate { version, sequence }, None));
+    }
+    if index.paused {
+        return Ok((Offer::Paused { version, sequence }, None));
+    }
+    let seed = channel::seed(&bootid::unit_id(&args.root.join("sys/class/net")).unwrap_or_else(|| "unknown".into()));
+    if !index.offers_to(seed) {
+        return Ok((Offer::NotYet { version, sequence, seed, max_seed: index.max_seed }, None));
+    }
+    // The manifest: the index's hash, then the bundle's own signature,
+    // board and rollback index, before a byte of payload is fetched.
+    let manifest_url = fetch::join(&root, &index.manifest);
+    let manifest = client.get(&manifest_url, MAX_MANIFEST_BYTES).map_err(Failure::error)?;
+    index.check_manifest(&manifest).map_err(|e| Failure::refused(format!("{manifest_url}: {e}")))?;
+    let policy = bundle::Policy { board: Some(dev.board.clone()), rollback_floor: floor, slot_size: None };
+    let reader = bundle::Reader::open(&manifest_url, &manifest[..], &keyring, &policy)?;
+    if reader.manifest().version != index.version {
+        return Err(Failure::refused(format!(
+            "{manifest_url}: the manifest is for {}, the index says {}",
+            reader.manifest().version,
+            index.version
+        )));
+    }
+    let bundle_url = fetch::join(&root, &index.bundle);
+    let offer = Offer::Available { version, sequence, bundle: bundle_url.clone(), bundle_size: index.bundle_size };
+    Ok((offer, Some(Source::Url { client, url: bundle_url, size: Some(index.bundle_size) })))
+}
+
+/// `fwupdate check`.
+pub fn run_check(
+    args: &DeviceArgs,
+    repo: Option<String>,
+    channel_name: Option<String>,
+    json: bool,
+) -> Result<(), Failure> {
+    let (offer, _) = check(args, repo, channel_name)?;
+    if json {
+        println!("{}", serde_json::to_string(&offer).map_err(Failure::error)?);
+    } else {
+        let running = args.resolve().map(|d| d.running_version).unwrap_or_default();
+        println!("fwupdate: {}", offer.describe(&running));
+    }
+    Ok(())
+}
+
+/// `fwupdate install --channel`: the offered bundle, or None (said why).
+pub fn channel_source(args: &DeviceArgs, repo: Option<String>) -> Result<Option<Source>, Failure> {
+    let (offer, source) = check(args, repo, None)?;
+    if source.is_none() {
+        let running = args.resolve().map(|d| d.running_version).unwrap_or_default();
+        println!("fwupdate: {}", offer.describe(&running));
+    }
+    Ok(source)
+}
+
+/// `fwupdate install URL`.
+pub fn url_source(args: &DeviceArgs, url: &str) -> Result<Source, Failure> {
+    fetch::check_url(url).map_err(Failure::refused)?;
+    let dev = args.resolve()?;
+    let s = settings(args);
+    Ok(Source::Url { client: client(args, &dev, &s.network.proxy)?, url: url.to_string(), size: None })
+}
