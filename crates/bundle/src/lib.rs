@@ -24,5 +24,5 @@ pub use error::{Error, ErrorKind};
 pub use keys::StatementKind;
 pub use keys::{KeyId, KeyStatement, Keyring, PublicKey, SecretKey};
 pub use manifest::{ChunkInfo, Manifest, Payload, Target};
-pub use reader::{head_bytes, inspect, Chunk, Policy, Reader};
+pub use reader::{frame_ranges, head_bytes, inspect, Chunk, Policy, Reader};
 pub use writer::{add_signature, Builder, Image, WriteSeek, DEFAULT_CHUNK_SIZE, DEFAULT_LEVEL};

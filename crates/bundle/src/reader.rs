@@ -29,7 +29,10 @@ pub struct Chunk<'a> {
     pub index: u32,
     /// Offset of this chunk in the payload image.
     pub offset: u64,
+    /// Empty for a chunk skipped with [`Reader::continue_from`] (the caller
+    /// has its bytes elsewhere and checks them against the manifest).
     pub data: &'a [u8],
+    pub skipped: bool,
 }
 
 pub struct Reader<R: Read> {
@@ -50,6 +53,8 @@ pub struct Reader<R: Read> {
     /// frame (runs of empty space) yields the same bytes without decoding.
     last: Option<([u8; 32], [u8; 32])>,
     finished: bool,
+    /// Chunks of the first payload whose frames the source does not carry.
+    skip: Vec<bool>,
 }
 
 pub(crate) fn read_exact(r: &mut dyn Read, buf: &mut [u8], what: &'static str) -> Result<(), ErrorKind> {
@@ -132,7 +137,36 @@ impl<R: Read> Reader<R> {
             check_chunks: true,
             last: None,
             finished: false,
+            skip: Vec::new(),
         })
+    }
+
+    /// Goes on reading from `inner`, which carries, after what was read so
+    /// far (the head), only the frames of the first payload's chunks whose
+    /// `skip` entry is false, in order (a download of just those ranges,
+    /// see [`frame_ranges`]). Skipped chunks are yielded empty with
+    /// `skipped` set. The whole-image hash cannot be computed then and is
+    /// turned off: the caller checks each chunk (skipped ones too) against
+    /// the signed manifest, as the updater's read-back does.
+    pub fn continue_from<R2: Read>(self, inner: R2, skip: Vec<bool>) -> Reader<R2> {
+        Reader {
+            name: self.name,
+            inner,
+            manifest: self.manifest,
+            signer: self.signer,
+            keyring: self.keyring,
+            payload: self.payload,
+            chunk: self.chunk,
+            frame: self.frame,
+            data: self.data,
+            decoder: self.decoder,
+            image: self.image,
+            check_image: false,
+            check_chunks: self.check_chunks,
+            last: None,
+            finished: self.finished,
+            skip,
+        }
     }
 
     pub fn manifest(&self) -> &Manifest {
@@ -211,6 +245,10 @@ impl<R: Read> Reader<R> {
         let info = &p.chunks[ci as usize];
         let want_len = p.chunk_len(ci as usize);
         let offset = ci as u64 * p.chunk_size as u64;
+        if pi == 0 && self.skip.get(ci as usize) == Some(&true) {
+            self.chunk += 1;
+            return Ok(Some(Chunk { payload: pi, index: ci, offset, data: &[], skipped: true }));
+        }
 
         self.frame.resize(info.frame_len as usize, 0);
         read_exact(&mut self.inner, &mut self.frame, "payload").map_err(|k| Error::new(self.name.clone(), k))?;
@@ -234,7 +272,7 @@ impl<R: Read> Reader<R> {
             self.image.update(&self.data);
         }
         self.chunk += 1;
-        Ok(Some(Chunk { payload: pi, index: ci, offset, data: &self.data }))
+        Ok(Some(Chunk { payload: pi, index: ci, offset, data: &self.data, skipped: false }))
     }
 
     /// Reads every frame and checks its SHA-256 without decoding (fast: the
@@ -304,6 +342,32 @@ impl<R: Read> Reader<R> {
         while self.next_chunk()?.is_some() {}
         Ok(self.manifest)
     }
+}
+
+/// What to download of a bundle file for the first payload's `needed`
+/// chunks, given the head's length: byte ranges (start, length), and which
+/// chunks' frames they carry. Runs of neighbouring frames are one range,
+/// and ranges less than `gap` bytes apart are merged (one request costs
+/// more than a few bytes more), so a range may carry frames not needed:
+/// pass `!carried` as the skip list to [`Reader::continue_from`].
+pub fn frame_ranges(manifest: &Manifest, head_len: u64, needed: &[bool], gap: u64) -> (Vec<(u64, u64)>, Vec<bool>) {
+    let mut ranges: Vec<(u64, u64)> = Vec::new();
+    let Some(p) = manifest.payloads.first() else { return (ranges, Vec::new()) };
+    let mut starts = Vec::with_capacity(p.chunks.len());
+    let mut at = head_len;
+    for (i, c) in p.chunks.iter().enumerate() {
+        let len = c.frame_len as u64;
+        starts.push(at);
+        if needed.get(i) == Some(&true) {
+            match ranges.last_mut() {
+                Some((s, l)) if at - (*s + *l) <= gap => *l = at + len - *s,
+                _ => ranges.push((at, len)),
+            }
+        }
+        at += len;
+    }
+    let carried = starts.iter().map(|&s| ranges.iter().any(|&(r, l)| s >= r && s < r + l)).collect();
+    (ranges, carried)
 }
 
 /// Reads the manifest and the signers' key ids WITHOUT verifying anything

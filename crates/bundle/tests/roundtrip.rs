@@ -227,3 +227,54 @@ fn a_streamed_image_makes_the_same_bundle_and_a_short_one_is_refused() {
         assert!(matches!(&e.kind, ErrorKind::Io(m) if m.contains("payload image")), "{e}");
     }
 }
+
+#[test]
+fn only_the_needed_frames_are_downloaded_and_the_reader_skips_the_others() {
+    use bundle::{frame_ranges, head_bytes, Builder, Keyring, Policy, Reader, SecretKey, Target};
+    let key = SecretKey::from_seed(&[3; 32]);
+    // 6 chunks of 1 MiB, each different.
+    let img: Vec<u8> = (0..6u32 << 20).map(|i| ((i >> 20) * 31 + i % 7) as u8).collect();
+    let mut b = Builder::new("board-a", "2.0.0");
+    b.level = 1;
+    b.payloads.push((Target::SlotImage, img.clone()));
+    let mut bytes = Vec::new();
+    b.write("b", &mut bytes, &[&key]).unwrap();
+    let ring = Keyring::new([key.public()]);
+    let head = head_bytes("b", &bytes[..]).unwrap();
+    let r = Reader::open("b", &head[..], &ring, &Policy::default()).unwrap();
+    let m = r.manifest().clone();
+    let lens: Vec<u64> = m.payloads[0].chunks.iter().map(|c| c.frame_len as u64).collect();
+    let start = |i: usize| head.len() as u64 + lens[..i].iter().sum::<u64>();
+
+    // Chunks 1, 2 and 4 are needed: two ranges without merging, one with.
+    let needed = [false, true, true, false, true, false];
+    let (ranges, carried) = frame_ranges(&m, head.len() as u64, &needed, 0);
+    assert_eq!(ranges, vec![(start(1), lens[1] + lens[2]), (start(4), lens[4])]);
+    assert_eq!(carried, needed);
+    let (merged, carried_merged) = frame_ranges(&m, head.len() as u64, &needed, lens[3]);
+    assert_eq!(merged, vec![(start(1), start(5) - start(1))]);
+    assert_eq!(carried_merged, [false, true, true, true, true, false]);
+
+    // The reader goes on over just those bytes and yields the rest as skipped.
+    let mut feed = Vec::new();
+    for (s, l) in &merged {
+        feed.extend_from_slice(&bytes[*s as usize..(*s + *l) as usize]);
+    }
+    let skip: Vec<bool> = carried_merged.iter().map(|c| !c).collect();
+    let mut r = r.continue_from(&feed[..], skip);
+    let mut got = Vec::new();
+    while let Some(c) = r.next_chunk().unwrap() {
+        assert_eq!(c.skipped, !carried_merged[c.index as usize]);
+        if !c.skipped {
+            assert_eq!(c.data, &img[c.offset as usize..c.offset as usize + (1 << 20)]);
+        }
+        got.push(c.index);
+    }
+    assert_eq!(got, [0, 1, 2, 3, 4, 5]);
+    // A frame changed in the download is still caught.
+    feed[10] ^= 1;
+    let r = Reader::open("b", &head[..], &ring, &Policy::default()).unwrap();
+    let mut r = r.continue_from(&feed[..], carried_merged.iter().map(|c| !c).collect());
+    let e = std::iter::from_fn(|| r.next_chunk().transpose().map(|x| x.map(|c| c.index))).find_map(|x| x.err());
+    assert!(e.is_some_and(|e| e.to_string().contains("SHA-256")));
+}

@@ -190,6 +190,40 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Several byte ranges (start, length) of one file, one after the
+    /// other, as one `Read`: each range is one request (resumed like
+    /// [`Client::stream`]), opened when the previous one is done.
+    pub fn ranges(&self, url: &str, ranges: Vec<(u64, u64)>) -> Result<Ranges<'_>, Error> {
+        check_url(url)?;
+        Ok(Ranges { client: self, url: url.to_string(), ranges: ranges.into_iter().collect(), current: None })
+    }
+}
+
+/// See [`Client::ranges`].
+pub struct Ranges<'a> {
+    client: &'a Client,
+    url: String,
+    ranges: std::collections::VecDeque<(u64, u64)>,
+    current: Option<Stream<'a>>,
+}
+
+impl Read for Ranges<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            if let Some(s) = self.current.as_mut() {
+                let n = s.read(buf)?;
+                if n > 0 || buf.is_empty() {
+                    return Ok(n);
+                }
+                self.current = None;
+            }
+            let Some((start, len)) = self.ranges.pop_front() else { return Ok(0) };
+            self.current = Some(self.client.stream(&self.url, start, Some(len)).map_err(std::io::Error::other)?);
+        }
+    }
+}
+
 fn transport_why(t: &ureq::Transport) -> String {
     let s = t.to_string();
     if s.contains("redirect") {

@@ -137,3 +137,18 @@ fn a_trickling_server_meets_the_deadline() {
     let e = read_all(&mut s).unwrap_err().to_string();
     assert!(e.contains("deadline"), "{e}");
 }
+
+#[test]
+fn several_ranges_read_as_one_stream_one_request_each() {
+    let (srv, _d, data) = serve(Faults::default());
+    let c = client();
+    let mut r = c.ranges(&format!("{}/big.bin", srv.url), vec![(10, 100), (5000, 1 << 20), (3 << 19, 7)]).unwrap();
+    let mut got = Vec::new();
+    r.read_to_end(&mut got).unwrap();
+    let mut want = data[10..110].to_vec();
+    want.extend_from_slice(&data[5000..5000 + (1 << 20)]);
+    want.extend_from_slice(&data[3 << 19..(3 << 19) + 7]);
+    assert_eq!(got, want);
+    let starts: Vec<_> = srv.log().iter().map(|l| l.range_start).collect();
+    assert_eq!(starts, [Some(10), Some(5000), Some(3 << 19)]);
+}

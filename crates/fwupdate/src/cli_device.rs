@@ -313,11 +313,13 @@ const WRITE_WEIGHT: f32 = 0.85;
 /// Where a bundle comes from.
 pub enum Source {
     File(PathBuf),
-    /// Downloaded once, resuming a broken connection where it stopped.
+    /// Downloaded: the head (the manifest; fetched first when not known),
+    /// then only the frames of chunks the device does not have, resuming a
+    /// broken connection where it stopped.
     Url {
-        client: fetch::Client,
+        client: Box<fetch::Client>,
         url: String,
-        size: Option<u64>,
+        head: Option<Vec<u8>>,
     },
 }
 
@@ -369,23 +371,39 @@ fn install_reported(
     let (mut up, dev) = open(args)?;
     args.check_data(&dev).map_err(|e| Failure::from(updater::Error::NotOnData(e)))?;
     up.lock_wait = Duration::ZERO;
-    let single_pass = matches!(source, Source::Url { .. });
     let opts = InstallOptions {
         board: dev.board.clone(),
         running_version: dev.running_version.clone(),
         allow_downgrade,
-        single_pass,
+        single_pass: false,
     };
     let pause = test_pause();
     let name = source.name();
-    let mut open_bundle = || -> std::io::Result<Box<dyn std::io::Read + Send + '_>> {
-        match source {
-            Source::File(p) => Ok(Box::new(open_uncached(p)?)),
-            Source::Url { client, url, size } => {
-                let s = client.stream(url, 0, *size).map_err(std::io::Error::other)?;
-                Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, s)))
-            }
+    // A download's head: the manifest the device decides on.
+    let head = match source {
+        Source::Url { head: Some(h), .. } => Some(h.clone()),
+        Source::Url { client, url, head: None } => {
+            let s = client.stream(url, 0, None).map_err(Failure::error)?;
+            Some(bundle::head_bytes(url, std::io::BufReader::new(s))?)
         }
+        Source::File(_) => None,
+    };
+    let mut open_bundle = || -> std::io::Result<Box<dyn std::io::Read + Send + '_>> {
+        match (source, &head) {
+            (Source::File(p), _) => Ok(Box::new(open_uncached(p)?)),
+            (_, Some(h)) => Ok(Box::new(std::io::Cursor::new(h.clone()))),
+            (_, None) => Err(std::io::Error::other("no bundle head")),
+        }
+    };
+    let mut frames = |needed: &[bool]| -> std::io::Result<(Box<dyn std::io::Read + Send + '_>, Vec<bool>)> {
+        let (Source::Url { client, url, .. }, Some(h)) = (source, &head) else {
+            return Err(std::io::Error::other("not a download"));
+        };
+        let (manifest, _) = bundle::inspect(url, &h[..]).map_err(std::io::Error::other)?;
+        // Frames less than 256 KiB apart come in one request.
+        let (ranges, carried) = bundle::frame_ranges(&manifest, h.len() as u64, needed, 256 << 10);
+        let feed = client.ranges(url, ranges).map_err(std::io::Error::other)?;
+        Ok((Box::new(std::io::BufReader::with_capacity(1 << 20, feed)), carried))
     };
     let mut progress = |s: Stage| match s {
         Stage::Warning(w) => report.step(P::Warning, 0.0, &format!("warning: {w}")),
@@ -429,10 +447,22 @@ fn install_reported(
             report.event(Progress::new(Op::Install, P::Verifying).bytes(done, total).fraction(f));
         }
         Stage::Switching => report.step(P::Switching, 1.0, "switching the next boot to the new slot"),
+        Stage::Reused { chunks, of, fetch_bytes } => report.step(
+            P::Writing,
+            0.0,
+            &format!(
+                "{chunks} of {of} chunks are on this device already; downloading {:.1} MiB",
+                fetch_bytes as f64 / 1048576.0
+            ),
+        ),
         Stage::At(c) => pause_at(c, &pause),
         Stage::Done => {}
     };
-    let done = install(&mut up, &name, &mut open_bundle, &opts, &mut progress)?;
+    let done = if head.is_some() {
+        updater::install_partial(&mut up, &name, &mut open_bundle, &mut frames, &opts, &mut progress)?
+    } else {
+        install(&mut up, &name, &mut open_bundle, &opts, &mut progress)?
+    };
     report.done(&format!(
         "installed {} into slot {} ({:.1} MiB in {:.1} s, {:.1} MiB/s); reboot to start it",
         done.version,

@@ -157,7 +157,7 @@ pub fn check(
     }
     let bundle_url = fetch::join(&root, &index.bundle);
     let offer = Offer::Available { version, sequence, bundle: bundle_url.clone(), bundle_size: index.bundle_size };
-    Ok((offer, Some(Source::Url { client, url: bundle_url, size: Some(index.bundle_size) })))
+    Ok((offer, Some(Source::Url { client: Box::new(client), url: bundle_url, head: Some(manifest) })))
 }
 
 /// `fwupdate check`.
@@ -192,5 +192,5 @@ pub fn url_source(args: &DeviceArgs, url: &str) -> Result<Source, Failure> {
     fetch::check_url(url).map_err(Failure::refused)?;
     let dev = args.resolve()?;
     let s = settings(args);
-    Ok(Source::Url { client: client(args, &dev, &s.network.proxy)?, url: url.to_string(), size: None })
+    Ok(Source::Url { client: Box::new(client(args, &dev, &s.network.proxy)?), url: url.to_string(), head: None })
 }

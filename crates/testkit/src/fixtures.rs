@@ -39,3 +39,32 @@ pub fn bundle(
     b.write("b", &mut out, &[signer]).unwrap();
     out
 }
+
+/// A slot image (FAT) with `release.txt` and a file of incompressible
+/// MiBs, one per seed: two versions that share seeds share those MiBs at
+/// the same offsets (the files an update did not change).
+pub fn noisy_slot(version: &str, seeds: &[u64]) -> Vec<u8> {
+    let release = format!("VERSION={version}\nBOARD=x86-ud\n");
+    let mut blob = Vec::with_capacity(seeds.len() * MIB as usize);
+    for &seed in seeds {
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        for _ in 0..MIB / 8 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            blob.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+    fat::build(SLOT, "QUILL SLOT", 7, &[("release.txt", release.as_bytes()), ("blob.bin", &blob)]).unwrap()
+}
+
+/// A signed bundle of `slot` for `board`.
+pub fn bundle_of(version: &str, board: &str, rollback_index: u64, signer: &SecretKey, slot: Vec<u8>) -> Vec<u8> {
+    let mut b = Builder::new(board, version);
+    b.level = 1;
+    b.rollback_index = rollback_index;
+    b.payloads.push((Target::SlotImage, slot));
+    let mut out = Vec::new();
+    b.write("b", &mut out, &[signer]).unwrap();
+    out
+}

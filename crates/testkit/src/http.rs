@@ -122,12 +122,9 @@ impl Shared {
                 headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
             }
         }
-        let range_start = headers
-            .iter()
-            .find(|(k, _)| k == "range")
-            .and_then(|(_, v)| v.strip_prefix("bytes="))
-            .and_then(|v| v.split('-').next())
-            .and_then(|v| v.parse::<u64>().ok());
+        let range = headers.iter().find(|(k, _)| k == "range").and_then(|(_, v)| v.strip_prefix("bytes="));
+        let range_start = range.and_then(|v| v.split('-').next()).and_then(|v| v.parse::<u64>().ok());
+        let range_end = range.and_then(|v| v.split('-').nth(1)).and_then(|v| v.parse::<u64>().ok());
         let mut out = conn;
         let n = self.served.fetch_add(1, Ordering::SeqCst);
         let mut log = Logged { path: path.clone(), range_start, status: 200, body_bytes: 0, headers };
@@ -158,14 +155,18 @@ impl Shared {
             Some(s) if !self.faults.ignore_range && s < len => (206, s.saturating_sub(self.faults.range_off_by)),
             _ => (200, 0),
         };
-        let body = &data[start as usize..];
+        let end = match (status, range_end) {
+            (206, Some(e)) => (e + 1).min(len),
+            _ => len,
+        };
+        let body = &data[start as usize..end as usize];
         let mut head = format!(
             "HTTP/1.1 {status} {}\r\nContent-Length: {}\r\nAccept-Ranges: bytes\r\nConnection: close\r\n",
             if status == 206 { "Partial Content" } else { "OK" },
             body.len()
         );
         if status == 206 {
-            head.push_str(&format!("Content-Range: bytes {start}-{}/{len}\r\n", len - 1));
+            head.push_str(&format!("Content-Range: bytes {start}-{}/{len}\r\n", end - 1));
         }
         head.push_str("\r\n");
         out.write_all(head.as_bytes())?;
@@ -178,7 +179,7 @@ impl Shared {
             l.len() - 1
         };
         // Only a response that goes past the point is cut (or stalled) there.
-        let past = |at: &u64| start < *at && *at < len;
+        let past = |at: &u64| start < *at && *at < end;
         let cut = self.faults.cut_once_at.filter(|at| past(at) && !self.cut_done.load(Ordering::SeqCst));
         let stall = self.faults.stall_once_at.filter(|at| past(at) && !self.stall_done.load(Ordering::SeqCst));
         let limit = cut.or(stall).map(|c| c.saturating_sub(start).min(body.len() as u64) as usize);

@@ -20,7 +20,7 @@ use crate::control::Updater;
 use crate::follow::{self, Follow};
 use crate::lock::StateLock;
 use crate::state::{EventKind, InstallRecord, InstallResult, SlotRecord, State};
-use crate::{evidence, version, Error, WriteFailure};
+use crate::{evidence, reuse, version, Error, WriteFailure};
 use abslot::Slot;
 use blockdev::{AlignedBuf, BlockDevice, ChunkSum, SparseWriter, VerifyError, Written};
 use bundle::{Policy, Reader, Target};
@@ -54,6 +54,13 @@ pub enum Stage<'a> {
         total: u64,
     },
     Switching,
+    /// A download's plan: chunks the device already had (in the target
+    /// slot or the running one, or empty) and the bytes to fetch.
+    Reused {
+        chunks: usize,
+        of: usize,
+        fetch_bytes: u64,
+    },
     /// A named point between two steps, for tests that cut the power there
     /// (the caller may stop the process while it is called).
     At(Checkpoint),
@@ -126,6 +133,40 @@ pub fn install<D: BlockDevice, R: Read + Send>(
     opts: &InstallOptions,
     progress: &mut dyn FnMut(Stage),
 ) -> Result<Installed, Error> {
+    install_inner(up, bundle_name, open, None, opts, progress)
+}
+
+/// The frames of a download: given which chunks the device lacks, a
+/// reader of just the bytes that carry them (after the head) and which
+/// chunks' frames it carries (see `bundle::frame_ranges`).
+pub type Frames<'a, R> = &'a mut dyn FnMut(&[bool]) -> std::io::Result<(R, Vec<bool>)>;
+
+/// [`install`] from a download that fetches only what the device lacks:
+/// `open` gives the bundle's head (its manifest), then every chunk is
+/// looked up by its signed hash in the target and the running slot
+/// (reuse.rs) and `frames` fetches the rest. The guarantees are a file
+/// install's: the signature before any payload byte, every chunk checked
+/// (local ones too) before it is written, the read-back before the flip.
+pub fn install_partial<D: BlockDevice, R: Read + Send>(
+    up: &mut Updater<D>,
+    bundle_name: &str,
+    open: &mut dyn FnMut() -> std::io::Result<R>,
+    frames: Frames<'_, R>,
+    opts: &InstallOptions,
+    progress: &mut dyn FnMut(Stage),
+) -> Result<Installed, Error> {
+    let opts = InstallOptions { single_pass: true, ..opts.clone() };
+    install_inner(up, bundle_name, open, Some(frames), &opts, progress)
+}
+
+fn install_inner<D: BlockDevice, R: Read + Send>(
+    up: &mut Updater<D>,
+    bundle_name: &str,
+    open: &mut dyn FnMut() -> std::io::Result<R>,
+    frames: Option<Frames<'_, R>>,
+    opts: &InstallOptions,
+    progress: &mut dyn FnMut(Stage),
+) -> Result<Installed, Error> {
     let open_err = |e: std::io::Error| Error::BundleUnreadable { bundle: bundle_name.to_string(), source: e };
     let target = up.booted.other();
     let _lock = StateLock::acquire(&up.paths.state, up.lock_wait).map_err(|e| match e {
@@ -174,6 +215,22 @@ pub fn install<D: BlockDevice, R: Read + Send>(
     next.set_slot_index(target, m.rollback_index);
     let payload = m.payloads[0].clone();
     progress(Stage::Verified { version: &m.version, target, size: payload.size, signer: reader.signer().to_string() });
+    let sums = chunk_sums(&payload);
+    let lens: Vec<usize> = (0..payload.chunks.len()).map(|i| payload.chunk_len(i)).collect();
+    // A download: what the device has is not fetched.
+    let mut have = Vec::new();
+    if let Some(frames) = frames {
+        let running = table.range(up.booted);
+        have = reuse::plan(&mut up.dev, (part_start, part_len), running, payload.chunk_size as u64, &lens, &sums)
+            .map_err(|e| Error::Failed { slot: target, cause: WriteFailure::Readback { at: 0, source: e } })?;
+        let needed: Vec<bool> = have.iter().map(|h| *h == reuse::Have::Fetch).collect();
+        let fetch_bytes =
+            payload.chunks.iter().zip(&needed).filter(|(_, n)| **n).map(|(c, _)| c.frame_len as u64).sum();
+        let local = needed.iter().filter(|n| !**n).count();
+        progress(Stage::Reused { chunks: local, of: needed.len(), fetch_bytes });
+        let (feed, carried) = frames(&needed).map_err(open_err)?;
+        reader = reader.continue_from(feed, carried.iter().map(|c| !c).collect());
+    }
 
     // DATA must take the record before the disk is touched.
     let mut state = loaded.found_or_fresh();
@@ -208,19 +265,28 @@ pub fn install<D: BlockDevice, R: Read + Send>(
     // can be read around every cache, a third reads back what was written
     // (follow.rs) behind the writes.
     let started = Instant::now();
-    let sums = chunk_sums(&payload);
     let follower = up.dev.medium_reader();
     let streamed = std::thread::scope(|s| -> Result<Streamed, WriteFailure> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Piece, bundle::Error>>(2);
         let (spare_tx, spare_rx) = std::sync::mpsc::channel::<AlignedBuf>();
         let chunk_size = payload.chunk_size as usize;
         let sums = &sums;
+        let have = &have;
+        let lens = &lens;
         let worker = s.spawn(move || {
             let mut reader = reader;
             loop {
                 let piece = match reader.next_chunk() {
                     Ok(None) => break,
                     Err(e) => Err(e),
+                    Ok(Some(c)) if c.skipped => {
+                        let len = lens[c.index as usize];
+                        Ok(match have.get(c.index as usize) {
+                            Some(reuse::Have::Copy(from)) => Piece::Copy { offset: c.offset, from: *from, len },
+                            Some(reuse::Have::InPlace) => Piece::InPlace { offset: c.offset, len },
+                            _ => Piece::Zero { offset: c.offset, len },
+                        })
+                    }
                     Ok(Some(c)) if sums[c.index as usize] == ChunkSum::Zero => {
                         Ok(Piece::Zero { offset: c.offset, len: c.data.len() })
                     }
@@ -240,6 +306,7 @@ pub fn install<D: BlockDevice, R: Read + Send>(
             }
         });
         let (check_tx, check_rx) = std::sync::mpsc::channel::<usize>();
+        let mut copy_buf: Option<AlignedBuf> = None;
         let payload = &payload;
         let checker = follower.map(|dev| s.spawn(move || follow::check(dev, part_start, payload, sums, check_rx)));
         let mut follow = checker.is_some().then(|| Follow::new(check_tx, payload.chunk_size as u64, payload.size));
@@ -253,7 +320,9 @@ pub fn install<D: BlockDevice, R: Read + Send>(
             })?;
             let (offset, len) = match &piece {
                 Piece::Data { offset, bytes } => (*offset, bytes.len()),
-                Piece::Zero { offset, len } => (*offset, *len),
+                Piece::Zero { offset, len } | Piece::InPlace { offset, len } | Piece::Copy { offset, len, .. } => {
+                    (*offset, *len)
+                }
             };
             if offset + len as u64 > part_len {
                 return Err(WriteFailure::TooLarge);
@@ -261,6 +330,19 @@ pub fn install<D: BlockDevice, R: Read + Send>(
             let at = part_start + offset;
             let written = match piece {
                 Piece::Zero { .. } => sparse.zero(&mut up.dev, at, len as u64),
+                // Checked against its signed hash when the plan was made;
+                // the read-back checks it again before the flip.
+                Piece::InPlace { .. } => Ok(()),
+                Piece::Copy { from, .. } => {
+                    let buf = copy_buf.get_or_insert_with(|| AlignedBuf::new(payload.chunk_size as usize));
+                    buf.set_len(len);
+                    up.dev.read_at(from, &mut buf[..]).map_err(|source| WriteFailure::Readback { at: from, source })?;
+                    // The running slot is read again now: it must still hold what the plan found.
+                    if !sums[(offset / payload.chunk_size as u64) as usize].matches(&buf[..]) {
+                        return Err(WriteFailure::Mismatch { at: offset });
+                    }
+                    sparse.write(&mut up.dev, at, &buf[..])
+                }
                 Piece::Data { bytes, .. } => {
                     let r = sparse.write(&mut up.dev, at, &bytes);
                     let _ = spare_tx.send(bytes);
@@ -370,6 +452,17 @@ enum Piece {
     Data {
         offset: u64,
         bytes: AlignedBuf,
+    },
+    /// Already in the target slot (a download that was interrupted).
+    InPlace {
+        offset: u64,
+        len: usize,
+    },
+    /// To be copied from the running slot at disk offset `from`.
+    Copy {
+        offset: u64,
+        from: u64,
+        len: usize,
     },
     /// A chunk the signed manifest says is all zeros.
     Zero {

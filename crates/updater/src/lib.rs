@@ -19,6 +19,7 @@ mod follow;
 mod install;
 pub mod lock;
 mod repair;
+mod reuse;
 pub mod state;
 pub mod usb;
 pub mod version;
@@ -26,7 +27,7 @@ pub mod version;
 pub use blockdev::{BlockDevice, FileDevice, MemDevice};
 pub use control::{MarkedGood, Rollback, SlotInfo, Status, Updater};
 pub use error::{Error, WriteFailure};
-pub use install::{install, Checkpoint, InstallOptions, Installed, Stage};
+pub use install::{install, install_partial, Checkpoint, Frames, InstallOptions, Installed, Stage};
 pub use repair::Repaired;
 
 use std::path::PathBuf;
