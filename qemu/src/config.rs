@@ -64,6 +64,10 @@ pub struct Config {
     pub usb_keyboard: bool,
     /// Sticks on the machine's own USB controller instead of a qemu-xhci.
     pub own_usb: bool,
+    /// User-mode network only: (guest address:port, host address:port)
+    /// pairs the guest reaches through QEMU (`guestfwd`); with restrict=on
+    /// these are the only places it can reach.
+    pub guestfwd: Vec<(String, String)>,
     pub disk: PathBuf,
     pub bus: DiskBus,
     /// Extra raw disks (virtio), e.g. a second internal disk.
@@ -160,6 +164,7 @@ impl Config {
             netns: None,
             usb_keyboard: spec.usb_keyboard,
             own_usb: spec.own_usb,
+            guestfwd: vec![],
             disk,
             bus: DiskBus::parse(&spec.disk)?,
             extra_disks: vec![],
@@ -243,7 +248,13 @@ impl Config {
         if let Some(nic) = &self.nic {
             let netdev = match &self.tap {
                 Some(tap) => format!("tap,id=net0,ifname={tap},script=no,downscript=no"),
-                None => "user,id=net0,restrict=on".into(),
+                None => {
+                    let mut n = String::from("user,id=net0,restrict=on");
+                    for (guest, host) in &self.guestfwd {
+                        n.push_str(&format!(",guestfwd=tcp:{guest}-tcp:{host}"));
+                    }
+                    n
+                }
             };
             a.extend(["-netdev".into(), netdev, "-device".into(), format!("{nic},netdev=net0,mac={}", self.mac)]);
         }

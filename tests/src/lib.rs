@@ -8,6 +8,7 @@
 pub mod flows;
 pub mod nbd;
 pub mod netlab;
+pub mod nginx;
 pub mod powercut;
 
 use anyhow::{bail, Context, Result};
@@ -102,7 +103,9 @@ pub struct TestDisk {
     _dir: tempfile::TempDir,
 }
 
-pub use testkit::data::{data_file, data_listing, set_admin_image, set_up_image, write_data_file, Admin};
+pub use testkit::data::{
+    data_file, data_listing, set_admin_image, set_up_image, write_data_file, write_settings, Admin,
+};
 
 impl TestDisk {
     /// A copy of the built image on which the Setup Assistant has run

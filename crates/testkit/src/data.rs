@@ -19,11 +19,15 @@ pub enum Admin<'a> {
 /// Writes what a finished Setup Assistant leaves on DATA of the disk image
 /// `image`: settings with `setup_done`, and the administrator's choice.
 pub fn set_up_image(image: &Path, admin: Admin) -> Result<()> {
-    let settings = devconfig::Settings { setup_done: true, ..devconfig::Settings::default() };
-    let tmp = tempfile::tempdir()?;
-    devconfig::Store::new(tmp.path()).save(&settings).map_err(|e| anyhow::anyhow!("{e}"))?;
-    write_data_file(image, devconfig::FILE_NAME, &tmp.path().join(devconfig::FILE_NAME))?;
+    write_settings(image, &devconfig::Settings { setup_done: true, ..devconfig::Settings::default() })?;
     set_admin_image(image, admin)
+}
+
+/// Writes `settings` on DATA of `image` as the device saves them.
+pub fn write_settings(image: &Path, settings: &devconfig::Settings) -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    devconfig::Store::new(tmp.path()).save(settings).map_err(|e| anyhow::anyhow!("{e}"))?;
+    write_data_file(image, devconfig::FILE_NAME, &tmp.path().join(devconfig::FILE_NAME))
 }
 
 /// Writes the administrator's choice (only) on DATA of `image`.

@@ -1,0 +1,104 @@
+//! Updates over the network under QEMU. The device is on QEMU's user-mode
+//! network with `restrict=on`: the only place it can reach is Debian's
+//! nginx on the host's loopback, through `guestfwd` at 10.0.2.100:80. A
+//! paused channel and a roll-out below its seed do not update it; then it
+//! installs 2.0.0 from the channel (only what it lacks is downloaded),
+//! reboots into it and proves it.
+
+use quill_e2e::{boot_ready, dev_key, nginx::Nginx, or_log, poweroff, sh, Target, TestDisk, BOOT_TIMEOUT};
+use std::path::Path;
+use std::time::Duration;
+
+const REPO_URL: &str = "http://10.0.2.100/";
+
+/// A repository holding `version` of the target's board, its channel
+/// `stable` published with this sequence, roll-out and pause.
+fn publish(repo: &Path, t: &Target, version: &str, bundle: &Path, sequence: u64, max_seed: u32, paused: bool) {
+    let name = format!("quill-{}-{version}", t.board);
+    let (b, m) = (repo.join(format!("bundles/{name}.qbundle")), repo.join(format!("manifests/{name}.qmanifest")));
+    for d in ["bundles", "manifests", &format!("channels/{}", t.board)] {
+        std::fs::create_dir_all(repo.join(d)).unwrap();
+    }
+    if !b.exists() {
+        std::fs::copy(bundle, &b).unwrap();
+        let head = bundle::head_bytes(&name, std::fs::File::open(bundle).unwrap()).unwrap();
+        std::fs::write(&m, head).unwrap();
+    }
+    use sha2::Digest;
+    let index = channel::Index {
+        format: channel::FORMAT,
+        board: t.board.clone(),
+        channel: "stable".into(),
+        sequence,
+        version: version.into(),
+        manifest: format!("manifests/{name}.qmanifest"),
+        manifest_sha256: hex::encode(sha2::Sha256::digest(std::fs::read(&m).unwrap())),
+        bundle: format!("bundles/{name}.qbundle"),
+        bundle_size: std::fs::metadata(&b).unwrap().len(),
+        max_seed,
+        paused,
+    };
+    let file = repo.join(format!("channels/{}/stable.json", t.board));
+    let tmp = file.with_extension("partial");
+    std::fs::write(&tmp, index.sign(&[&dev_key()]).unwrap()).unwrap();
+    std::fs::rename(tmp, file).unwrap();
+}
+
+#[test]
+#[ignore = "needs the image, its bundles and nginx: run with `cargo xtask test`"]
+fn a_device_updates_itself_from_a_static_repository_behind_nginx() {
+    let t = Target::main();
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    let v2 = t.bundle("2.0.0");
+    publish(&repo, &t, "2.0.0", &v2, 1, channel::SEEDS, true);
+    let web = Nginx::serve(&repo).unwrap();
+
+    let disk = TestDisk::new().unwrap();
+    let mut settings = devconfig::Settings { setup_done: true, ..devconfig::Settings::default() };
+    settings.update.repository = REPO_URL.into();
+    quill_e2e::write_settings(&disk.path, &settings).unwrap();
+    let mut cfg = disk.vm_config().unwrap();
+    cfg.guestfwd = vec![("10.0.2.100:80".into(), format!("127.0.0.1:{}", web.port))];
+
+    let mut vm = quill_qemu::Vm::start(&cfg).unwrap();
+    let r = (|| -> anyhow::Result<()> {
+        boot_ready(&mut vm, 'a', "0.1.0")?;
+        vm.wait_seen("quill: network eth0 up", Duration::from_secs(120))?;
+        let out = sh(&mut vm, "fwupdate check")?;
+        anyhow::ensure!(out.contains("roll-out of 2.0.0 is paused"), "{out}");
+        let out = sh(&mut vm, "fwupdate install --channel --yes")?;
+        anyhow::ensure!(out.contains("paused") && out.contains("end-42-0"), "{out}");
+        // Resumed, but for seeds below 0: nobody.
+        publish(&repo, &t, "2.0.0", &v2, 2, 0, false);
+        let out = sh(&mut vm, "fwupdate check")?;
+        anyhow::ensure!(out.contains("not yet"), "{out}");
+        // Everyone.
+        publish(&repo, &t, "2.0.0", &v2, 3, channel::SEEDS, false);
+        let out = sh(&mut vm, "fwupdate check --json")?;
+        anyhow::ensure!(out.contains("\"status\":\"available\"") && out.contains("\"sequence\":3"), "{out}");
+        let out = sh(&mut vm, "fwupdate install --channel --yes")?;
+        anyhow::ensure!(out.contains("installed 2.0.0 into slot B") && out.contains("end-42-0"), "{out}");
+        let reused = out.lines().find(|l| l.contains("chunks are on this device already"));
+        anyhow::ensure!(reused.is_some(), "{out}");
+        eprintln!("netupdate: {}", reused.unwrap_or_default().trim());
+        poweroff(&mut vm)
+    })();
+    or_log("netupdate-install", &vm, r);
+    drop(vm);
+    let log = web.access_log();
+    assert!(log.contains("GET /channels/") && log.contains(" 206 "), "range requests reached nginx:\n{log}");
+
+    let mut vm = quill_qemu::Vm::start(&cfg).unwrap();
+    let r = (|| -> anyhow::Result<()> {
+        vm.wait_for("bootsel: slot B is unproven: tries 3 -> 2", BOOT_TIMEOUT)?;
+        boot_ready(&mut vm, 'b', "2.0.0")?;
+        vm.wait_for("marked good", Duration::from_secs(90))?;
+        // The same channel again: nothing newer.
+        vm.wait_seen("quill: network eth0 up", Duration::from_secs(120))?;
+        let out = sh(&mut vm, "fwupdate check")?;
+        anyhow::ensure!(out.contains("up to date"), "{out}");
+        poweroff(&mut vm)
+    })();
+    or_log("netupdate-proven", &vm, r);
+}
