@@ -27,7 +27,12 @@ fn rpi4_boots_through_uboot_and_bootsel_mounts_data_and_runs_the_assistant_on_th
     let mut vm = disk.boot().unwrap();
     let r = (|| -> Result<()> {
         vm.wait_for("Loading Environment from FAT... OK", PI_BOOT)?;
+        // Keys on the serial port while U-Boot starts (any key stops a
+        // stock U-Boot's autoboot): it boots on regardless. (No Enter: one
+        // left over would reach the console's "press Enter" offer.)
+        vm.type_serial(" \x03 \x03")?;
         vm.wait_for("bootsel: Quill boot selector", PI_BOOT)?;
+        anyhow::ensure!(!vm.transcript().contains("\n=> "), "U-Boot's prompt came up");
         vm.wait_for("bootsel: choosing slot A", PI_BOOT)?;
         let ready = vm.wait_for("quill: ready", PI_BOOT)?;
         let secs = vm.elapsed();
