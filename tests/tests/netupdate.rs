@@ -1,7 +1,8 @@
 //! Updates over the network under QEMU. The device is on QEMU's user-mode
 //! network with `restrict=on`: the only place it can reach is Debian's
-//! nginx on the host's loopback, through `guestfwd` at 10.0.2.100:80. A
-//! paused channel and a roll-out below its seed do not update it; then it
+//! nginx on the host's loopback, through `guestfwd` at 10.0.2.100:80. Its
+//! update service finds 2.0.0 by itself at boot; a paused channel and a
+//! roll-out below its seed do not update it; then it
 //! installs 2.0.0 from the channel (only what it lacks is downloaded),
 //! reboots into it and proves it.
 
@@ -51,12 +52,13 @@ fn a_device_updates_itself_from_a_static_repository_behind_nginx() {
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join("repo");
     let v2 = t.bundle("2.0.0");
-    publish(&repo, &t, "2.0.0", &v2, 1, channel::SEEDS, true);
+    publish(&repo, &t, "2.0.0", &v2, 1, channel::SEEDS, false);
     let web = Nginx::serve(&repo).unwrap();
 
     let disk = TestDisk::new().unwrap();
     let mut settings = devconfig::Settings { setup_done: true, ..devconfig::Settings::default() };
     settings.update.repository = REPO_URL.into();
+    settings.update.jitter_secs = 0;
     quill_e2e::write_settings(&disk.path, &settings).unwrap();
     let mut cfg = disk.vm_config().unwrap();
     cfg.guestfwd = vec![("10.0.2.100:80".into(), format!("127.0.0.1:{}", web.port))];
@@ -64,19 +66,23 @@ fn a_device_updates_itself_from_a_static_repository_behind_nginx() {
     let mut vm = quill_qemu::Vm::start(&cfg).unwrap();
     let r = (|| -> anyhow::Result<()> {
         boot_ready(&mut vm, 'a', "0.1.0")?;
-        vm.wait_seen("quill: network eth0 up", Duration::from_secs(120))?;
+        // The update service asks the channel by itself at boot.
+        vm.wait_seen("quill: Update 2.0.0 available from the network (channel stable)", Duration::from_secs(180))?;
+        let offer = sh(&mut vm, "cat /run/quill/net-offer.json")?;
+        anyhow::ensure!(offer.contains("\"status\":\"available\""), "{offer}");
+        publish(&repo, &t, "2.0.0", &v2, 2, channel::SEEDS, true);
         let out = sh(&mut vm, "fwupdate check")?;
         anyhow::ensure!(out.contains("roll-out of 2.0.0 is paused"), "{out}");
         let out = sh(&mut vm, "fwupdate install --channel --yes")?;
         anyhow::ensure!(out.contains("paused") && out.contains("end-42-0"), "{out}");
         // Resumed, but for seeds below 0: nobody.
-        publish(&repo, &t, "2.0.0", &v2, 2, 0, false);
+        publish(&repo, &t, "2.0.0", &v2, 3, 0, false);
         let out = sh(&mut vm, "fwupdate check")?;
         anyhow::ensure!(out.contains("not yet"), "{out}");
         // Everyone.
-        publish(&repo, &t, "2.0.0", &v2, 3, channel::SEEDS, false);
+        publish(&repo, &t, "2.0.0", &v2, 4, channel::SEEDS, false);
         let out = sh(&mut vm, "fwupdate check --json")?;
-        anyhow::ensure!(out.contains("\"status\":\"available\"") && out.contains("\"sequence\":3"), "{out}");
+        anyhow::ensure!(out.contains("\"status\":\"available\"") && out.contains("\"sequence\":4"), "{out}");
         let out = sh(&mut vm, "fwupdate install --channel --yes")?;
         anyhow::ensure!(out.contains("installed 2.0.0 into slot B") && out.contains("end-42-0"), "{out}");
         let reused = out.lines().find(|l| l.contains("chunks are on this device already"));

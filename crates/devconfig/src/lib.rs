@@ -119,6 +119,13 @@ pub struct Update {
     pub repository: String,
     #[serde(default = "default_channel")]
     pub channel: String,
+    /// Hours between checks (each one ±10 % at random).
+    #[serde(default = "default_check_hours")]
+    pub check_hours: u32,
+    /// The first check after boot waits up to this many seconds at random,
+    /// so a fleet that powers on together does not ask at once.
+    #[serde(default = "default_jitter_secs")]
+    pub jitter_secs: u32,
     /// Fields this firmware does not know, kept as they are.
     #[serde(flatten)]
     pub other: toml::Table,
@@ -126,12 +133,24 @@ pub struct Update {
 
 impl Default for Update {
     fn default() -> Update {
-        Update { repository: String::new(), channel: default_channel(), other: toml::Table::new() }
+        Update {
+            repository: String::new(),
+            channel: default_channel(),
+            check_hours: default_check_hours(),
+            jitter_secs: default_jitter_secs(),
+            other: toml::Table::new(),
+        }
     }
 }
 
 fn default_channel() -> String {
     "stable".into()
+}
+fn default_check_hours() -> u32 {
+    6
+}
+fn default_jitter_secs() -> u32 {
+    60
 }
 
 fn is_default_update(u: &Update) -> bool {

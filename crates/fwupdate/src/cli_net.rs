@@ -194,3 +194,71 @@ pub fn url_source(args: &DeviceArgs, url: &str) -> Result<Source, Failure> {
     let s = settings(args);
     Ok(Source::Url { client: Box::new(client(args, &dev, &s.network.proxy)?), url: url.to_string(), head: None })
 }
+
+/// A random number below `n` (the standard library's per-process random
+/// hash keys: enough for jitter, no dependency).
+fn random_below(n: u64) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(n);
+    h.finish() % n.max(1)
+}
+
+/// One console line in one write, so a kernel message cannot split it.
+fn say(line: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(format!("quill: {line}\n").as_bytes());
+}
+
+/// Where the home screen finds the network's offer.
+const OFFER_FILE: &str = "run/quill/net-offer.json";
+
+/// `fwupdate watch` (an init service): asks the channel at boot (after up
+/// to `jitter_secs`) and every `check_hours` (±10 %), while a repository is
+/// set; says on the console when an update becomes available and keeps the
+/// offer in /run/quill/net-offer.json. A failed check is tried again after
+/// 15 s, then after growing pauses up to 30 min.
+pub fn watch(args: &DeviceArgs) -> Result<(), Failure> {
+    let mut announced: Option<(String, u64)> = None;
+    let mut failures = 0u32;
+    let mut first = true;
+    loop {
+        let s = settings(args);
+        if s.update.repository.is_empty() {
+            std::thread::sleep(std::time::Duration::from_secs(60));
+            continue;
+        }
+        if first {
+            first = false;
+            std::thread::sleep(std::time::Duration::from_secs(random_below(u64::from(s.update.jitter_secs) + 1)));
+        }
+        let pause = match check(args, None, None) {
+            Ok((offer, _)) => {
+                failures = 0;
+                if let Ok(json) = serde_json::to_vec(&offer) {
+                    let path = args.root.join(OFFER_FILE);
+                    let _ = path.parent().map(std::fs::create_dir_all);
+                    let _ = updater::state::write_atomic(&path, &json);
+                }
+                if let Offer::Available { version, sequence, .. } = &offer {
+                    if announced.as_ref() != Some(&(version.clone(), *sequence)) {
+                        say(&format!(
+                            "Update {version} available from the network (channel {}); to install it, type: fwupdate install --channel",
+                            s.update.channel
+                        ));
+                        announced = Some((version.clone(), *sequence));
+                    }
+                }
+                let hours = u64::from(s.update.check_hours.max(1)) * 3600;
+                hours - hours / 10 + random_below(hours / 5 + 1)
+            }
+            Err(f) => {
+                failures += 1;
+                let secs = (15u64 << (failures - 1).min(7)).min(1800);
+                say(&format!("update check failed: {}; next try in {secs} s", f.message));
+                secs
+            }
+        };
+        std::thread::sleep(std::time::Duration::from_secs(pause));
+    }
+}
