@@ -8,7 +8,7 @@
 pub mod flows;
 pub mod nbd;
 pub mod netlab;
-pub mod nginx;
+pub use testkit::nginx;
 pub mod powercut;
 
 use anyhow::{bail, Context, Result};

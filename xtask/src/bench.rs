@@ -46,7 +46,7 @@ pub struct Parts {
     pub boots: u32,
     pub power_cuts: u32,
     pub install_rounds: usize,
-    /// Empty: everything; else any of boot, bundle, flash, install, pi.
+    /// Empty: everything; else any of boot, bundle, flash, install, pi, download.
     pub only: Vec<String>,
 }
 
@@ -57,8 +57,9 @@ impl Parts {
 }
 
 pub fn bench(paths: &Paths, board: &Board, parts: &Parts) -> Result<()> {
-    if let Some(p) = parts.only.iter().find(|p| !["boot", "bundle", "flash", "install", "pi"].contains(&p.as_str())) {
-        bail!("--only {p}: the parts are boot, bundle, flash, install and pi");
+    const PARTS: [&str; 6] = ["boot", "bundle", "flash", "install", "pi", "download"];
+    if let Some(p) = parts.only.iter().find(|p| !PARTS.contains(&p.as_str())) {
+        bail!("--only {p}: the parts are {}", PARTS.join(", "));
     }
     let boots = if parts.want("boot") { parts.boots } else { 0 };
     let power_cuts = parts.power_cuts;
@@ -203,7 +204,7 @@ pub fn bench(paths: &Paths, board: &Board, parts: &Parts) -> Result<()> {
         figures.extend(power_cut_campaign(paths, board, &built, power_cuts)?);
     }
     let fwupdate = paths.root.join("target/release/fwupdate");
-    if parts.want("bundle") || parts.want("install") {
+    if parts.want("bundle") || parts.want("install") || parts.want("download") {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         crate::util::run(std::process::Command::new(&cargo).current_dir(&paths.root).args([
             "build",
@@ -218,6 +219,19 @@ pub fn bench(paths: &Paths, board: &Board, parts: &Parts) -> Result<()> {
     }
     if parts.want("flash") {
         figures.extend(crate::bench_flash::bench(&fwupdate, &built.disk, &dir)?);
+    }
+    if parts.want("download") && parts.install_rounds > 0 {
+        // The bundle the tests use: the built image as 2.0.0.
+        let key = crate::keys::dev_key()?;
+        let a = crate::bundle_cmd::BundleArgs {
+            version: "2.0.0",
+            key: &key,
+            rollback_index: 1,
+            keyring: None,
+            fail_health: false,
+        };
+        let bundle = crate::bundle_cmd::bundle(paths, board, &a)?;
+        figures.extend(crate::bench_download::bench(&fwupdate, &built.disk, &bundle, &dir, parts.install_rounds)?);
     }
     if parts.want("install") && parts.install_rounds > 0 {
         figures.extend(crate::bench_peers::bench(&paths.root, &fwupdate, parts.install_rounds)?);

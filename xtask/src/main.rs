@@ -4,6 +4,7 @@ mod bench;
 mod bench_assistant;
 mod bench_boot;
 mod bench_bundle;
+mod bench_download;
 mod bench_flash;
 mod bench_net;
 mod bench_peers;
@@ -177,7 +178,8 @@ enum Cmd {
         #[arg(long, default_value_t = 5)]
         install_rounds: usize,
         /// Only these parts: boot, bundle, flash, install, pi (the Raspberry
-        /// Pi boot through U-Boot against its floor), comma-separated.
+        /// Pi boot through U-Boot against its floor), download (network
+        /// installs from nginx), comma-separated.
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
     },

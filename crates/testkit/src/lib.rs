@@ -7,6 +7,7 @@
 pub mod data;
 pub mod fixtures;
 pub mod http;
+pub mod nginx;
 
 use abslot::SlotAttr;
 use blockdev::MemDevice;

@@ -1,5 +1,5 @@
 //! Debian's nginx serving a folder on the host's loopback, for the network
-//! update tests: a private configuration in a temporary folder, started in
+//! update tests and the bench: a private configuration in a temporary folder, started in
 //! the foreground as a child process and stopped by its PID.
 
 use anyhow::{Context, Result};
