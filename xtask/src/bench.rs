@@ -231,7 +231,14 @@ pub fn bench(paths: &Paths, board: &Board, parts: &Parts) -> Result<()> {
             fail_health: false,
         };
         let bundle = crate::bundle_cmd::bundle(paths, board, &a)?;
-        figures.extend(crate::bench_download::bench(&fwupdate, &built.disk, &bundle, &dir, parts.install_rounds)?);
+        figures.extend(crate::bench_download::bench(
+            &fwupdate,
+            &board.name,
+            &built.disk,
+            &bundle,
+            &dir,
+            parts.install_rounds,
+        )?);
     }
     if parts.want("install") && parts.install_rounds > 0 {
         figures.extend(crate::bench_peers::bench(&paths.root, &fwupdate, parts.install_rounds)?);

@@ -15,14 +15,14 @@ use std::process::Command;
 use std::time::Instant;
 
 /// Runs fwupdate as the device would on `disk`; returns (seconds, output).
-fn device(fwupdate: &Path, dir: &Path, disk: &Path, verb: &[&str]) -> Result<(f64, String)> {
+fn device(fwupdate: &Path, board: &str, dir: &Path, disk: &Path, verb: &[&str]) -> Result<(f64, String)> {
     let keys = dir.join("keys");
     let data = dir.join("data");
     std::fs::create_dir_all(&data)?;
     let start = Instant::now();
     let o = Command::new(fwupdate)
         .args(["--disk", &disk.display().to_string(), "--booted", "a", "--data", &data.display().to_string()])
-        .args(["--keyring", &keys.display().to_string(), "--board", "x86-ud", "--running-version", "0.1.0"])
+        .args(["--keyring", &keys.display().to_string(), "--board", board, "--running-version", "0.1.0"])
         .args(verb)
         .env("QUILL_PEAK_MEMORY", "1")
         .output()
@@ -41,7 +41,14 @@ fn peak_mib(text: &str) -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-pub fn bench(fwupdate: &Path, built_disk: &Path, bundle: &Path, dir: &Path, rounds: usize) -> Result<Vec<Figure>> {
+pub fn bench(
+    fwupdate: &Path,
+    board: &str,
+    built_disk: &Path,
+    bundle: &Path,
+    dir: &Path,
+    rounds: usize,
+) -> Result<Vec<Figure>> {
     let dir = dir.join("download");
     std::fs::create_dir_all(dir.join("keys"))?;
     let key = crate::keys::dev_key()?;
@@ -55,16 +62,16 @@ pub fn bench(fwupdate: &Path, built_disk: &Path, bundle: &Path, dir: &Path, roun
         "publish",
         &repo.display().to_string(),
         "--board",
-        "x86-ud",
+        board,
         "--version",
         version,
         "--key",
         &key.display().to_string(),
     ])?;
-    let index_bytes = std::fs::metadata(repo.join("channels/x86-ud/stable.json"))?.len();
+    let index_bytes = std::fs::metadata(repo.join(format!("channels/{board}/stable.json")))?.len();
     let web = testkit::nginx::Nginx::serve(&repo)?;
     let url = format!("http://127.0.0.1:{}/", web.port);
-    let bundle_url = format!("{url}bundles/quill-x86-ud-{version}.qbundle");
+    let bundle_url = format!("{url}bundles/quill-{board}-{version}.qbundle");
     let size = std::fs::metadata(bundle)?.len() as f64;
 
     // A disk whose slots hold nothing the bundle has (zeros); each install
@@ -88,10 +95,11 @@ pub fn bench(fwupdate: &Path, built_disk: &Path, bundle: &Path, dir: &Path, roun
     for i in 0..rounds {
         std::fs::copy(&blank, &round_disk)?;
         crate::bench::drop_caches();
-        let (file_s, _) = device(fwupdate, &dir, &round_disk, &["install", &bundle.display().to_string(), "--yes"])?;
+        let (file_s, _) =
+            device(fwupdate, board, &dir, &round_disk, &["install", &bundle.display().to_string(), "--yes"])?;
         std::fs::copy(&blank, &round_disk)?;
         crate::bench::drop_caches();
-        let (net_s, out) = device(fwupdate, &dir, &round_disk, &["install", &bundle_url, "--yes"])?;
+        let (net_s, out) = device(fwupdate, board, &dir, &round_disk, &["install", &bundle_url, "--yes"])?;
         peak = peak.max(peak_mib(&out).unwrap_or(0.0));
         println!(
             "bench: download round {}: full bundle from nginx {net_s:.2} s, from a file {file_s:.2} s ({:.2}x the file's throughput)",
@@ -105,7 +113,7 @@ pub fn bench(fwupdate: &Path, built_disk: &Path, bundle: &Path, dir: &Path, roun
     let disk = dir.join("disk.img");
     std::fs::copy(built_disk, &disk)?;
     let before = web.access_log();
-    let (_, out) = device(fwupdate, &dir, &disk, &["install", "--channel", "--repo", &url, "--yes"])?;
+    let (_, out) = device(fwupdate, board, &dir, &disk, &["install", "--channel", "--repo", &url, "--yes"])?;
     let log = web.access_log();
     let fetched: u64 = log[before.len()..]
         .lines()
