@@ -221,16 +221,7 @@ pub fn bench(paths: &Paths, board: &Board, parts: &Parts) -> Result<()> {
         figures.extend(crate::bench_flash::bench(&fwupdate, &built.disk, &dir)?);
     }
     if parts.want("download") && parts.install_rounds > 0 {
-        // The bundle the tests use: the built image as 2.0.0.
-        let key = crate::keys::dev_key()?;
-        let a = crate::bundle_cmd::BundleArgs {
-            version: "2.0.0",
-            key: &key,
-            rollback_index: 1,
-            keyring: None,
-            fail_health: false,
-        };
-        let bundle = crate::bundle_cmd::bundle(paths, board, &a)?;
+        let bundle = v2_bundle(paths, board)?;
         figures.extend(crate::bench_download::bench(
             &fwupdate,
             &board.name,
@@ -296,9 +287,9 @@ fn tempfile_dir() -> Result<std::path::PathBuf> {
     Ok(d)
 }
 
-/// `--power-cuts N`: the QEMU campaign of tests/src/powercut.rs with N cuts
-/// (the test suite runs 3), its tally as figures that must all be 0.
-fn power_cut_campaign(paths: &Paths, board: &Board, built: &build::Built, n: u32) -> Result<Vec<Figure>> {
+/// The bundle the tests use: the built image as 2.0.0, signed with the
+/// development key (rollback index 1).
+fn v2_bundle(paths: &Paths, board: &Board) -> Result<std::path::PathBuf> {
     let key = crate::keys::dev_key()?;
     let a = crate::bundle_cmd::BundleArgs {
         version: "2.0.0",
@@ -307,7 +298,14 @@ fn power_cut_campaign(paths: &Paths, board: &Board, built: &build::Built, n: u32
         keyring: None,
         fail_health: false,
     };
-    crate::bundle_cmd::bundle(paths, board, &a)?;
+    crate::bundle_cmd::bundle(paths, board, &a)
+}
+
+/// `--power-cuts N`: the QEMU campaign of tests/src/powercut.rs with N cuts
+/// (the test suite runs 3), its tally as figures that must all be 0.
+fn power_cut_campaign(paths: &Paths, board: &Board, built: &build::Built, n: u32) -> Result<Vec<Figure>> {
+    let key = crate::keys::dev_key()?;
+    v2_bundle(paths, board)?;
     println!("bench: {n} power cuts under QEMU (about a minute each)");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = std::process::Command::new(cargo)

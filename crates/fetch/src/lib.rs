@@ -279,7 +279,7 @@ impl Stream<'_> {
         let resp = self.client.call(req, &self.url)?;
         if self.len.is_none() {
             self.len = Some(
-                total_len(&resp, at).ok_or_else(|| Error::Transport {
+                total_len(&resp).ok_or_else(|| Error::Transport {
                     url: redact(&self.url),
                     why: "the server did not say how long the file is".into(),
                 })? - self.start,
@@ -296,12 +296,11 @@ impl Stream<'_> {
     }
 }
 
-/// The whole file's length from an answer to a Range request from `at`.
-fn total_len(resp: &ureq::Response, at: u64) -> Option<u64> {
+/// The whole file's length from an answer to a Range request.
+fn total_len(resp: &ureq::Response) -> Option<u64> {
     if resp.status() == 206 {
         resp.header("Content-Range")?.rsplit('/').next()?.parse().ok()
     } else {
-        let _ = at;
         resp.header("Content-Length")?.parse().ok()
     }
 }

@@ -64,12 +64,19 @@ impl Offer {
     }
 }
 
+/// The unit ID ("unknown" without a network interface) and its roll-out seed.
+fn identity(args: &DeviceArgs) -> (String, u32) {
+    let unit = bootid::unit_id(&args.root.join("sys/class/net")).unwrap_or_else(|| "unknown".into());
+    let seed = channel::seed(&unit);
+    (unit, seed)
+}
+
 /// The device's identity in requests, and the client.
 fn client(args: &DeviceArgs, dev: &Device, proxy: &str) -> Result<fetch::Client, Failure> {
-    let unit = bootid::unit_id(&args.root.join("sys/class/net")).unwrap_or_else(|| "unknown".into());
+    let (unit, seed) = identity(args);
     let opts = fetch::Options {
         proxy: proxy.to_string(),
-        seed: channel::seed(&unit),
+        seed,
         unit_id: unit,
         version: dev.running_version.clone(),
         board: dev.board.clone(),
@@ -137,7 +144,7 @@ pub fn check(
     if index.paused {
         return Ok((Offer::Paused { version, sequence }, None));
     }
-    let seed = channel::seed(&bootid::unit_id(&args.root.join("sys/class/net")).unwrap_or_else(|| "unknown".into()));
+    let (_, seed) = identity(args);
     if !index.offers_to(seed) {
         return Ok((Offer::NotYet { version, sequence, seed, max_seed: index.max_seed }, None));
     }
