@@ -5,6 +5,7 @@
 //! written as a set-up device would have it ([`data`]).
 
 pub mod data;
+pub mod est;
 pub mod fixtures;
 pub mod http;
 pub mod nginx;
