@@ -23,6 +23,8 @@ pub struct LabOptions {
     pub dhcp: bool,
     /// Option 43, sub-option 1 (the management server) for `quill-dhcp-1`.
     pub mgmt_address: Option<String>,
+    /// Option 43, sub-option 2 (its certificate's SHA-256, hex).
+    pub mgmt_fingerprint: Option<String>,
 }
 
 pub struct Lab {
@@ -31,6 +33,17 @@ pub struct Lab {
     /// The time (seconds since 1970) the SNTP server answers with.
     pub ntp_time: Arc<AtomicI64>,
     _dir: tempfile::TempDir,
+}
+
+/// Moves the calling thread into the network namespace at `ns_path`.
+fn enter(ns_path: &std::path::Path) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::open(ns_path)?;
+    // SAFETY: setns on an open namespace file; only this thread moves.
+    if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        bail!("entering {}: {}", ns_path.display(), std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 fn ip(args: &[&str]) -> Result<()> {
@@ -58,12 +71,17 @@ impl Lab {
         inside(&["link", "set", TAP, "up"])?;
         lab.start_sntp()?;
         if opts.dhcp {
-            lab.start_dnsmasq(opts)?;
+            lab.start_dhcp(opts)?;
         }
         Ok(lab)
     }
 
-    fn start_dnsmasq(&mut self, opts: &LabOptions) -> Result<()> {
+    /// Starts dnsmasq (DHCP and DNS) with `opts`; for a lab made without
+    /// it, when the options are only known once the lab exists.
+    pub fn start_dhcp(&mut self, opts: &LabOptions) -> Result<()> {
+        if self.dnsmasq.is_some() {
+            bail!("dnsmasq runs already");
+        }
         let leases = self._dir.path().join("leases");
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", &self.ns, "dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts"])
@@ -84,6 +102,11 @@ impl Lab {
         if let Some(m) = &opts.mgmt_address {
             cmd.arg(format!("--dhcp-option=vendor:quill-dhcp-1,1,{m}"));
         }
+        if let Some(fp) = &opts.mgmt_fingerprint {
+            // dnsmasq sends colon-separated hex as bytes.
+            let bytes: Vec<&str> = (0..fp.len()).step_by(2).map(|i| &fp[i..i + 2]).collect();
+            cmd.arg(format!("--dhcp-option=vendor:quill-dhcp-1,2,{}", bytes.join(":")));
+        }
         let child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -91,6 +114,18 @@ impl Lab {
             .context("starting dnsmasq (install dnsmasq-base)")?;
         self.dnsmasq = Some(child);
         Ok(())
+    }
+
+    /// A TCP listener on HOST:`port` inside the namespace (opened by a
+    /// thread that entered it; the socket stays there whoever accepts).
+    pub fn listen_tcp(&self, port: u16) -> Result<std::net::TcpListener> {
+        let ns_path = PathBuf::from("/var/run/netns").join(&self.ns);
+        std::thread::spawn(move || -> Result<std::net::TcpListener> {
+            enter(&ns_path)?;
+            Ok(std::net::TcpListener::bind((HOST, port))?)
+        })
+        .join()
+        .map_err(|_| anyhow::anyhow!("the thread opening the listener panicked"))?
     }
 
     /// An SNTP server on HOST:123 inside the namespace (a thread that
@@ -101,12 +136,7 @@ impl Lab {
         let (tx, rx) = std::sync::mpsc::channel::<Result<()>>();
         std::thread::spawn(move || {
             let socket = (|| -> Result<UdpSocket> {
-                use std::os::fd::AsRawFd;
-                let f = std::fs::File::open(&ns_path)?;
-                // SAFETY: setns on an open namespace file; only this thread moves.
-                if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                    bail!("entering {}: {}", ns_path.display(), std::io::Error::last_os_error());
-                }
+                enter(&ns_path)?;
                 Ok(UdpSocket::bind((HOST, 123))?)
             })();
             let socket = match socket {

@@ -50,6 +50,7 @@ fn dhcp_options_dns_and_time_in_a_lab_network() {
     let lab = quill_e2e::netlab::Lab::new(&quill_e2e::netlab::LabOptions {
         dhcp: true,
         mgmt_address: Some("mgmt.lab.test:8443".into()),
+        ..Default::default()
     })
     .unwrap();
     lab.ntp_time.store(LAB_TIME, Ordering::SeqCst);

@@ -145,7 +145,7 @@ pub fn run(w: &mut Wizard, sys: &mut dyn System, input: &mut dyn Answers, out: &
             writeln!(out, "{}", w.gateway_status().unwrap_or_default())?;
             w.run_gateway_check(sys);
             writeln!(out, "{}", w.gateway_status().unwrap_or_default())?;
-            if w.gateway == GatewayState::Ready {
+            if w.gateway.is_ready() {
                 w.next(sys);
             }
         }

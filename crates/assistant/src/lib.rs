@@ -6,11 +6,11 @@
 pub mod catalogue;
 pub mod console;
 pub mod field;
-pub mod gateway;
+
 pub mod home;
 pub mod timezones;
 pub mod validate;
 pub mod view;
 pub mod wizard;
 
-pub use wizard::{AdminChoice, Outcome, System, Wizard};
+pub use wizard::{AdminChoice, Enrolled, Outcome, System, Wizard};

@@ -81,7 +81,7 @@ pub fn draw(w: &Wizard, ui: &mut Ui) -> Vec<(Rect, Hit)> {
             field(ui, &mut y, FieldId::Otp, Msg::GatewayOtp, true, &mut hits);
             if let Some(status) = w.gateway_status() {
                 let color = match w.gateway {
-                    GatewayState::Ready => t.ok,
+                    GatewayState::Ready(_) => t.ok,
                     GatewayState::Failed(_) => t.error,
                     _ => t.muted,
                 };

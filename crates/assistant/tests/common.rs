@@ -1,7 +1,6 @@
 //! A fake device for the assistant's tests.
 #![allow(dead_code)]
 
-use assistant::gateway::GatewayError;
 use assistant::timezones::{parse_zone_tab, Zone};
 use assistant::System;
 use devconfig::Settings;
@@ -14,7 +13,8 @@ pub struct Fake {
     pub layouts: Vec<String>,
     pub zone: Option<String>,
     pub clock: Option<DateTime>,
-    pub checks: Vec<(String, u16, String)>,
+    /// (address, fingerprint, one-time password) of each enrollment.
+    pub checks: Vec<(String, String, String)>,
     /// The fingerprint the fake gateway presents.
     pub gateway_fp: String,
     pub saved: Vec<Settings>,
@@ -37,13 +37,15 @@ impl System for Fake {
         self.clock = Some((d, t));
         Ok(())
     }
-    fn check_gateway(&mut self, host: &str, port: u16, fp: &str) -> Result<(), GatewayError> {
-        self.checks.push((host.into(), port, fp.into()));
-        if fp == self.gateway_fp {
-            Ok(())
-        } else {
-            Err(GatewayError::Mismatch { presented: self.gateway_fp.clone() })
+    fn enroll(&mut self, address: &str, fp: &str, otp: &str) -> Result<assistant::Enrolled, enroll::Error> {
+        self.checks.push((address.into(), fp.into(), otp.into()));
+        if fp != self.gateway_fp {
+            return Err(enroll::Error::Mismatch { presented: self.gateway_fp.clone() });
         }
+        if otp == "wrong" {
+            return Err(enroll::Error::Refused { unit: "525400123456".into() });
+        }
+        Ok(assistant::Enrolled { unit_id: "525400123456".into(), until: "2027-11-23".into() })
     }
     fn save_admin(&mut self, choice: &assistant::AdminChoice) -> Result<(), String> {
         if self.fail_save {

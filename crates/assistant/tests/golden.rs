@@ -106,6 +106,7 @@ fn qemu_device(addresses: Vec<String>, version: &str, slot: &str) -> assistant::
         addresses,
         version: version.into(),
         slot: slot.into(),
+        management: enroll::State::NotEnrolled,
         pocket: false,
         warnings: vec!["DEV-KEY: this firmware trusts the development signing key; not for devices in a fleet.".into()],
     }
@@ -144,7 +145,7 @@ fn every_screen_at_640x480() {
     }
     rest.type_text(de, &fp()).tap(TAB).type_text(de, "secret").tap(ENTER);
     check("640-9-gateway-ready", h.run(&mut rest));
-    assert_eq!(h.w.gateway, assistant::wizard::GatewayState::Ready);
+    assert!(h.w.gateway.is_ready());
     // The administrator password: shown as dots, too short for now.
     check("640-10-admin-short", h.run(Scripted::new().tap(ENTER).tap(TAB).type_text(de, "geheim")));
     assert_eq!(h.w.step, Step::Admin);
@@ -204,6 +205,34 @@ fn the_home_screen() {
     home.progress("quill-x86-ud-2.0.0.qbundle", "written  60% (96.0 MiB, 41.3 MiB/s)", 0.6);
     home.draw(&mut Ui { canvas: &mut c, fonts: &fonts, theme: &theme });
     check("1024-home-installing", &c);
+}
+
+/// The management line: enrolled (German, full HD) and a failed renewal.
+#[test]
+fn the_home_screen_enrolled_and_renewal_failed() {
+    use assistant::catalogue::Lang;
+    use assistant::home::Home;
+    let fonts = Fonts::system().unwrap();
+    let until = devconfig::unix_time((2027, 11, 23), (0, 0, 0));
+    let address = "quill-mgmt.lab.test:8443".to_string();
+    for (lang, w, h, name, state) in [
+        (Lang::De, 1920, 1080, "1080-home-enrolled-de", enroll::State::Enrolled { address: address.clone(), until }),
+        (
+            Lang::En,
+            1024,
+            768,
+            "1024-home-renewal-failed",
+            enroll::State::RenewalFailed { address, until, reason: "the server answered HTTP 503: CA down".into() },
+        ),
+    ] {
+        let theme = Theme::for_size(w, h);
+        let mut c = Canvas::new(w, h);
+        let mut info = qemu_device(vec!["10.0.2.15 (eth0)".into()], "2.0.0", "b");
+        info.management = state;
+        let home = Home::new(lang, info);
+        home.draw(&mut Ui { canvas: &mut c, fonts: &fonts, theme: &theme });
+        check(name, &c);
+    }
 }
 
 /// With an administrator password set, the guarded actions ask for it

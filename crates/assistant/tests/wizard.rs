@@ -80,8 +80,12 @@ fn keyboard_only_run_with_the_gateway() {
     w.key(Key::Enter, &mut sys);
     assert_eq!(w.gateway, GatewayState::Checking);
     w.run_gateway_check(&mut sys);
-    assert_eq!(w.gateway, GatewayState::Ready);
-    assert_eq!(sys.checks, vec![("127.0.0.1".into(), 8443, fp())]);
+    assert!(w.gateway.is_ready());
+    assert_eq!(
+        w.gateway_status().unwrap(),
+        "Verbindung bereit: registriert als 525400123456, Zertifikat gültig bis 2027-11-23."
+    );
+    assert_eq!(sys.checks, vec![("127.0.0.1:8443".into(), fp(), "otp-123".into())]);
     assert_eq!(w.focused(), Control::Next);
     w.key(Key::Enter, &mut sys);
     assert_eq!(w.step, Step::Admin);
@@ -217,6 +221,47 @@ fn a_wrong_fingerprint_is_reported_and_nothing_is_saved() {
     assert_eq!(w.focused(), Control::Field(FieldId::Fingerprint));
     w.key(Key::Backspace, &mut sys);
     assert_eq!(w.gateway, GatewayState::NotChecked);
+}
+
+#[test]
+fn the_server_the_network_names_is_filled_in_unless_one_was_typed() {
+    let w = Wizard::new(Settings::default(), zones()).with_found_server("quill-mgmt.lab.test", None);
+    assert_eq!((w.address.text.as_str(), w.fingerprint.text.as_str()), ("quill-mgmt.lab.test", ""));
+    let w = Wizard::new(Settings::default(), zones()).with_found_server("mgmt:8443", Some(&"ab".repeat(32)));
+    assert_eq!(w.address.text, "mgmt:8443");
+    assert!(w.fingerprint.text.starts_with("ABAB"), "{}", w.fingerprint.text);
+    let old = Settings {
+        gateway: Some(devconfig::Gateway { address: "saved:443".into(), ..Default::default() }),
+        ..Default::default()
+    };
+    let w = Wizard::new(old, zones()).with_found_server("other", None);
+    assert_eq!(w.address.text, "saved:443");
+}
+
+#[test]
+fn a_refused_one_time_password_is_explained_and_can_be_corrected() {
+    let mut sys = Fake { gateway_fp: fp(), ..Fake::default() };
+    let mut w = Wizard::new(Settings::default(), zones());
+    to_step(&mut w, &mut sys, Step::Gateway);
+    typed(&mut w, &mut sys, "gw.example.com");
+    w.key(Key::Tab, &mut sys);
+    typed(&mut w, &mut sys, &fp());
+    w.key(Key::Tab, &mut sys);
+    typed(&mut w, &mut sys, "wrong");
+    w.key(Key::Enter, &mut sys);
+    w.run_gateway_check(&mut sys);
+    match &w.gateway {
+        GatewayState::Failed(m) => assert!(m.contains("refused the one-time password"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(sys.checks[0].0, "gw.example.com:443", "EST's default port");
+    for _ in 0..5 {
+        w.key(Key::Backspace, &mut sys);
+    }
+    typed(&mut w, &mut sys, "right");
+    w.key(Key::Enter, &mut sys);
+    w.run_gateway_check(&mut sys);
+    assert!(w.gateway.is_ready(), "{:?}", w.gateway);
 }
 
 #[test]

@@ -58,6 +58,57 @@ pub struct Device {
     pub firmware: serde_json::Value,
 }
 
+impl Device {
+    /// The device under `root` (`/`): the unit ID from /sys/class/net, the
+    /// host name, the board from /etc/quill/release, and the firmware as
+    /// `fwupdate status --json` reports it (the running version alone when
+    /// it cannot say).
+    pub fn read(root: &std::path::Path) -> Result<Device, Error> {
+        let unit_id = bootid::unit_id(&root.join("sys/class/net"))
+            .ok_or_else(|| Error::Local("this device has no network interface with a MAC address".into()))?;
+        let release = bootid::Release::read(root);
+        let hostname = std::fs::read_to_string(root.join("proc/sys/kernel/hostname"))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default();
+        let version = release.as_ref().map(|r| r.version.clone()).unwrap_or_default();
+        let firmware = std::process::Command::new("fwupdate")
+            .args(["status", "--json"])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| serde_json::from_slice(&o.stdout).ok())
+            .unwrap_or_else(|| serde_json::json!({ "running_version": version }));
+        Ok(Device { unit_id, hostname, board: release.map(|r| r.board).unwrap_or_default(), firmware })
+    }
+}
+
+pub fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// What the Setup Assistant and `quill-enroll enroll` do: enroll (unless
+/// the device already is, with this server and certificate, and the
+/// certificate is still valid: then the one-time password is not spent
+/// again), then the hello. A failing hello is an error; the enrollment
+/// stays, so that trying again only repeats the hello.
+pub fn connect(
+    store: &Store,
+    device: &Device,
+    address: &str,
+    fingerprint: &str,
+    otp: &str,
+    now: i64,
+) -> Result<(Enrollment, serde_json::Value), Error> {
+    let e = match store.load() {
+        Ok(Some(e)) if e.address == address && e.fingerprint == fingerprint && now < e.not_after => e,
+        _ => enroll(store, device, address, fingerprint, otp, now)?,
+    };
+    let answer = hello_with(&e, device).map_err(|err| {
+        Error::Local(format!("enrolled, but the call to {HELLO} failed: {err}; try again to repeat only the call"))
+    })?;
+    Ok((e, answer))
+}
+
 pub const TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The path of the mutual-TLS call after enrollment.
@@ -184,8 +235,9 @@ pub fn hello_with(e: &Enrollment, device: &Device) -> Result<serde_json::Value, 
 }
 
 /// What the home screen and `quill-enroll status` show.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum State {
+    #[default]
     NotEnrolled,
     Enrolled {
         address: String,

@@ -14,6 +14,8 @@ pub struct DeviceInfo {
     pub addresses: Vec<String>,
     pub version: String,
     pub slot: String,
+    /// The enrollment with the management server.
+    pub management: enroll::State,
     /// Running from removable or USB storage (a UD Pocket): the home screen
     /// offers to install onto the PC's disk.
     pub pocket: bool,
@@ -326,6 +328,17 @@ impl Home {
         self.overlay = Some(Overlay::Info(text));
     }
 
+    fn management_text(&self) -> String {
+        match &self.info.management {
+            enroll::State::NotEnrolled => self.t(Msg::HomeNotEnrolled).into(),
+            enroll::State::Enrolled { address, until } => {
+                fill(self.t(Msg::HomeEnrolled), &[address, &enroll::date(*until)])
+            }
+            enroll::State::RenewalFailed { reason, .. } => fill(self.t(Msg::HomeRenewalFailed), &[reason]),
+            enroll::State::Unreadable(reason) => fill(self.t(Msg::HomeEnrollmentUnreadable), &[reason]),
+        }
+    }
+
     pub fn draw(&self, ui: &mut Ui) -> Vec<(Rect, HomeHit)> {
         let t = ui.theme.clone();
         ui.clear();
@@ -340,6 +353,7 @@ impl Home {
             (Msg::HomeHostname, self.info.hostname.clone()),
             (Msg::HomeAddresses, addresses),
             (Msg::HomeFirmware, firmware),
+            (Msg::HomeManagement, self.management_text()),
         ];
         let mut y = area.y;
         for (m, v) in rows {

@@ -11,7 +11,6 @@ pub use admin::AdminChoice;
 
 use crate::catalogue::{fill, text, Lang, Msg, LANGUAGES};
 use crate::field::Field;
-use crate::gateway::GatewayError;
 use crate::timezones::{filter, Zone};
 use crate::validate::{self, Fingerprint};
 use devconfig::{Licence, Settings};
@@ -27,13 +26,24 @@ pub trait System {
     fn now_local(&mut self) -> ((i32, u32, u32), (u32, u32, u32));
     /// Sets the system clock and the hardware clock to a local date and time.
     fn set_clock_local(&mut self, date: (i32, u32, u32), time: (u32, u32, u32)) -> Result<(), String>;
-    /// A TLS handshake with the gateway, checking its certificate's fingerprint.
-    fn check_gateway(&mut self, host: &str, port: u16, fingerprint: &str) -> Result<(), GatewayError>;
+    /// Enrolls with the management server at `address` (`host:port`) whose
+    /// certificate has `fingerprint`, with the one-time password (EST,
+    /// crates/enroll), then says hello over mutual TLS; what the device is
+    /// enrolled as, and until when.
+    fn enroll(&mut self, address: &str, fingerprint: &str, otp: &str) -> Result<Enrolled, enroll::Error>;
     /// Writes the settings (crash-safe).
     fn save(&mut self, settings: &Settings) -> Result<(), String>;
     /// Sets the administrator password, or records that there is none
     /// (crash-safe, before the settings are saved).
     fn save_admin(&mut self, choice: &AdminChoice) -> Result<(), String>;
+}
+
+/// A finished enrollment, for the "Connection ready" line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Enrolled {
+    pub unit_id: String,
+    /// `2027-03-01`.
+    pub until: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,8 +94,15 @@ pub enum GatewayState {
     /// The check runs; the view shows it, then the runner calls
     /// [`Wizard::run_gateway_check`].
     Checking,
-    Ready,
+    /// Enrolled, and the server answered the hello.
+    Ready(Enrolled),
     Failed(String),
+}
+
+impl GatewayState {
+    pub fn is_ready(&self) -> bool {
+        matches!(self, GatewayState::Ready(_))
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -349,7 +366,7 @@ impl Wizard {
     pub fn next_label(&self) -> &'static str {
         match self.step {
             Step::Finish => self.t(Msg::Finish),
-            Step::Gateway if self.gateway != GatewayState::Ready => self.t(Msg::GatewayConnect),
+            Step::Gateway if !self.gateway.is_ready() => self.t(Msg::GatewayConnect),
             _ => self.t(Msg::Next),
         }
     }
@@ -518,7 +535,7 @@ impl Wizard {
             Step::Licence => self.enter(if self.licence == 0 { Step::Gateway } else { Step::Admin }, sys),
             Step::Admin => self.enter(Step::Finish, sys),
             Step::Gateway => {
-                if self.gateway == GatewayState::Ready {
+                if self.gateway.is_ready() {
                     self.enter(Step::Admin, sys)
                 } else {
                     self.gateway = GatewayState::Checking;

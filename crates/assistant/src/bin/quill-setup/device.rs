@@ -4,12 +4,10 @@
 
 use crate::console_log::log;
 use crate::layout;
-use assistant::gateway::{self, GatewayError};
 use assistant::home::DeviceInfo;
 use assistant::System;
 use devconfig::{Settings, Store};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 /// The bundle files on the USB volumes init mounted (the updater's rules).
 pub fn usb_bundles() -> Vec<PathBuf> {
@@ -17,6 +15,17 @@ pub fn usb_bundles() -> Vec<PathBuf> {
         std::fs::read_dir("/run/media").into_iter().flatten().flatten().map(|e| e.path()).collect();
     vols.sort();
     vols.iter().flat_map(|v| updater::usb::bundle_files(v).0).collect()
+}
+
+/// The wizard with the management server the network names filled in.
+pub fn with_found_server(w: assistant::Wizard) -> assistant::Wizard {
+    match enroll::locate::find(Path::new(net::status::RUN_DIR), &enroll::locate::resolves) {
+        Some(f) => {
+            log(&format!("management server {} from {}", f.address, f.source));
+            w.with_found_server(&f.address, f.fingerprint.as_deref())
+        }
+        None => w,
+    }
 }
 
 /// VERSION from /etc/quill/release.
@@ -47,7 +56,8 @@ pub fn device_info() -> DeviceInfo {
     if bootid::Release::read(Path::new("/")).is_some_and(|r| r.trusts_dev_key()) {
         warnings.push("DEV-KEY: this firmware trusts the development signing key; not for devices in a fleet.".into());
     }
-    DeviceInfo { unit, hostname, addresses: addresses(), version, slot, pocket: false, warnings }
+    let management = enroll::state(&enroll::Store::new(data));
+    DeviceInfo { unit, hostname, addresses: addresses(), version, slot, management, pocket: false, warnings }
 }
 
 /// Each network interface as quill-net reports it: address, gateway, DNS,
@@ -131,16 +141,24 @@ impl System for DeviceSystem {
         Ok(())
     }
 
-    fn check_gateway(&mut self, host: &str, port: u16, fingerprint: &str) -> Result<(), GatewayError> {
-        let r = gateway::check(host, port, fingerprint, Duration::from_secs(10));
-        log(&format!(
-            "gateway {host}:{port}: {}",
-            match &r {
-                Ok(()) => "connection ready".to_string(),
-                Err(e) => e.to_string(),
+    fn enroll(&mut self, address: &str, fingerprint: &str, otp: &str) -> Result<assistant::Enrolled, enroll::Error> {
+        let store = enroll::Store::new(self.store.dir());
+        let r = enroll::Device::read(Path::new("/"))
+            .and_then(|dev| enroll::connect(&store, &dev, address, fingerprint, otp, enroll::now()));
+        match r {
+            Ok((e, answer)) => {
+                log(&format!(
+                    "enrolled with {address} as {} until {}; connection ready: {answer}",
+                    e.unit_id,
+                    enroll::date(e.not_after)
+                ));
+                Ok(assistant::Enrolled { unit_id: e.unit_id, until: enroll::date(e.not_after) })
             }
-        ));
-        r
+            Err(e) => {
+                log(&format!("enrollment with {address}: {e}"));
+                Err(e)
+            }
+        }
     }
 
     fn save_admin(&mut self, choice: &assistant::AdminChoice) -> Result<(), String> {

@@ -67,7 +67,7 @@ fn main() {
                 "quill-setup: this device has no display; the Setup Assistant asks its questions here (b goes back)"
             );
         }
-        let mut w = Wizard::new(settings, timezones::system_zones());
+        let mut w = device::with_found_server(Wizard::new(settings, timezones::system_zones()));
         if adminlock::Lock::read(&a.data).guards() {
             w = w.with_admin_existing();
         }
@@ -148,7 +148,7 @@ fn main() {
                 }
             }
             authorized_setup = false;
-            let mut wiz = Wizard::new(settings.clone(), timezones::system_zones());
+            let mut wiz = device::with_found_server(Wizard::new(settings.clone(), timezones::system_zones()));
             if lock.guards() {
                 wiz = wiz.with_admin_existing();
             }

@@ -7,7 +7,7 @@
 //! confirmed).
 
 use clap::{Parser, Subcommand};
-use enroll::{locate, Device, Error, State, Store};
+use enroll::{locate, now, Device, Error, State, Store};
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -65,28 +65,8 @@ enum Cmd {
     Watch,
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
-
 fn device(cli: &Cli) -> Result<Device, Error> {
-    let unit_id = bootid::unit_id(&cli.root.join("sys/class/net"))
-        .ok_or_else(|| Error::Local("this device has no network interface with a MAC address".into()))?;
-    let release = bootid::Release::read(&cli.root);
-    let hostname = std::fs::read_to_string(cli.root.join("proc/sys/kernel/hostname"))
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default();
-    let version = release.as_ref().map(|r| r.version.clone()).unwrap_or_default();
-    // The slots' versions as fwupdate reports them; the running version
-    // alone when it cannot say.
-    let firmware = std::process::Command::new("fwupdate")
-        .args(["status", "--json"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .and_then(|o| serde_json::from_slice(&o.stdout).ok())
-        .unwrap_or_else(|| serde_json::json!({ "running_version": version }));
-    Ok(Device { unit_id, hostname, board: release.map(|r| r.board).unwrap_or_default(), firmware })
+    Device::read(&cli.root)
 }
 
 fn normalise_fingerprint(s: &str) -> Result<String, Error> {
@@ -163,10 +143,8 @@ fn cmd_enroll(cli: &Cli, address: Option<String>, fingerprint: Option<String>, o
     .filter(|s| !s.is_empty())
     .ok_or_else(|| Error::Local("no one-time password given".into()))?;
     let dev = device(cli)?;
-    let e = enroll::enroll(&store, &dev, &address, &fingerprint, &otp, now())?;
+    let (e, answer) = enroll::connect(&store, &dev, &address, &fingerprint, &otp, now())?;
     println!("enrolled with {} as {} until {}", e.address, e.unit_id, enroll::date(e.not_after));
-    let answer = enroll::hello_with(&e, &dev)
-        .map_err(|err| Error::Local(format!("enrolled, but the call to {} failed: {err}", enroll::HELLO)))?;
     println!("connection ready: {}", message(&answer));
     Ok(())
 }
