@@ -128,6 +128,18 @@ impl Lab {
         .map_err(|_| anyhow::anyhow!("the thread opening the listener panicked"))?
     }
 
+    /// Runs `f` on a thread inside the namespace (threads it starts stay
+    /// there too): an mDNS browser of the test, for instance.
+    pub fn run_inside<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+        let ns_path = PathBuf::from("/var/run/netns").join(&self.ns);
+        std::thread::spawn(move || -> Result<T> {
+            enter(&ns_path)?;
+            Ok(f())
+        })
+        .join()
+        .map_err(|_| anyhow::anyhow!("the thread inside the namespace panicked"))?
+    }
+
     /// An SNTP server on HOST:123 inside the namespace (a thread that
     /// entered it to open its socket).
     fn start_sntp(&mut self) -> Result<()> {

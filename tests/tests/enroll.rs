@@ -12,6 +12,19 @@ use std::time::Duration;
 const STEP: Duration = Duration::from_secs(120);
 const UNIT: &str = "525400123456";
 
+/// Browses `_quill._tcp` from inside the lab, as `cargo xtask scan` does:
+/// until the device answers when one is `expected`, else for 3 s.
+fn scan(lab: &Lab, expected: bool) -> anyhow::Result<Vec<discovery::Found>> {
+    let found = lab.run_inside(move || -> Result<Vec<discovery::Found>, String> {
+        let daemon = mdns_sd::ServiceDaemon::new().map_err(|e| e.to_string())?;
+        let wait = if expected { STEP } else { Duration::from_secs(3) };
+        let r = discovery::scan(&daemon, wait, &|f| expected && !f.is_empty());
+        let _ = daemon.shutdown();
+        r
+    })?;
+    found.map_err(anyhow::Error::msg)
+}
+
 #[test]
 #[ignore = "needs the image and root: run with `cargo xtask test`"]
 fn enrolls_over_est_from_dhcp_option_43_and_keeps_it_across_a_reboot() {
@@ -34,6 +47,14 @@ fn enrolls_over_est_from_dhcp_option_43_and_keeps_it_across_a_reboot() {
     let r = (|| -> anyhow::Result<()> {
         boot_ready(&mut vm, 'a', "0.1.0")?;
         vm.wait_seen("quill: network eth0 up", STEP)?;
+        vm.wait_seen("quill: discovery announces", STEP)?;
+        let found = scan(&lab, true)?;
+        anyhow::ensure!(found.len() == 1 && !found[0].enrolled, "{found:?}");
+        let f = &found[0];
+        anyhow::ensure!(f.unit_id == UNIT && f.mac == "52:54:00:12:34:56", "{f:?}");
+        anyhow::ensure!(f.name == format!("ITC{UNIT}") && f.product == quill_e2e::board(), "{f:?}");
+        anyhow::ensure!((f.firmware.as_str(), f.slot.as_str()) == ("0.1.0", "a"), "{f:?}");
+        anyhow::ensure!(f.ip.iter().any(|i| i.to_string().starts_with("10.77.0.")), "{f:?}");
         let out = sh(&mut vm, "quill-enroll status; echo wrong | quill-enroll enroll --otp-stdin; echo rc=$?")?;
         anyhow::ensure!(out.contains("not enrolled"), "{out}");
         anyhow::ensure!(out.contains("quill-mgmt.lab.test:8443 (from DHCP option 43)"), "{out}");
@@ -49,6 +70,15 @@ fn enrolls_over_est_from_dhcp_option_43_and_keeps_it_across_a_reboot() {
         anyhow::ensure!(out.contains("rc=0"), "{out}");
         anyhow::ensure!(out.contains("enrolled to quill-mgmt.lab.test:8443 until"), "{out}");
         anyhow::ensure!(out.contains("mode=600"), "{out}");
+        // The announcement follows: enrolled now.
+        vm.wait_for("quill: discovery announces", STEP)?;
+        let found = scan(&lab, true)?;
+        anyhow::ensure!(found.len() == 1 && found[0].enrolled, "{found:?}");
+        // Switched off in the settings: withdrawn.
+        sh(&mut vm, "printf '\\n[discovery]\\nannounce = false\\n' >> /data/quill/settings.toml")?;
+        vm.wait_for("quill: discovery announcement off", STEP)?;
+        let found = scan(&lab, false)?;
+        anyhow::ensure!(found.is_empty(), "withdrawn: {found:?}");
         // Kept on DATA: after a reboot the device still says hello with
         // its certificate, and renews it.
         vm.type_serial("reboot\n")?;

@@ -229,10 +229,11 @@ fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
 /// from the board file, so no environment is needed by hand.
 fn compile(paths: &Paths, board: &Board) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut builds: Vec<(&str, &String)> = ["quill-init", "fwupdate", "assistant", "quill-net", "adminlock", "enroll"]
-        .into_iter()
-        .map(|p| (p, &board.target.rust))
-        .collect();
+    let mut builds: Vec<(&str, &String)> =
+        ["quill-init", "fwupdate", "assistant", "quill-net", "adminlock", "enroll", "discovery"]
+            .into_iter()
+            .map(|p| (p, &board.target.rust))
+            .collect();
     if let Some(uefi) = &board.target.uefi {
         builds.push(("bootsel", uefi));
     }
@@ -305,6 +306,7 @@ fn root_tree(paths: &Paths, board: &Board, release: &str, keys: &[(String, Vec<u
         ("quill-net", "usr/bin/quill-net"),
         ("quill-admin", "usr/bin/quill-admin"),
         ("quill-enroll", "usr/bin/quill-enroll"),
+        ("quill-discovery", "usr/bin/quill-discovery"),
     ] {
         let p = bin.join(file);
         t.file(at, 0o755, fs::read(&p).with_context(|| format!("reading {}", p.display()))?);

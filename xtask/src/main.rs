@@ -21,7 +21,7 @@ mod test;
 mod tidy;
 mod util;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 /// Budget: compressed initramfs size.
@@ -193,6 +193,16 @@ enum Cmd {
         #[arg(long)]
         target: Option<String>,
     },
+    /// List the Quill devices on the local network (DNS-SD over mDNS,
+    /// `_quill._tcp`): Unit ID, MAC, name, IP, product, firmware, enrolled.
+    Scan {
+        /// How long to listen for answers.
+        #[arg(long, default_value_t = 3)]
+        seconds: u64,
+        /// JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
     /// Build the image, then run every test (unit and QEMU end-to-end).
     Test {
         #[command(flatten)]
@@ -216,6 +226,18 @@ fn main() {
 
 fn dispatch(cmd: Cmd) -> Result<()> {
     match cmd {
+        Cmd::Scan { seconds, json } => {
+            let daemon = mdns_sd::ServiceDaemon::new().context("starting mDNS")?;
+            let found = discovery::scan(&daemon, std::time::Duration::from_secs(seconds), &|_| false)
+                .map_err(anyhow::Error::msg)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&found)?);
+            } else {
+                println!("{}", discovery::table(&found));
+                eprintln!("scan: {} device(s) answered within {seconds} s", found.len());
+            }
+            Ok(())
+        }
         Cmd::Fetch(b) => {
             let (paths, board) = load(&b.board)?;
             fetch::fetch(&paths, &board)

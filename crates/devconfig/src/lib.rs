@@ -12,7 +12,9 @@
 pub mod durable;
 
 mod calendar;
+mod discovery;
 pub use calendar::{civil, unix_time};
+pub use discovery::Discovery;
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -184,6 +186,8 @@ pub struct Settings {
     pub network: Network,
     #[serde(default, skip_serializing_if = "is_default_update")]
     pub update: Update,
+    #[serde(default, skip_serializing_if = "discovery::is_default")]
+    pub discovery: Discovery,
     /// Fields this firmware does not know, kept as they are.
     #[serde(flatten)]
     pub other: toml::Table,
@@ -215,6 +219,7 @@ impl Default for Settings {
             gateway: None,
             network: Network::default(),
             update: Update::default(),
+            discovery: Discovery::default(),
             other: toml::Table::new(),
         }
     }
