@@ -26,14 +26,7 @@ pub struct Found {
 /// Looks at the leases in `net_run_dir` (`/run/quill/net`); `resolves`
 /// answers whether a name has an address (DNS on the device).
 pub fn find(net_run_dir: &Path, resolves: &dyn Fn(&str) -> bool) -> Option<Found> {
-    let mut leases: Vec<net::status::Applied> = std::fs::read_dir(net_run_dir)
-        .ok()?
-        .flatten()
-        .filter(|e| e.path().extension().is_some_and(|x| x == "lease"))
-        .filter_map(|e| std::fs::read(e.path()).ok())
-        .filter_map(|t| serde_json::from_slice(&t).ok())
-        .collect();
-    leases.sort_by(|a, b| a.iface.cmp(&b.iface));
+    let leases = net::status::leases(net_run_dir);
     for l in &leases {
         if let Some(v) = &l.vendor {
             if let Some(a) = &v.mgmt_address {

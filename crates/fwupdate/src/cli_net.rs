@@ -92,6 +92,18 @@ fn settings(args: &DeviceArgs) -> devconfig::Settings {
         .unwrap_or_default()
 }
 
+/// The update repository: the settings' `[update] repository` (an
+/// administrator's explicit choice), else DHCP option 43 sub-option 3.
+fn repository(args: &DeviceArgs, s: &devconfig::Settings) -> Option<(String, &'static str)> {
+    if !s.update.repository.is_empty() {
+        return Some((s.update.repository.clone(), "the settings"));
+    }
+    net::status::leases(&args.root.join(net::status::RUN_DIR.trim_start_matches('/')))
+        .into_iter()
+        .find_map(|l| l.vendor.and_then(|v| v.channel_url))
+        .map(|u| (u, "DHCP option 43"))
+}
+
 /// The repository root as a folder URL.
 fn root_url(repo: &str) -> String {
     if repo.ends_with('/') {
@@ -115,7 +127,7 @@ pub fn check(
     let (mut up, dev) = crate::cli_device::open(args)?;
     let (keyring, floor) = up.trusted()?;
     let s = settings(args);
-    let repo = repo.unwrap_or(s.update.repository.clone());
+    let repo = repo.or_else(|| repository(args, &s).map(|(r, _)| r)).unwrap_or_default();
     if repo.is_empty() {
         return Err(Failure::error(
             "no update repository is set: set [update] repository in the settings (or DHCP option 43), or pass --repo URL",
@@ -227,13 +239,18 @@ const OFFER_FILE: &str = "run/quill/net-offer.json";
 /// 15 s, then after growing pauses up to 30 min.
 pub fn watch(args: &DeviceArgs) -> Result<(), Failure> {
     let mut announced: Option<(String, u64)> = None;
+    let mut announced_repo: Option<String> = None;
     let mut failures = 0u32;
     let mut first = true;
     loop {
         let s = settings(args);
-        if s.update.repository.is_empty() {
+        let Some((repo, from)) = repository(args, &s) else {
             std::thread::sleep(std::time::Duration::from_secs(60));
             continue;
+        };
+        if announced_repo.as_deref() != Some(repo.as_str()) {
+            say(&format!("update repository {repo} (from {from})"));
+            announced_repo = Some(repo.clone());
         }
         if first {
             first = false;

@@ -269,3 +269,31 @@ fn an_install_stopped_halfway_resumes_from_the_chunks_already_in_the_slot() {
     let size = s.bundle_bytes.len() as u64;
     assert!(second < size * 3 / 4, "the second download fetched {second} of {size} bytes");
 }
+
+#[test]
+fn without_a_repository_in_the_settings_dhcp_option_43_names_it() {
+    let s = Setup::new();
+    let srv = Server::start(&s.repo, Faults::default()).unwrap();
+    let root = s.t.path().join("root");
+    let with_root = |verb: &[&str]| {
+        let mut a = vec!["--root", p(&root)];
+        a.extend(verb);
+        s.device(&a)
+    };
+    let o = with_root(&["check"]);
+    assert!(!o.status.success() && text(&o).contains("DHCP option 43"), "{}", text(&o));
+    let lease = net::status::Applied {
+        iface: "eth0".into(),
+        ip: "10.0.0.5".parse().unwrap(),
+        prefix: 24,
+        gateway: None,
+        dns: vec![],
+        search: vec![],
+        ntp: vec![],
+        vendor: Some(net::vendor::Vendor { channel_url: Some(srv.url.clone()), ..Default::default() }),
+        source: net::status::Source::Dhcp,
+    };
+    net::status::write_applied(&root.join("run/quill/net"), &lease).unwrap();
+    let o = with_root(&["check"]);
+    assert!(o.status.success() && text(&o).contains("update 2.0.0 available"), "{}", text(&o));
+}

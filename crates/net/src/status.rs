@@ -140,6 +140,20 @@ pub fn take_relinked(dir: &Path, iface: &str) -> bool {
 }
 
 /// Every interface the daemon knows (it writes `.link` for each).
+/// Every applied lease or static address, by interface name: what the
+/// network gave (DHCP option 43 for the management server and the update
+/// repository, search domains).
+pub fn leases(dir: &Path) -> Vec<Applied> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.strip_suffix(".lease").map(str::to_string))
+        .collect();
+    names.sort();
+    names.iter().filter_map(|n| read_applied(dir, n)).collect()
+}
+
 pub fn read_all(dir: &Path) -> Vec<Interface> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .into_iter()

@@ -7,7 +7,7 @@
 pub const MGMT_ADDRESS: u8 = 1;
 /// The SHA-256 of the management server's certificate, 32 bytes.
 pub const MGMT_FINGERPRINT: u8 = 2;
-/// The update channel's URL, text.
+/// The update repository's root URL, text (used when the settings name none).
 pub const CHANNEL_URL: u8 = 3;
 
 /// Quill's sub-options of option 43.
