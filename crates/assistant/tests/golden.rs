@@ -205,6 +205,11 @@ fn the_home_screen() {
     home.progress("quill-x86-ud-2.0.0.qbundle", "written  60% (96.0 MiB, 41.3 MiB/s)", 0.6);
     home.draw(&mut Ui { canvas: &mut c, fonts: &fonts, theme: &theme });
     check("1024-home-installing", &c);
+    home.finished(Ok("2.0.0 into slot B".into()));
+    home.key(ui::Key::Enter);
+    home.offer_network("3.1.0");
+    home.draw(&mut Ui { canvas: &mut c, fonts: &fonts, theme: &theme });
+    check("1024-home-network-offer", &c);
 }
 
 /// The management line: enrolled (German, full HD) and a failed renewal.

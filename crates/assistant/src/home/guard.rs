@@ -84,7 +84,7 @@ impl Home {
     fn guarded_what(&self, then: &HomeOutcome) -> &'static str {
         self.t(match then {
             HomeOutcome::RunSetup => Msg::ActionSetup,
-            HomeOutcome::Install(_) => Msg::ActionUpdate,
+            HomeOutcome::Install(_) | HomeOutcome::InstallNetwork(_) => Msg::ActionUpdate,
             HomeOutcome::FindDisks | HomeOutcome::InstallToDisk { .. } => Msg::ActionInstallDisk,
             HomeOutcome::Terminal => Msg::ActionTerminal,
             HomeOutcome::FactoryReset => Msg::ActionReset,

@@ -68,6 +68,9 @@ pub enum HomeOutcome {
     Update,
     /// Install this bundle (confirmed).
     Install(std::path::PathBuf),
+    /// Install what the update channel offers (confirmed; the version it
+    /// offered when asked).
+    InstallNetwork(String),
     /// List the disks this Pocket can install onto (answer with `disks`).
     FindDisks,
     /// Install onto this disk (confirmed), carrying the settings over or not.
@@ -86,6 +89,8 @@ pub enum Overlay {
     Confirm(Action),
     /// Install this bundle? Yes / No.
     ConfirmInstall(std::path::PathBuf),
+    /// Install this version from the update channel? Yes / No.
+    ConfirmNetwork(String),
     /// Which disk to install onto: (path, label) each, then Cancel.
     ChooseDisk(Vec<(String, String)>),
     /// Erase this disk (path, label) and install? Yes / No.
@@ -107,6 +112,7 @@ impl Overlay {
             Overlay::Info(_) => "Info",
             Overlay::Confirm(_) => "Confirm",
             Overlay::ConfirmInstall(_) => "ConfirmInstall",
+            Overlay::ConfirmNetwork(_) => "ConfirmNetwork",
             Overlay::ChooseDisk(_) => "ChooseDisk",
             Overlay::ConfirmDisk(..) => "ConfirmDisk",
             Overlay::DiskSettings(_) => "DiskSettings",
@@ -216,6 +222,7 @@ impl Home {
             (Overlay::Confirm(Action::PowerOff), 0) => HomeOutcome::PowerOff,
             (Overlay::Confirm(Action::Reset), 0) => self.guard(HomeOutcome::FactoryReset),
             (Overlay::ConfirmInstall(bundle), 0) => self.guard(HomeOutcome::Install(bundle)),
+            (Overlay::ConfirmNetwork(version), 0) => self.guard(HomeOutcome::InstallNetwork(version)),
             (Overlay::Password(then, field, _), 0) => HomeOutcome::Authorize { password: Secret(field.text), then },
             (Overlay::ChooseDisk(disks), i) if i < disks.len() => {
                 let (path, label) = disks[i].clone();
@@ -293,10 +300,23 @@ impl Home {
         self.overlay = Some(Overlay::ConfirmInstall(bundle));
     }
 
+    /// Offers to install `version`, which the update channel offers.
+    pub fn offer_network(&mut self, version: &str) {
+        self.choice = 1;
+        self.overlay = Some(Overlay::ConfirmNetwork(version.to_string()));
+    }
+
     /// Shows how far an install got.
     pub fn progress(&mut self, bundle: &str, line: &str, fraction: f32) {
         let head = fill(self.t(Msg::UpdateRunning), &[bundle]);
         self.overlay = Some(Overlay::Progress(Msg::ActionUpdate, format!("{head}\n{line}"), fraction.clamp(0.0, 1.0)));
+    }
+
+    /// Shows how far an install from the network got.
+    pub fn net_progress(&mut self, version: &str, line: &str, fraction: f32) {
+        let head = fill(self.t(Msg::UpdateNetRunning), &[version]);
+        self.overlay =
+            Some(Overlay::Progress(Msg::UpdateNetTitle, format!("{head}\n{line}"), fraction.clamp(0.0, 1.0)));
     }
 
     /// The result of an install: `Ok(summary)` or `Err(reason)`.
@@ -403,6 +423,12 @@ impl Home {
                 let q = fill(self.t(Msg::UpdateConfirm), &[&name]);
                 let b =
                     ui.message_box(self.t(Msg::ActionUpdate), &q, &[self.t(Msg::Yes), self.t(Msg::No)], self.choice);
+                b.into_iter().enumerate().map(|(i, r)| (r, HomeHit::Overlay(i))).collect()
+            }
+            Some(Overlay::ConfirmNetwork(version)) => {
+                let q = fill(self.t(Msg::UpdateNetConfirm), &[version]);
+                let b =
+                    ui.message_box(self.t(Msg::UpdateNetTitle), &q, &[self.t(Msg::Yes), self.t(Msg::No)], self.choice);
                 b.into_iter().enumerate().map(|(i, r)| (r, HomeHit::Overlay(i))).collect()
             }
             Some(Overlay::ChooseDisk(disks)) => {

@@ -18,6 +18,27 @@ fn reboot_and_power_off_ask_first_and_default_to_no() {
 }
 
 #[test]
+fn an_update_from_the_network_asks_first_and_behind_the_password() {
+    let mut h = Home::new(Lang::En, DeviceInfo::default());
+    h.offer_network("2.0.0");
+    assert_eq!(h.key(Key::Enter), HomeOutcome::Stay, "No is the default");
+    h.offer_network("2.0.0");
+    h.key(Key::Left);
+    assert_eq!(h.key(Key::Enter), HomeOutcome::InstallNetwork("2.0.0".into()));
+    h.guarded = true;
+    h.offer_network("2.0.0");
+    assert_eq!(h.click(HomeHit::Overlay(0)), HomeOutcome::Stay);
+    assert!(
+        matches!(h.overlay, Some(Overlay::Password(ref t, _, _)) if **t == HomeOutcome::InstallNetwork("2.0.0".into()))
+    );
+    h.net_progress("2.0.0", "fetched 40% (4.0 MiB/s, 12 s left)", 0.4);
+    assert_eq!(h.key(Key::Escape), HomeOutcome::Stay);
+    assert!(
+        matches!(h.overlay, Some(Overlay::Progress(_, ref t, _)) if t.starts_with("Downloading and installing 2.0.0"))
+    );
+}
+
+#[test]
 fn an_offered_update_asks_first_and_blocks_input_while_it_runs() {
     let mut h = Home::new(Lang::En, DeviceInfo::default());
     let b = std::path::PathBuf::from("/run/media/sda1/quill-2.0.0.qbundle");

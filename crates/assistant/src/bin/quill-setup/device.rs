@@ -28,6 +28,13 @@ pub fn with_found_server(w: assistant::Wizard) -> assistant::Wizard {
     }
 }
 
+/// The version the update channel offers this device, when `fwupdate
+/// watch` found one (its offer in /run/quill/net-offer.json).
+pub fn network_offer() -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read("/run/quill/net-offer.json").ok()?).ok()?;
+    (v.get("status")?.as_str()? == "available").then(|| v.get("version")?.as_str().map(str::to_string))?
+}
+
 /// VERSION from /etc/quill/release.
 pub fn firmware_version() -> String {
     bootid::Release::read(Path::new("/")).map(|r| r.version).unwrap_or_else(|| "?".into())

@@ -23,6 +23,13 @@ impl Runner {
         self.fwupdate(home, &args, &mut |home, line, fraction| home.progress(&name, line, fraction))
     }
 
+    /// Runs `fwupdate install --channel --yes`: what the update channel
+    /// offers, checked and installed as on the console.
+    pub fn install_network(&mut self, home: &mut Home, version: &str) -> Result<String, String> {
+        let args = ["install".into(), "--channel".into(), "--yes".into()];
+        self.fwupdate(home, &args, &mut |home, line, fraction| home.net_progress(version, line, fraction))
+    }
+
     /// Runs `fwupdate install-to-disk DEVICE --yes --settings copy|fresh`
     /// (the console's command: it erases, writes, reads back, then copies
     /// the settings), showing its progress.
@@ -67,12 +74,18 @@ impl Runner {
         self.draw_home(home);
         let mut end: Option<Progress> = None;
         let mut fraction = 0.0;
+        let mut said = String::new();
         if let Some(out) = child.stdout.take() {
             for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
                 let Some(p) = Progress::from_line(&line) else { continue };
                 if p.is_end() {
                     end = Some(p);
                     continue;
+                }
+                // Each step once on the console too, as `fwupdate` says it there.
+                if !p.message.is_empty() && p.message != said {
+                    said = p.message.clone();
+                    log(&format!("fwupdate: {said}"));
                 }
                 if !p.fraction.is_nan() && p.stage != Stage::Warning {
                     fraction = p.fraction;

@@ -198,6 +198,8 @@ impl Runner {
     pub fn home(&mut self, mut home: Home) -> HomeOutcome {
         let mut shown = false;
         let mut offered = updater::usb::offered_bundle(Path::new(updater::usb::RUN_DIR));
+        // The network's offer is shown once per version.
+        let mut net_offered: Option<String> = None;
         let mut shown_overlay = None;
         loop {
             let hits = self.draw_home(&home);
@@ -231,6 +233,13 @@ impl Runner {
                         if home.overlay.is_none() && offered.as_ref() != Some(&b) {
                             offered = Some(b.clone());
                             home.offer(b);
+                        }
+                    }
+                    if let Some(v) = crate::device::network_offer() {
+                        if home.overlay.is_none() && net_offered.as_ref() != Some(&v) {
+                            log(&format!("home screen: update {v} available from the network"));
+                            net_offered = Some(v.clone());
+                            home.offer_network(&v);
                         }
                     }
                     continue;
@@ -282,6 +291,10 @@ impl Runner {
                 },
                 HomeOutcome::Install(bundle) => {
                     let result = self.install(&mut home, &bundle);
+                    home.finished(result);
+                }
+                HomeOutcome::InstallNetwork(version) => {
+                    let result = self.install_network(&mut home, &version);
                     home.finished(result);
                 }
                 HomeOutcome::FindDisks => {
