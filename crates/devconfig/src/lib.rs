@@ -13,12 +13,14 @@ pub mod durable;
 
 mod calendar;
 mod discovery;
+mod window;
 pub use calendar::{civil, unix_time};
 pub use discovery::Discovery;
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+pub use window::Window;
 
 /// The schema this firmware writes.
 pub const SCHEMA: u32 = 1;
@@ -130,6 +132,13 @@ pub struct Update {
     /// so a fleet that powers on together does not ask at once.
     #[serde(default = "default_jitter_secs")]
     pub jitter_secs: u32,
+    /// Install an offered update without asking (inside `window`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub auto_install: bool,
+    /// The maintenance window for installs by themselves, `HH:MM-HH:MM`
+    /// local time; empty: any time.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub window: String,
     /// Fields this firmware does not know, kept as they are.
     #[serde(flatten)]
     pub other: toml::Table,
@@ -142,6 +151,8 @@ impl Default for Update {
             channel: default_channel(),
             check_hours: default_check_hours(),
             jitter_secs: default_jitter_secs(),
+            auto_install: false,
+            window: String::new(),
             other: toml::Table::new(),
         }
     }

@@ -229,6 +229,59 @@ fn say(line: &str) {
     let _ = std::io::stdout().lock().write_all(format!("quill: {line}\n").as_bytes());
 }
 
+enum AutoInstall {
+    /// Outside the maintenance window: look again in this many seconds.
+    Wait(u64),
+    Done,
+    Failed,
+}
+
+/// Minutes after local midnight now.
+fn local_minute() -> u32 {
+    // SAFETY: time(NULL) and localtime_r into a zeroed struct tm it fills.
+    unsafe {
+        let t = libc::time(std::ptr::null_mut());
+        let mut tm: libc::tm = std::mem::zeroed();
+        libc::localtime_r(&t, &mut tm);
+        (tm.tm_hour * 60 + tm.tm_min) as u32
+    }
+}
+
+/// `[update] auto_install`: installs `version` now when inside the
+/// maintenance window (or when none is set), with the same checks as
+/// `fwupdate install --channel --yes`. It starts at the next reboot: the
+/// device is never restarted under its user.
+fn auto_install(args: &DeviceArgs, s: &devconfig::Settings, version: &str, source: &Source) -> AutoInstall {
+    let window = match devconfig::Window::parse(&s.update.window) {
+        Ok(w) => w,
+        Err(e) => {
+            say(&format!("no automatic install: {e}"));
+            return AutoInstall::Failed;
+        }
+    };
+    if let Some(w) = window {
+        let wait = w.until_open(local_minute());
+        if wait > 0 {
+            say(&format!(
+                "update {version} will install by itself in the maintenance window {} (in {wait} min)",
+                s.update.window
+            ));
+            return AutoInstall::Wait(u64::from(wait) * 60);
+        }
+    }
+    say(&format!("installing update {version} by itself (settings [update] auto_install)"));
+    match crate::cli_device::install_from(args, source, true, false, crate::report::Format::Human) {
+        Ok(_) => {
+            say(&format!("update {version} installed by itself; it starts at the next restart"));
+            AutoInstall::Done
+        }
+        Err(f) => {
+            say(&format!("automatic install of {version} failed: {}", f.message));
+            AutoInstall::Failed
+        }
+    }
+}
+
 /// Where the home screen finds the network's offer.
 const OFFER_FILE: &str = "run/quill/net-offer.json";
 
@@ -237,14 +290,22 @@ const OFFER_FILE: &str = "run/quill/net-offer.json";
 /// set; says on the console when an update becomes available and keeps the
 /// offer in /run/quill/net-offer.json. A failed check is tried again after
 /// 15 s, then after growing pauses up to 30 min.
-pub fn watch(args: &DeviceArgs) -> Result<(), Failure> {
+pub fn watch(args: &DeviceArgs, once: bool) -> Result<(), Failure> {
     let mut announced: Option<(String, u64)> = None;
     let mut announced_repo: Option<String> = None;
+    // What this service installed by itself (it starts at the next boot;
+    // until then the channel still offers it).
+    let mut installed: Option<String> = None;
     let mut failures = 0u32;
     let mut first = true;
     loop {
         let s = settings(args);
         let Some((repo, from)) = repository(args, &s) else {
+            if once {
+                return Err(Failure::error(
+                    "no update repository is set (settings [update] repository, or DHCP option 43)",
+                ));
+            }
             std::thread::sleep(std::time::Duration::from_secs(60));
             continue;
         };
@@ -252,12 +313,12 @@ pub fn watch(args: &DeviceArgs) -> Result<(), Failure> {
             say(&format!("update repository {repo} (from {from})"));
             announced_repo = Some(repo.clone());
         }
-        if first {
+        if first && !once {
             first = false;
             std::thread::sleep(std::time::Duration::from_secs(random_below(u64::from(s.update.jitter_secs) + 1)));
         }
         let pause = match check(args, None, None) {
-            Ok((offer, _)) => {
+            Ok((offer, source)) => {
                 failures = 0;
                 if let Ok(json) = serde_json::to_vec(&offer) {
                     let path = args.root.join(OFFER_FILE);
@@ -274,7 +335,22 @@ pub fn watch(args: &DeviceArgs) -> Result<(), Failure> {
                     }
                 }
                 let hours = u64::from(s.update.check_hours.max(1)) * 3600;
-                hours - hours / 10 + random_below(hours / 5 + 1)
+                let pause = hours - hours / 10 + random_below(hours / 5 + 1);
+                match (&offer, source) {
+                    (Offer::Available { version, .. }, Some(src))
+                        if s.update.auto_install && installed.as_ref() != Some(version) =>
+                    {
+                        match auto_install(args, &s, version, &src) {
+                            AutoInstall::Wait(secs) => pause.min(secs),
+                            AutoInstall::Done => {
+                                installed = Some(version.clone());
+                                pause
+                            }
+                            AutoInstall::Failed => pause.min(1800),
+                        }
+                    }
+                    _ => pause,
+                }
             }
             Err(f) => {
                 failures += 1;
@@ -283,6 +359,9 @@ pub fn watch(args: &DeviceArgs) -> Result<(), Failure> {
                 secs
             }
         };
+        if once {
+            return Ok(());
+        }
         std::thread::sleep(std::time::Duration::from_secs(pause));
     }
 }

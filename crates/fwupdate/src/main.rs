@@ -68,7 +68,11 @@ enum Cmd {
     },
     /// Run by init: check the update channel at boot and every few hours, say when an update is available.
     #[command(hide = true)]
-    Watch,
+    Watch {
+        /// One check (no waiting first), then exit (tests, scripts).
+        #[arg(long, hide = true)]
+        once: bool,
+    },
     /// Keep a static update repository (bundles, manifests, signed channel indexes) for any web server or CDN.
     #[command(subcommand)]
     Repo(cli_repo::RepoCmd),
@@ -139,7 +143,7 @@ fn main() {
         Cmd::Bundle(b) => bundle_cmd::run(*b),
         Cmd::Repo(r) => cli_repo::run(r),
         Cmd::Check { repo, channel, json } => cli_net::run_check(&cli.device, repo, channel, json),
-        Cmd::Watch => cli_net::watch(&cli.device),
+        Cmd::Watch { once } => cli_net::watch(&cli.device, once),
         Cmd::Keygen { out, name } => keygen(&out, &name),
         Cmd::Device(d) => cli_device::run(d, &cli.device),
         Cmd::Usb { auto, dir } => cli_usb::run(&cli.device, &dir, auto),

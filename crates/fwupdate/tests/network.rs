@@ -297,3 +297,43 @@ fn without_a_repository_in_the_settings_dhcp_option_43_names_it() {
     let o = with_root(&["check"]);
     assert!(o.status.success() && text(&o).contains("update 2.0.0 available"), "{}", text(&o));
 }
+
+#[test]
+fn auto_install_waits_for_its_window_then_installs_by_itself() {
+    let s = Setup::new();
+    let srv = Server::start(&s.repo, Faults::default()).unwrap();
+    let data = s.t.path().join("data");
+    let write = |window: &str| {
+        let text = format!(
+            "schema = 1\nsetup_done = true\n[update]\nrepository = \"{}\"\njitter_secs = 0\nauto_install = true\nwindow = \"{window}\"\n",
+            srv.url
+        );
+        std::fs::write(data.join(devconfig::FILE_NAME), text).unwrap();
+    };
+    // A window that opened a minute from now (local time): not yet.
+    let now = {
+        // SAFETY: time(NULL) and localtime_r into a zeroed struct tm.
+        let tm = unsafe {
+            let t = libc::time(std::ptr::null_mut());
+            let mut tm: libc::tm = std::mem::zeroed();
+            libc::localtime_r(&t, &mut tm);
+            tm
+        };
+        (tm.tm_hour * 60 + tm.tm_min) as u32
+    };
+    let hm = |m: u32| format!("{:02}:{:02}", (m / 60) % 24, m % 60);
+    write(&format!("{}-{}", hm(now + 2), hm(now + 60)));
+    let o = s.device(&["watch", "--once"]);
+    let out = text(&o);
+    assert!(out.contains("will install by itself in the maintenance window"), "{out}");
+    assert!(!s.status().contains("next boot: B"), "nothing installed outside the window");
+    write("not a window");
+    let out = text(&s.device(&["watch", "--once"]));
+    assert!(out.contains("no automatic install") && out.contains("HH:MM-HH:MM"), "{out}");
+    // Any time: installed, the running slot untouched until a restart.
+    write("");
+    let out = text(&s.device(&["watch", "--once"]));
+    assert!(out.contains("update 2.0.0 installed by itself; it starts at the next restart"), "{out}");
+    let st = s.status();
+    assert!(st.contains("next boot: B") && st.contains("2.0.0"), "{st}");
+}
