@@ -39,6 +39,12 @@ pub enum Offer {
         version: String,
         sequence: u64,
     },
+    /// Installed already into the slot that boots next; it starts at the
+    /// next restart.
+    Installed {
+        version: String,
+        sequence: u64,
+    },
     /// The roll-out has not reached this device's seed yet.
     NotYet {
         version: String,
@@ -57,6 +63,9 @@ impl Offer {
             ),
             Offer::UpToDate { version, .. } => format!("up to date: the channel offers {version}, {running} runs"),
             Offer::Paused { version, .. } => format!("the channel's roll-out of {version} is paused; nothing to do"),
+            Offer::Installed { version, .. } => {
+                format!("{version} is installed already and starts at the next restart; nothing to do")
+            }
             Offer::NotYet { version, seed, max_seed, .. } => format!(
                 "{version} is rolling out to seeds below {max_seed}; this device's seed is {seed}: not yet"
             ),
@@ -155,6 +164,14 @@ pub fn check(
     }
     if index.paused {
         return Ok((Offer::Paused { version, sequence }, None));
+    }
+    // Installed already (by the screen, the console or this service) and
+    // waiting for a restart: nothing to fetch or offer again.
+    if let Ok(st) = up.status() {
+        let next = st.slots.iter().find(|s| s.slot == st.next_boot);
+        if st.next_boot != st.booted && next.and_then(|s| s.version.as_deref()) == Some(index.version.as_str()) {
+            return Ok((Offer::Installed { version, sequence }, None));
+        }
     }
     let (_, seed) = identity(args);
     if !index.offers_to(seed) {
@@ -293,9 +310,6 @@ const OFFER_FILE: &str = "run/quill/net-offer.json";
 pub fn watch(args: &DeviceArgs, once: bool) -> Result<(), Failure> {
     let mut announced: Option<(String, u64)> = None;
     let mut announced_repo: Option<String> = None;
-    // What this service installed by itself (it starts at the next boot;
-    // until then the channel still offers it).
-    let mut installed: Option<String> = None;
     let mut failures = 0u32;
     let mut first = true;
     loop {
@@ -337,15 +351,11 @@ pub fn watch(args: &DeviceArgs, once: bool) -> Result<(), Failure> {
                 let hours = u64::from(s.update.check_hours.max(1)) * 3600;
                 let pause = hours - hours / 10 + random_below(hours / 5 + 1);
                 match (&offer, source) {
-                    (Offer::Available { version, .. }, Some(src))
-                        if s.update.auto_install && installed.as_ref() != Some(version) =>
-                    {
+                    // Once installed, the check says so (Offer::Installed).
+                    (Offer::Available { version, .. }, Some(src)) if s.update.auto_install => {
                         match auto_install(args, &s, version, &src) {
                             AutoInstall::Wait(secs) => pause.min(secs),
-                            AutoInstall::Done => {
-                                installed = Some(version.clone());
-                                pause
-                            }
+                            AutoInstall::Done => pause,
                             AutoInstall::Failed => pause.min(1800),
                         }
                     }

@@ -336,4 +336,9 @@ fn auto_install_waits_for_its_window_then_installs_by_itself() {
     assert!(out.contains("update 2.0.0 installed by itself; it starts at the next restart"), "{out}");
     let st = s.status();
     assert!(st.contains("next boot: B") && st.contains("2.0.0"), "{st}");
+    // Installed and waiting for a restart: neither offered nor installed again.
+    let out = text(&s.device(&["watch", "--once"]));
+    assert!(!out.contains("installing update"), "{out}");
+    let out = text(&s.device(&["check"]));
+    assert!(out.contains("2.0.0 is installed already and starts at the next restart"), "{out}");
 }
