@@ -65,8 +65,9 @@ pub struct Config {
     /// Sticks on the machine's own USB controller instead of a qemu-xhci.
     pub own_usb: bool,
     /// User-mode network only: (guest address:port, host address:port)
-    /// pairs the guest reaches through QEMU (`guestfwd`); with restrict=on
-    /// these are the only places it can reach.
+    /// pairs the guest reaches through QEMU (`guestfwd`, one host `socat`
+    /// per connection); with restrict=on these are the only places it can
+    /// reach.
     pub guestfwd: Vec<(String, String)>,
     pub disk: PathBuf,
     pub bus: DiskBus,
@@ -250,8 +251,11 @@ impl Config {
                 Some(tap) => format!("tap,id=net0,ifname={tap},script=no,downscript=no"),
                 None => {
                     let mut n = String::from("user,id=net0,restrict=on");
+                    // One socat per guest connection (`cmd:`): a `tcp:`
+                    // chardev is one connection for QEMU's whole life, and
+                    // is gone once the server closes it.
                     for (guest, host) in &self.guestfwd {
-                        n.push_str(&format!(",guestfwd=tcp:{guest}-tcp:{host}"));
+                        n.push_str(&format!(",guestfwd=tcp:{guest}-cmd:socat - TCP:{host}"));
                     }
                     n
                 }

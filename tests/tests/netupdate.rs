@@ -119,3 +119,90 @@ fn a_device_updates_itself_from_a_static_repository_behind_nginx() {
     })();
     or_log("netupdate-proven", &vm, r);
 }
+
+/// "N of M chunks are on this device already" from an install's output.
+fn chunks_on_device(out: &str) -> Option<u64> {
+    let line = out.lines().find(|l| l.contains("chunks are on this device already"))?;
+    let before = line.split(" of ").next()?;
+    before.split_whitespace().last()?.parse().ok()
+}
+
+/// A download from the test's own fault server (testkit::http, through the
+/// same guestfwd) whose first long response is cut: the device resumes
+/// with a Range request where it broke. Then the power is cut while the
+/// download trickles on; after the reboot the install starts again from
+/// the chunks already verified in the target slot and finishes.
+#[test]
+#[ignore = "needs the image and its bundles: run with `cargo xtask test`"]
+fn a_cut_connection_and_a_power_cut_mid_download_resume() {
+    let t = Target::main();
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    let v2 = t.bundle("2.0.0");
+    publish(&repo, &t, "2.0.0", &v2, 1, channel::SEEDS, false);
+    const MIB: u64 = 1 << 20;
+    let faults = testkit::http::Faults {
+        cut_once_after: Some(MIB),
+        trickle: Some((32 * 1024, Duration::from_millis(20))),
+        ..Default::default()
+    };
+    let srv = testkit::http::Server::start(&repo, faults).unwrap();
+    let port = srv.url.rsplit(':').next().unwrap().to_string();
+    let bundle = format!("/bundles/quill-{}-2.0.0.qbundle", t.board);
+
+    let disk = TestDisk::new().unwrap();
+    let mut settings = devconfig::Settings { setup_done: true, ..devconfig::Settings::default() };
+    settings.update.repository = REPO_URL.into();
+    settings.update.jitter_secs = 3600;
+    quill_e2e::write_settings(&disk.path, &settings).unwrap();
+    let mut cfg = disk.vm_config().unwrap();
+    cfg.guestfwd = vec![("10.0.2.100:80".into(), format!("127.0.0.1:{port}"))];
+
+    let mut vm = quill_qemu::Vm::start(&cfg).unwrap();
+    let mut first_reused = 0;
+    let r = (|| -> anyhow::Result<()> {
+        boot_ready(&mut vm, 'a', "0.1.0")?;
+        vm.wait_seen("quill: network eth0 up", STEP)?;
+        vm.type_serial("fwupdate install --channel --yes\n")?;
+        let plan = vm.wait_for("chunks are on this device already", STEP)?;
+        first_reused = chunks_on_device(&plan).unwrap_or(0);
+        // The cut, then 2 MiB more of the resumed download: pull the plug.
+        let deadline = std::time::Instant::now() + STEP;
+        loop {
+            let log: Vec<_> = srv.log().into_iter().filter(|l| l.path == bundle).collect();
+            let cut = log.iter().any(|l| l.body_bytes == MIB);
+            if cut && srv.bytes_sent(&bundle) >= 3 * MIB {
+                break;
+            }
+            anyhow::ensure!(std::time::Instant::now() < deadline, "the download did not get far: {log:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        anyhow::ensure!(!vm.transcript().contains("installed 2.0.0"), "the install ended before the power cut");
+        vm.pull_plug()
+    })();
+    or_log("netupdate-cut", &vm, r);
+    drop(vm);
+    let log: Vec<_> = srv.log().into_iter().filter(|l| l.path == bundle).collect();
+    let cut = log.iter().position(|l| l.body_bytes == MIB).expect("a cut response");
+    let resumed_at = log[cut].range_start.unwrap_or(0) + MIB;
+    assert!(
+        log[cut + 1..].iter().any(|l| l.range_start == Some(resumed_at)),
+        "the cut request resumed where it broke: {log:?}"
+    );
+
+    let mut vm = quill_qemu::Vm::start(&cfg).unwrap();
+    let r = (|| -> anyhow::Result<()> {
+        boot_ready(&mut vm, 'a', "0.1.0")?;
+        vm.wait_seen("quill: network eth0 up", STEP)?;
+        let out = sh(&mut vm, "fwupdate install --channel --yes")?;
+        anyhow::ensure!(out.contains("installed 2.0.0 into slot B") && out.contains("end-42-0"), "{out}");
+        let again = chunks_on_device(&out).unwrap_or(0);
+        anyhow::ensure!(
+            again > first_reused,
+            "chunks written before the power cut are used: {first_reused} then {again}"
+        );
+        eprintln!("netupdate: chunks on the device {first_reused} before the power cut, {again} after");
+        poweroff(&mut vm)
+    })();
+    or_log("netupdate-after-cut", &vm, r);
+}

@@ -18,6 +18,9 @@ pub struct Faults {
     /// The first response whose body reaches this many bytes is cut there
     /// (the connection closes); later ones are whole.
     pub cut_once_at: Option<u64>,
+    /// The first response whose body is longer than this many bytes is
+    /// cut after them (wherever in the file it starts).
+    pub cut_once_after: Option<u64>,
     /// Like `cut_once_at`, but the connection stays open and silent.
     pub stall_once_at: Option<u64>,
     /// Range requests are answered 200 with the whole file.
@@ -180,7 +183,8 @@ impl Shared {
         };
         // Only a response that goes past the point is cut (or stalled) there.
         let past = |at: &u64| start < *at && *at < end;
-        let cut = self.faults.cut_once_at.filter(|at| past(at) && !self.cut_done.load(Ordering::SeqCst));
+        let relative = self.faults.cut_once_after.filter(|n| *n < body.len() as u64).map(|n| start + n);
+        let cut = self.faults.cut_once_at.or(relative).filter(|at| past(at) && !self.cut_done.load(Ordering::SeqCst));
         let stall = self.faults.stall_once_at.filter(|at| past(at) && !self.stall_done.load(Ordering::SeqCst));
         let limit = cut.or(stall).map(|c| c.saturating_sub(start).min(body.len() as u64) as usize);
         let to_send = &body[..limit.unwrap_or(body.len())];
