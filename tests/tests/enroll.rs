@@ -18,7 +18,10 @@ fn scan(lab: &Lab, expected: bool) -> anyhow::Result<Vec<discovery::Found>> {
     let found = lab.run_inside(move || -> Result<Vec<discovery::Found>, String> {
         let daemon = mdns_sd::ServiceDaemon::new().map_err(|e| e.to_string())?;
         let wait = if expected { STEP } else { Duration::from_secs(3) };
-        let r = discovery::scan(&daemon, wait, &|f| expected && !f.is_empty());
+        // Expected: until it answers with its lease's address.
+        let lab_v4 =
+            |f: &[discovery::Found]| f.iter().any(|d| d.ip.iter().any(|i| i.to_string().starts_with("10.77.0.")));
+        let r = discovery::scan(&daemon, wait, &|f| expected && lab_v4(f));
         let _ = daemon.shutdown();
         r
     })?;

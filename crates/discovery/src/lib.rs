@@ -27,6 +27,10 @@ pub struct Announcement {
     pub firmware: String,
     pub slot: String,
     pub enrolled: bool,
+    /// The addresses the network gave (not in the TXT record; a change
+    /// makes the announcer announce again, so browsers get them at once
+    /// rather than at the responder's next interface scan).
+    pub addresses: Vec<String>,
 }
 
 impl Announcement {
@@ -65,6 +69,11 @@ impl Announcement {
             enroll::state(&enroll::Store::new(data)),
             enroll::State::Enrolled { .. } | enroll::State::RenewalFailed { .. }
         );
+        let mut addresses: Vec<String> = net::status::leases(&root.join(net::status::RUN_DIR.trim_start_matches('/')))
+            .iter()
+            .map(|l| format!("{}/{}", l.ip, l.prefix))
+            .collect();
+        addresses.sort();
         Some(Announcement {
             unit_id,
             hostname,
@@ -72,6 +81,7 @@ impl Announcement {
             firmware: release.map(|r| r.version).unwrap_or_default(),
             slot,
             enrolled,
+            addresses,
         })
     }
 }
@@ -196,6 +206,7 @@ mod tests {
             firmware: "2.0.0".into(),
             slot: "b".into(),
             enrolled: true,
+            addresses: vec!["10.77.0.58/24".into()],
         };
         assert_eq!(a.mac(), "52:54:00:12:34:56");
         let txt = a.txt();
