@@ -57,9 +57,15 @@ fn announce(data: &std::path::Path, root: &std::path::Path) -> Result<(), String
         let on = store.load().map(|(s, _)| s.discovery.announce).unwrap_or(true);
         let want = if on { Announcement::read(root, data) } else { None };
         if want.as_ref() != current.as_ref().map(|(a, _)| a) {
-            if let Some((_, name)) = current.take() {
-                // A goodbye (TTL 0), so browsers drop the device at once.
-                let _ = daemon.unregister(&name).map(|rx| rx.recv_timeout(Duration::from_secs(2)));
+            // A change is announced by registering again (mdns-sd updates
+            // the record in place); only switching off unregisters, with a
+            // goodbye (TTL 0) so browsers drop the device at once. An
+            // unregister followed at once by a register raced with the
+            // browsers' 1 s removal of goodbye records (RFC 6762 §10.1).
+            if want.is_none() {
+                if let Some((_, name)) = current.take() {
+                    let _ = daemon.unregister(&name).map(|rx| rx.recv_timeout(Duration::from_secs(2)));
+                }
             }
             match &want {
                 Some(a) => match discovery::announce(&daemon, a) {
