@@ -70,10 +70,15 @@ fn announce(data: &std::path::Path, root: &std::path::Path) -> Result<(), String
             match &want {
                 Some(a) => match discovery::announce(&daemon, a) {
                     Ok(name) => {
-                        println!(
-                            "quill: discovery announces {name} (firmware {}, enrolled {})",
-                            a.firmware, a.enrolled
-                        );
+                        // Said when what the record says changes; a new
+                        // address is announced quietly (the console is
+                        // also a shell).
+                        if current.as_ref().map(|(c, _)| c.txt()) != Some(a.txt()) {
+                            println!(
+                                "quill: discovery announces {name} (firmware {}, enrolled {})",
+                                a.firmware, a.enrolled
+                            );
+                        }
                         current = Some((a.clone(), name));
                     }
                     Err(e) => println!("quill: discovery: {e}"),
