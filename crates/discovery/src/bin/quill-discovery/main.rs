@@ -74,9 +74,12 @@ fn announce(data: &std::path::Path, root: &std::path::Path) -> Result<(), String
                         // address is announced quietly (the console is
                         // also a shell).
                         if current.as_ref().map(|(c, _)| c.txt()) != Some(a.txt()) {
+                            let instance = name.strip_suffix(&format!(".{}", discovery::SERVICE)).unwrap_or(&name);
                             println!(
-                                "quill: discovery announces {name} (firmware {}, enrolled {})",
-                                a.firmware, a.enrolled
+                                "quill: discovery announces {instance} as {} (firmware {}, enrolled {})",
+                                discovery::SERVICE,
+                                a.firmware,
+                                a.enrolled
                             );
                         }
                         current = Some((a.clone(), name));
