@@ -180,7 +180,7 @@ impl Enrollment {
 
 /// Renews the certificate with a new key; on failure the reason is stored
 /// (the current certificate stays) and returned.
-pub fn renew(store: &Store, device: &Device, now: i64) -> Result<Enrollment, Error> {
+pub fn renew(store: &Store, now: i64) -> Result<Enrollment, Error> {
     let mut e = store.load()?.ok_or(Error::NotEnrolled)?;
     let attempt = (|| {
         let trust = e.trust()?;
@@ -189,7 +189,6 @@ pub fn renew(store: &Store, device: &Device, now: i64) -> Result<Enrollment, Err
         let csr = est::csr(&key, &e.unit_id, &e.unit_id)?;
         let certs = server.simplereenroll(&csr, &e.identity()?, &e.unit_id)?;
         let (chain, info) = pick_leaf(&key, &certs)?;
-        let _ = device;
         Ok::<_, Error>((key, chain, info))
     })();
     match attempt {

@@ -108,7 +108,7 @@ fn renewal_takes_a_new_key_and_a_failure_keeps_the_certificate() {
     let store = Store::new(t.path());
     let first = enroll::enroll(&store, &device(), &address(&s), &s.fingerprint, "otp", 1000).unwrap();
     assert_eq!(first.renew_at(), first.not_before + (first.not_after - first.not_before) * 2 / 3);
-    let renewed = enroll::renew(&store, &device(), 2000).unwrap();
+    let renewed = enroll::renew(&store, 2000).unwrap();
     assert_ne!(renewed.key, first.key, "a new key");
     assert_ne!(renewed.certs, first.certs);
     assert_eq!(renewed.enrolled_at, 2000);
@@ -119,7 +119,7 @@ fn renewal_takes_a_new_key_and_a_failure_keeps_the_certificate() {
     enroll::hello(&store, &device()).unwrap();
 
     s.set_reenroll_fails(Some(503));
-    let e = enroll::renew(&store, &device(), 3000).unwrap_err();
+    let e = enroll::renew(&store, 3000).unwrap_err();
     assert!(matches!(e, Error::Server { status: 503, .. }), "{e:?}");
     let kept = store.load().unwrap().unwrap();
     assert_eq!(kept.certs, renewed.certs, "the current certificate stays");
@@ -130,7 +130,7 @@ fn renewal_takes_a_new_key_and_a_failure_keeps_the_certificate() {
     }
     enroll::hello(&store, &device()).unwrap();
     s.set_reenroll_fails(None);
-    enroll::renew(&store, &device(), 4000).unwrap();
+    enroll::renew(&store, 4000).unwrap();
     assert!(matches!(enroll::state(&store), State::Enrolled { .. }), "success clears the failure");
 }
 
@@ -157,7 +157,7 @@ fn an_unreadable_enrollment_is_reported_and_no_call_is_made() {
     std::fs::write(store.path(), b"{ torn").unwrap();
     assert!(matches!(enroll::state(&store), State::Unreadable(_)));
     assert!(matches!(enroll::hello(&store, &device()), Err(Error::Store(_))));
-    assert!(matches!(enroll::renew(&store, &device(), 1), Err(Error::Store(_))));
+    assert!(matches!(enroll::renew(&store, 1), Err(Error::Store(_))));
     assert_eq!(enroll::hello(&Store::new(&t.path().join("none")), &device()), Err(Error::NotEnrolled));
 }
 

@@ -139,30 +139,28 @@ pub fn take_relinked(dir: &Path, iface: &str) -> bool {
     std::fs::remove_file(dir.join(format!("{iface}.relinked"))).is_ok()
 }
 
-/// Every interface the daemon knows (it writes `.link` for each).
+/// The interface names that have a `NAME.SUFFIX` file in `dir`, sorted.
+fn names_with(dir: &Path, suffix: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.strip_suffix(suffix).map(str::to_string))
+        .collect();
+    names.sort();
+    names
+}
+
 /// Every applied lease or static address, by interface name: what the
 /// network gave (DHCP option 43 for the management server and the update
 /// repository, search domains).
 pub fn leases(dir: &Path) -> Vec<Applied> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.strip_suffix(".lease").map(str::to_string))
-        .collect();
-    names.sort();
-    names.iter().filter_map(|n| read_applied(dir, n)).collect()
+    names_with(dir, ".lease").iter().filter_map(|n| read_applied(dir, n)).collect()
 }
 
+/// Every interface the daemon knows (it writes `.link` for each).
 pub fn read_all(dir: &Path) -> Vec<Interface> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.strip_suffix(".link").map(str::to_string))
-        .collect();
-    names.sort();
-    names
+    names_with(dir, ".link")
         .into_iter()
         .map(|name| {
             let link = std::fs::read_to_string(link_path(dir, &name)).is_ok_and(|s| s.trim() == "up");

@@ -195,7 +195,7 @@ fn cmd_renew(cli: &Cli, if_due: bool) -> Result<(), Error> {
         println!("renewal not due before {}", enroll::date(e.renew_at()));
         return Ok(());
     }
-    let e = enroll::renew(&store, &device(cli)?, now())?;
+    let e = enroll::renew(&store, now())?;
     println!("renewed: enrolled to {} until {}", e.address, enroll::date(e.not_after));
     Ok(())
 }
@@ -208,7 +208,7 @@ fn cmd_watch(cli: &Cli) -> Result<(), Error> {
     let mut retry = Duration::from_secs(600);
     loop {
         let wait = match store.load() {
-            Ok(Some(e)) if now() >= e.renew_at() => match device(cli).and_then(|d| enroll::renew(&store, &d, now())) {
+            Ok(Some(e)) if now() >= e.renew_at() => match enroll::renew(&store, now()) {
                 Ok(e) => {
                     println!("quill: enrollment renewed until {}", enroll::date(e.not_after));
                     retry = Duration::from_secs(600);
@@ -228,8 +228,6 @@ fn cmd_watch(cli: &Cli) -> Result<(), Error> {
                 Duration::from_secs(3600)
             }
         };
-        // Woken early by SIGUSR1? Not needed: a new enrollment starts fresh
-        // and is due in two thirds of its validity.
         std::thread::sleep(wait);
     }
 }
