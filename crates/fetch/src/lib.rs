@@ -38,6 +38,8 @@ pub enum Error {
     Deadline { url: String, secs: u64 },
     #[error("the proxy {0:?} is not a usable proxy URL (http://host:port)")]
     Proxy(String),
+    #[error("{what}: {why}")]
+    Certificate { what: String, why: String },
 }
 
 /// Who is asking, and how patiently.
@@ -60,6 +62,9 @@ pub struct Options {
     pub stream_deadline: Duration,
     /// Resumes a stream may need before it gives up.
     pub max_resumes: u32,
+    /// CA certificates (PEM) trusted for HTTPS besides the public roots:
+    /// a fleet's own CA for an internal server. `(where it came from, text)`.
+    pub extra_roots: Vec<(String, String)>,
 }
 
 impl Default for Options {
@@ -75,6 +80,7 @@ impl Default for Options {
             request_deadline: Duration::from_secs(60),
             stream_deadline: Duration::from_secs(3600),
             max_resumes: 20,
+            extra_roots: Vec::new(),
         }
     }
 }
@@ -126,6 +132,9 @@ impl Client {
             .timeout_write(opts.stall_timeout)
             .redirects(5)
             .user_agent(&format!("quill-fwupdate/{} ({})", opts.version, opts.board));
+        if !opts.extra_roots.is_empty() {
+            b = b.tls_config(tls_config(&opts.extra_roots)?);
+        }
         if !opts.proxy.is_empty() {
             check_url(&opts.proxy).map_err(|_| Error::Proxy(opts.proxy.clone()))?;
             b = b.proxy(ureq::Proxy::new(&opts.proxy).map_err(|_| Error::Proxy(opts.proxy.clone()))?);
@@ -151,7 +160,12 @@ impl Client {
     fn call(&self, req: ureq::Request, url: &str) -> Result<ureq::Response, Error> {
         req.call().map_err(|e| match e {
             ureq::Error::Status(status, _) => Error::Status { url: redact(url), status },
-            ureq::Error::Transport(t) => Error::Transport { url: redact(url), why: transport_why(&t) },
+            ureq::Error::Transport(t) => {
+                // ureq's text starts with the URL, which Error says already.
+                let why = transport_why(&t);
+                let why = why.strip_prefix(&format!("{url}: ")).map(str::to_string).unwrap_or(why);
+                Error::Transport { url: redact(url), why }
+            }
         })
     }
 
@@ -224,10 +238,39 @@ impl Read for Ranges<'_> {
     }
 }
 
+/// The public roots ureq trusts by default, and `extra` (each file's
+/// certificates; a file without one, or a certificate rustls cannot use,
+/// is an error naming the file, never skipped in silence).
+fn tls_config(extra: &[(String, String)]) -> Result<std::sync::Arc<rustls::ClientConfig>, Error> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    for (what, pem) in extra {
+        let bad = |why: String| Error::Certificate { what: what.clone(), why };
+        let certs: Vec<CertificateDer> = CertificateDer::pem_slice_iter(pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .map_err(|e| bad(format!("not PEM ({e:?}); fix or remove the file")))?;
+        if certs.is_empty() {
+            return Err(bad("holds no \"BEGIN CERTIFICATE\" block; fix or remove the file".into()));
+        }
+        for c in certs {
+            roots.add(c).map_err(|e| bad(format!("not a usable CA certificate ({e}); fix or remove the file")))?;
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Certificate { what: "TLS".into(), why: e.to_string() })?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(std::sync::Arc::new(config))
+}
+
 fn transport_why(t: &ureq::Transport) -> String {
     let s = t.to_string();
     if s.contains("redirect") {
         format!("{s} (a redirect loop?)")
+    } else if s.contains("UnknownIssuer") || s.contains("invalid peer certificate") {
+        format!("{s}: the server's certificate is not from a CA this device trusts; put your CA's certificate (PEM) in the update CA folder (/data/quill/ca-certificates)")
     } else {
         s
     }

@@ -89,9 +89,35 @@ fn client(args: &DeviceArgs, dev: &Device, proxy: &str) -> Result<fetch::Client,
         unit_id: unit,
         version: dev.running_version.clone(),
         board: dev.board.clone(),
+        extra_roots: update_cas(&args.data.join(CA_DIR))?,
         ..fetch::Options::default()
     };
     fetch::Client::new(opts).map_err(Failure::error)
+}
+
+/// The folder in DATA whose `*.pem` files are CA certificates trusted for
+/// HTTPS repositories besides the public roots (a fleet's internal CA).
+pub const CA_DIR: &str = "ca-certificates";
+
+/// The `*.pem` files of `dir` (none when it does not exist). A file that
+/// cannot be read is an error: the trust the admin asked for is not
+/// dropped in silence.
+fn update_cas(dir: &std::path::Path) -> Result<Vec<(String, String)>, Failure> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(e) => return Err(Failure::error(format!("{}: {e}", dir.display()))),
+    };
+    let mut files: Vec<_> =
+        entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "pem")).collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).map_err(|e| Failure::error(format!("{}: {e}", p.display())))?;
+            Ok((p.display().to_string(), text))
+        })
+        .collect()
 }
 
 fn settings(args: &DeviceArgs) -> devconfig::Settings {

@@ -342,3 +342,30 @@ fn auto_install_waits_for_its_window_then_installs_by_itself() {
     let out = text(&s.device(&["check"]));
     assert!(out.contains("2.0.0 is installed already and starts at the next restart"), "{out}");
 }
+
+#[test]
+fn https_from_a_server_of_the_fleets_own_ca_once_its_certificate_is_in_data() {
+    let s = Setup::new();
+    let ca = testkit::tls::TestCa::new(&["127.0.0.1", "localhost"]).unwrap();
+    let web = testkit::nginx::Nginx::serve_tls(&s.repo, &ca.cert_pem, &ca.key_pem).unwrap();
+    let url = format!("https://127.0.0.1:{}/", web.port);
+
+    // Not trusted yet: refused with what to do, nothing installed.
+    let o = s.device(&["install", "--channel", "--repo", &url, "--yes"]);
+    assert!(!o.status.success() && text(&o).contains("ca-certificates"), "{}", text(&o));
+    assert!(s.status().contains("next boot: A"), "{}", s.status());
+
+    // A file that is not a certificate is named, not skipped.
+    let cas = s.t.path().join("data/ca-certificates");
+    std::fs::create_dir_all(&cas).unwrap();
+    std::fs::write(cas.join("broken.pem"), "not a certificate\n").unwrap();
+    let o = s.device(&["check", "--repo", &url]);
+    assert!(!o.status.success() && text(&o).contains("broken.pem"), "{}", text(&o));
+
+    std::fs::write(cas.join("broken.pem"), &ca.ca_pem).unwrap();
+    let o = s.device(&["install", "--channel", "--repo", &url, "--yes"]);
+    let out = text(&o);
+    assert!(o.status.success() && out.contains("installed 2.0.0 into slot B"), "{out}");
+    assert!(web.access_log().contains("/bundles/quill-x86-ud-2.0.0.qbundle"), "{}", web.access_log());
+    assert!(s.status().contains("next boot: B"), "{}", s.status());
+}

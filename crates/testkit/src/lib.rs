@@ -9,6 +9,7 @@ pub mod est;
 pub mod fixtures;
 pub mod http;
 pub mod nginx;
+pub mod tls;
 
 use abslot::SlotAttr;
 use blockdev::MemDevice;

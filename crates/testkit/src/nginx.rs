@@ -17,9 +17,26 @@ pub struct Nginx {
 impl Nginx {
     /// Serves `root` on 127.0.0.1 (a free port) until dropped.
     pub fn serve(root: &Path) -> Result<Nginx> {
+        Nginx::start(root, None)
+    }
+
+    /// As [`Nginx::serve`], over HTTPS with this certificate and key (PEM).
+    pub fn serve_tls(root: &Path, cert_pem: &str, key_pem: &str) -> Result<Nginx> {
+        Nginx::start(root, Some((cert_pem, key_pem)))
+    }
+
+    fn start(root: &Path, tls: Option<(&str, &str)>) -> Result<Nginx> {
         let dir = tempfile::Builder::new().prefix("quill-nginx-").tempdir()?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let d = dir.path().display();
+        let listen = match tls {
+            Some((cert, key)) => {
+                std::fs::write(dir.path().join("cert.pem"), cert)?;
+                std::fs::write(dir.path().join("key.pem"), key)?;
+                format!("listen 127.0.0.1:{port} ssl; ssl_certificate {d}/cert.pem; ssl_certificate_key {d}/key.pem;")
+            }
+            None => format!("listen 127.0.0.1:{port};"),
+        };
         // Workers of a root master run as another user unless told; the
         // test folders are private to root.
         // SAFETY: geteuid has no preconditions.
@@ -29,7 +46,7 @@ impl Nginx {
              events {{ worker_connections 64; }}\n\
              http {{\n  access_log {d}/access.log;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
                fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
-               server {{ listen 127.0.0.1:{port}; root {}; }}\n}}\n",
+               server {{ {listen} root {}; }}\n}}\n",
             root.display()
         );
         std::fs::write(dir.path().join("nginx.conf"), conf)?;
