@@ -40,17 +40,38 @@ fn image_passes_independent_checks() {
     disk.extract("DATA", &data).unwrap();
     tool("e2fsck", &["-n", "-f", data.to_str().unwrap()]).unwrap();
 
-    // The initramfs inside the slot is a valid zstd stream holding a newc cpio with /init.
+    // The initramfs inside the slot: two zstd frames with zero bytes
+    // between them, as the kernel reads them (the app layer starts on a
+    // chunk boundary: 1 MiB into the file, which starts on one in the
+    // slot), each a newc cpio; together they hold /init and the rest.
     let initrd = dir.path().join("initrd.zst");
     tool("mcopy", &["-i", &disk.mtools_spec("SYSTEM_A").unwrap(), "::initrd.zst", initrd.to_str().unwrap()]).unwrap();
-    tool("zstd", &["-t", "-q", initrd.to_str().unwrap()]).unwrap();
-    let cpio = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!("zstd -dc {} | cpio -t --quiet", initrd.display()))
-        .output()
-        .unwrap();
-    let names = String::from_utf8_lossy(&cpio.stdout);
-    assert!(cpio.status.success(), "cpio -t failed: {}", String::from_utf8_lossy(&cpio.stderr));
+    let bytes = std::fs::read(&initrd).unwrap();
+    let (mut at, mut layers) = (0, Vec::new());
+    while at < bytes.len() {
+        if bytes[at] == 0 {
+            at += 1;
+            continue;
+        }
+        let len = zstd::zstd_safe::find_frame_compressed_size(&bytes[at..]).expect("a zstd frame");
+        layers.push((at, len));
+        at += len;
+    }
+    assert_eq!(layers.len(), 2, "base and app layers: {layers:?}");
+    assert_eq!(layers[1].0 % (1 << 20), 0, "the app layer starts on a chunk boundary: {layers:?}");
+    let mut names = String::new();
+    for (i, (at, len)) in layers.into_iter().enumerate() {
+        let f = dir.path().join(format!("layer{i}.zst"));
+        std::fs::write(&f, &bytes[at..at + len]).unwrap();
+        tool("zstd", &["-t", "-q", f.to_str().unwrap()]).unwrap();
+        let cpio = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("zstd -dc {} | cpio -t --quiet", f.display()))
+            .output()
+            .unwrap();
+        assert!(cpio.status.success(), "cpio -t failed: {}", String::from_utf8_lossy(&cpio.stderr));
+        names.push_str(&String::from_utf8_lossy(&cpio.stdout));
+    }
     for want in ["init", "bin/busybox", "etc/quill/release", "etc/quill/services"] {
         assert!(names.lines().any(|l| l == want), "initramfs lacks {want}");
     }

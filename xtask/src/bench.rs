@@ -221,12 +221,16 @@ pub fn bench(paths: &Paths, board: &Board, parts: &Parts) -> Result<()> {
         figures.extend(crate::bench_flash::bench(&fwupdate, &built.disk, &dir)?);
     }
     if parts.want("download") && parts.install_rounds > 0 {
-        let bundle = v2_bundle(paths, board)?;
+        println!("bench: building an app-only release (Quill's binary compiled at opt-level z, once)");
+        let bundles = crate::bench_download::Bundles {
+            full: v2_bundle(paths, board)?,
+            app_only: release_bundle(paths, board, true)?,
+        };
         figures.extend(crate::bench_download::bench(
             &fwupdate,
             &board.name,
             &built.disk,
-            &bundle,
+            &bundles,
             &dir,
             parts.install_rounds,
         )?);
@@ -290,6 +294,12 @@ fn tempfile_dir() -> Result<std::path::PathBuf> {
 /// The bundle the tests use: the built image as 2.0.0, signed with the
 /// development key (rollback index 1).
 fn v2_bundle(paths: &Paths, board: &Board) -> Result<std::path::PathBuf> {
+    release_bundle(paths, board, false)
+}
+
+/// 2.0.0; with `app_variant`, Quill's binary compiled differently (an
+/// app-only release: the same kernel and packages, Quill's code changed).
+fn release_bundle(paths: &Paths, board: &Board, app_variant: bool) -> Result<std::path::PathBuf> {
     let key = crate::keys::dev_key()?;
     let a = crate::bundle_cmd::BundleArgs {
         version: "2.0.0",
@@ -297,6 +307,7 @@ fn v2_bundle(paths: &Paths, board: &Board) -> Result<std::path::PathBuf> {
         rollback_index: 1,
         keyring: None,
         fail_health: false,
+        app_variant,
     };
     crate::bundle_cmd::bundle(paths, board, &a)
 }

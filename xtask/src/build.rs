@@ -26,11 +26,22 @@ pub struct BuildOptions {
     pub out: PathBuf,
     /// Test images only: the health check always fails (rollback tests).
     pub fail_health: bool,
+    /// Quill's binary compiled differently (opt-level "z", in its own
+    /// target folder), so nearly every byte of it differs from the normal
+    /// build's while the kernel and packages stay: the bench's app-only
+    /// release, as a release that changed Quill's code throughout.
+    pub app_variant: bool,
 }
 
 impl BuildOptions {
     pub fn new(paths: &Paths, version: &str) -> BuildOptions {
-        BuildOptions { version: version.to_string(), keyring: None, out: paths.out.clone(), fail_health: false }
+        BuildOptions {
+            version: version.to_string(),
+            keyring: None,
+            out: paths.out.clone(),
+            fail_health: false,
+            app_variant: false,
+        }
     }
 }
 
@@ -49,7 +60,7 @@ pub fn build(paths: &Paths, board: &Board, opts: &BuildOptions) -> Result<Built>
     if !fetch::missing(paths, board).is_empty() {
         fetch::fetch(paths, board)?;
     }
-    compile(paths, board)?;
+    compile(paths, board, opts.app_variant)?;
     let started = Instant::now();
     let out = &opts.out;
     fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
@@ -57,7 +68,8 @@ pub fn build(paths: &Paths, board: &Board, opts: &BuildOptions) -> Result<Built>
 
     let ring = crate::keys::keyring(opts.keyring.as_deref())?;
     let release = release_text(board, &opts.version, &paths.root, &ring.label);
-    let mut tree = root_tree(paths, board, &release, &ring.keys)?;
+    let quill = quill_binary(paths, board, opts.app_variant);
+    let Root { mut base, mut app } = root_tree(paths, board, &quill, &release, &ring.keys)?;
     // The empty DATA filesystem: in the image, and in the root filesystem
     // for `fwupdate install-to-disk` (the device has no mkfs). Its UUID is
     // fixed per board so that builds stay byte-identical.
@@ -66,12 +78,14 @@ pub fn build(paths: &Paths, board: &Board, opts: &BuildOptions) -> Result<Built>
     imagebuild::ext4::make(&data_tmp, board.partitions.data_mib * MIB, "DATA", &data_uuid.to_string())?;
     let fresh = fs::read(&data_tmp).with_context(|| format!("reading {}", data_tmp.display()))?;
     let fresh_zst = zstd::bulk::compress(&fresh, 19).context("compressing the DATA filesystem")?;
-    tree.file("usr/share/quill/data.ext4.zst", 0o644, fresh_zst);
+    base.file("usr/share/quill/data.ext4.zst", 0o644, fresh_zst);
     if opts.fail_health {
         println!("build: TEST IMAGE: its health check always fails (--fail-health)");
-        tree.file("etc/quill/test-fail-health", 0o644, b"built with --fail-health\n".to_vec());
+        app.file("etc/quill/test-fail-health", 0o644, b"built with --fail-health\n".to_vec());
     }
-    let initrd = tree.to_cpio_zstd()?;
+    // The app layer starts on a chunk boundary of the slot (the initrd
+    // itself starts on one): an app-only release changes only its chunks.
+    let (initrd, app_at) = imagebuild::initramfs::layered(&base, &app, SLOT_ALIGN as usize)?;
     let kernel_path = paths.package_dir(board, &board.kernel.package).join(&board.kernel.image);
     let kernel = fs::read(&kernel_path).with_context(|| format!("reading the kernel {}", kernel_path.display()))?;
 
@@ -99,7 +113,13 @@ pub fn build(paths: &Paths, board: &Board, opts: &BuildOptions) -> Result<Built>
 
     println!("build: {} {} ({})", board.name, opts.version, board.description);
     println!("  kernel      {:>10}  {}", mib(kernel.len() as u64), board.kernel.package);
-    println!("  initramfs   {:>10}  ({} uncompressed)", mib(initrd.len() as u64), mib(tree.content_size()));
+    println!(
+        "  initramfs   {:>10}  ({} uncompressed): base layer {} (kernel modules, packages), app layer {} (Quill)",
+        mib(initrd.len() as u64),
+        mib(base.content_size() + app.content_size()),
+        mib(app_at as u64),
+        mib((initrd.len() - app_at) as u64)
+    );
     println!("  slot image  {:>10}  {}", mib(slot_size), slot_path.display());
     println!("  disk image  {:>10}  {}", mib(layout.disk_size), disk_path.display());
     if board.qemu.loads_files() {
@@ -158,8 +178,14 @@ fn uefi_disk(paths: &Paths, board: &Board, inp: &DiskInputs, out: &Path) -> Resu
         ("cmdline.txt", board.kernel.cmdline.as_bytes()),
         ("release.txt", release.as_bytes()),
     ];
-    let slot = fat::build(board.partitions.slot_mib * MIB, "QUILL SLOT", volume_id(&board.name, "slot"), &slot_files)
-        .map_err(|e| anyhow::anyhow!("building the slot image: {e}"))?;
+    let slot = fat::build_aligned(
+        board.partitions.slot_mib * MIB,
+        "QUILL SLOT",
+        volume_id(&board.name, "slot"),
+        &slot_files,
+        SLOT_ALIGN,
+    )
+    .map_err(|e| anyhow::anyhow!("building the slot image: {e}"))?;
     let uefi = board.target.uefi.as_deref().context("board without target.uefi")?;
     let bootsel_path = paths.root.join("target").join(uefi).join("release/bootsel.efi");
     let bootsel = fs::read(&bootsel_path).with_context(|| format!("reading {}", bootsel_path.display()))?;
@@ -194,6 +220,11 @@ fn uefi_disk(paths: &Paths, board: &Board, inp: &DiskInputs, out: &Path) -> Resu
     Ok(Layout { slot, disk_size: size, direct_cmdline, esp_extras })
 }
 
+/// Large files in a slot (and the initramfs's app layer) start at
+/// multiples of this: the bundle's default chunk size, so that a file that
+/// did not change stays in chunks that did not change.
+pub const SLOT_ALIGN: u64 = bundle::DEFAULT_CHUNK_SIZE as u64;
+
 fn verdict(ok: bool) -> &'static str {
     if ok {
         "(ok)"
@@ -227,13 +258,10 @@ fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
 /// Builds the device binaries (musl, static) and, on UEFI boards, bootsel,
 /// in release mode. Cross-building sets the linker and the C toolchain
 /// from the board file, so no environment is needed by hand.
-fn compile(paths: &Paths, board: &Board) -> Result<()> {
+fn compile(paths: &Paths, board: &Board, app_variant: bool) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut builds: Vec<(&str, &String)> =
-        ["quill-init", "fwupdate", "assistant", "quill-net", "adminlock", "enroll", "discovery"]
-            .into_iter()
-            .map(|p| (p, &board.target.rust))
-            .collect();
+        ["quill"].into_iter().map(|p| (p, &board.target.rust)).collect();
     if let Some(uefi) = &board.target.uefi {
         builds.push(("bootsel", uefi));
     }
@@ -244,6 +272,9 @@ fn compile(paths: &Paths, board: &Board) -> Result<()> {
         if *target == board.target.rust {
             for (key, value) in cross_env(board) {
                 cmd.env(key, value);
+            }
+            if app_variant {
+                cmd.env("CARGO_TARGET_DIR", variant_dir(paths)).env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "z");
             }
         }
         run(&mut cmd)?;
@@ -292,34 +323,55 @@ fn release_text(board: &Board, version: &str, root: &Path, keyring: &str) -> Str
     )
 }
 
-/// The root filesystem: init, busybox, image/ overlay, modules, release.
-fn root_tree(paths: &Paths, board: &Board, release: &str, keys: &[(String, Vec<u8>)]) -> Result<Tree> {
+/// The root filesystem in two layers (see `initramfs::layered`).
+struct Root {
+    /// Changes with the kernel and the packages: busybox, the packages'
+    /// files, kernel modules.
+    base: Tree,
+    /// Changes with every release: Quill's binary, its links, image/,
+    /// the release file, the keyring.
+    app: Tree,
+}
+
+/// Where the device's one binary is; every Quill program is a link to it.
+const QUILL_BIN: &str = "usr/lib/quill/quill";
+
+/// Where `BuildOptions::app_variant` builds.
+fn variant_dir(paths: &Paths) -> PathBuf {
+    paths.root.join("target/app-variant")
+}
+
+/// The device binary `compile` made.
+fn quill_binary(paths: &Paths, board: &Board, app_variant: bool) -> PathBuf {
+    let target = if app_variant { variant_dir(paths) } else { paths.root.join("target") };
+    target.join(&board.target.rust).join("release/quill")
+}
+
+fn root_tree(paths: &Paths, board: &Board, quill: &Path, release: &str, keys: &[(String, Vec<u8>)]) -> Result<Root> {
     let mut t = Tree::new();
-    for d in ["proc", "sys", "dev", "run", "tmp", "data", "mnt", "root", "usr/bin", "usr/sbin", "sbin"] {
+    for d in ["proc", "sys", "dev", "run", "tmp", "data", "mnt", "root", "usr/bin", "usr/sbin", "sbin", "usr/lib/quill"] {
         t.dir(d, 0o755);
     }
-    let bin = paths.root.join("target").join(&board.target.rust).join("release");
-    for (file, at) in [
-        ("init", "init"),
-        ("fwupdate", "usr/bin/fwupdate"),
-        ("quill-setup", "usr/bin/quill-setup"),
-        ("quill-net", "usr/bin/quill-net"),
-        ("quill-admin", "usr/bin/quill-admin"),
-        ("quill-enroll", "usr/bin/quill-enroll"),
-        ("quill-discovery", "usr/bin/quill-discovery"),
+    let mut app = Tree::new();
+    app.file(QUILL_BIN, 0o755, fs::read(quill).with_context(|| format!("reading {}", quill.display()))?);
+    for at in [
+        "init",
+        "usr/bin/fwupdate",
+        "usr/bin/quill-setup",
+        "usr/bin/quill-net",
+        "usr/bin/quill-admin",
+        "usr/bin/quill-enroll",
+        "usr/bin/quill-discovery",
+        // The kernel asks for modules through /sbin/modprobe: init's loader.
+        "sbin/modprobe",
+        // udhcpc's script: quill-net under another name.
+        "usr/lib/quill/dhcp-hook",
     ] {
-        let p = bin.join(file);
-        t.file(at, 0o755, fs::read(&p).with_context(|| format!("reading {}", p.display()))?);
+        app.symlink(at, &format!("/{QUILL_BIN}"));
     }
-    // The kernel asks for modules through /sbin/modprobe: init's loader.
-    t.symlink("sbin/modprobe", "/init");
-    // udhcpc's script: quill-net under another name.
-    t.dir("usr/lib", 0o755);
-    t.dir("usr/lib/quill", 0o755);
-    t.symlink("usr/lib/quill/dhcp-hook", "/usr/bin/quill-net");
     // The trusted keyring: public keys only, never a secret key.
     for (name, text) in keys {
-        t.file(&format!("etc/quill/keys/{name}"), 0o644, text.clone());
+        app.file(&format!("etc/quill/keys/{name}"), 0o644, text.clone());
     }
 
     for p in &board.packages {
@@ -334,9 +386,9 @@ fn root_tree(paths: &Paths, board: &Board, release: &str, keys: &[(String, Vec<u
             t.symlink(&format!("bin/{applet}"), "busybox");
         }
     }
-    overlay(&mut t, &paths.root.join("image"), "")?;
-    t.file("etc/quill/release", 0o644, release.as_bytes().to_vec());
-    t.file("etc/quill/modules", 0o644, (board.modules.load.join("\n") + "\n").into_bytes());
+    overlay(&mut app, &paths.root.join("image"), "")?;
+    app.file("etc/quill/release", 0o644, release.as_bytes().to_vec());
+    app.file("etc/quill/modules", 0o644, (board.modules.load.join("\n") + "\n").into_bytes());
 
     let kdir = paths.package_dir(board, &board.kernel.package).join("lib/modules").join(&board.kernel.release);
     let km = kmods::KernelModules::open(&kdir)?;
@@ -348,7 +400,7 @@ fn root_tree(paths: &Paths, board: &Board, release: &str, keys: &[(String, Vec<u
     }
     t.file(&format!("{mdir}/modules.dep"), 0o644, sel.modules_dep.into_bytes());
     t.file(&format!("{mdir}/modules.alias"), 0o644, sel.modules_alias.into_bytes());
-    Ok(t)
+    Ok(Root { base: t, app })
 }
 
 /// Puts a file of a package into the tree at `to`, or a directory with

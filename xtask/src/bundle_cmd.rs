@@ -19,16 +19,23 @@ pub struct BundleArgs<'a> {
     pub keyring: Option<PathBuf>,
     /// Test images only: the health check always fails.
     pub fail_health: bool,
+    /// Quill's binary compiled differently (see `BuildOptions::app_variant`).
+    pub app_variant: bool,
 }
 
 pub fn bundle(paths: &Paths, board: &Board, a: &BundleArgs) -> Result<PathBuf> {
     let (version, rollback_index, fail_health) = (a.version, a.rollback_index, a.fail_health);
     let key = SecretKey::load(a.key).map_err(|e| anyhow!(e))?;
-    let suffix = if fail_health { "-failhealth" } else { "" };
+    let suffix = match (fail_health, a.app_variant) {
+        (true, _) => "-failhealth",
+        (false, true) => "-app",
+        (false, false) => "",
+    };
     // Built in its own folder so the main disk.img is left alone.
     let mut opts = BuildOptions::new(paths, version);
     opts.out = paths.out.join(format!("build-{version}{suffix}"));
     opts.fail_health = fail_health;
+    opts.app_variant = a.app_variant;
     opts.keyring = a.keyring.clone();
     let built = build::build(paths, board, &opts)?;
     let image = std::fs::read(&built.slot).with_context(|| format!("reading {}", built.slot.display()))?;

@@ -283,6 +283,7 @@ fn dispatch(cmd: Cmd) -> Result<()> {
                 rollback_index,
                 keyring: keyring.keyring,
                 fail_health,
+                app_variant: false,
             };
             bundle_cmd::bundle(&paths, &board, &b).map(|_| ())
         }

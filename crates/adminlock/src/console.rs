@@ -51,5 +51,5 @@ pub fn ask(prompt: &str) -> Option<String> {
 
 /// Reads a password without echo after `prompt`.
 pub fn ask_hidden(prompt: &str) -> Option<String> {
-    adminlock::tty::read_secret(prompt, &mut std::io::stdout()).ok().flatten()
+    crate::tty::read_secret(prompt, &mut std::io::stdout()).ok().flatten()
 }

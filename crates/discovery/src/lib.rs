@@ -10,6 +10,9 @@
 //! ID), `mac`, `name` (host name), `board`, `fw` (running version), `slot`,
 //! `enrolled` (`yes`/`no`).
 
+/// The command line (`fn main` of the binary; the device's multicall binary calls it too).
+pub mod cli;
+
 use mdns_sd::{ServiceDaemon, ServiceEvent, ServiceInfo};
 use serde::Serialize;
 use std::collections::BTreeMap;

@@ -14,6 +14,8 @@
 //!    the file for the home screen and the current certificate stays.
 //! 4. [`hello`]: `POST /quill/v1/hello` over mutual TLS (docs/management-api.md).
 
+/// The command line (`fn main` of the binary; the device's multicall binary calls it too).
+pub mod cli;
 pub mod est;
 pub mod locate;
 pub mod store;

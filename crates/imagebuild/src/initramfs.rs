@@ -109,6 +109,24 @@ impl Tree {
     }
 }
 
+/// The initramfs as two archives the kernel unpacks one after the other:
+/// `base` (what changes with the kernel and the packages: modules,
+/// busybox, fonts, zone data), zero bytes up to the next multiple of
+/// `align`, then `app` (Quill's binary and files, which change with every
+/// release). The kernel takes concatenated compressed archives and skips
+/// zero padding between them (Documentation/driver-api/early-userspace/
+/// buffer-format.rst); `app` may name directories `base` made. Put at a
+/// chunk boundary of the slot (`fat::build_aligned`), an app-only release
+/// leaves every chunk of `base` as it was. Returns the bytes and where
+/// `app` starts.
+pub fn layered(base: &Tree, app: &Tree, align: usize) -> Result<(Vec<u8>, usize)> {
+    let mut out = base.to_cpio_zstd()?;
+    let at = if align > 0 { out.len().next_multiple_of(align) } else { out.len().next_multiple_of(4) };
+    out.resize(at, 0);
+    out.extend(app.to_cpio_zstd()?);
+    Ok((out, at))
+}
+
 pub fn compress(data: &[u8]) -> Result<Vec<u8>> {
     let mut enc = zstd::stream::Encoder::new(Vec::new(), 19).map_err(Error::Zstd)?;
     enc.multithread(2).map_err(Error::Zstd)?;
@@ -167,5 +185,13 @@ mod tests {
         let t = sample(true);
         let z = t.to_cpio_zstd().unwrap();
         assert_eq!(zstd::decode_all(&z[..]).unwrap(), t.to_cpio());
+        // Two layers: the second starts on the boundary, after zeros.
+        let mut app = Tree::new();
+        app.file("usr/bin/x", 0o755, b"x".to_vec());
+        let (both, at) = layered(&t, &app, 4096).unwrap();
+        assert_eq!(at, 4096);
+        assert_eq!(&both[..z.len()], &z[..]);
+        assert!(both[z.len()..at].iter().all(|&b| b == 0));
+        assert_eq!(zstd::decode_all(&both[at..]).unwrap(), app.to_cpio());
     }
 }

@@ -11,6 +11,9 @@
 //! Architecture Invariant: nothing here makes a trust decision, and init's
 //! `quill: ready` never waits for it.
 
+mod runner;
+/// The command line (`fn main` of the binary; the device's multicall binary calls it too).
+pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod hook;

@@ -1,11 +1,11 @@
 //! The daemon's side effects: netlink, udhcpc children, signals, the
-//! console, the clock. The decisions are `net::daemon::Netd`'s.
+//! console, the clock. The decisions are `crate::daemon::Netd`'s.
 
-use net::config::{self, Plan};
-use net::daemon::{Action, Netd};
-use net::rtnl::{LinkWatch, Links, Rtnl};
-use net::status::{self, Applied, Source};
-use net::timesync::{self, Decision, Floor};
+use crate::config::{self, Plan};
+use crate::daemon::{Action, Netd};
+use crate::rtnl::{LinkWatch, Links, Rtnl};
+use crate::status::{self, Applied, Source};
+use crate::timesync::{self, Decision, Floor};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -200,7 +200,7 @@ fn carry_out(d: &mut Netd, rtnl: &mut Rtnl, ctx: &Ctx, actions: Vec<Action>) {
                             source: Source::Static,
                         };
                         let _ = status::write_applied(run, &applied);
-                        let _ = net::hook::write_resolv_conf(run, &[], Path::new("/etc/resolv.conf"));
+                        let _ = crate::hook::write_resolv_conf(run, &[], Path::new("/etc/resolv.conf"));
                         say(&applied.console_line());
                     }
                     Err(e) => say(&format!("quill: network {iface}: the static address: {e}")),

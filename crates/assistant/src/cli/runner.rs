@@ -1,12 +1,12 @@
 //! The display side of `quill-setup`: the display (efifb first, DRM once
 //! its driver has loaded), input, the wizard's loop and the home screen's.
 
-use crate::console_log::log;
-use crate::device::{device_info, firmware_version, usb_bundles, DeviceSystem};
-use crate::{graphics_mode, layout, UI_ACTIVE};
-use assistant::catalogue::{text, Msg};
-use assistant::home::{DeviceInfo, Home, HomeOutcome};
-use assistant::{view, Outcome, Wizard};
+use super::console_log::log;
+use super::device::{device_info, firmware_version, usb_bundles, DeviceSystem};
+use super::{graphics_mode, layout, UI_ACTIVE};
+use crate::catalogue::{text, Msg};
+use crate::home::{DeviceInfo, Home, HomeOutcome};
+use crate::{view, Outcome, Wizard};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use ui::display::{self, Display};
@@ -91,7 +91,7 @@ impl Runner {
     }
 
     /// Draws the home screen with the pointer, presents it, returns the hits.
-    pub fn draw_home(&mut self, home: &Home) -> Vec<(ui::Rect, assistant::home::HomeHit)> {
+    pub fn draw_home(&mut self, home: &Home) -> Vec<(ui::Rect, crate::home::HomeHit)> {
         let mut ui = Ui { canvas: &mut self.canvas, fonts: &self.fonts, theme: &self.theme };
         let hits = home.draw(&mut ui);
         let (x, y) = self.input.pointer();
@@ -165,7 +165,7 @@ impl Runner {
                 shown = Some(w.step);
                 log(&format!("screen {:?}", w.step));
             }
-            if w.gateway == assistant::wizard::GatewayState::Checking {
+            if w.gateway == crate::wizard::GatewayState::Checking {
                 w.run_gateway_check(sys);
                 continue;
             }
@@ -235,7 +235,7 @@ impl Runner {
                             home.offer(b);
                         }
                     }
-                    if let Some(v) = crate::device::network_offer() {
+                    if let Some(v) = super::device::network_offer() {
                         if home.overlay.is_none() && net_offered.as_ref() != Some(&v) {
                             log(&format!("home screen: update {v} available from the network"));
                             net_offered = Some(v.clone());
@@ -313,7 +313,7 @@ impl Runner {
                     let result = self.install_to_disk(&mut home, &device, copy_settings);
                     home.disk_finished(&device, result.map(|_| ()));
                     self.draw_home(&home);
-                    if let Some(assistant::home::Overlay::Info(msg)) = &home.overlay {
+                    if let Some(crate::home::Overlay::Info(msg)) = &home.overlay {
                         log(&format!("install-to-disk result shown: {}", msg.replace('\n', " ")));
                     }
                 }

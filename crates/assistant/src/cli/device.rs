@@ -2,10 +2,10 @@
 //! (unit ID, addresses, firmware, slot) and the `System` its wizard changes
 //! the device through (keyboard, time zone, clock, gateway, saving).
 
-use crate::console_log::log;
-use crate::layout;
-use assistant::home::DeviceInfo;
-use assistant::System;
+use super::console_log::log;
+use super::layout;
+use crate::home::DeviceInfo;
+use crate::System;
 use devconfig::{Settings, Store};
 use std::path::{Path, PathBuf};
 
@@ -18,7 +18,7 @@ pub fn usb_bundles() -> Vec<PathBuf> {
 }
 
 /// The wizard with the management server the network names filled in.
-pub fn with_found_server(w: assistant::Wizard) -> assistant::Wizard {
+pub fn with_found_server(w: crate::Wizard) -> crate::Wizard {
     match enroll::locate::find(Path::new(net::status::RUN_DIR), &enroll::locate::resolves) {
         Some(f) => {
             log(&format!("management server {} from {}", f.address, f.source));
@@ -52,7 +52,7 @@ pub fn device_info() -> DeviceInfo {
     let lock = adminlock::Lock::read(data);
     let setup_done = devconfig::Store::new(data).load().is_ok_and(|(s, _)| s.setup_done);
     if lock == adminlock::Lock::Open || (lock == adminlock::Lock::NotSet && setup_done) {
-        warnings.push(lang_text(assistant::catalogue::Msg::AdminNoneWarning));
+        warnings.push(lang_text(crate::catalogue::Msg::AdminNoneWarning));
     }
     if let Some(why) = devconfig::data_missing_reason() {
         warnings.push(format!("DATA is not mounted: {why}. Settings are not kept."));
@@ -74,9 +74,9 @@ fn addresses() -> Vec<String> {
 }
 
 /// A warning in the language of the settings.
-fn lang_text(m: assistant::catalogue::Msg) -> String {
+fn lang_text(m: crate::catalogue::Msg) -> String {
     let lang = devconfig::Store::new("/data/quill").load().map(|(s, _)| s.language).unwrap_or_default();
-    assistant::catalogue::text(assistant::catalogue::Lang::from_tag(&lang), m).to_string()
+    crate::catalogue::text(crate::catalogue::Lang::from_tag(&lang), m).to_string()
 }
 
 /// The device side of the assistant.
@@ -148,7 +148,7 @@ impl System for DeviceSystem {
         Ok(())
     }
 
-    fn enroll(&mut self, address: &str, fingerprint: &str, otp: &str) -> Result<assistant::Enrolled, enroll::Error> {
+    fn enroll(&mut self, address: &str, fingerprint: &str, otp: &str) -> Result<crate::Enrolled, enroll::Error> {
         let store = enroll::Store::new(self.store.dir());
         let r = enroll::Device::read(Path::new("/"))
             .and_then(|dev| enroll::connect(&store, &dev, address, fingerprint, otp, enroll::now()));
@@ -159,7 +159,7 @@ impl System for DeviceSystem {
                     e.unit_id,
                     enroll::date(e.not_after)
                 ));
-                Ok(assistant::Enrolled { unit_id: e.unit_id, until: enroll::date(e.not_after) })
+                Ok(crate::Enrolled { unit_id: e.unit_id, until: enroll::date(e.not_after) })
             }
             Err(e) => {
                 log(&format!("enrollment with {address}: {e}"));
@@ -168,16 +168,16 @@ impl System for DeviceSystem {
         }
     }
 
-    fn save_admin(&mut self, choice: &assistant::AdminChoice) -> Result<(), String> {
+    fn save_admin(&mut self, choice: &crate::AdminChoice) -> Result<(), String> {
         let dir = self.store.dir();
         let r = match choice {
-            assistant::AdminChoice::Set(pw) => adminlock::set_password(dir, pw),
-            assistant::AdminChoice::None => adminlock::set_open(dir),
-            assistant::AdminChoice::Keep => return Ok(()),
+            crate::AdminChoice::Set(pw) => adminlock::set_password(dir, pw),
+            crate::AdminChoice::None => adminlock::set_open(dir),
+            crate::AdminChoice::Keep => return Ok(()),
         };
         r.map_err(|e| e.to_string())?;
         log(match choice {
-            assistant::AdminChoice::Set(_) => "administrator password set",
+            crate::AdminChoice::Set(_) => "administrator password set",
             _ => "no administrator password (chosen)",
         });
         Ok(())

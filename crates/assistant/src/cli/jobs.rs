@@ -4,9 +4,9 @@
 //! (`--progress json`, the `progress` crate) and fills the bar; what
 //! fwupdate says for people (stderr) goes to the console log.
 
-use crate::console_log::log;
-use crate::runner::Runner;
-use assistant::home::Home;
+use super::console_log::log;
+use super::runner::Runner;
+use crate::home::Home;
 use progress::{Progress, Stage};
 use std::ffi::OsString;
 use std::io::BufRead;
