@@ -260,8 +260,7 @@ fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
 /// from the board file, so no environment is needed by hand.
 fn compile(paths: &Paths, board: &Board, app_variant: bool) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut builds: Vec<(&str, &String)> =
-        ["quill"].into_iter().map(|p| (p, &board.target.rust)).collect();
+    let mut builds: Vec<(&str, &String)> = ["quill"].into_iter().map(|p| (p, &board.target.rust)).collect();
     if let Some(uefi) = &board.target.uefi {
         builds.push(("bootsel", uefi));
     }
@@ -349,7 +348,8 @@ fn quill_binary(paths: &Paths, board: &Board, app_variant: bool) -> PathBuf {
 
 fn root_tree(paths: &Paths, board: &Board, quill: &Path, release: &str, keys: &[(String, Vec<u8>)]) -> Result<Root> {
     let mut t = Tree::new();
-    for d in ["proc", "sys", "dev", "run", "tmp", "data", "mnt", "root", "usr/bin", "usr/sbin", "sbin", "usr/lib/quill"] {
+    for d in ["proc", "sys", "dev", "run", "tmp", "data", "mnt", "root", "usr/bin", "usr/sbin", "sbin", "usr/lib/quill"]
+    {
         t.dir(d, 0o755);
     }
     let mut app = Tree::new();

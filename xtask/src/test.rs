@@ -27,15 +27,14 @@ pub fn test(paths: &Paths, board: &Board, unit_only: bool, rest: &[String]) -> R
         let key = crate::keys::dev_key()?;
         let bundles = |paths: &Paths, board: &Board| -> Result<()> {
             for (version, rollback_index, fail_health) in [("2.0.0", 1, false), ("3.0.0", 2, true)] {
-                let a =
-                    crate::bundle_cmd::BundleArgs {
-                        version,
-                        key: &key,
-                        rollback_index,
-                        keyring: None,
-                        fail_health,
-                        app_variant: false,
-                    };
+                let a = crate::bundle_cmd::BundleArgs {
+                    version,
+                    key: &key,
+                    rollback_index,
+                    keyring: None,
+                    fail_health,
+                    app_variant: false,
+                };
                 crate::bundle_cmd::bundle(paths, board, &a)?;
             }
             Ok(())

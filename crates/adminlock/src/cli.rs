@@ -13,9 +13,8 @@
 //!   password (not the firmware, its trust state or history), then reboot;
 //! - `quill-admin status`.
 
-
-use crate::{Failures, Lock, Verdict};
 use crate::console::{ask_hidden, log, say};
+use crate::{Failures, Lock, Verdict};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

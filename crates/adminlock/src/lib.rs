@@ -16,9 +16,9 @@
 //! Architecture Invariant: a password is compared only through
 //! [`Lock::verify`]; nothing prints or logs it or its hash.
 
-mod console;
 /// The command line (`fn main` of the binary; the device's multicall binary calls it too).
 pub mod cli;
+mod console;
 mod limit;
 pub mod tty;
 

@@ -3,9 +3,9 @@
 //! screen shown after it, and a console version of the wizard for devices
 //! without a display.
 
+pub mod catalogue;
 /// The command line (`fn main` of the binary; the device's multicall binary calls it too).
 pub mod cli;
-pub mod catalogue;
 pub mod console;
 pub mod field;
 

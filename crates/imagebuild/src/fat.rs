@@ -80,7 +80,7 @@ pub fn build_aligned(size: u64, label: &str, volume_id: u32, files: &[(&str, &[u
                 .volume_id(volume_id),
         )
         .map_err(Error::Fat)?;
-        if align == 0 || data_start(cur.get_ref()) % cluster as usize == 0 {
+        if align == 0 || data_start(cur.get_ref()).is_multiple_of(cluster as usize) {
             break;
         }
         sectors -= cluster / 512;
@@ -273,7 +273,8 @@ mod tests {
         // A file that grows does not move the one after it.
         let k2 = vec![1u8; 3 * mib + 70_000];
         let img1 = build_aligned(160 * crate::MIB, "S", 7, files, crate::MIB).unwrap();
-        let img2 = build_aligned(160 * crate::MIB, "S", 7, &[("vmlinuz", &k2), ("initrd.zst", &i)], crate::MIB).unwrap();
+        let img2 =
+            build_aligned(160 * crate::MIB, "S", 7, &[("vmlinuz", &k2), ("initrd.zst", &i)], crate::MIB).unwrap();
         let at = |img: &[u8]| file_offsets(img).unwrap().into_iter().find(|(n, _)| n == "initrd.zst").unwrap().1;
         assert_eq!(at(&img1), at(&img2));
     }

@@ -7,7 +7,6 @@
 //! - `quill-net resolve NAME`: the addresses the device's resolver finds;
 //! - as `/usr/lib/quill/dhcp-hook` (a link to this binary): udhcpc's script.
 
-
 use std::path::Path;
 
 const USAGE: &str = "usage: quill-net daemon [--data DIR] | quill-net status [--json] | quill-net resolve NAME";

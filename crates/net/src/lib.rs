@@ -11,7 +11,6 @@
 //! Architecture Invariant: nothing here makes a trust decision, and init's
 //! `quill: ready` never waits for it.
 
-mod runner;
 /// The command line (`fn main` of the binary; the device's multicall binary calls it too).
 pub mod cli;
 pub mod config;
@@ -19,6 +18,7 @@ pub mod daemon;
 pub mod hook;
 pub mod lease;
 pub mod rtnl;
+mod runner;
 pub mod status;
 pub mod timesync;
 pub mod vendor;

@@ -10,8 +10,11 @@
 
 use std::process::ExitCode;
 
+/// What runs one program.
+type Main = fn() -> ExitCode;
+
 /// Program names (as started) and what runs them.
-const PROGRAMS: &[(&str, fn() -> ExitCode)] = &[
+const PROGRAMS: &[(&str, Main)] = &[
     // PID 1; the kernel's request_module runs it as /sbin/modprobe.
     ("init", || done(quill_init::main)),
     ("modprobe", || done(quill_init::main)),
@@ -31,7 +34,7 @@ fn done(main: fn()) -> ExitCode {
 }
 
 /// The program `argv0` names (its last path component).
-fn program(argv0: &str) -> Option<fn() -> ExitCode> {
+fn program(argv0: &str) -> Option<Main> {
     let name = argv0.rsplit('/').next().unwrap_or(argv0);
     PROGRAMS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
 }

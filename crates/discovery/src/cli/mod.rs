@@ -3,8 +3,8 @@
 //! `scan` lists the devices on the local network (also `cargo xtask scan`
 //! on a host).
 
-use clap::{Parser, Subcommand};
 use crate::Announcement;
+use clap::{Parser, Subcommand};
 use mdns_sd::{IfKind, ServiceDaemon};
 use std::path::PathBuf;
 use std::process::ExitCode;

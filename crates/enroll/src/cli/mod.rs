@@ -6,8 +6,8 @@
 //! 2 usage; 3 refused (fingerprint mismatch, credentials refused, not
 //! confirmed).
 
-use clap::{Parser, Subcommand};
 use crate::{locate, now, Device, Error, State, Store};
+use clap::{Parser, Subcommand};
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
