@@ -1,0 +1,346 @@
+//! The settings being edited: what was typed, the reason at each field that
+//! is wrong, and the settings to save once nothing is.
+
+use crate::{info, Field, Kind, Lang, FIELDS};
+use devconfig::{AddressMode, Settings};
+use std::collections::BTreeMap;
+
+/// What the checks need to know of the device.
+#[derive(Clone, Debug, Default)]
+pub struct Env {
+    /// The time zones the device has (its zone data); empty: any name of
+    /// the form Area/City or UTC is taken.
+    pub timezones: Vec<String>,
+}
+
+/// When a saved field takes effect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Applied as soon as it is saved.
+    AtOnce,
+    /// Read by its service at the next restart of the device.
+    Restart,
+}
+
+pub struct Draft {
+    before: Settings,
+    settings: Settings,
+    env: Env,
+    /// Text typed into a field that did not pass its check (shown as typed).
+    typed: BTreeMap<Field, String>,
+    errors: BTreeMap<Field, String>,
+}
+
+fn list(items: &[String]) -> String {
+    items.join(", ")
+}
+
+fn split_list(typed: &str) -> Vec<String> {
+    typed.split([',', ' ']).map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+}
+
+fn yes(typed: &str) -> Result<bool, String> {
+    match typed.trim().to_ascii_lowercase().as_str() {
+        "on" | "yes" | "true" | "1" | "ja" | "ein" => Ok(true),
+        "off" | "no" | "false" | "0" | "nein" | "aus" => Ok(false),
+        other => Err(format!("{other:?}: say on or off")),
+    }
+}
+
+impl Draft {
+    pub fn new(settings: Settings, env: Env) -> Draft {
+        Draft { before: settings.clone(), settings, env, typed: BTreeMap::new(), errors: BTreeMap::new() }
+    }
+
+    /// The field's current text: what was typed if it was refused, else
+    /// the setting's value.
+    pub fn value(&self, f: Field) -> String {
+        if let Some(t) = self.typed.get(&f) {
+            return t.clone();
+        }
+        let s = &self.settings;
+        match f {
+            Field::Language => s.language.clone(),
+            Field::Keyboard => s.keyboard.clone(),
+            Field::NetMode => match s.network.mode {
+                AddressMode::Dhcp => "dhcp".into(),
+                AddressMode::Static => "static".into(),
+            },
+            Field::Address => s.network.address.clone(),
+            Field::Gateway => s.network.gateway.clone(),
+            Field::Dns => list(&s.network.dns),
+            Field::Proxy => s.network.proxy.clone(),
+            Field::Repository => s.update.repository.clone(),
+            Field::Channel => s.update.channel.clone(),
+            Field::AutoInstall => if s.update.auto_install { "on" } else { "off" }.into(),
+            Field::Window => s.update.window.clone(),
+            Field::Announce => if s.discovery.announce { "on" } else { "off" }.into(),
+            Field::Timezone => s.timezone.clone(),
+            Field::NtpServers => list(&s.network.ntp_servers),
+        }
+    }
+
+    /// The value as shown in `lang` (a choice's label, else the value).
+    pub fn shown(&self, f: Field, lang: Lang) -> String {
+        let v = self.value(f);
+        match info(f).kind {
+            Kind::Choice(c) => c.iter().find(|(k, _)| *k == v).map_or(v, |(_, t)| crate::tr(t, lang).to_string()),
+            _ => v,
+        }
+    }
+
+    /// The reason the field is wrong, if it is.
+    pub fn error(&self, f: Field) -> Option<&str> {
+        self.errors.get(&f).map(String::as_str)
+    }
+
+    /// Takes what was typed into a field: checked at once; if it is wrong
+    /// the reason is kept at the field and the setting keeps its value.
+    pub fn set(&mut self, f: Field, typed: &str) -> Result<(), String> {
+        match self.apply(f, typed.trim()) {
+            Ok(()) => {
+                self.typed.remove(&f);
+                self.errors.remove(&f);
+                Ok(())
+            }
+            Err(why) => {
+                self.typed.insert(f, typed.to_string());
+                self.errors.insert(f, why.clone());
+                Err(why)
+            }
+        }
+    }
+
+    fn apply(&mut self, f: Field, t: &str) -> Result<(), String> {
+        let s = &mut self.settings;
+        match f {
+            Field::Language | Field::NetMode => {
+                let Kind::Choice(choices) = info(f).kind else { unreachable!() };
+                let v = choices
+                    .iter()
+                    .find(|(k, label)| *k == t || label.iter().any(|l| l.eq_ignore_ascii_case(t)))
+                    .map(|(k, _)| *k)
+                    .ok_or_else(|| {
+                        format!("{t:?}: choose one of {}", choices.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", "))
+                    })?;
+                if f == Field::Language {
+                    s.language = v.into();
+                } else {
+                    s.network.mode = if v == "static" { AddressMode::Static } else { AddressMode::Dhcp };
+                }
+            }
+            Field::Keyboard => {
+                let l = keymap::Layout::by_name(t).ok_or_else(|| {
+                    let names: Vec<&str> = keymap::LAYOUTS.iter().map(|(n, _)| *n).collect();
+                    format!("{t:?} is not a layout this device has; choose one of {}", names.join(", "))
+                })?;
+                s.keyboard = l.name.to_string();
+            }
+            Field::Address => {
+                if !t.is_empty() {
+                    net::config::parse_cidr(t)?;
+                }
+                s.network.address = t.into();
+            }
+            Field::Gateway => {
+                if !t.is_empty() {
+                    t.parse::<std::net::Ipv4Addr>().map_err(|_| format!("{t:?} is not an IPv4 address"))?;
+                }
+                s.network.gateway = t.into();
+            }
+            Field::Dns => {
+                let v = split_list(t);
+                if let Some(bad) = v.iter().find(|d| d.parse::<std::net::Ipv4Addr>().is_err()) {
+                    return Err(format!("{bad:?} is not an IPv4 address"));
+                }
+                s.network.dns = v;
+            }
+            Field::Proxy => {
+                let n = devconfig::Network { proxy: t.into(), ..Default::default() };
+                net::config::proxy(&n)?;
+                s.network.proxy = t.into();
+            }
+            Field::Repository => {
+                if !t.is_empty() {
+                    fetch::check_url(t).map_err(|e| e.to_string())?;
+                }
+                s.update.repository = t.into();
+            }
+            Field::Channel => {
+                if t.is_empty() || !t.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+                    return Err(format!("{t:?}: a channel name is lowercase letters, digits and -"));
+                }
+                s.update.channel = t.into();
+            }
+            Field::AutoInstall => s.update.auto_install = yes(t)?,
+            Field::Window => {
+                devconfig::Window::parse(t)?;
+                s.update.window = t.into();
+            }
+            Field::Announce => s.discovery.announce = yes(t)?,
+            Field::Timezone => {
+                let known = if self.env.timezones.is_empty() {
+                    t == "UTC" || (t.contains('/') && t.split('/').all(|p| !p.is_empty() && !p.starts_with('.')))
+                } else {
+                    self.env.timezones.iter().any(|z| z == t)
+                };
+                if !known {
+                    return Err(format!("{t:?} is not a time zone this device knows (e.g. Europe/Berlin, or UTC)"));
+                }
+                s.timezone = t.into();
+            }
+            Field::NtpServers => {
+                let v = split_list(t);
+                if let Some(bad) = v.iter().find(|h| !h.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:".contains(&b))) {
+                    return Err(format!("{bad:?} is not a host name or address"));
+                }
+                s.network.ntp_servers = v;
+            }
+        }
+        Ok(())
+    }
+
+    /// Everything that is wrong, field by field: what was refused as typed,
+    /// and what does not hold together (a static address missing, the
+    /// gateway outside the subnet). Empty: the draft may be saved.
+    pub fn check(&self) -> Vec<(Field, String)> {
+        let mut out: Vec<(Field, String)> = self.errors.iter().map(|(f, e)| (*f, e.clone())).collect();
+        let n = &self.settings.network;
+        if n.mode == AddressMode::Static && !self.errors.contains_key(&Field::Address) {
+            if n.address.is_empty() {
+                out.push((Field::Address, "a static address is needed, e.g. 192.168.1.20/24".into()));
+            } else if let Err(why) = net::config::plan(n) {
+                let f = if why.contains("gateway") { Field::Gateway } else { Field::Dns };
+                if !self.errors.contains_key(&f) {
+                    out.push((f, why));
+                }
+            }
+        }
+        out.sort_by_key(|(f, _)| FIELDS.iter().position(|i| i.field == *f));
+        out
+    }
+
+    /// The fields whose setting differs from the one loaded.
+    pub fn changed(&self) -> Vec<Field> {
+        let before = Draft::new(self.before.clone(), Env::default());
+        FIELDS
+            .iter()
+            .map(|i| i.field)
+            .filter(|f| !self.typed.contains_key(f) && self.value(*f) != before.value(*f))
+            .collect()
+    }
+
+    /// The settings to save, or what must be mended first (nothing is
+    /// saved then, and the loaded settings stay as they were).
+    pub fn to_save(&self) -> Result<Settings, Vec<(Field, String)>> {
+        let problems = self.check();
+        if problems.is_empty() {
+            Ok(self.settings.clone())
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// The draft after a save: what was saved is the new starting point.
+    pub fn saved(&mut self) {
+        self.before = self.settings.clone();
+    }
+}
+
+/// When a field takes effect once saved.
+pub fn effect(f: Field) -> Effect {
+    match f {
+        // The consoles' layout and the zone are set by the front end; the
+        // update and discovery services read their settings every time.
+        Field::Keyboard
+        | Field::Timezone
+        | Field::Repository
+        | Field::Channel
+        | Field::AutoInstall
+        | Field::Window
+        | Field::Announce => Effect::AtOnce,
+        // The network service and the screens read theirs when they start.
+        Field::Language
+        | Field::NetMode
+        | Field::Address
+        | Field::Gateway
+        | Field::Dns
+        | Field::Proxy
+        | Field::NtpServers => Effect::Restart,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn draft() -> Draft {
+        Draft::new(Settings::default(), Env::default())
+    }
+
+    #[test]
+    fn a_static_network_is_checked_as_typed_and_as_a_whole() {
+        let mut d = draft();
+        d.set(Field::NetMode, "Statisch").unwrap();
+        assert_eq!(d.check(), vec![(Field::Address, "a static address is needed, e.g. 192.168.1.20/24".into())]);
+        let e = d.set(Field::Address, "192.168.1.300/24").unwrap_err();
+        assert!(e.contains("not an IPv4 address"), "{e}");
+        assert_eq!(d.value(Field::Address), "192.168.1.300/24", "shown as typed");
+        assert_eq!(d.error(Field::Address), Some(e.as_str()));
+        assert!(d.set(Field::Address, "192.168.1.20").unwrap_err().contains("prefix"));
+        d.set(Field::Address, "192.168.1.20/24").unwrap();
+        assert_eq!(d.error(Field::Address), None);
+        d.set(Field::Gateway, "10.0.0.1").unwrap();
+        let problems = d.check();
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].0, Field::Gateway);
+        assert!(problems[0].1.contains("outside the subnet"), "{problems:?}");
+        assert!(d.to_save().is_err(), "nothing is saved until it is valid");
+        d.set(Field::Gateway, "192.168.1.1").unwrap();
+        d.set(Field::Dns, "192.168.1.1, 9.9.9.9").unwrap();
+        let s = d.to_save().unwrap();
+        assert_eq!(s.network.mode, AddressMode::Static);
+        assert_eq!(s.network.dns, ["192.168.1.1", "9.9.9.9"]);
+        assert_eq!(d.changed(), [Field::NetMode, Field::Address, Field::Gateway, Field::Dns]);
+    }
+
+    #[test]
+    fn bad_values_are_explained_and_leave_the_setting() {
+        let mut d = Draft::new(Settings::default(), Env { timezones: vec!["UTC".into(), "Europe/Berlin".into()] });
+        for (f, typed, why) in [
+            (Field::Keyboard, "dvorak", "choose one of us, gb, de, ch, fr"),
+            (Field::Proxy, "http://", "needs a host"),
+            (Field::Proxy, "proxy:3128", "must start with http://"),
+            (Field::Repository, "ftp://mirror/", "only http:// and https://"),
+            (Field::Repository, "https://u:p@cdn/", "user name or password"),
+            (Field::Channel, "Stable!", "lowercase"),
+            (Field::Window, "25:00-03:00", ""),
+            (Field::AutoInstall, "maybe", "on or off"),
+            (Field::Timezone, "Mars/Olympus", ""),
+            (Field::Dns, "1.1.1.1, dns.example", "not an IPv4"),
+            (Field::NtpServers, "pool.ntp.org, time@server", "not a host name"),
+            (Field::Language, "fr", "choose one of en, de"),
+        ] {
+            let before = d.to_save().unwrap_or_default();
+            let e = d.set(f, typed).expect_err(&format!("{f:?} {typed:?}"));
+            assert!(e.contains(why), "{f:?} {typed:?}: {e}");
+            assert!(d.to_save().is_err(), "{f:?}");
+            // Typing a good value again clears the reason.
+            let good = Draft::new(before, Env::default()).value(f);
+            if f == Field::NtpServers || f == Field::Dns {
+                d.set(f, "").unwrap();
+            } else {
+                d.set(f, if good.is_empty() && f == Field::Window { "" } else { &good }).unwrap();
+            }
+            assert!(d.to_save().is_ok(), "{f:?}: {:?}", d.check());
+        }
+        let env = Env { timezones: vec!["Europe/Berlin".into(), "UTC".into()] };
+        let mut d = Draft::new(Settings::default(), env);
+        assert!(d.set(Field::Timezone, "Europe/Atlantis").is_err());
+        d.set(Field::Timezone, "Europe/Berlin").unwrap();
+        d.set(Field::Keyboard, "de").unwrap();
+        assert_eq!(d.changed(), [Field::Keyboard, Field::Timezone]);
+        assert_eq!(effect(Field::Keyboard), Effect::AtOnce);
+        assert_eq!(effect(Field::Address), Effect::Restart);
+    }
+}

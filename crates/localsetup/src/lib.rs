@@ -1,0 +1,288 @@
+//! The local Setup's model: what devices without a management server are
+//! configured in. Areas (User Interface, Network, Security, System) hold a
+//! tree of pages; a page holds fields over devconfig's [`Settings`]. Every
+//! label is given in every language the device speaks, so a search finds a
+//! field by its English or German name, or by its current value.
+//!
+//! Pure: no files, no devices. The front ends (`quill-setup --local` on a
+//! console; the display's Setup, later) edit a [`Draft`], show its
+//! reasons at the fields, and save it through devconfig's crash-safe write
+//! only when [`Draft::check`] finds nothing wrong.
+
+mod draft;
+mod nav;
+mod search;
+
+pub use draft::{effect, Draft, Effect, Env};
+pub use devconfig::Settings;
+pub use nav::{Nav, Node};
+pub use search::{search, Hit};
+
+/// The languages of the labels, in the order of the label arrays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lang {
+    En = 0,
+    De = 1,
+}
+
+impl Lang {
+    pub fn from_tag(tag: &str) -> Lang {
+        if tag == "de" {
+            Lang::De
+        } else {
+            Lang::En
+        }
+    }
+}
+
+/// A text in every language (English, German).
+pub type Text = [&'static str; 2];
+
+pub fn tr(t: &Text, lang: Lang) -> &'static str {
+    t[lang as usize]
+}
+
+/// Every setting the Setup edits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Field {
+    Language,
+    Keyboard,
+    NetMode,
+    Address,
+    Gateway,
+    Dns,
+    Proxy,
+    Repository,
+    Channel,
+    AutoInstall,
+    Window,
+    Announce,
+    Timezone,
+    NtpServers,
+}
+
+/// How a field is edited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Free text, checked as typed.
+    Text,
+    /// One of these values (stored value, label).
+    Choice(&'static [(&'static str, Text)]),
+    /// On or off.
+    Toggle,
+    /// Several values separated by commas.
+    List,
+}
+
+/// A field's description.
+pub struct FieldInfo {
+    pub field: Field,
+    /// Its name in the settings file (`network.address`): what the console
+    /// version types, and a search term too.
+    pub key: &'static str,
+    pub label: Text,
+    /// One line shown under the field.
+    pub help: Text,
+    pub kind: Kind,
+}
+
+const MODES: &[(&str, Text)] = &[("dhcp", ["Automatic (DHCP)", "Automatisch (DHCP)"]), ("static", ["Static", "Statisch"])];
+const LANGUAGES: &[(&str, Text)] = &[("en", ["English", "English"]), ("de", ["Deutsch", "Deutsch"])];
+
+pub const FIELDS: &[FieldInfo] = &[
+    FieldInfo {
+        field: Field::Language,
+        key: "language",
+        label: ["Language", "Sprache"],
+        help: ["The language of the screens", "Die Sprache der Anzeigen"],
+        kind: Kind::Choice(LANGUAGES),
+    },
+    FieldInfo {
+        field: Field::Keyboard,
+        key: "keyboard",
+        label: ["Keyboard layout", "Tastaturbelegung"],
+        help: ["us, gb, de, ch or fr; takes effect at once", "us, gb, de, ch oder fr; gilt sofort"],
+        kind: Kind::Text,
+    },
+    FieldInfo {
+        field: Field::NetMode,
+        key: "network.mode",
+        label: ["IP address", "IP-Adresse"],
+        help: ["Automatic (DHCP) or static", "Automatisch (DHCP) oder statisch"],
+        kind: Kind::Choice(MODES),
+    },
+    FieldInfo {
+        field: Field::Address,
+        key: "network.address",
+        label: ["Static address", "Statische Adresse"],
+        help: ["With its prefix, e.g. 192.168.1.20/24", "Mit Präfix, z. B. 192.168.1.20/24"],
+        kind: Kind::Text,
+    },
+    FieldInfo {
+        field: Field::Gateway,
+        key: "network.gateway",
+        label: ["Default gateway", "Standard-Gateway"],
+        help: ["In the address's subnet; empty: none", "Im Subnetz der Adresse; leer: keines"],
+        kind: Kind::Text,
+    },
+    FieldInfo {
+        field: Field::Dns,
+        key: "network.dns",
+        label: ["DNS servers", "DNS-Server"],
+        help: ["IPv4 addresses, separated by commas", "IPv4-Adressen, durch Kommas getrennt"],
+        kind: Kind::List,
+    },
+    FieldInfo {
+        field: Field::Proxy,
+        key: "network.proxy",
+        label: ["Proxy", "Proxy"],
+        help: ["http://host:port for updates and enrollment; empty: none", "http://host:port für Updates und Registrierung; leer: keiner"],
+        kind: Kind::Text,
+    },
+    FieldInfo {
+        field: Field::Repository,
+        key: "update.repository",
+        label: ["Update repository", "Update-Quelle"],
+        help: ["http(s) URL of the static repository; empty: none", "http(s)-URL der statischen Quelle; leer: keine"],
+        kind: Kind::Text,
+    },
+    FieldInfo {
+        field: Field::Channel,
+        key: "update.channel",
+        label: ["Update channel", "Update-Kanal"],
+        help: ["stable, beta, … (letters, digits, -)", "stable, beta, … (Buchstaben, Ziffern, -)"],
+        kind: Kind::Text,
+    },
+    FieldInfo {
+        field: Field::AutoInstall,
+        key: "update.auto_install",
+        label: ["Install updates by themselves", "Updates selbständig installieren"],
+        help: ["Inside the maintenance window; never restarts", "Im Wartungsfenster; startet nie neu"],
+        kind: Kind::Toggle,
+    },
+    FieldInfo {
+        field: Field::Window,
+        key: "update.window",
+        label: ["Maintenance window", "Wartungsfenster"],
+        help: ["HH:MM-HH:MM local time; empty: any time", "HH:MM-HH:MM Ortszeit; leer: jederzeit"],
+        kind: Kind::Text,
+    },
+    FieldInfo {
+        field: Field::Announce,
+        key: "discovery.announce",
+        label: ["Announce on the network (mDNS)", "Im Netzwerk ankündigen (mDNS)"],
+        help: ["Lets management tools find this device", "Verwaltungswerkzeuge finden das Gerät"],
+        kind: Kind::Toggle,
+    },
+    FieldInfo {
+        field: Field::Timezone,
+        key: "timezone",
+        label: ["Time zone", "Zeitzone"],
+        help: ["e.g. Europe/Berlin; takes effect at once", "z. B. Europe/Berlin; gilt sofort"],
+        kind: Kind::Text,
+    },
+    FieldInfo {
+        field: Field::NtpServers,
+        key: "network.ntp_servers",
+        label: ["Time servers (NTP)", "Zeitserver (NTP)"],
+        help: ["Besides DHCP's, separated by commas", "Zusätzlich zu denen von DHCP, durch Kommas getrennt"],
+        kind: Kind::List,
+    },
+];
+
+pub fn info(f: Field) -> &'static FieldInfo {
+    FIELDS.iter().find(|i| i.field == f).expect("every field is described")
+}
+
+/// A field by its settings key (`network.address`).
+pub fn by_key(key: &str) -> Option<Field> {
+    FIELDS.iter().find(|i| i.key == key).map(|i| i.field)
+}
+
+/// A page of the tree.
+pub struct Page {
+    /// `network/ethernet`: the path the console version shows.
+    pub id: &'static str,
+    pub title: Text,
+    pub fields: &'static [Field],
+}
+
+/// An area: the tree's first level.
+pub struct Area {
+    pub id: &'static str,
+    pub title: Text,
+    pub pages: &'static [Page],
+}
+
+pub const TREE: &[Area] = &[
+    Area {
+        id: "ui",
+        title: ["User Interface", "Benutzeroberfläche"],
+        pages: &[
+            Page { id: "ui/language", title: ["Language", "Sprache"], fields: &[Field::Language] },
+            Page { id: "ui/keyboard", title: ["Keyboard", "Tastatur"], fields: &[Field::Keyboard] },
+        ],
+    },
+    Area {
+        id: "network",
+        title: ["Network", "Netzwerk"],
+        pages: &[
+            Page {
+                id: "network/ethernet",
+                title: ["Ethernet", "Ethernet"],
+                fields: &[Field::NetMode, Field::Address, Field::Gateway, Field::Dns],
+            },
+            Page { id: "network/proxy", title: ["Proxy", "Proxy"], fields: &[Field::Proxy] },
+            Page {
+                id: "network/updates",
+                title: ["Updates", "Updates"],
+                fields: &[Field::Repository, Field::Channel, Field::AutoInstall, Field::Window],
+            },
+        ],
+    },
+    Area {
+        id: "security",
+        title: ["Security", "Sicherheit"],
+        pages: &[Page { id: "security/discovery", title: ["Discovery", "Erkennung"], fields: &[Field::Announce] }],
+    },
+    Area {
+        id: "system",
+        title: ["System", "System"],
+        pages: &[Page {
+            id: "system/time",
+            title: ["Time and date", "Zeit und Datum"],
+            fields: &[Field::Timezone, Field::NtpServers],
+        }],
+    },
+];
+
+/// The page a field is on (area index, page index).
+pub fn page_of(f: Field) -> (usize, usize) {
+    for (a, area) in TREE.iter().enumerate() {
+        for (p, page) in area.pages.iter().enumerate() {
+            if page.fields.contains(&f) {
+                return (a, p);
+            }
+        }
+    }
+    unreachable!("every field is on a page")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_field_is_described_once_and_on_exactly_one_page() {
+        for i in FIELDS {
+            assert_eq!(FIELDS.iter().filter(|j| j.field == i.field).count(), 1, "{:?}", i.field);
+            let on: usize = TREE.iter().flat_map(|a| a.pages).filter(|p| p.fields.contains(&i.field)).count();
+            assert_eq!(on, 1, "{:?} is on {on} pages", i.field);
+            assert_eq!(by_key(i.key), Some(i.field));
+            assert!(i.label.iter().chain(&i.help).all(|t| !t.is_empty()));
+        }
+        for a in TREE {
+            assert!(a.pages.iter().all(|p| p.id.starts_with(&format!("{}/", a.id))), "{}", a.id);
+        }
+    }
+}
