@@ -10,6 +10,7 @@ pub mod console;
 pub mod field;
 
 pub mod home;
+pub mod local;
 pub mod timezones;
 pub mod validate;
 pub mod view;

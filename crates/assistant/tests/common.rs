@@ -20,9 +20,16 @@ pub struct Fake {
     pub saved: Vec<Settings>,
     pub fail_save: bool,
     pub admin: Vec<assistant::AdminChoice>,
+    /// Whether a network service runs (restart_network), and its restarts.
+    pub network_runs: bool,
+    pub network_restarts: usize,
 }
 
 impl System for Fake {
+    fn restart_network(&mut self) -> Result<bool, String> {
+        self.network_restarts += usize::from(self.network_runs);
+        Ok(self.network_runs)
+    }
     fn set_layout(&mut self, layout: &str) {
         self.layouts.push(layout.into());
     }

@@ -18,7 +18,10 @@ pub struct Env {
 pub enum Effect {
     /// Applied as soon as it is saved.
     AtOnce,
-    /// Read by its service at the next restart of the device.
+    /// Read by the network service when it starts: in effect once it has
+    /// started over (the front end asks it to).
+    Network,
+    /// Read when the screens start: in effect at the next restart.
     Restart,
 }
 
@@ -121,7 +124,10 @@ impl Draft {
                     .find(|(k, label)| *k == t || label.iter().any(|l| l.eq_ignore_ascii_case(t)))
                     .map(|(k, _)| *k)
                     .ok_or_else(|| {
-                        format!("{t:?}: choose one of {}", choices.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", "))
+                        format!(
+                            "{t:?}: choose one of {}",
+                            choices.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
+                        )
                     })?;
                 if f == Field::Language {
                     s.language = v.into();
@@ -179,7 +185,9 @@ impl Draft {
             }
             Field::Announce => s.discovery.announce = yes(t)?,
             Field::Timezone => {
-                let known = if self.env.timezones.is_empty() {
+                let known = if t == "UTC" {
+                    true
+                } else if self.env.timezones.is_empty() {
                     t == "UTC" || (t.contains('/') && t.split('/').all(|p| !p.is_empty() && !p.starts_with('.')))
                 } else {
                     self.env.timezones.iter().any(|z| z == t)
@@ -191,7 +199,9 @@ impl Draft {
             }
             Field::NtpServers => {
                 let v = split_list(t);
-                if let Some(bad) = v.iter().find(|h| !h.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:".contains(&b))) {
+                if let Some(bad) =
+                    v.iter().find(|h| !h.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:".contains(&b)))
+                {
                     return Err(format!("{bad:?} is not a host name or address"));
                 }
                 s.network.ntp_servers = v;
@@ -251,22 +261,18 @@ impl Draft {
 pub fn effect(f: Field) -> Effect {
     match f {
         // The consoles' layout and the zone are set by the front end; the
-        // update and discovery services read their settings every time.
+        // update, enrollment and discovery services read their settings
+        // every time.
         Field::Keyboard
         | Field::Timezone
+        | Field::Proxy
         | Field::Repository
         | Field::Channel
         | Field::AutoInstall
         | Field::Window
         | Field::Announce => Effect::AtOnce,
-        // The network service and the screens read theirs when they start.
-        Field::Language
-        | Field::NetMode
-        | Field::Address
-        | Field::Gateway
-        | Field::Dns
-        | Field::Proxy
-        | Field::NtpServers => Effect::Restart,
+        Field::NetMode | Field::Address | Field::Gateway | Field::Dns | Field::NtpServers => Effect::Network,
+        Field::Language => Effect::Restart,
     }
 }
 
@@ -341,6 +347,7 @@ mod tests {
         d.set(Field::Keyboard, "de").unwrap();
         assert_eq!(d.changed(), [Field::Keyboard, Field::Timezone]);
         assert_eq!(effect(Field::Keyboard), Effect::AtOnce);
-        assert_eq!(effect(Field::Address), Effect::Restart);
+        assert_eq!(effect(Field::Address), Effect::Network);
+        assert_eq!(effect(Field::Language), Effect::Restart);
     }
 }

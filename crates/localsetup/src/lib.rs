@@ -13,8 +13,8 @@ mod draft;
 mod nav;
 mod search;
 
-pub use draft::{effect, Draft, Effect, Env};
 pub use devconfig::Settings;
+pub use draft::{effect, Draft, Effect, Env};
 pub use nav::{Nav, Node};
 pub use search::{search, Hit};
 
@@ -86,7 +86,8 @@ pub struct FieldInfo {
     pub kind: Kind,
 }
 
-const MODES: &[(&str, Text)] = &[("dhcp", ["Automatic (DHCP)", "Automatisch (DHCP)"]), ("static", ["Static", "Statisch"])];
+const MODES: &[(&str, Text)] =
+    &[("dhcp", ["Automatic (DHCP)", "Automatisch (DHCP)"]), ("static", ["Static", "Statisch"])];
 const LANGUAGES: &[(&str, Text)] = &[("en", ["English", "English"]), ("de", ["Deutsch", "Deutsch"])];
 
 pub const FIELDS: &[FieldInfo] = &[
@@ -136,7 +137,10 @@ pub const FIELDS: &[FieldInfo] = &[
         field: Field::Proxy,
         key: "network.proxy",
         label: ["Proxy", "Proxy"],
-        help: ["http://host:port for updates and enrollment; empty: none", "http://host:port für Updates und Registrierung; leer: keiner"],
+        help: [
+            "http://host:port for updates and enrollment; empty: none",
+            "http://host:port für Updates und Registrierung; leer: keiner",
+        ],
         kind: Kind::Text,
     },
     FieldInfo {

@@ -22,3 +22,25 @@ mod runner;
 pub mod status;
 pub mod timesync;
 pub mod vendor;
+
+/// The running network service's PID, in [`status::RUN_DIR`].
+pub const PID_FILE: &str = "daemon.pid";
+
+/// Asks the running network service to start over with the saved
+/// settings: it exits on SIGTERM and init starts it again, and it reads
+/// the settings when it starts. `Ok(false)`: no service runs here (a host,
+/// or it is down), so the settings apply when it starts. The PID is only
+/// signalled when that process is still the daemon (`quill-net daemon`).
+pub fn restart_daemon(run_dir: &std::path::Path) -> Result<bool, String> {
+    let Ok(text) = std::fs::read_to_string(run_dir.join(PID_FILE)) else { return Ok(false) };
+    let Ok(pid) = text.trim().parse::<i32>() else { return Ok(false) };
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let argv: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    let is_daemon = argv.first().is_some_and(|a| a.ends_with(b"quill-net")) && argv.get(1) == Some(&&b"daemon"[..]);
+    if !is_daemon {
+        return Ok(false);
+    }
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM)
+        .map(|()| true)
+        .map_err(|e| format!("restarting the network service (PID {pid}): {e}"))
+}

@@ -81,6 +81,8 @@ pub fn run(data: &Path) -> ! {
         }
     };
     let _ = std::fs::create_dir_all(status::RUN_DIR);
+    // For `net::restart_daemon` (the local Setup applies network settings).
+    let _ = std::fs::write(run_dir.join(crate::PID_FILE), std::process::id().to_string());
     let mut d = Netd::new(plan.clone());
     let ctx = Ctx { plan, extra_dns, host: hostname() };
     // Loopback first, then every link there is now.

@@ -85,6 +85,10 @@ pub struct DeviceSystem {
 }
 
 impl System for DeviceSystem {
+    fn restart_network(&mut self) -> Result<bool, String> {
+        net::restart_daemon(Path::new(net::status::RUN_DIR))
+    }
+
     fn set_layout(&mut self, name: &str) {
         let l = layout(name);
         match std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty0") {

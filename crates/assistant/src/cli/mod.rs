@@ -49,6 +49,9 @@ pub fn main() {
         return;
     }
     let mut sys = DeviceSystem { store: store.clone() };
+    if a.local {
+        std::process::exit(local_setup(&a.data, &store, &mut sys));
+    }
     if a.text {
         let settings = load_settings(&store);
         if a.if_needed {
@@ -182,6 +185,66 @@ impl console::Answers for TtyAnswers {
     fn secret(&mut self, prompt: &str, out: &mut dyn std::io::Write) -> std::io::Result<String> {
         adminlock::tty::read_secret(prompt, out)?
             .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the console input ended"))
+    }
+}
+
+/// `quill-setup --local`: the local Setup on this terminal, behind the
+/// administrator password. Settings that cannot be read are not replaced:
+/// it stops, and nothing is written. Returns the exit code.
+fn local_setup(data: &Path, store: &Store, sys: &mut DeviceSystem) -> i32 {
+    let (settings, found) = match store.load() {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!(
+                "quill-setup: the settings cannot be read ({e}); nothing was changed. Check DATA, or reset the device"
+            );
+            return 1;
+        }
+    };
+    if let Found::MovedAside { reason, moved_to } = &found {
+        println!(
+            "the settings file was damaged ({reason}); it was moved to {}; starting from defaults",
+            moved_to.display()
+        );
+    }
+    let lock = adminlock::Lock::read(data);
+    if lock.guards() {
+        let failures = adminlock::Failures::new(Path::new("/run/quill"));
+        let wait = adminlock::delay_after(failures.count());
+        if !wait.is_zero() {
+            println!("wait {} s after the wrong passwords before", wait.as_secs());
+            std::thread::sleep(wait);
+        }
+        let typed = match console::Answers::secret(&mut TtyAnswers, "Administrator password: ", &mut std::io::stdout())
+        {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("quill-setup: {e}");
+                return 1;
+            }
+        };
+        match lock.verify(&typed) {
+            adminlock::Verdict::Right => failures.succeeded(),
+            adminlock::Verdict::Wrong => {
+                let wait = failures.failed();
+                eprintln!("quill-setup: wrong password; the next try waits {} s", wait.as_secs());
+                return 3;
+            }
+            adminlock::Verdict::Unverifiable(why) => {
+                eprintln!("quill-setup: the administrator password cannot be checked ({why}); use the recovery console (quill-admin)");
+                return 3;
+            }
+        }
+    }
+    let env = localsetup::Env { timezones: timezones::system_zones().into_iter().map(|z| z.name).collect() };
+    let lang = localsetup::Lang::from_tag(&settings.language);
+    let mut draft = localsetup::Draft::new(settings, env);
+    match crate::local::run(&mut draft, lang, sys, &mut TtyAnswers, &mut std::io::stdout()) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("quill-setup: {e}");
+            1
+        }
     }
 }
 

@@ -36,6 +36,11 @@ pub trait System {
     /// Sets the administrator password, or records that there is none
     /// (crash-safe, before the settings are saved).
     fn save_admin(&mut self, choice: &AdminChoice) -> Result<(), String>;
+    /// Makes the network service start over with the saved settings;
+    /// `Ok(false)` when none runs (they apply when it starts).
+    fn restart_network(&mut self) -> Result<bool, String> {
+        Ok(false)
+    }
 }
 
 /// A finished enrollment, for the "Connection ready" line.

@@ -1,0 +1,228 @@
+//! The local Setup on a console (`quill-setup --local`): the tree as paths,
+//! one command per line. The same [`localsetup::Draft`] checks every field
+//! as it is typed and the whole before anything is saved; saving goes
+//! through [`System::save`] (crash-safe), and what can take effect at once
+//! is applied right after: the keyboard layout, the time zone, and the
+//! network (its service starts over with the new settings).
+//!
+//! ```text
+//! setup:/> cd network/ethernet
+//! setup:/network/ethernet> set network.mode static
+//! setup:/network/ethernet> search gateway
+//! setup:/network/ethernet> apply
+//! ```
+
+use crate::console::Answers;
+use crate::wizard::System;
+use localsetup::{effect, info, tr, Draft, Effect, Field, Hit, Lang, Nav, Node, TREE};
+use std::io::Write;
+
+const HELP: &str = "commands:
+  ls [PATH]          what is here (areas, pages, or a page's fields)
+  cd PATH            go to an area or page (/network/ethernet, .., /)
+  back | forward | up
+  set KEY VALUE      change a field (KEY as ls shows it; an empty VALUE clears it)
+  search WORDS       fields whose names (English or German) or values contain WORDS
+  go N               open the page of search hit N, its field marked with >
+  apply              save (nothing is saved while a field is wrong)
+  quit               leave (changes not applied are dropped)";
+
+struct Session<'a> {
+    draft: &'a mut Draft,
+    nav: Nav,
+    lang: Lang,
+    hits: Vec<Hit>,
+    marked: Option<Field>,
+}
+
+impl Session<'_> {
+    fn title(&self, n: Node) -> &'static str {
+        match n {
+            Node::Root => "Setup",
+            Node::Area(a) => tr(&TREE[a].title, self.lang),
+            Node::Page(a, p) => tr(&TREE[a].pages[p].title, self.lang),
+        }
+    }
+
+    fn list(&self, n: Node, out: &mut dyn Write) -> std::io::Result<()> {
+        writeln!(out, "{} ({})", self.title(n), n.path())?;
+        if let Node::Page(a, p) = n {
+            for &f in TREE[a].pages[p].fields {
+                let i = info(f);
+                let mark = if self.marked == Some(f) { ">" } else { " " };
+                writeln!(out, "{mark} {:<22} {}: {}", i.key, tr(&i.label, self.lang), self.draft.shown(f, self.lang))?;
+                match self.draft.error(f) {
+                    Some(why) => writeln!(out, "  {:<22} ! {why}", "")?,
+                    None => writeln!(out, "  {:<22}   {}", "", tr(&i.help, self.lang))?,
+                }
+            }
+        } else {
+            for c in n.children() {
+                writeln!(out, "  {:<22} {}", c.path().rsplit('/').next().unwrap_or(""), self.title(c))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, sys: &mut dyn System, out: &mut dyn Write) -> std::io::Result<()> {
+        let changed = self.draft.changed();
+        let settings = match self.draft.to_save() {
+            Ok(s) => s,
+            Err(problems) => {
+                writeln!(out, "nothing saved; mend these first (the saved settings are unchanged):")?;
+                for (f, why) in problems {
+                    writeln!(out, "  {}: {why}", info(f).key)?;
+                }
+                return Ok(());
+            }
+        };
+        if changed.is_empty() {
+            return writeln!(out, "nothing to save: no field changed");
+        }
+        if let Err(e) = sys.save(&settings) {
+            return writeln!(out, "! not saved: {e}; the saved settings are unchanged");
+        }
+        self.draft.saved();
+        let (mut now, mut later) = (Vec::new(), Vec::new());
+        let network: Vec<&str> =
+            changed.iter().filter(|f| effect(**f) == Effect::Network).map(|f| info(*f).key).collect();
+        if !network.is_empty() {
+            match sys.restart_network() {
+                Ok(true) => now.extend(&network),
+                Ok(false) => later.extend(&network),
+                Err(e) => {
+                    writeln!(out, "! the network service did not start over ({e})")?;
+                    later.extend(&network);
+                }
+            }
+        }
+        for f in changed {
+            let key = info(f).key;
+            match (effect(f), f) {
+                (Effect::AtOnce, Field::Keyboard) => {
+                    sys.set_layout(&settings.keyboard);
+                    now.push(key);
+                }
+                (Effect::AtOnce, Field::Timezone) => match sys.set_timezone(&settings.timezone) {
+                    Ok(()) => now.push(key),
+                    Err(e) => writeln!(out, "! time zone saved but not applied now: {e}")?,
+                },
+                (Effect::AtOnce, _) => now.push(key),
+                (Effect::Network, _) => {}
+                (Effect::Restart, _) => later.push(key),
+            }
+        }
+        writeln!(out, "saved")?;
+        if !now.is_empty() {
+            writeln!(out, "  in effect now: {}", now.join(", "))?;
+        }
+        if !later.is_empty() {
+            writeln!(out, "  in effect after a restart of the device: {}", later.join(", "))?;
+        }
+        Ok(())
+    }
+
+    /// One command; false when the session ends.
+    fn command(&mut self, line: &str, sys: &mut dyn System, out: &mut dyn Write) -> std::io::Result<bool> {
+        let (cmd, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+        let rest = rest.trim();
+        let here = self.nav.current();
+        match cmd {
+            "" => {}
+            "help" | "?" => writeln!(out, "{HELP}")?,
+            "quit" | "exit" | "q" => {
+                let n = self.draft.changed().len();
+                if n > 0 {
+                    writeln!(out, "{n} change(s) not applied were dropped")?;
+                }
+                return Ok(false);
+            }
+            "ls" | "show" => match here.resolve(rest) {
+                Some(n) => self.list(n, out)?,
+                None => writeln!(out, "! no such area or page: {rest:?} (ls / shows the areas)")?,
+            },
+            "cd" => match here.resolve(if rest.is_empty() { "/" } else { rest }) {
+                Some(n) => {
+                    self.nav.go(n);
+                    self.marked = None;
+                    self.list(n, out)?;
+                }
+                None => writeln!(out, "! no such area or page: {rest:?} (ls / shows the areas)")?,
+            },
+            "back" | "forward" | "up" => {
+                let moved = match cmd {
+                    "back" => self.nav.back(),
+                    "forward" => self.nav.forward(),
+                    _ => self.nav.up(),
+                };
+                if !moved {
+                    writeln!(out, "! nowhere to go {cmd}")?;
+                }
+                self.list(self.nav.current(), out)?;
+            }
+            "set" => {
+                let (key, value) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+                match localsetup::by_key(key) {
+                    None => writeln!(out, "! no field {key:?}; ls on a page shows the fields' keys")?,
+                    Some(f) => match self.draft.set(f, value.trim()) {
+                        Ok(()) => {
+                            writeln!(out, "{}: {}", tr(&info(f).label, self.lang), self.draft.shown(f, self.lang))?
+                        }
+                        Err(why) => writeln!(out, "! {}: {why} (not changed)", tr(&info(f).label, self.lang))?,
+                    },
+                }
+            }
+            "search" | "find" => {
+                self.hits = localsetup::search(rest, self.draft);
+                if self.hits.is_empty() {
+                    writeln!(out, "nothing found for {rest:?}")?;
+                }
+                for (i, h) in self.hits.iter().enumerate() {
+                    let page = &TREE[h.page.0].pages[h.page.1];
+                    writeln!(out, "  {}. {} ({}): {}", i + 1, tr(&info(h.field).label, self.lang), page.id, h.matched)?;
+                }
+            }
+            "go" => match rest.parse::<usize>().ok().and_then(|n| self.hits.get(n.wrapping_sub(1))).cloned() {
+                Some(h) => {
+                    let n = Node::Page(h.page.0, h.page.1);
+                    self.nav.go(n);
+                    self.marked = Some(h.field);
+                    self.list(n, out)?;
+                }
+                None => writeln!(out, "! go takes the number of a hit of the last search")?,
+            },
+            "apply" | "save" => self.apply(sys, out)?,
+            other => writeln!(out, "! unknown command {other:?}; help lists them")?,
+        }
+        Ok(true)
+    }
+}
+
+/// Runs the console Setup on `draft` until `quit` or the end of the input.
+pub fn run(
+    draft: &mut Draft,
+    lang: Lang,
+    sys: &mut dyn System,
+    input: &mut dyn Answers,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    let mut s = Session { draft, nav: Nav::default(), lang, hits: vec![], marked: None };
+    writeln!(out, "Quill Setup: help lists the commands")?;
+    s.list(Node::Root, out)?;
+    loop {
+        write!(out, "setup:{}> ", s.nav.current().path())?;
+        out.flush()?;
+        let line = match input.line() {
+            Ok(l) => l,
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                writeln!(out)?;
+                s.command("quit", sys, out)?;
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        if !s.command(line.trim(), sys, out)? {
+            return Ok(());
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! The local Setup on a console (`quill-setup --local`), driven by lines.
+
+mod common;
+
+use assistant::console::Lines;
+use common::Fake;
+use devconfig::{AddressMode, Settings};
+use localsetup::{Draft, Env, Lang};
+
+fn session(lines: &str, sys: &mut Fake, lang: Lang) -> String {
+    let env = Env { timezones: vec!["UTC".into(), "Europe/Berlin".into()] };
+    let mut draft = Draft::new(Settings { setup_done: true, ..Settings::default() }, env);
+    let mut out = Vec::new();
+    assistant::local::run(&mut draft, lang, sys, &mut Lines(lines.as_bytes()), &mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn a_static_address_and_a_keyboard_layout_are_saved_once_valid_and_applied() {
+    let mut sys = Fake { network_runs: true, ..Fake::default() };
+    let out = session(
+        "cd network/ethernet\n\
+         set network.mode static\n\
+         set network.address 10.0.2.300/24\n\
+         set network.address 10.0.2.15/24\n\
+         set network.gateway 192.168.1.1\n\
+         apply\n\
+         set network.gateway 10.0.2.2\n\
+         set network.dns 10.0.2.3\n\
+         search tastatur\n\
+         go 1\n\
+         set keyboard de\n\
+         apply\n",
+        &mut sys,
+        Lang::En,
+    );
+    assert!(out.contains("! Static address: \"10.0.2.300\" is not an IPv4 address (not changed)"), "{out}");
+    assert!(out.contains("nothing saved; mend these first"), "{out}");
+    assert!(out.contains("network.gateway: the gateway 192.168.1.1 is outside the subnet of 10.0.2.15/24"), "{out}");
+    assert!(out.contains("1. Keyboard layout (ui/keyboard): Tastaturbelegung"), "{out}");
+    assert!(out.contains("> keyboard"), "the found field is marked: {out}");
+    assert!(
+        out.contains("in effect now: network.mode, network.address, network.gateway, network.dns, keyboard"),
+        "{out}"
+    );
+    assert_eq!(sys.network_restarts, 1, "the network service started over once");
+    assert_eq!(sys.saved.len(), 1, "saved once, when valid");
+    let s = &sys.saved[0];
+    assert_eq!((s.network.mode, s.network.address.as_str()), (AddressMode::Static, "10.0.2.15/24"));
+    assert_eq!((s.network.gateway.as_str(), s.keyboard.as_str()), ("10.0.2.2", "de"));
+    assert!(s.setup_done, "the rest of the settings is kept");
+    assert_eq!(sys.layouts, ["de"]);
+}
+
+#[test]
+fn navigation_german_labels_and_a_failed_save() {
+    let mut sys = Fake { fail_save: true, ..Fake::default() };
+    let out = session(
+        "cd /system/time\nback\nforward\nup\nls\ncd nowhere\nset timezone Europe/Berlin\napply\nfrobnicate\nquit\n",
+        &mut sys,
+        Lang::De,
+    );
+    assert!(out.contains("Zeit und Datum (/system/time)"), "{out}");
+    assert!(out.contains("Zeitzone: UTC"), "{out}");
+    assert!(out.contains("! nowhere to go forward") || out.contains("setup:/system/time>"), "{out}");
+    assert!(out.contains("System (/system)"), "up goes to the area: {out}");
+    assert!(out.contains("! no such area or page: \"nowhere\""), "{out}");
+    assert!(out.contains("! not saved: DATA is read-only; the saved settings are unchanged"), "{out}");
+    assert!(out.contains("! unknown command \"frobnicate\""), "{out}");
+    assert!(out.contains("1 change(s) not applied were dropped"), "{out}");
+    assert_eq!(sys.zone, None, "nothing applied when nothing was saved");
+    // Without a network service, network settings wait for it to start.
+    let mut sys = Fake::default();
+    let out = session("set network.ntp_servers pool.ntp.org\nset language de\napply\n", &mut sys, Lang::En);
+    assert!(out.contains("in effect after a restart of the device: network.ntp_servers, language"), "{out}");
+}
