@@ -44,13 +44,17 @@ impl Session<'_> {
         }
     }
 
-    fn list(&self, n: Node, out: &mut dyn Write) -> std::io::Result<()> {
+    fn list(&self, n: Node, sys: &mut dyn System, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(out, "{} ({})", self.title(n), n.path())?;
         if let Node::Page(a, p) = n {
             for &f in TREE[a].pages[p].fields {
                 let i = info(f);
                 let mark = if self.marked == Some(f) { ">" } else { " " };
                 writeln!(out, "{mark} {:<22} {}: {}", i.key, tr(&i.label, self.lang), self.draft.shown(f, self.lang))?;
+                if f == Field::Keyboard {
+                    let active = sys.active_layout().unwrap_or_else(|| "unknown".into());
+                    writeln!(out, "  {:<22}   (the consoles have {active} now)", "")?;
+                }
                 match self.draft.error(f) {
                     Some(why) => writeln!(out, "  {:<22} ! {why}", "")?,
                     None => writeln!(out, "  {:<22}   {}", "", tr(&i.help, self.lang))?,
@@ -138,14 +142,14 @@ impl Session<'_> {
                 return Ok(false);
             }
             "ls" | "show" => match here.resolve(rest) {
-                Some(n) => self.list(n, out)?,
+                Some(n) => self.list(n, sys, out)?,
                 None => writeln!(out, "! no such area or page: {rest:?} (ls / shows the areas)")?,
             },
             "cd" => match here.resolve(if rest.is_empty() { "/" } else { rest }) {
                 Some(n) => {
                     self.nav.go(n);
                     self.marked = None;
-                    self.list(n, out)?;
+                    self.list(n, sys, out)?;
                 }
                 None => writeln!(out, "! no such area or page: {rest:?} (ls / shows the areas)")?,
             },
@@ -158,7 +162,7 @@ impl Session<'_> {
                 if !moved {
                     writeln!(out, "! nowhere to go {cmd}")?;
                 }
-                self.list(self.nav.current(), out)?;
+                self.list(self.nav.current(), sys, out)?;
             }
             "set" => {
                 let (key, value) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
@@ -187,7 +191,7 @@ impl Session<'_> {
                     let n = Node::Page(h.page.0, h.page.1);
                     self.nav.go(n);
                     self.marked = Some(h.field);
-                    self.list(n, out)?;
+                    self.list(n, sys, out)?;
                 }
                 None => writeln!(out, "! go takes the number of a hit of the last search")?,
             },
@@ -208,7 +212,7 @@ pub fn run(
 ) -> std::io::Result<()> {
     let mut s = Session { draft, nav: Nav::default(), lang, hits: vec![], marked: None };
     writeln!(out, "Quill Setup: help lists the commands")?;
-    s.list(Node::Root, out)?;
+    s.list(Node::Root, sys, out)?;
     loop {
         write!(out, "setup:{}> ", s.nav.current().path())?;
         out.flush()?;

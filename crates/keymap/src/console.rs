@@ -90,6 +90,42 @@ pub fn apply(tty: &impl AsRawFd, layout: &Layout) -> std::io::Result<()> {
     result
 }
 
+const KDGKBENT: libc::c_ulong = 0x4B46;
+
+/// The layout the console behind `tty` has now: the one whose every entry
+/// the kernel's tables hold (read back with KDGKBENT, in Unicode mode as
+/// [`apply`] writes them); `None` when no layout matches (the kernel's
+/// default table is `us`).
+pub fn active(tty: &impl AsRawFd) -> std::io::Result<Option<&'static str>> {
+    let fd = tty.as_raw_fd();
+    let mut mode: libc::c_int = K_UNICODE;
+    // SAFETY: as in `apply`.
+    let switched = unsafe { libc::ioctl(fd, KDGKBMODE as _, &mut mode) } == 0
+        && mode != K_UNICODE
+        && unsafe { libc::ioctl(fd, KDSKBMODE as _, K_UNICODE) } == 0;
+    let mut found = Ok(None);
+    'layouts: for layout in Layout::all() {
+        for (table, code, value) in entries(layout) {
+            let mut e = KbEntry { table, index: code as u8, value: 0 };
+            // SAFETY: KDGKBENT fills the value of one struct kbentry, which `e` is.
+            if unsafe { libc::ioctl(fd, KDGKBENT as _, &mut e as *mut KbEntry) } < 0 {
+                found = Err(std::io::Error::last_os_error());
+                break 'layouts;
+            }
+            if e.value != value {
+                continue 'layouts;
+            }
+        }
+        found = Ok(Some(layout.name));
+        break;
+    }
+    if switched {
+        // SAFETY: as in `apply`.
+        unsafe { libc::ioctl(fd, KDSKBMODE as _, mode) };
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

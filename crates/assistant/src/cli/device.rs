@@ -89,6 +89,11 @@ impl System for DeviceSystem {
         net::restart_daemon(Path::new(net::status::RUN_DIR))
     }
 
+    fn active_layout(&mut self) -> Option<String> {
+        let tty = std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty0").ok()?;
+        keymap::console::active(&tty).ok().flatten().map(String::from)
+    }
+
     fn set_layout(&mut self, name: &str) {
         let l = layout(name);
         match std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty0") {

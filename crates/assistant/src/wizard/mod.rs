@@ -41,6 +41,11 @@ pub trait System {
     fn restart_network(&mut self) -> Result<bool, String> {
         Ok(false)
     }
+    /// The keyboard layout the consoles have now (read from the kernel);
+    /// `None` when it cannot be told.
+    fn active_layout(&mut self) -> Option<String> {
+        None
+    }
 }
 
 /// A finished enrollment, for the "Connection ready" line.

@@ -1,0 +1,82 @@
+//! The local Setup on the serial console (`quill-setup --local`), behind
+//! the administrator password: a wrong password is refused; a static
+//! address with the gateway outside its subnet is explained and not
+//! saved; the mended address and the keyboard layout de (found by
+//! searching "tastatur") are saved and take effect at once (the network
+//! service starts over, the consoles' keymap is read back from the
+//! kernel); after a reboot both are still in effect.
+
+use quill_e2e::{or_log, serial_login, sh, Admin, TestDisk, ADMIN_PASSWORD, BOOT_TIMEOUT};
+use std::time::Duration;
+
+const STEP: Duration = Duration::from_secs(120);
+
+/// Lines for `quill-setup --local` on its standard input (the password
+/// first), as a shell `printf` argument.
+fn session(lines: &[&str]) -> String {
+    format!("printf '{}\\n' | quill-setup --local; echo rc=$?", lines.join("\\n"))
+}
+
+#[test]
+#[ignore = "needs the image: run with `cargo xtask test`"]
+fn a_static_address_and_the_keyboard_layout_set_in_the_setup_survive_a_reboot() {
+    let disk = TestDisk::new().unwrap();
+    disk.set_up(Admin::Password(ADMIN_PASSWORD)).unwrap();
+    let mut vm = disk.boot().unwrap();
+    let r = (|| -> anyhow::Result<()> {
+        vm.wait_for("quill: ready", BOOT_TIMEOUT)?;
+        serial_login(&mut vm, ADMIN_PASSWORD)?;
+        vm.wait_seen("quill: network eth0 up ip=10.0.2.15/24", STEP)?;
+        let out = sh(&mut vm, &session(&["not-the-password", "ls /"]))?;
+        anyhow::ensure!(out.contains("wrong password") && out.contains("rc=3"), "{out}");
+        anyhow::ensure!(!out.contains("User Interface"), "nothing shown without the password: {out}");
+
+        let out = sh(
+            &mut vm,
+            &session(&[
+                ADMIN_PASSWORD,
+                "cd /network/ethernet",
+                "set network.mode static",
+                "set network.address 10.0.2.50/24",
+                "set network.gateway 192.168.9.1",
+                "apply",
+                "set network.gateway 10.0.2.2",
+                "search tastatur",
+                "go 1",
+                "set keyboard de",
+                "apply",
+                "ls /ui/keyboard",
+                "quit",
+            ]),
+        )?;
+        anyhow::ensure!(out.contains("outside the subnet") && out.contains("nothing saved"), "{out}");
+        anyhow::ensure!(
+            out.contains("in effect now: network.mode, network.address, network.gateway, keyboard"),
+            "{out}"
+        );
+        anyhow::ensure!(out.contains("(the consoles have de now)") && out.contains("rc=0"), "{out}");
+        let up = vm.wait_for("quill: network eth0 up", STEP)?;
+        anyhow::ensure!(up.contains("ip=10.0.2.50/24 gw=10.0.2.2") && up.contains("(static)"), "{up}");
+        let out = sh(&mut vm, "grep -E 'mode|address|keyboard' /data/quill/settings.toml")?;
+        anyhow::ensure!(out.contains("mode = \"static\"") && out.contains("keyboard = \"de\""), "{out}");
+        vm.type_serial("reboot\n")?;
+        vm.wait_exit(STEP)?;
+        Ok(())
+    })();
+    or_log("setup-local", &vm, r);
+    drop(vm);
+    // QEMU runs with -no-reboot: the reboot is a new QEMU on the same disk.
+    let mut vm = disk.boot().unwrap();
+    let r = (|| -> anyhow::Result<()> {
+        vm.wait_for("quill: ready", BOOT_TIMEOUT)?;
+        vm.wait_seen("settings: language en, keyboard de", STEP)?;
+        serial_login(&mut vm, ADMIN_PASSWORD)?;
+        let up = vm.wait_seen("quill: network eth0 up", STEP)?;
+        anyhow::ensure!(up.contains("ip=10.0.2.50/24 gw=10.0.2.2") && up.contains("(static)"), "{up}");
+        let out = sh(&mut vm, &format!("ip -4 addr show eth0; {}", session(&[ADMIN_PASSWORD, "ls /ui/keyboard"])))?;
+        anyhow::ensure!(out.contains("inet 10.0.2.50/24") && !out.contains("10.0.2.15"), "{out}");
+        anyhow::ensure!(out.contains("(the consoles have de now)"), "{out}");
+        quill_e2e::poweroff(&mut vm)
+    })();
+    or_log("setup-local-reboot", &vm, r);
+}
