@@ -4,12 +4,14 @@
 //! saved; the mended address and the keyboard layout de (found by
 //! searching "tastatur") are saved and take effect at once (the network
 //! service starts over, the consoles' keymap is read back from the
-//! kernel); after a reboot both are still in effect.
+//! kernel); after a reboot both are still in effect. On the display,
+//! Ctrl+Alt+S opens the same Setup behind the password.
 
-use quill_e2e::{or_log, serial_login, sh, Admin, TestDisk, ADMIN_PASSWORD, BOOT_TIMEOUT};
+use quill_e2e::{keys, or_log, serial_login, sh, type_keys, Admin, TestDisk, ADMIN_PASSWORD, BOOT_TIMEOUT};
 use std::time::Duration;
 
 const STEP: Duration = Duration::from_secs(120);
+const KEY_GAP: Duration = Duration::from_millis(100);
 
 /// Lines for `quill-setup --local` on its standard input (the password
 /// first), as a shell `printf` argument.
@@ -59,6 +61,17 @@ fn a_static_address_and_the_keyboard_layout_set_in_the_setup_survive_a_reboot() 
         anyhow::ensure!(up.contains("ip=10.0.2.50/24 gw=10.0.2.2") && up.contains("(static)"), "{up}");
         let out = sh(&mut vm, "grep -E 'mode|address|keyboard' /data/quill/settings.toml")?;
         anyhow::ensure!(out.contains("mode = \"static\"") && out.contains("keyboard = \"de\""), "{out}");
+        // The same Setup on the display: Ctrl+Alt+S on the home screen asks
+        // for the password, opens it, and Escape closes it.
+        vm.wait_seen("assistant: home screen", STEP)?;
+        vm.send_key(&["ctrl", "alt", "s"])?;
+        vm.wait_for("home screen shows Password", STEP)?;
+        type_keys(&mut vm, &format!("{ADMIN_PASSWORD}\n"), KEY_GAP)?;
+        vm.wait_for("administrator password accepted on the screen for OpenSetup", STEP)?;
+        let shown = vm.wait_for("local Setup shown after", STEP)?;
+        println!("{shown}");
+        keys(&mut vm, &["esc"], KEY_GAP)?;
+        vm.wait_for("local Setup closed", STEP)?;
         vm.type_serial("reboot\n")?;
         vm.wait_exit(STEP)?;
         Ok(())

@@ -11,6 +11,7 @@ pub mod field;
 
 pub mod home;
 pub mod local;
+pub mod setup;
 pub mod timezones;
 pub mod validate;
 pub mod view;

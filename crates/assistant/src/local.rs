@@ -69,59 +69,27 @@ impl Session<'_> {
     }
 
     fn apply(&mut self, sys: &mut dyn System, out: &mut dyn Write) -> std::io::Result<()> {
-        let changed = self.draft.changed();
-        let settings = match self.draft.to_save() {
-            Ok(s) => s,
-            Err(problems) => {
+        match save_and_apply(self.draft, sys) {
+            Err(Refused::Invalid(problems)) => {
                 writeln!(out, "nothing saved; mend these first (the saved settings are unchanged):")?;
                 for (f, why) in problems {
                     writeln!(out, "  {}: {why}", info(f).key)?;
                 }
-                return Ok(());
             }
-        };
-        if changed.is_empty() {
-            return writeln!(out, "nothing to save: no field changed");
-        }
-        if let Err(e) = sys.save(&settings) {
-            return writeln!(out, "! not saved: {e}; the saved settings are unchanged");
-        }
-        self.draft.saved();
-        let (mut now, mut later) = (Vec::new(), Vec::new());
-        let network: Vec<&str> =
-            changed.iter().filter(|f| effect(**f) == Effect::Network).map(|f| info(*f).key).collect();
-        if !network.is_empty() {
-            match sys.restart_network() {
-                Ok(true) => now.extend(&network),
-                Ok(false) => later.extend(&network),
-                Err(e) => {
-                    writeln!(out, "! the network service did not start over ({e})")?;
-                    later.extend(&network);
+            Err(Refused::Unchanged) => writeln!(out, "nothing to save: no field changed")?,
+            Err(Refused::NotSaved(e)) => writeln!(out, "! not saved: {e}; the saved settings are unchanged")?,
+            Ok(applied) => {
+                for w in &applied.warnings {
+                    writeln!(out, "! {w}")?;
+                }
+                writeln!(out, "saved")?;
+                if !applied.now.is_empty() {
+                    writeln!(out, "  in effect now: {}", applied.now.join(", "))?;
+                }
+                if !applied.later.is_empty() {
+                    writeln!(out, "  in effect after a restart of the device: {}", applied.later.join(", "))?;
                 }
             }
-        }
-        for f in changed {
-            let key = info(f).key;
-            match (effect(f), f) {
-                (Effect::AtOnce, Field::Keyboard) => {
-                    sys.set_layout(&settings.keyboard);
-                    now.push(key);
-                }
-                (Effect::AtOnce, Field::Timezone) => match sys.set_timezone(&settings.timezone) {
-                    Ok(()) => now.push(key),
-                    Err(e) => writeln!(out, "! time zone saved but not applied now: {e}")?,
-                },
-                (Effect::AtOnce, _) => now.push(key),
-                (Effect::Network, _) => {}
-                (Effect::Restart, _) => later.push(key),
-            }
-        }
-        writeln!(out, "saved")?;
-        if !now.is_empty() {
-            writeln!(out, "  in effect now: {}", now.join(", "))?;
-        }
-        if !later.is_empty() {
-            writeln!(out, "  in effect after a restart of the device: {}", later.join(", "))?;
         }
         Ok(())
     }
@@ -200,6 +168,69 @@ impl Session<'_> {
         }
         Ok(true)
     }
+}
+
+/// What a save did: the settings keys in effect now and after a restart,
+/// and what could not be applied at once.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub now: Vec<&'static str>,
+    pub later: Vec<&'static str>,
+    pub warnings: Vec<String>,
+}
+
+/// Why nothing was saved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// These fields must be mended first.
+    Invalid(Vec<(Field, String)>),
+    Unchanged,
+    /// The crash-safe write failed (the file on DATA is the old one).
+    NotSaved(String),
+}
+
+/// Saves the draft when nothing in it is wrong (crash-safe, through
+/// `sys`), then applies what can take effect at once: the keyboard layout,
+/// the time zone, and the network (its service starts over). Both front
+/// ends (the console's and the display's) save through here.
+pub fn save_and_apply(draft: &mut Draft, sys: &mut dyn System) -> Result<Applied, Refused> {
+    let changed = draft.changed();
+    let settings = draft.to_save().map_err(Refused::Invalid)?;
+    if changed.is_empty() {
+        return Err(Refused::Unchanged);
+    }
+    sys.save(&settings).map_err(Refused::NotSaved)?;
+    draft.saved();
+    let mut a = Applied::default();
+    let network: Vec<&'static str> =
+        changed.iter().filter(|f| effect(**f) == Effect::Network).map(|f| info(*f).key).collect();
+    if !network.is_empty() {
+        match sys.restart_network() {
+            Ok(true) => a.now.extend(&network),
+            Ok(false) => a.later.extend(&network),
+            Err(e) => {
+                a.warnings.push(format!("the network service did not start over ({e})"));
+                a.later.extend(&network);
+            }
+        }
+    }
+    for f in changed {
+        let key = info(f).key;
+        match (effect(f), f) {
+            (Effect::AtOnce, Field::Keyboard) => {
+                sys.set_layout(&settings.keyboard);
+                a.now.push(key);
+            }
+            (Effect::AtOnce, Field::Timezone) => match sys.set_timezone(&settings.timezone) {
+                Ok(()) => a.now.push(key),
+                Err(e) => a.warnings.push(format!("time zone saved but not applied now: {e}")),
+            },
+            (Effect::AtOnce, _) => a.now.push(key),
+            (Effect::Network, _) => {}
+            (Effect::Restart, _) => a.later.push(key),
+        }
+    }
+    Ok(a)
 }
 
 /// Runs the console Setup on `draft` until `quit` or the end of the input.

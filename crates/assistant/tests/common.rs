@@ -4,6 +4,8 @@
 use assistant::timezones::{parse_zone_tab, Zone};
 use assistant::System;
 use devconfig::Settings;
+use std::path::{Path, PathBuf};
+use ui::Canvas;
 
 /// (year, month, day), (hour, minute, second).
 pub type DateTime = ((i32, u32, u32), (u32, u32, u32));
@@ -78,4 +80,36 @@ pub fn zones() -> Vec<Zone> {
 
 pub fn fp() -> String {
     "0123456789abcdef".repeat(4)
+}
+
+/// Share of pixels that may differ (font hinting noise), and by how much.
+const MAX_SHARE: f64 = 0.002;
+const TOLERANCE: u8 = 24;
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
+}
+
+pub fn check(name: &str, frame: &Canvas) {
+    let reference = root().join("tests/golden").join(format!("{name}.png"));
+    if std::env::var_os("QUILL_BLESS").is_some() {
+        std::fs::create_dir_all(reference.parent().unwrap()).unwrap();
+        frame.save_png(&reference).unwrap();
+        return;
+    }
+    let expected = Canvas::load_png(&reference)
+        .unwrap_or_else(|e| panic!("{}: {e} (run with QUILL_BLESS=1 to create it)", reference.display()));
+    let (share, diff) = expected.diff(frame, TOLERANCE);
+    if share > MAX_SHARE {
+        let out = root().join("../../target/golden-diff");
+        std::fs::create_dir_all(&out).unwrap();
+        frame.save_png(&out.join(format!("{name}.actual.png"))).unwrap();
+        diff.save_png(&out.join(format!("{name}.diff.png"))).unwrap();
+        panic!(
+            "{name}: {:.2}% of the pixels differ from {}; see {}/{name}.diff.png",
+            share * 100.0,
+            reference.display(),
+            out.display()
+        );
+    }
 }

@@ -7,44 +7,11 @@
 mod common;
 use assistant::wizard::Step;
 use assistant::{view, Wizard};
-use common::{fp, zones, Fake};
+use common::{check, fp, zones, Fake};
 use devconfig::Settings;
-use std::path::{Path, PathBuf};
 use ui::display::{Display, MemoryDisplay};
 use ui::input::{Input, InputSource, Scripted};
 use ui::{Canvas, Event, Fonts, Theme, Ui};
-
-/// Share of pixels that may differ (font hinting noise), and by how much.
-const MAX_SHARE: f64 = 0.002;
-const TOLERANCE: u8 = 24;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
-}
-
-fn check(name: &str, frame: &Canvas) {
-    let reference = root().join("tests/golden").join(format!("{name}.png"));
-    if std::env::var_os("QUILL_BLESS").is_some() {
-        std::fs::create_dir_all(reference.parent().unwrap()).unwrap();
-        frame.save_png(&reference).unwrap();
-        return;
-    }
-    let expected = Canvas::load_png(&reference)
-        .unwrap_or_else(|e| panic!("{}: {e} (run with QUILL_BLESS=1 to create it)", reference.display()));
-    let (share, diff) = expected.diff(frame, TOLERANCE);
-    if share > MAX_SHARE {
-        let out = root().join("../../target/golden-diff");
-        std::fs::create_dir_all(&out).unwrap();
-        frame.save_png(&out.join(format!("{name}.actual.png"))).unwrap();
-        diff.save_png(&out.join(format!("{name}.diff.png"))).unwrap();
-        panic!(
-            "{name}: {:.2}% of the pixels differ from {}; see {}/{name}.diff.png",
-            share * 100.0,
-            reference.display(),
-            out.display()
-        );
-    }
-}
 
 /// Drives the wizard on a memory display with scripted keys, as quill-setup
 /// does, and returns the frame after each script.

@@ -88,6 +88,7 @@ impl Draft {
         let v = self.value(f);
         match info(f).kind {
             Kind::Choice(c) => c.iter().find(|(k, _)| *k == v).map_or(v, |(_, t)| crate::tr(t, lang).to_string()),
+            Kind::Toggle => crate::tr(if v == "on" { &["on", "ein"] } else { &["off", "aus"] }, lang).to_string(),
             _ => v,
         }
     }

@@ -16,7 +16,7 @@ pub mod widgets;
 
 pub use canvas::{Canvas, Color, Rect};
 pub use display::Display;
-pub use input::{Event, InputSource, Key};
+pub use input::{Event, InputSource, Key, Shortcut};
 pub use text::{Font, Fonts};
 pub use widgets::{Theme, Ui};
 

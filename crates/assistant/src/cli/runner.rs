@@ -6,6 +6,7 @@ use super::device::{device_info, firmware_version, usb_bundles, DeviceSystem};
 use super::{graphics_mode, layout, UI_ACTIVE};
 use crate::catalogue::{text, Msg};
 use crate::home::{DeviceInfo, Home, HomeOutcome};
+use crate::setup::{self, Setup, SetupOutcome};
 use crate::{view, Outcome, Wizard};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -186,6 +187,8 @@ impl Runner {
                     ctrl_alt_del();
                     Outcome::Continue
                 }
+                // The Setup Assistant runs: the local Setup comes after it.
+                Event::Shortcut(_) => Outcome::Continue,
             };
             self.input.set_layout(layout(w.layout()));
             if outcome == Outcome::Finished {
@@ -255,6 +258,7 @@ impl Runner {
                     HomeOutcome::Stay
                 }
                 Some(Event::Key(k)) => home.key(k),
+                Some(Event::Shortcut(ui::Shortcut::Setup)) => home.open_setup(),
                 Some(Event::Click { x, y }) => match hits.iter().rev().find(|(r, _)| r.contains(x, y)) {
                     Some((_, h)) => home.click(*h),
                     None => HomeOutcome::Stay,
@@ -266,6 +270,10 @@ impl Runner {
             }
             match outcome {
                 HomeOutcome::Stay => {}
+                HomeOutcome::OpenSetup => {
+                    self.local_setup(home.lang);
+                    home.info = DeviceInfo { pocket: home.info.pocket, ..device_info() };
+                }
                 HomeOutcome::Terminal => open_terminal(&mut home),
                 HomeOutcome::FactoryReset => match adminlock::factory_reset(Path::new(DATA)) {
                     Ok(removed) => {
@@ -325,6 +333,76 @@ impl Runner {
     /// Checks the administrator password typed on the home screen: right,
     /// what it guarded goes on; wrong, the box comes back after a growing
     /// wait; not checkable, only the recovery helps.
+    /// The local Setup on the display, until it is closed. Settings that
+    /// cannot be read are not edited (the home screen says why).
+    fn local_setup(&mut self, lang: crate::catalogue::Lang) {
+        let mut sys = DeviceSystem { store: devconfig::Store::new(Path::new(DATA)) };
+        let settings = match sys.store.load() {
+            Ok((s, _)) => s,
+            Err(e) => {
+                log(&format!("local Setup: the settings cannot be read ({e}); nothing is changed"));
+                return;
+            }
+        };
+        let env = localsetup::Env { timezones: crate::timezones::system_zones().into_iter().map(|z| z.name).collect() };
+        let mut s = Setup::new(lang, localsetup::Draft::new(settings, env));
+        let opened = Instant::now();
+        let mut first = true;
+        loop {
+            let hits = {
+                let mut ui = Ui { canvas: &mut self.canvas, fonts: &self.fonts, theme: &self.theme };
+                let hits = setup::view::draw(&s, &mut ui);
+                let (x, y) = self.input.pointer();
+                ui.pointer(x, y);
+                hits
+            };
+            self.present();
+            if first {
+                first = false;
+                log(&format!("local Setup shown after {} ms", opened.elapsed().as_millis()));
+            }
+            let Wait::Input(raw) = self.next(Duration::from_secs(3600)) else { continue };
+            let outcome = match self.input.translate(raw) {
+                Some(Event::Key(k)) => s.key(k),
+                Some(Event::Click { x, y }) => match hits.iter().rev().find(|(r, _)| r.contains(x, y)) {
+                    Some((_, h)) => s.click(*h),
+                    None => SetupOutcome::Stay,
+                },
+                Some(Event::Shortcut(sc)) => {
+                    match sc {
+                        ui::Shortcut::Find => s.find(),
+                        ui::Shortcut::Back => s.go_back(),
+                        ui::Shortcut::Forward => s.go_forward(),
+                        ui::Shortcut::Up => s.go_up(),
+                        ui::Shortcut::Setup => {}
+                    }
+                    SetupOutcome::Stay
+                }
+                Some(Event::Console(n)) => {
+                    switch_console(n);
+                    SetupOutcome::Stay
+                }
+                Some(Event::CtrlAltDel) => {
+                    ctrl_alt_del();
+                    SetupOutcome::Stay
+                }
+                _ => SetupOutcome::Stay,
+            };
+            match outcome {
+                SetupOutcome::Stay => {}
+                SetupOutcome::Apply => {
+                    s.apply(&mut sys);
+                    log(&format!("local Setup: {}", s.message.as_ref().map_or("", |m| m.0.as_str())));
+                    self.input.set_layout(layout(&s.draft.value(localsetup::Field::Keyboard)));
+                }
+                SetupOutcome::Close => {
+                    log("local Setup closed");
+                    return;
+                }
+            }
+        }
+    }
+
     fn authorize(&mut self, home: &mut Home, password: &str, then: HomeOutcome) -> HomeOutcome {
         let failures = adminlock::Failures::new(Path::new(RUN_DIR));
         let wait = adminlock::delay_after(failures.count());

@@ -26,6 +26,8 @@ pub struct DeviceInfo {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
+    /// The local Setup: every setting.
+    LocalSetup,
     Setup,
     Update,
     InstallDisk,
@@ -38,6 +40,7 @@ pub enum Action {
 impl Action {
     fn msg(self) -> Msg {
         match self {
+            Action::LocalSetup => Msg::ActionLocalSetup,
             Action::Setup => Msg::ActionSetup,
             Action::Update => Msg::ActionUpdate,
             Action::InstallDisk => Msg::ActionInstallDisk,
@@ -64,6 +67,8 @@ pub enum HomeOutcome {
     /// Wipe the settings and the password, then restart.
     FactoryReset,
     RunSetup,
+    /// Open the local Setup (every setting).
+    OpenSetup,
     /// Look for an update on USB storage and offer it.
     Update,
     /// Install this bundle (confirmed).
@@ -154,7 +159,7 @@ impl Home {
         if self.info.pocket {
             v.push(Action::InstallDisk);
         }
-        v.extend([Action::Terminal, Action::Reset, Action::Reboot, Action::PowerOff]);
+        v.extend([Action::Terminal, Action::LocalSetup, Action::Reset, Action::Reboot, Action::PowerOff]);
         v
     }
 
@@ -331,6 +336,7 @@ impl Home {
     fn activate(&mut self, i: usize) -> HomeOutcome {
         let Some(&action) = self.actions().get(i) else { return HomeOutcome::Stay };
         match action {
+            Action::LocalSetup => self.guard(HomeOutcome::OpenSetup),
             Action::Setup => self.guard(HomeOutcome::RunSetup),
             Action::Update => HomeOutcome::Update,
             Action::InstallDisk => self.guard(HomeOutcome::FindDisks),
@@ -341,6 +347,16 @@ impl Home {
                 HomeOutcome::Stay
             }
         }
+    }
+
+    /// Ctrl+Alt+S: the local Setup, behind the password (over whatever
+    /// box is open, which is closed; not while work runs).
+    pub fn open_setup(&mut self) -> HomeOutcome {
+        if matches!(self.overlay, Some(Overlay::Progress(..))) {
+            return HomeOutcome::Stay;
+        }
+        self.overlay = None;
+        self.guard(HomeOutcome::OpenSetup)
     }
 
     /// Shows a message (the result of an update search, say).

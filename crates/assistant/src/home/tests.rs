@@ -3,7 +3,7 @@ use super::*;
 #[test]
 fn reboot_and_power_off_ask_first_and_default_to_no() {
     let mut h = Home::new(Lang::En, DeviceInfo::default());
-    for _ in 0..4 {
+    for _ in 0..5 {
         h.key(Key::Down);
     }
     assert_eq!(h.actions()[h.selected], Action::Reboot);
@@ -67,12 +67,17 @@ fn setup_update_and_terminal() {
     assert_eq!(h.click(HomeHit::Action(0)), HomeOutcome::RunSetup);
     assert_eq!(h.click(HomeHit::Action(1)), HomeOutcome::Update);
     assert_eq!(h.click(HomeHit::Action(2)), HomeOutcome::Terminal);
+    assert_eq!(h.click(HomeHit::Action(3)), HomeOutcome::OpenSetup);
     // The factory reset asks first (No by default).
-    assert_eq!(h.click(HomeHit::Action(3)), HomeOutcome::Stay);
+    assert_eq!(h.click(HomeHit::Action(4)), HomeOutcome::Stay);
     assert_eq!(h.overlay, Some(Overlay::Confirm(Action::Reset)));
     assert_eq!(h.click(HomeHit::Action(0)), HomeOutcome::Stay, "the message box is modal");
     assert_eq!(h.key(Key::Enter), HomeOutcome::Stay, "No");
-    h.click(HomeHit::Action(3));
+    // Ctrl+Alt+S opens the Setup from over a box.
+    h.click(HomeHit::Action(4));
+    assert_eq!(h.open_setup(), HomeOutcome::OpenSetup);
+    assert_eq!(h.overlay, None);
+    h.click(HomeHit::Action(4));
     assert_eq!(h.click(HomeHit::Overlay(0)), HomeOutcome::FactoryReset);
 }
 
@@ -81,7 +86,12 @@ fn with_a_password_the_guarded_actions_ask_for_it_first() {
     let mut h = Home::new(Lang::En, DeviceInfo { pocket: true, ..Default::default() });
     h.guarded = true;
     assert_eq!(h.click(HomeHit::Action(1)), HomeOutcome::Update, "looking for an update asks nothing");
-    for (i, then) in [(0, HomeOutcome::RunSetup), (2, HomeOutcome::FindDisks), (3, HomeOutcome::Terminal)] {
+    for (i, then) in [
+        (0, HomeOutcome::RunSetup),
+        (2, HomeOutcome::FindDisks),
+        (3, HomeOutcome::Terminal),
+        (4, HomeOutcome::OpenSetup),
+    ] {
         assert_eq!(h.click(HomeHit::Action(i)), HomeOutcome::Stay);
         assert!(matches!(h.overlay, Some(Overlay::Password(ref t, _, None)) if **t == then), "{:?}", h.overlay);
         for c in "hunter22".chars() {
@@ -106,10 +116,14 @@ fn with_a_password_the_guarded_actions_ask_for_it_first() {
     assert_eq!(h.key(Key::Enter), HomeOutcome::Stay);
     assert!(matches!(h.overlay, Some(Overlay::Password(ref t, _, _)) if **t == HomeOutcome::Install(b.clone())));
     h.key(Key::Escape);
-    h.click(HomeHit::Action(4));
+    h.click(HomeHit::Action(5));
     h.key(Key::Left);
     h.key(Key::Enter);
     assert!(matches!(h.overlay, Some(Overlay::Password(ref t, _, _)) if **t == HomeOutcome::FactoryReset));
+    h.key(Key::Escape);
+    // Ctrl+Alt+S asks for the password too.
+    assert_eq!(h.open_setup(), HomeOutcome::Stay);
+    assert!(matches!(h.overlay, Some(Overlay::Password(ref t, _, _)) if **t == HomeOutcome::OpenSetup));
     // A lock that cannot be checked: only the recovery.
     h.refused(HomeOutcome::FactoryReset, 0, Some("damaged".into()));
     assert!(matches!(h.overlay, Some(Overlay::Info(ref m)) if m.contains("hold R")));

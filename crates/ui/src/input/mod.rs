@@ -67,6 +67,21 @@ pub enum Event {
     /// Ctrl+Alt+Delete (the kernel does not see it while the UI holds the
     /// keyboard; see `vt`).
     CtrlAltDel,
+    /// A key combination with a meaning of its own.
+    Shortcut(Shortcut),
+}
+
+/// Key combinations the screens act on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shortcut {
+    /// Ctrl+Alt+S: open the local Setup from anywhere.
+    Setup,
+    /// Ctrl+F: to the search.
+    Find,
+    /// Alt+Left, Alt+Right, Alt+Up: back, forward, up.
+    Back,
+    Forward,
+    Up,
 }
 
 // Linux key codes (linux/input-event-codes.h).
@@ -95,6 +110,8 @@ pub const KEY_END: u16 = 107;
 pub const KEY_DOWN: u16 = 108;
 pub const KEY_PAGEDOWN: u16 = 109;
 pub const KEY_DELETE: u16 = 111;
+pub const KEY_S: u16 = 31;
+pub const KEY_F: u16 = 33;
 pub const BTN_LEFT: u16 = 0x110;
 
 /// Turns raw events into [`Event`]s: modifiers, Caps Lock, the layout, and
@@ -179,6 +196,23 @@ impl Input {
             if self.ctrl && code == KEY_DELETE {
                 return (value == 1).then_some(Event::CtrlAltDel);
             }
+            if self.ctrl && code == KEY_S {
+                return (value == 1).then_some(Event::Shortcut(Shortcut::Setup));
+            }
+            if !self.ctrl {
+                let s = match code {
+                    KEY_LEFT => Some(Shortcut::Back),
+                    KEY_RIGHT => Some(Shortcut::Forward),
+                    KEY_UP => Some(Shortcut::Up),
+                    _ => None,
+                };
+                if let Some(s) = s {
+                    return Some(Event::Shortcut(s));
+                }
+            }
+        }
+        if self.ctrl && code == KEY_F {
+            return (value == 1).then_some(Event::Shortcut(Shortcut::Find));
         }
         let key = match code {
             KEY_ESC => Key::Escape,

@@ -1,0 +1,141 @@
+//! The local Setup on the display: its keys and clicks, Apply through the
+//! same save as the console's, and golden frames of every page (640x480
+//! and 1920x1080, English and German; names start with `setup-`).
+
+mod common;
+
+use assistant::catalogue::Lang;
+use assistant::setup::{view, Focus, Setup, SetupHit, SetupOutcome};
+use common::{check, Fake};
+use devconfig::{AddressMode, Settings};
+use localsetup::{Draft, Env, Field, Node, TREE};
+use ui::{Canvas, Fonts, Key, Theme, Ui};
+
+fn screen(lang: Lang) -> Setup {
+    let env = Env { timezones: vec!["UTC".into(), "Europe/Berlin".into()] };
+    let settings = Settings { setup_done: true, language: "en".into(), ..Settings::default() };
+    Setup::new(lang, Draft::new(settings, env))
+}
+
+fn typed(s: &mut Setup, text: &str) {
+    for c in text.chars() {
+        s.key(Key::Char(c));
+    }
+}
+
+fn frame(s: &Setup, w: u32, h: u32, fonts: &Fonts) -> Canvas {
+    let mut canvas = Canvas::new(w, h);
+    let theme = Theme::for_size(w, h);
+    view::draw(s, &mut Ui { canvas: &mut canvas, fonts, theme: &theme });
+    canvas
+}
+
+/// Focuses the field `f` of the page shown.
+fn focus(s: &mut Setup, f: Field) {
+    let i = s.fields().iter().position(|x| *x == f).unwrap();
+    s.click(SetupHit::Focus(Focus::Field(i)));
+}
+
+#[test]
+fn a_static_address_typed_checked_and_applied() {
+    let mut s = screen(Lang::En);
+    s.open(Node::Root.resolve("/network/ethernet").unwrap());
+    focus(&mut s, Field::NetMode);
+    s.key(Key::Right);
+    assert_eq!(s.draft.value(Field::NetMode), "static");
+    s.key(Key::Tab);
+    typed(&mut s, "10.0.2.50/24");
+    s.key(Key::Tab);
+    typed(&mut s, "192.168.9.1");
+    s.key(Key::Tab);
+    assert!(s.reason(Field::Gateway).unwrap().contains("outside the subnet"));
+    let mut sys = Fake { network_runs: true, ..Fake::default() };
+    s.focus = Focus::Apply;
+    assert_eq!(s.key(Key::Enter), SetupOutcome::Apply);
+    s.apply(&mut sys);
+    assert!(sys.saved.is_empty(), "nothing saved while a field is wrong");
+    assert_eq!(s.focus, Focus::Field(2), "the first wrong field has the focus");
+    let (text, is_error) = s.message.clone().unwrap();
+    assert!(is_error && text.contains("Default gateway"), "{text}");
+    for _ in 0..20 {
+        s.key(Key::Backspace);
+    }
+    typed(&mut s, "10.0.2.2");
+    s.key(Key::Enter);
+    s.focus = Focus::Apply;
+    s.key(Key::Enter);
+    s.apply(&mut sys);
+    let saved = &sys.saved[0];
+    assert_eq!(saved.network.mode, AddressMode::Static);
+    assert_eq!((saved.network.address.as_str(), saved.network.gateway.as_str()), ("10.0.2.50/24", "10.0.2.2"));
+    assert_eq!(sys.network_restarts, 1);
+    assert!(s.message.clone().unwrap().0.contains("In effect now: network.mode"), "{:?}", s.message);
+}
+
+#[test]
+fn search_jumps_to_the_field_and_the_history_goes_back() {
+    let mut s = screen(Lang::De);
+    s.key(Key::BackTab); // from the tree to the search
+    assert_eq!(s.focus, Focus::Search);
+    typed(&mut s, "tast");
+    assert_eq!(s.hits.len(), 1);
+    typed(&mut s, "atur");
+    assert_eq!(s.hits[0].field, Field::Keyboard);
+    s.key(Key::Enter);
+    assert_eq!(s.nav.current().path(), "/ui/keyboard");
+    assert_eq!((s.focus, s.marked), (Focus::Field(0), Some(Field::Keyboard)));
+    assert!(s.search.text.is_empty());
+    for _ in 0..5 {
+        s.key(Key::Backspace);
+    }
+    typed(&mut s, "de");
+    s.key(Key::Tab);
+    assert_eq!(s.draft.value(Field::Keyboard), "de");
+    s.go_back();
+    assert_eq!(s.nav.current().path(), "/ui/language");
+    s.go_forward();
+    s.go_up();
+    assert_eq!(s.nav.current().path(), "/ui");
+    // Escape with a change not applied warns first, then closes.
+    assert_eq!(s.key(Key::Escape), SetupOutcome::Stay);
+    assert!(s.message.clone().unwrap().1);
+    assert_eq!(s.key(Key::Escape), SetupOutcome::Close);
+    // The tree follows Up/Down and clicks.
+    let mut s = screen(Lang::En);
+    s.key(Key::Down);
+    assert_eq!(s.nav.current().path(), "/ui/keyboard");
+    s.click(SetupHit::Row(4));
+    assert_eq!(s.nav.current().path(), "/network/ethernet");
+}
+
+#[test]
+fn golden_frames_of_every_page() {
+    let fonts = Fonts::system().expect("fonts (install fonts-dejavu-core)");
+    for (w, h) in [(640, 480), (1920, 1080)] {
+        for lang in [Lang::En, Lang::De] {
+            let tag = if lang == Lang::En { "en" } else { "de" };
+            let mut s = screen(lang);
+            for (a, area) in TREE.iter().enumerate() {
+                s.open(Node::Area(a));
+                check(&format!("setup-{}-{w}-{tag}", area.id), &frame(&s, w, h, &fonts));
+                for (p, page) in area.pages.iter().enumerate() {
+                    s.open(Node::Page(a, p));
+                    check(&format!("setup-{}-{w}-{tag}", page.id.replace('/', "-")), &frame(&s, w, h, &fonts));
+                }
+            }
+        }
+    }
+    // A search with its hits, and a wrong field with its reason, marked.
+    let mut s = screen(Lang::De);
+    s.key(Key::BackTab);
+    typed(&mut s, "zeit");
+    check("setup-search-640-de", &frame(&s, 640, 480, &fonts));
+    let mut s = screen(Lang::En);
+    s.open(Node::Root.resolve("/network/ethernet").unwrap());
+    focus(&mut s, Field::NetMode);
+    s.key(Key::Right);
+    s.key(Key::Tab);
+    typed(&mut s, "10.0.2.500/24");
+    s.key(Key::Tab);
+    check("setup-invalid-640-en", &frame(&s, 640, 480, &fonts));
+}
