@@ -199,6 +199,7 @@ pub fn save_and_apply(draft: &mut Draft, sys: &mut dyn System) -> Result<Applied
     if changed.is_empty() {
         return Err(Refused::Unchanged);
     }
+    let clock = draft.clock();
     sys.save(&settings).map_err(Refused::NotSaved)?;
     draft.saved();
     let mut a = Applied::default();
@@ -225,6 +226,13 @@ pub fn save_and_apply(draft: &mut Draft, sys: &mut dyn System) -> Result<Applied
                 Ok(()) => a.now.push(key),
                 Err(e) => a.warnings.push(format!("time zone saved but not applied now: {e}")),
             },
+            (Effect::AtOnce, Field::DateTime) => {
+                let Some((date, (h, m))) = clock else { continue };
+                match sys.set_clock_local(date, (h, m, 0)) {
+                    Ok(()) => a.now.push(key),
+                    Err(e) => a.warnings.push(format!("the clock was not set: {e}")),
+                }
+            }
             (Effect::AtOnce, _) => a.now.push(key),
             (Effect::Network, _) => {}
             (Effect::Restart, _) => a.later.push(key),

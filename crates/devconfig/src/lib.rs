@@ -13,6 +13,7 @@ pub mod durable;
 
 mod calendar;
 mod discovery;
+mod usb;
 mod window;
 pub use calendar::{civil, unix_time};
 pub use discovery::Discovery;
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+pub use usb::Usb;
 pub use window::Window;
 
 /// The schema this firmware writes.
@@ -199,6 +201,8 @@ pub struct Settings {
     pub update: Update,
     #[serde(default, skip_serializing_if = "discovery::is_default")]
     pub discovery: Discovery,
+    #[serde(default, skip_serializing_if = "usb::is_default")]
+    pub usb: Usb,
     /// Fields this firmware does not know, kept as they are.
     #[serde(flatten)]
     pub other: toml::Table,
@@ -231,6 +235,7 @@ impl Default for Settings {
             network: Network::default(),
             update: Update::default(),
             discovery: Discovery::default(),
+            usb: Usb::default(),
             other: toml::Table::new(),
         }
     }

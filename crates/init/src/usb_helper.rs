@@ -38,6 +38,19 @@ fn load_module(fstype: &str) {
     }
 }
 
+/// The settings file on DATA.
+const DATA_SETTINGS: &str = "/data/quill/settings.toml";
+
+/// The `[usb]` settings; a file that cannot be read gives the defaults,
+/// which mount and offer but never install without asking.
+fn usb_settings(file: &Path) -> devconfig::Usb {
+    std::fs::read_to_string(file)
+        .ok()
+        .and_then(|t| devconfig::Settings::parse(&t).ok())
+        .map(|s| s.usb)
+        .unwrap_or_default()
+}
+
 /// Runs the helper; never returns.
 pub fn run(args: &[String]) -> ! {
     let (Some(name), Some(target)) = (args.first(), args.get(1)) else {
@@ -48,6 +61,14 @@ pub fn run(args: &[String]) -> ! {
     if name.contains('/') || name.chars().any(|c| c.is_control()) {
         std::process::exit(2);
     }
+    let usb = usb_settings(Path::new(DATA_SETTINGS));
+    if !usb.storage {
+        say(&format!(
+            "USB storage {name}: not mounted: USB storage is switched off in the Setup (Devices › USB storage)"
+        ));
+        std::process::exit(0);
+    }
+    let auto = auto || usb.install_without_asking;
     let dev = Path::new("/dev").join(name);
     let head = match read_head(&dev) {
         Ok(h) => h,
@@ -79,6 +100,10 @@ pub fn run(args: &[String]) -> ! {
     let _ = std::fs::create_dir_all(MOUNTED_DIR);
     let _ = std::fs::write(Path::new(MOUNTED_DIR).join(name), fstype);
     say(&format!("USB storage {name} ({fstype}) mounted read-only on {}", target.display()));
+    if !usb.offer_updates {
+        say(&format!("USB storage {name}: updates on it are not offered (switched off in the Setup)"));
+        std::process::exit(0);
+    }
     let mut cmd = std::process::Command::new("/usr/bin/fwupdate");
     cmd.arg("usb");
     if auto {

@@ -32,6 +32,8 @@ pub struct Draft {
     /// Text typed into a field that did not pass its check (shown as typed).
     typed: BTreeMap<Field, String>,
     errors: BTreeMap<Field, String>,
+    /// A date and time to set the clock to (not a setting).
+    clock: Option<((i32, u32, u32), (u32, u32))>,
 }
 
 fn list(items: &[String]) -> String {
@@ -40,6 +42,30 @@ fn list(items: &[String]) -> String {
 
 fn split_list(typed: &str) -> Vec<String> {
     typed.split([',', ' ']).map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+}
+
+fn on_off(v: bool) -> String {
+    if v { "on" } else { "off" }.into()
+}
+
+/// `YYYY-MM-DD HH:MM`, a real date from 2020 to 2099.
+fn date_time(t: &str) -> Result<((i32, u32, u32), (u32, u32)), String> {
+    let bad = || format!("{t:?}: write the date and time as YYYY-MM-DD HH:MM, e.g. 2026-12-01 08:30");
+    let (date, time) = t.split_once(' ').ok_or_else(bad)?;
+    let d: Vec<u32> = date.split('-').map(|p| p.parse().map_err(|_| bad())).collect::<Result<_, _>>()?;
+    let tm: Vec<u32> = time.trim().split(':').map(|p| p.parse().map_err(|_| bad())).collect::<Result<_, _>>()?;
+    let (&[y, mo, day], &[h, mi]) = (d.as_slice(), tm.as_slice()) else { return Err(bad()) };
+    if !(2020..=2099).contains(&y) || !(1..=12).contains(&mo) || h > 23 || mi > 59 {
+        return Err(bad());
+    }
+    let y = y as i32;
+    // The day after: a day past the month's end comes out in the next one.
+    let next = devconfig::civil(devconfig::unix_time((y, mo, 1), (0, 0, 0)) + 31 * 86400).0;
+    let days = 31 - (next.2 - 1);
+    if day == 0 || day > days {
+        return Err(format!("{t:?}: {y:04}-{mo:02} has {days} days"));
+    }
+    Ok(((y, mo, day), (h, mi)))
 }
 
 fn yes(typed: &str) -> Result<bool, String> {
@@ -52,7 +78,7 @@ fn yes(typed: &str) -> Result<bool, String> {
 
 impl Draft {
     pub fn new(settings: Settings, env: Env) -> Draft {
-        Draft { before: settings.clone(), settings, env, typed: BTreeMap::new(), errors: BTreeMap::new() }
+        Draft { before: settings.clone(), settings, env, typed: BTreeMap::new(), errors: BTreeMap::new(), clock: None }
     }
 
     /// The field's current text: what was typed if it was refused, else
@@ -75,11 +101,17 @@ impl Draft {
             Field::Proxy => s.network.proxy.clone(),
             Field::Repository => s.update.repository.clone(),
             Field::Channel => s.update.channel.clone(),
-            Field::AutoInstall => if s.update.auto_install { "on" } else { "off" }.into(),
+            Field::AutoInstall => on_off(s.update.auto_install),
             Field::Window => s.update.window.clone(),
-            Field::Announce => if s.discovery.announce { "on" } else { "off" }.into(),
+            Field::Announce => on_off(s.discovery.announce),
             Field::Timezone => s.timezone.clone(),
             Field::NtpServers => list(&s.network.ntp_servers),
+            Field::DateTime => self
+                .clock
+                .map_or(String::new(), |((y, mo, d), (h, mi))| format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}")),
+            Field::UsbStorage => on_off(s.usb.storage),
+            Field::UsbOffer => on_off(s.usb.offer_updates),
+            Field::UsbAuto => on_off(s.usb.install_without_asking),
         }
     }
 
@@ -185,6 +217,10 @@ impl Draft {
                 s.update.window = t.into();
             }
             Field::Announce => s.discovery.announce = yes(t)?,
+            Field::UsbStorage => s.usb.storage = yes(t)?,
+            Field::UsbOffer => s.usb.offer_updates = yes(t)?,
+            Field::UsbAuto => s.usb.install_without_asking = yes(t)?,
+            Field::DateTime => self.clock = if t.is_empty() { None } else { Some(date_time(t)?) },
             Field::Timezone => {
                 let known = if t == "UTC" {
                     true
@@ -231,7 +267,8 @@ impl Draft {
         out
     }
 
-    /// The fields whose setting differs from the one loaded.
+    /// The fields whose setting differs from the one loaded (and the
+    /// date and time, when one was given).
     pub fn changed(&self) -> Vec<Field> {
         let before = Draft::new(self.before.clone(), Env::default());
         FIELDS
@@ -239,6 +276,11 @@ impl Draft {
             .map(|i| i.field)
             .filter(|f| !self.typed.contains_key(f) && self.value(*f) != before.value(*f))
             .collect()
+    }
+
+    /// The local date and time to set the clock to, if one was given.
+    pub fn clock(&self) -> Option<((i32, u32, u32), (u32, u32))> {
+        self.clock
     }
 
     /// The settings to save, or what must be mended first (nothing is
@@ -252,9 +294,11 @@ impl Draft {
         }
     }
 
-    /// The draft after a save: what was saved is the new starting point.
+    /// The draft after a save: what was saved is the new starting point
+    /// (the clock was set).
     pub fn saved(&mut self) {
         self.before = self.settings.clone();
+        self.clock = None;
     }
 }
 
@@ -271,7 +315,11 @@ pub fn effect(f: Field) -> Effect {
         | Field::Channel
         | Field::AutoInstall
         | Field::Window
-        | Field::Announce => Effect::AtOnce,
+        | Field::Announce
+        | Field::DateTime
+        | Field::UsbStorage
+        | Field::UsbOffer
+        | Field::UsbAuto => Effect::AtOnce,
         Field::NetMode | Field::Address | Field::Gateway | Field::Dns | Field::NtpServers => Effect::Network,
         Field::Language => Effect::Restart,
     }
@@ -327,6 +375,10 @@ mod tests {
             (Field::Dns, "1.1.1.1, dns.example", "not an IPv4"),
             (Field::NtpServers, "pool.ntp.org, time@server", "not a host name"),
             (Field::Language, "fr", "choose one of en, de"),
+            (Field::DateTime, "2026-02-29 10:00", "has 28 days"),
+            (Field::DateTime, "2026-12-01 25:00", "YYYY-MM-DD HH:MM"),
+            (Field::DateTime, "yesterday", "YYYY-MM-DD HH:MM"),
+            (Field::UsbAuto, "sometimes", "on or off"),
         ] {
             let before = d.to_save().unwrap_or_default();
             let e = d.set(f, typed).expect_err(&format!("{f:?} {typed:?}"));
@@ -347,6 +399,13 @@ mod tests {
         d.set(Field::Timezone, "Europe/Berlin").unwrap();
         d.set(Field::Keyboard, "de").unwrap();
         assert_eq!(d.changed(), [Field::Keyboard, Field::Timezone]);
+        d.set(Field::DateTime, "2028-02-29 08:05").unwrap();
+        assert_eq!(d.clock(), Some(((2028, 2, 29), (8, 5))));
+        d.set(Field::UsbAuto, "ein").unwrap();
+        assert!(d.to_save().unwrap().usb.install_without_asking);
+        assert_eq!(d.changed(), [Field::Keyboard, Field::Timezone, Field::DateTime, Field::UsbAuto]);
+        d.saved();
+        assert_eq!(d.clock(), None, "the clock is set once");
         assert_eq!(effect(Field::Keyboard), Effect::AtOnce);
         assert_eq!(effect(Field::Address), Effect::Network);
         assert_eq!(effect(Field::Language), Effect::Restart);

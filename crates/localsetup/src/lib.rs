@@ -58,7 +58,11 @@ pub enum Field {
     Window,
     Announce,
     Timezone,
+    DateTime,
     NtpServers,
+    UsbStorage,
+    UsbOffer,
+    UsbAuto,
 }
 
 /// How a field is edited.
@@ -186,6 +190,34 @@ pub const FIELDS: &[FieldInfo] = &[
         kind: Kind::Text,
     },
     FieldInfo {
+        field: Field::DateTime,
+        key: "date_time",
+        label: ["Date and time", "Datum und Uhrzeit"],
+        help: ["YYYY-MM-DD HH:MM local time; empty: unchanged", "JJJJ-MM-TT HH:MM Ortszeit; leer: unverändert"],
+        kind: Kind::Text,
+    },
+    FieldInfo {
+        field: Field::UsbStorage,
+        key: "usb.storage",
+        label: ["Use USB storage", "USB-Speicher verwenden"],
+        help: ["Mount sticks read-only (FAT32, exFAT)", "Sticks schreibgeschützt einbinden (FAT32, exFAT)"],
+        kind: Kind::Toggle,
+    },
+    FieldInfo {
+        field: Field::UsbOffer,
+        key: "usb.offer_updates",
+        label: ["Offer updates from USB sticks", "Updates von USB-Sticks anbieten"],
+        help: ["An update found on a stick is offered", "Ein Update auf einem Stick wird angeboten"],
+        kind: Kind::Toggle,
+    },
+    FieldInfo {
+        field: Field::UsbAuto,
+        key: "usb.install_without_asking",
+        label: ["Install updates from sticks without asking", "Updates von Sticks ohne Rückfrage installieren"],
+        help: ["Never a downgrade; the device restarts into it", "Nie ein Downgrade; das Gerät startet damit neu"],
+        kind: Kind::Toggle,
+    },
+    FieldInfo {
         field: Field::NtpServers,
         key: "network.ntp_servers",
         label: ["Time servers (NTP)", "Zeitserver (NTP)"],
@@ -245,6 +277,15 @@ pub const TREE: &[Area] = &[
         ],
     },
     Area {
+        id: "devices",
+        title: ["Devices", "Geräte"],
+        pages: &[Page {
+            id: "devices/usb",
+            title: ["USB storage", "USB-Speicher"],
+            fields: &[Field::UsbStorage, Field::UsbOffer, Field::UsbAuto],
+        }],
+    },
+    Area {
         id: "security",
         title: ["Security", "Sicherheit"],
         pages: &[Page { id: "security/discovery", title: ["Discovery", "Erkennung"], fields: &[Field::Announce] }],
@@ -255,7 +296,7 @@ pub const TREE: &[Area] = &[
         pages: &[Page {
             id: "system/time",
             title: ["Time and date", "Zeit und Datum"],
-            fields: &[Field::Timezone, Field::NtpServers],
+            fields: &[Field::Timezone, Field::DateTime, Field::NtpServers],
         }],
     },
 ];
