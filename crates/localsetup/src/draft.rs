@@ -13,6 +13,9 @@ pub struct Env {
     pub timezones: Vec<String>,
 }
 
+/// A local date (year, month, day) and time (hour, minute).
+pub type DateTime = ((i32, u32, u32), (u32, u32));
+
 /// When a saved field takes effect.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Effect {
@@ -33,7 +36,7 @@ pub struct Draft {
     typed: BTreeMap<Field, String>,
     errors: BTreeMap<Field, String>,
     /// A date and time to set the clock to (not a setting).
-    clock: Option<((i32, u32, u32), (u32, u32))>,
+    clock: Option<DateTime>,
 }
 
 fn list(items: &[String]) -> String {
@@ -49,7 +52,7 @@ fn on_off(v: bool) -> String {
 }
 
 /// `YYYY-MM-DD HH:MM`, a real date from 2020 to 2099.
-fn date_time(t: &str) -> Result<((i32, u32, u32), (u32, u32)), String> {
+fn date_time(t: &str) -> Result<DateTime, String> {
     let bad = || format!("{t:?}: write the date and time as YYYY-MM-DD HH:MM, e.g. 2026-12-01 08:30");
     let (date, time) = t.split_once(' ').ok_or_else(bad)?;
     let d: Vec<u32> = date.split('-').map(|p| p.parse().map_err(|_| bad())).collect::<Result<_, _>>()?;
@@ -279,7 +282,7 @@ impl Draft {
     }
 
     /// The local date and time to set the clock to, if one was given.
-    pub fn clock(&self) -> Option<((i32, u32, u32), (u32, u32))> {
+    pub fn clock(&self) -> Option<DateTime> {
         self.clock
     }
 
