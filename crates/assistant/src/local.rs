@@ -14,7 +14,7 @@
 
 use crate::console::Answers;
 use crate::wizard::System;
-use localsetup::{effect, info, tr, Draft, Effect, Field, Hit, Lang, Nav, Node, TREE};
+use localsetup::{effect, info, tr, Draft, Effect, Field, Hit, Kind, Lang, Nav, Node, TREE};
 use std::io::Write;
 
 const HELP: &str = "commands:
@@ -24,6 +24,8 @@ const HELP: &str = "commands:
   set KEY VALUE      change a field (KEY as ls shows it; an empty VALUE clears it)
   search WORDS       fields whose names (English or German) or values contain WORDS
   go N               open the page of search hit N, its field marked with >
+  do ACTION          a page's action (ls shows them: check-update, roll-back)
+  passwd             a new administrator password (asked twice, not shown)
   apply              save (nothing is saved while a field is wrong)
   quit               leave (changes not applied are dropped)";
 
@@ -50,7 +52,11 @@ impl Session<'_> {
             for &f in TREE[a].pages[p].fields {
                 let i = info(f);
                 let mark = if self.marked == Some(f) { ">" } else { " " };
-                writeln!(out, "{mark} {:<22} {}: {}", i.key, tr(&i.label, self.lang), self.draft.shown(f, self.lang))?;
+                let shown = match i.kind {
+                    Kind::Secret => "•".repeat(self.draft.value(f).chars().count()),
+                    _ => self.draft.shown(f, self.lang),
+                };
+                writeln!(out, "{mark} {:<22} {}: {shown}", i.key, tr(&i.label, self.lang))?;
                 if f == Field::Keyboard {
                     let active = sys.active_layout().unwrap_or_else(|| "unknown".into());
                     writeln!(out, "  {:<22}   (the consoles have {active} now)", "")?;
@@ -59,6 +65,15 @@ impl Session<'_> {
                     Some(why) => writeln!(out, "  {:<22} ! {why}", "")?,
                     None => writeln!(out, "  {:<22}   {}", "", tr(&i.help, self.lang))?,
                 }
+            }
+            let page = &TREE[a].pages[p];
+            if let Some(what) = page.info {
+                for line in sys.about(what) {
+                    writeln!(out, "  {line}")?;
+                }
+            }
+            for act in page.actions {
+                writeln!(out, "  do {:<19} {}", act.key(), tr(&act.label(), self.lang))?;
             }
         } else {
             for c in n.children() {
@@ -95,7 +110,13 @@ impl Session<'_> {
     }
 
     /// One command; false when the session ends.
-    fn command(&mut self, line: &str, sys: &mut dyn System, out: &mut dyn Write) -> std::io::Result<bool> {
+    fn command(
+        &mut self,
+        line: &str,
+        sys: &mut dyn System,
+        input: &mut dyn Answers,
+        out: &mut dyn Write,
+    ) -> std::io::Result<bool> {
         let (cmd, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
         let rest = rest.trim();
         let here = self.nav.current();
@@ -136,6 +157,9 @@ impl Session<'_> {
                 let (key, value) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
                 match localsetup::by_key(key) {
                     None => writeln!(out, "! no field {key:?}; ls on a page shows the fields' keys")?,
+                    Some(f) if info(f).kind == Kind::Secret => {
+                        writeln!(out, "! a password is not typed into set (it would show); use passwd")?
+                    }
                     Some(f) => match self.draft.set(f, value.trim()) {
                         Ok(()) => {
                             writeln!(out, "{}: {}", tr(&info(f).label, self.lang), self.draft.shown(f, self.lang))?
@@ -164,6 +188,38 @@ impl Session<'_> {
                 None => writeln!(out, "! go takes the number of a hit of the last search")?,
             },
             "apply" | "save" => self.apply(sys, out)?,
+            "do" => {
+                let page = match here {
+                    Node::Page(a, p) => &TREE[a].pages[p],
+                    _ => return writeln!(out, "! go to a page first (ls shows its actions)").map(|()| true),
+                };
+                match page.actions.iter().find(|a| a.key() == rest) {
+                    None => writeln!(out, "! no action {rest:?} on this page")?,
+                    Some(a) => match sys.action(*a) {
+                        Ok(said) => writeln!(out, "{said}")?,
+                        Err(why) => writeln!(out, "! {why}")?,
+                    },
+                }
+            }
+            "passwd" => {
+                let new = input.secret("New administrator password: ", out)?;
+                let repeat = input.secret("Repeat it: ", out)?;
+                let _ = self.draft.set(Field::NewPassword, &new);
+                let _ = self.draft.set(Field::RepeatPassword, &repeat);
+                match self
+                    .draft
+                    .check()
+                    .into_iter()
+                    .find(|(f, _)| matches!(f, Field::NewPassword | Field::RepeatPassword))
+                {
+                    Some((_, why)) => {
+                        let _ = self.draft.set(Field::NewPassword, "");
+                        let _ = self.draft.set(Field::RepeatPassword, "");
+                        writeln!(out, "! {why}; the password is unchanged")?;
+                    }
+                    None => writeln!(out, "the new password is set when you apply")?,
+                }
+            }
             other => writeln!(out, "! unknown command {other:?}; help lists them")?,
         }
         Ok(true)
@@ -200,6 +256,9 @@ pub fn save_and_apply(draft: &mut Draft, sys: &mut dyn System) -> Result<Applied
         return Err(Refused::Unchanged);
     }
     let clock = draft.clock();
+    if let Some(pw) = draft.new_password() {
+        sys.save_admin(&crate::AdminChoice::Set(pw.to_string())).map_err(Refused::NotSaved)?;
+    }
     sys.save(&settings).map_err(Refused::NotSaved)?;
     draft.saved();
     let mut a = Applied::default();
@@ -259,12 +318,12 @@ pub fn run(
             Ok(l) => l,
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                 writeln!(out)?;
-                s.command("quit", sys, out)?;
+                s.command("quit", sys, input, out)?;
                 return Ok(());
             }
             Err(e) => return Err(e),
         };
-        if !s.command(line.trim(), sys, out)? {
+        if !s.command(line.trim(), sys, input, out)? {
             return Ok(());
         }
     }

@@ -25,9 +25,33 @@ pub struct Fake {
     /// Whether a network service runs (restart_network), and its restarts.
     pub network_runs: bool,
     pub network_restarts: usize,
+    /// The Setup's actions asked for.
+    pub actions: Vec<localsetup::Action>,
+}
+
+/// What a device's `fwupdate status` and `quill-enroll status` say.
+pub fn about(info: localsetup::Info) -> Vec<String> {
+    match info {
+        localsetup::Info::Firmware => vec![
+            "booted: slot A (2.0.0), next boot: A".into(),
+            "slot A: 2.0.0, priority 2, successful".into(),
+            "slot B: 1.0.0, priority 1, successful".into(),
+        ],
+        localsetup::Info::Management => vec!["not enrolled".into()],
+    }
 }
 
 impl System for Fake {
+    fn about(&mut self, info: localsetup::Info) -> Vec<String> {
+        about(info)
+    }
+    fn action(&mut self, action: localsetup::Action) -> Result<String, String> {
+        self.actions.push(action);
+        match action {
+            localsetup::Action::CheckUpdate => Ok("update 3.0.0 available (channel stable)".into()),
+            localsetup::Action::RollBack => Err("slot B never booted successfully; nothing to roll back to".into()),
+        }
+    }
     fn restart_network(&mut self) -> Result<bool, String> {
         self.network_restarts += usize::from(self.network_runs);
         Ok(self.network_runs)

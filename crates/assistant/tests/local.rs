@@ -53,6 +53,29 @@ fn a_static_address_and_a_keyboard_layout_are_saved_once_valid_and_applied() {
 }
 
 #[test]
+fn firmware_actions_and_a_new_password() {
+    let mut sys = Fake::default();
+    let out = session(
+        "cd /system/firmware\ndo check-update\ndo roll-back\ndo nothing\n\
+         cd /security/password\nset admin.password hunter22\npasswd\nshort\nshort\npasswd\nquill4admin\nquill4admin\nls\napply\n",
+        &mut sys,
+        Lang::En,
+    );
+    assert!(out.contains("slot B: 1.0.0, priority 1, successful"), "{out}");
+    assert!(out.contains("do check-update"), "{out}");
+    assert!(out.contains("update 3.0.0 available"), "{out}");
+    assert!(out.contains("! slot B never booted successfully"), "{out}");
+    assert!(out.contains("! no action \"nothing\""), "{out}");
+    assert!(out.contains("use passwd"), "{out}");
+    assert!(out.contains("too short") && out.contains("the password is unchanged"), "{out}");
+    assert!(out.contains("admin.password         New administrator password: •••••••••••"), "{out}");
+    assert!(!out.contains("quill4admin"), "never shown: {out}");
+    assert!(out.contains("in effect now: admin.password"), "{out}");
+    assert_eq!(sys.admin, [assistant::AdminChoice::Set("quill4admin".into())]);
+    assert_eq!(sys.saved.len(), 1);
+}
+
+#[test]
 fn navigation_german_labels_and_a_failed_save() {
     let mut sys = Fake { fail_save: true, ..Fake::default() };
     let out = session(

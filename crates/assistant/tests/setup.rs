@@ -109,12 +109,40 @@ fn search_jumps_to_the_field_and_the_history_goes_back() {
 }
 
 #[test]
+fn a_firmware_action_and_a_password_that_is_never_shown() {
+    let mut s = screen(Lang::En);
+    s.open(Node::Root.resolve("/system/firmware").unwrap());
+    assert_eq!(s.missing_info(), Some(localsetup::Info::Firmware));
+    s.info.insert(localsetup::Info::Firmware, common::about(localsetup::Info::Firmware));
+    assert_eq!(s.missing_info(), None);
+    assert_eq!(s.click(SetupHit::Focus(Focus::Action(1))), SetupOutcome::Run(localsetup::Action::RollBack));
+    let mut sys = Fake::default();
+    let r = assistant::System::action(&mut sys, localsetup::Action::RollBack);
+    s.ran(r);
+    assert!(s.message.clone().unwrap().1 && s.missing_info().is_some(), "an error, and the facts are read again");
+    s.open(Node::Root.resolve("/security/password").unwrap());
+    focus(&mut s, Field::NewPassword);
+    typed(&mut s, "quill4admin");
+    s.key(Key::Tab);
+    typed(&mut s, "quill4admin");
+    s.key(Key::Tab);
+    let fonts = Fonts::system().unwrap();
+    check("setup-password-typed-640-en", &frame(&s, 640, 480, &fonts));
+    s.apply(&mut sys);
+    assert_eq!(sys.admin, [assistant::AdminChoice::Set("quill4admin".into())]);
+    assert!(s.edits.iter().all(|e| e.text.is_empty()), "the password fields are emptied after a save");
+}
+
+#[test]
 fn golden_frames_of_every_page() {
     let fonts = Fonts::system().expect("fonts (install fonts-dejavu-core)");
     for (w, h) in [(640, 480), (1920, 1080)] {
         for lang in [Lang::En, Lang::De] {
             let tag = if lang == Lang::En { "en" } else { "de" };
             let mut s = screen(lang);
+            for what in [localsetup::Info::Firmware, localsetup::Info::Management] {
+                s.info.insert(what, common::about(what));
+            }
             for (a, area) in TREE.iter().enumerate() {
                 s.open(Node::Area(a));
                 check(&format!("setup-{}-{w}-{tag}", area.id), &frame(&s, w, h, &fonts));

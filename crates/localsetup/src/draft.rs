@@ -37,6 +37,8 @@ pub struct Draft {
     errors: BTreeMap<Field, String>,
     /// A date and time to set the clock to (not a setting).
     clock: Option<DateTime>,
+    /// A new administrator password and its repetition (not a setting).
+    password: [String; 2],
 }
 
 fn list(items: &[String]) -> String {
@@ -81,7 +83,15 @@ fn yes(typed: &str) -> Result<bool, String> {
 
 impl Draft {
     pub fn new(settings: Settings, env: Env) -> Draft {
-        Draft { before: settings.clone(), settings, env, typed: BTreeMap::new(), errors: BTreeMap::new(), clock: None }
+        Draft {
+            before: settings.clone(),
+            settings,
+            env,
+            typed: BTreeMap::new(),
+            errors: BTreeMap::new(),
+            clock: None,
+            password: Default::default(),
+        }
     }
 
     /// The field's current text: what was typed if it was refused, else
@@ -115,6 +125,8 @@ impl Draft {
             Field::UsbStorage => on_off(s.usb.storage),
             Field::UsbOffer => on_off(s.usb.offer_updates),
             Field::UsbAuto => on_off(s.usb.install_without_asking),
+            Field::NewPassword => self.password[0].clone(),
+            Field::RepeatPassword => self.password[1].clone(),
         }
     }
 
@@ -224,6 +236,8 @@ impl Draft {
             Field::UsbOffer => s.usb.offer_updates = yes(t)?,
             Field::UsbAuto => s.usb.install_without_asking = yes(t)?,
             Field::DateTime => self.clock = if t.is_empty() { None } else { Some(date_time(t)?) },
+            Field::NewPassword => self.password[0] = t.into(),
+            Field::RepeatPassword => self.password[1] = t.into(),
             Field::Timezone => {
                 let known = if t == "UTC" {
                     true
@@ -266,8 +280,23 @@ impl Draft {
                 }
             }
         }
+        let [new, repeat] = &self.password;
+        if !new.is_empty() || !repeat.is_empty() {
+            match adminlock::check_new(new, repeat) {
+                Ok(()) => {}
+                Err(e @ adminlock::Error::Differs) => out.push((Field::RepeatPassword, e.to_string())),
+                Err(e) => out.push((Field::NewPassword, e.to_string())),
+            }
+        }
         out.sort_by_key(|(f, _)| FIELDS.iter().position(|i| i.field == *f));
         out
+    }
+
+    /// The new administrator password, when one was typed twice alike and
+    /// is long enough.
+    pub fn new_password(&self) -> Option<&str> {
+        let [new, repeat] = &self.password;
+        (!new.is_empty() && adminlock::check_new(new, repeat).is_ok()).then_some(new.as_str())
     }
 
     /// The fields whose setting differs from the one loaded (and the
@@ -277,6 +306,7 @@ impl Draft {
         FIELDS
             .iter()
             .map(|i| i.field)
+            .filter(|f| *f != Field::RepeatPassword)
             .filter(|f| !self.typed.contains_key(f) && self.value(*f) != before.value(*f))
             .collect()
     }
@@ -302,6 +332,7 @@ impl Draft {
     pub fn saved(&mut self) {
         self.before = self.settings.clone();
         self.clock = None;
+        self.password = Default::default();
     }
 }
 
@@ -322,7 +353,9 @@ pub fn effect(f: Field) -> Effect {
         | Field::DateTime
         | Field::UsbStorage
         | Field::UsbOffer
-        | Field::UsbAuto => Effect::AtOnce,
+        | Field::UsbAuto
+        | Field::NewPassword
+        | Field::RepeatPassword => Effect::AtOnce,
         Field::NetMode | Field::Address | Field::Gateway | Field::Dns | Field::NtpServers => Effect::Network,
         Field::Language => Effect::Restart,
     }
@@ -410,6 +443,16 @@ mod tests {
         d.saved();
         assert_eq!(d.clock(), None, "the clock is set once");
         assert_eq!(effect(Field::Keyboard), Effect::AtOnce);
+        // A new password: long enough and the same twice, or nothing is saved.
+        d.set(Field::NewPassword, "short").unwrap();
+        assert!(d.check()[0].1.contains("more"), "{:?}", d.check());
+        d.set(Field::NewPassword, "quill4admin").unwrap();
+        d.set(Field::RepeatPassword, "quill4admim").unwrap();
+        assert_eq!(d.check()[0].0, Field::RepeatPassword);
+        assert_eq!(d.new_password(), None);
+        d.set(Field::RepeatPassword, "quill4admin").unwrap();
+        assert_eq!(d.new_password(), Some("quill4admin"));
+        assert_eq!(d.changed(), [Field::NewPassword]);
         assert_eq!(effect(Field::Address), Effect::Network);
         assert_eq!(effect(Field::Language), Effect::Restart);
     }

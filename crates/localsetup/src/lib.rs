@@ -14,7 +14,7 @@ mod nav;
 mod search;
 
 pub use devconfig::Settings;
-pub use draft::{effect, Draft, Effect, Env};
+pub use draft::{effect, DateTime, Draft, Effect, Env};
 pub use nav::{Nav, Node};
 pub use search::{search, Hit};
 
@@ -63,6 +63,8 @@ pub enum Field {
     UsbStorage,
     UsbOffer,
     UsbAuto,
+    NewPassword,
+    RepeatPassword,
 }
 
 /// How a field is edited.
@@ -76,6 +78,8 @@ pub enum Kind {
     Toggle,
     /// Several values separated by commas.
     List,
+    /// A password: never shown, never searched.
+    Secret,
 }
 
 /// A field's description.
@@ -218,6 +222,23 @@ pub const FIELDS: &[FieldInfo] = &[
         kind: Kind::Toggle,
     },
     FieldInfo {
+        field: Field::NewPassword,
+        key: "admin.password",
+        label: ["New administrator password", "Neues Administratorkennwort"],
+        help: [
+            "Guards the Setup, updates and the consoles; empty: unchanged",
+            "Schützt Einrichtung, Updates und Konsolen; leer: unverändert",
+        ],
+        kind: Kind::Secret,
+    },
+    FieldInfo {
+        field: Field::RepeatPassword,
+        key: "admin.repeat",
+        label: ["Repeat the new password", "Neues Kennwort wiederholen"],
+        help: ["The same again", "Dasselbe noch einmal"],
+        kind: Kind::Secret,
+    },
+    FieldInfo {
         field: Field::NtpServers,
         key: "network.ntp_servers",
         label: ["Time servers (NTP)", "Zeitserver (NTP)"],
@@ -235,12 +256,54 @@ pub fn by_key(key: &str) -> Option<Field> {
     FIELDS.iter().find(|i| i.key == key).map(|i| i.field)
 }
 
+/// Something a page does, beyond its fields (a button).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Action {
+    /// Ask the update channel now (`fwupdate check`).
+    CheckUpdate,
+    /// Boot the other slot next, where the version before this one is
+    /// (`fwupdate rollback`; it must have booted successfully before).
+    RollBack,
+}
+
+impl Action {
+    pub fn label(self) -> Text {
+        match self {
+            Action::CheckUpdate => ["Check for an update", "Nach einem Update suchen"],
+            Action::RollBack => ["Roll back to the other slot", "Zum anderen Slot zurückkehren"],
+        }
+    }
+
+    /// Its name in the console version (`do check-update`).
+    pub fn key(self) -> &'static str {
+        match self {
+            Action::CheckUpdate => "check-update",
+            Action::RollBack => "roll-back",
+        }
+    }
+}
+
+/// Facts a page shows that are not settings (read by the front end).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Info {
+    /// Each slot's version and state (`fwupdate status`).
+    Firmware,
+    /// The enrollment with the management server (`quill-enroll status`).
+    Management,
+}
+
 /// A page of the tree.
 pub struct Page {
     /// `network/ethernet`: the path the console version shows.
     pub id: &'static str,
     pub title: Text,
     pub fields: &'static [Field],
+    pub info: Option<Info>,
+    pub actions: &'static [Action],
+}
+
+const fn page(id: &'static str, title: Text, fields: &'static [Field]) -> Page {
+    Page { id, title, fields, info: None, actions: &[] }
 }
 
 /// An area: the tree's first level.
@@ -255,49 +318,67 @@ pub const TREE: &[Area] = &[
         id: "ui",
         title: ["User Interface", "Benutzeroberfläche"],
         pages: &[
-            Page { id: "ui/language", title: ["Language", "Sprache"], fields: &[Field::Language] },
-            Page { id: "ui/keyboard", title: ["Keyboard", "Tastatur"], fields: &[Field::Keyboard] },
+            page("ui/language", ["Language", "Sprache"], &[Field::Language]),
+            page("ui/keyboard", ["Keyboard", "Tastatur"], &[Field::Keyboard]),
         ],
     },
     Area {
         id: "network",
         title: ["Network", "Netzwerk"],
         pages: &[
-            Page {
-                id: "network/ethernet",
-                title: ["Ethernet", "Ethernet"],
-                fields: &[Field::NetMode, Field::Address, Field::Gateway, Field::Dns],
-            },
-            Page { id: "network/proxy", title: ["Proxy", "Proxy"], fields: &[Field::Proxy] },
-            Page {
-                id: "network/updates",
-                title: ["Updates", "Updates"],
-                fields: &[Field::Repository, Field::Channel, Field::AutoInstall, Field::Window],
-            },
+            page(
+                "network/ethernet",
+                ["Ethernet", "Ethernet"],
+                &[Field::NetMode, Field::Address, Field::Gateway, Field::Dns],
+            ),
+            page("network/proxy", ["Proxy", "Proxy"], &[Field::Proxy]),
+            page(
+                "network/updates",
+                ["Updates", "Updates"],
+                &[Field::Repository, Field::Channel, Field::AutoInstall, Field::Window],
+            ),
         ],
     },
     Area {
         id: "devices",
         title: ["Devices", "Geräte"],
-        pages: &[Page {
-            id: "devices/usb",
-            title: ["USB storage", "USB-Speicher"],
-            fields: &[Field::UsbStorage, Field::UsbOffer, Field::UsbAuto],
-        }],
+        pages: &[page(
+            "devices/usb",
+            ["USB storage", "USB-Speicher"],
+            &[Field::UsbStorage, Field::UsbOffer, Field::UsbAuto],
+        )],
     },
     Area {
         id: "security",
         title: ["Security", "Sicherheit"],
-        pages: &[Page { id: "security/discovery", title: ["Discovery", "Erkennung"], fields: &[Field::Announce] }],
+        pages: &[
+            page(
+                "security/password",
+                ["Administrator password", "Administratorkennwort"],
+                &[Field::NewPassword, Field::RepeatPassword],
+            ),
+            page("security/discovery", ["Discovery", "Erkennung"], &[Field::Announce]),
+        ],
     },
     Area {
         id: "system",
         title: ["System", "System"],
-        pages: &[Page {
-            id: "system/time",
-            title: ["Time and date", "Zeit und Datum"],
-            fields: &[Field::Timezone, Field::DateTime, Field::NtpServers],
-        }],
+        pages: &[
+            page(
+                "system/time",
+                ["Time and date", "Zeit und Datum"],
+                &[Field::Timezone, Field::DateTime, Field::NtpServers],
+            ),
+            Page {
+                info: Some(Info::Firmware),
+                actions: &[Action::CheckUpdate, Action::RollBack],
+                ..page("system/firmware", ["Firmware", "Firmware"], &[])
+            },
+            Page {
+                info: Some(Info::Management),
+                ..page("system/management", ["Management server", "Verwaltungsserver"], &[])
+            },
+        ],
     },
 ];
 

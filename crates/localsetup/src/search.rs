@@ -30,7 +30,8 @@ pub fn search(query: &str, draft: &Draft) -> Vec<Hit> {
         for page in area.pages {
             for &f in page.fields {
                 let i = FIELDS.iter().find(|i| i.field == f).expect("described");
-                let value = draft.value(f);
+                // A password is never searched (nor shown).
+                let value = if i.kind == crate::Kind::Secret { String::new() } else { draft.value(f) };
                 let texts: Vec<&str> = i
                     .label
                     .iter()

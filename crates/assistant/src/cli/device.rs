@@ -79,6 +79,22 @@ fn lang_text(m: crate::catalogue::Msg) -> String {
     crate::catalogue::text(crate::catalogue::Lang::from_tag(&lang), m).to_string()
 }
 
+/// Runs a tool; its output (without its name's prefix), Err when it failed.
+fn run_text(program: &str, args: &[&str]) -> Result<String, String> {
+    match std::process::Command::new(program).args(args).output() {
+        Ok(o) => {
+            let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+            let text = text.replace(&format!("{program}: "), "").trim().to_string();
+            if o.status.success() {
+                Ok(text)
+            } else {
+                Err(text)
+            }
+        }
+        Err(e) => Err(format!("{program}: {e}")),
+    }
+}
+
 /// The device side of the assistant.
 pub struct DeviceSystem {
     pub store: Store,
@@ -87,6 +103,25 @@ pub struct DeviceSystem {
 impl System for DeviceSystem {
     fn restart_network(&mut self) -> Result<bool, String> {
         net::restart_daemon(Path::new(net::status::RUN_DIR))
+    }
+
+    fn about(&mut self, info: localsetup::Info) -> Vec<String> {
+        let (program, args): (&str, &[&str]) = match info {
+            localsetup::Info::Firmware => ("fwupdate", &["status"]),
+            localsetup::Info::Management => ("quill-enroll", &["status"]),
+        };
+        match run_text(program, args) {
+            Ok(text) | Err(text) => text.lines().map(String::from).filter(|l| !l.trim().is_empty()).collect(),
+        }
+    }
+
+    fn action(&mut self, action: localsetup::Action) -> Result<String, String> {
+        let args: &[&str] = match action {
+            localsetup::Action::CheckUpdate => &["check"],
+            localsetup::Action::RollBack => &["rollback"],
+        };
+        log(&format!("local Setup: fwupdate {}", args.join(" ")));
+        run_text("fwupdate", args)
     }
 
     fn active_layout(&mut self) -> Option<String> {

@@ -7,7 +7,7 @@ use super::{graphics_mode, layout, UI_ACTIVE};
 use crate::catalogue::{text, Msg};
 use crate::home::{DeviceInfo, Home, HomeOutcome};
 use crate::setup::{self, Setup, SetupOutcome};
-use crate::{view, Outcome, Wizard};
+use crate::{view, Outcome, System, Wizard};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use ui::display::{self, Display};
@@ -349,6 +349,10 @@ impl Runner {
         let opened = Instant::now();
         let mut first = true;
         loop {
+            while let Some(what) = s.missing_info() {
+                let lines = sys.about(what);
+                s.info.insert(what, lines);
+            }
             let hits = {
                 let mut ui = Ui { canvas: &mut self.canvas, fonts: &self.fonts, theme: &self.theme };
                 let hits = setup::view::draw(&s, &mut ui);
@@ -394,6 +398,10 @@ impl Runner {
                     s.apply(&mut sys);
                     log(&format!("local Setup: {}", s.message.as_ref().map_or("", |m| m.0.as_str())));
                     self.input.set_layout(layout(&s.draft.value(localsetup::Field::Keyboard)));
+                }
+                SetupOutcome::Run(action) => {
+                    let r = sys.action(action);
+                    s.ran(r);
                 }
                 SetupOutcome::Close => {
                     log("local Setup closed");

@@ -10,7 +10,8 @@ pub mod view;
 use crate::catalogue::{fill, text, Lang, Msg};
 use crate::field::Field as Edit;
 use crate::local::{Applied, Refused};
-use localsetup::{info, Draft, Field, Hit, Kind, Nav, Node, TREE};
+use localsetup::{info, Action, Draft, Field, Hit, Info, Kind, Nav, Node, TREE};
+use std::collections::BTreeMap;
 use ui::Key;
 
 /// What has the keyboard.
@@ -20,6 +21,8 @@ pub enum Focus {
     Tree,
     /// The n-th field of the page shown.
     Field(usize),
+    /// The n-th action (button) of the page shown.
+    Action(usize),
     Back,
     Forward,
     Up,
@@ -33,6 +36,8 @@ pub enum SetupOutcome {
     Stay,
     /// Save and apply the draft, then call [`Setup::applied`].
     Apply,
+    /// Do this action, then call [`Setup::ran`].
+    Run(Action),
     Close,
 }
 
@@ -63,6 +68,8 @@ pub struct Setup {
     pub message: Option<(String, bool)>,
     /// Escape was pressed once with changes not applied.
     closing: bool,
+    /// The facts pages show, once read ([`Setup::missing_info`]).
+    pub info: BTreeMap<Info, Vec<String>>,
 }
 
 fn loc(lang: Lang) -> localsetup::Lang {
@@ -96,6 +103,7 @@ impl Setup {
             marked: None,
             message: None,
             closing: false,
+            info: BTreeMap::new(),
         };
         s.open(Node::Page(0, 0));
         s
@@ -117,6 +125,31 @@ impl Setup {
         }
     }
 
+    /// The actions of the page shown.
+    pub fn actions(&self) -> &'static [Action] {
+        match self.nav.current() {
+            Node::Page(a, p) => TREE[a].pages[p].actions,
+            _ => &[],
+        }
+    }
+
+    /// The facts the page shown needs and the runner has not read yet.
+    pub fn missing_info(&self) -> Option<Info> {
+        match self.nav.current() {
+            Node::Page(a, p) => TREE[a].pages[p].info.filter(|i| !self.info.contains_key(i)),
+            _ => None,
+        }
+    }
+
+    /// What an action said; the facts are read again (a rollback changes them).
+    pub fn ran(&mut self, result: Result<String, String>) {
+        self.info.clear();
+        self.message = Some(match result {
+            Ok(said) => (said, false),
+            Err(why) => (why, true),
+        });
+    }
+
     fn load_edits(&mut self) {
         self.edits = self.fields().iter().map(|f| Edit::new(&self.draft.value(*f))).collect();
     }
@@ -132,7 +165,9 @@ impl Setup {
     fn moved(&mut self) {
         self.marked = None;
         self.load_edits();
-        if matches!(self.focus, Focus::Field(i) if i >= self.edits.len()) {
+        if matches!(self.focus, Focus::Field(i) if i >= self.edits.len())
+            || matches!(self.focus, Focus::Action(i) if i >= self.actions().len())
+        {
             self.focus = Focus::Tree;
         }
     }
@@ -153,6 +188,7 @@ impl Setup {
     fn order(&self) -> Vec<Focus> {
         let mut v = vec![Focus::Back, Focus::Forward, Focus::Up, Focus::Search, Focus::Tree];
         v.extend((0..self.edits.len()).map(Focus::Field));
+        v.extend((0..self.actions().len()).map(Focus::Action));
         v.extend([Focus::Apply, Focus::Close]);
         v
     }
@@ -256,6 +292,11 @@ impl Setup {
             (Focus::Field(i), k) => {
                 self.edits[i].edit(k);
             }
+            (Focus::Action(i), Key::Enter) => {
+                if let Some(a) = self.actions().get(i) {
+                    return SetupOutcome::Run(*a);
+                }
+            }
             (Focus::Back, Key::Enter) => self.go_back(),
             (Focus::Forward, Key::Enter) => self.go_forward(),
             (Focus::Up, Key::Enter) => self.go_up(),
@@ -282,7 +323,10 @@ impl Setup {
                 self.commit();
                 self.focus = f;
                 // A button acts; a field or the search only takes the focus.
-                if matches!(f, Focus::Back | Focus::Forward | Focus::Up | Focus::Apply | Focus::Close) {
+                if matches!(
+                    f,
+                    Focus::Back | Focus::Forward | Focus::Up | Focus::Apply | Focus::Close | Focus::Action(_)
+                ) {
                     return self.key(Key::Enter);
                 }
             }

@@ -97,6 +97,7 @@ pub fn draw(s: &Setup, ui: &mut Ui) -> Vec<(Rect, SetupHit)> {
         for (i, f) in s.fields().iter().enumerate() {
             let fi = info(*f);
             let choice = matches!(fi.kind, Kind::Choice(_) | Kind::Toggle);
+            let secret = fi.kind == Kind::Secret;
             let (value, cursor) = if choice {
                 let v = s.draft.shown(*f, s.llang());
                 let n = v.chars().count();
@@ -115,12 +116,27 @@ pub fn draw(s: &Setup, ui: &mut Ui) -> Vec<(Rect, SetupHit)> {
             }
             let focused = s.focus == Focus::Field(i);
             let label = tr(&fi.label, s.llang());
-            let r = ui.text_field(box_r, label, &value, cursor, focused && !choice, false, Some(hint));
+            let r = ui.text_field(box_r, label, &value, cursor, focused && !choice, secret, Some(hint));
             if focused && choice {
                 ui.canvas.frame(r, t.px(2), t.accent);
             }
             hits.push((r, SetupHit::Focus(Focus::Field(i))));
             y += t.px(70);
+        }
+        if let Node::Page(a, p) = here {
+            if let Some(what) = TREE[a].pages[p].info {
+                for line in s.info.get(&what).into_iter().flatten() {
+                    ui.label(pane.x, y, SMALL, false, t.text, line);
+                    y += t.px(20);
+                }
+                y += t.px(12);
+            }
+        }
+        for (i, a) in s.actions().iter().enumerate() {
+            let r = Rect::new(pane.x, y, pane.w.min(t.px(360)), t.px(34));
+            let r = ui.button(r, tr(&a.label(), s.llang()), s.focus == Focus::Action(i), true, false);
+            hits.push((r, SetupHit::Focus(Focus::Action(i))));
+            y += t.px(44);
         }
     } else {
         ui.label(pane.x, pane.y, BODY, true, t.text, &title(s, here));

@@ -46,6 +46,14 @@ pub trait System {
     fn active_layout(&mut self) -> Option<String> {
         None
     }
+    /// Facts for a Setup page (the slots, the enrollment), one per line.
+    fn about(&mut self, _info: localsetup::Info) -> Vec<String> {
+        vec![]
+    }
+    /// Does what a Setup page's button does; what it said.
+    fn action(&mut self, _action: localsetup::Action) -> Result<String, String> {
+        Err("not available here".into())
+    }
 }
 
 /// A finished enrollment, for the "Connection ready" line.
