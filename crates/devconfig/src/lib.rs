@@ -13,6 +13,7 @@ pub mod durable;
 
 mod calendar;
 mod discovery;
+mod update;
 mod usb;
 mod window;
 pub use calendar::{civil, unix_time};
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+pub use update::Update;
 pub use usb::Usb;
 pub use window::Window;
 
@@ -117,63 +119,6 @@ pub struct Network {
     pub other: toml::Table,
 }
 
-/// Updates over the network (`fwupdate check`): the static repository and
-/// the channel this device follows. An empty repository: no network
-/// updates (USB storage still works).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Update {
-    /// The repository's root URL: `https://cdn.example/quill/`.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub repository: String,
-    #[serde(default = "default_channel")]
-    pub channel: String,
-    /// Hours between checks (each one ±10 % at random).
-    #[serde(default = "default_check_hours")]
-    pub check_hours: u32,
-    /// The first check after boot waits up to this many seconds at random,
-    /// so a fleet that powers on together does not ask at once.
-    #[serde(default = "default_jitter_secs")]
-    pub jitter_secs: u32,
-    /// Install an offered update without asking (inside `window`).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub auto_install: bool,
-    /// The maintenance window for installs by themselves, `HH:MM-HH:MM`
-    /// local time; empty: any time.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub window: String,
-    /// Fields this firmware does not know, kept as they are.
-    #[serde(flatten)]
-    pub other: toml::Table,
-}
-
-impl Default for Update {
-    fn default() -> Update {
-        Update {
-            repository: String::new(),
-            channel: default_channel(),
-            check_hours: default_check_hours(),
-            jitter_secs: default_jitter_secs(),
-            auto_install: false,
-            window: String::new(),
-            other: toml::Table::new(),
-        }
-    }
-}
-
-fn default_channel() -> String {
-    "stable".into()
-}
-fn default_check_hours() -> u32 {
-    6
-}
-fn default_jitter_secs() -> u32 {
-    60
-}
-
-fn is_default_update(u: &Update) -> bool {
-    *u == Update::default()
-}
-
 /// Every setting of the device.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Settings {
@@ -197,7 +142,7 @@ pub struct Settings {
     pub gateway: Option<Gateway>,
     #[serde(default, skip_serializing_if = "is_default_network")]
     pub network: Network,
-    #[serde(default, skip_serializing_if = "is_default_update")]
+    #[serde(default, skip_serializing_if = "update::is_default_update")]
     pub update: Update,
     #[serde(default, skip_serializing_if = "discovery::is_default")]
     pub discovery: Discovery,
