@@ -68,7 +68,7 @@ fn a_static_address_and_the_keyboard_layout_set_in_the_setup_survive_a_reboot() 
         vm.wait_for("home screen shows Password", STEP)?;
         type_keys(&mut vm, &format!("{ADMIN_PASSWORD}\n"), KEY_GAP)?;
         vm.wait_for("administrator password accepted on the screen for OpenSetup", STEP)?;
-        let shown = vm.wait_for("local Setup shown after", STEP)?;
+        let shown = vm.wait_for("local Setup shown", STEP)?;
         println!("{shown}");
         keys(&mut vm, &["esc"], KEY_GAP)?;
         vm.wait_for("local Setup closed", STEP)?;

@@ -57,7 +57,7 @@ impl Parts {
 }
 
 pub fn bench(paths: &Paths, board: &Board, parts: &Parts) -> Result<()> {
-    const PARTS: [&str; 6] = ["boot", "bundle", "flash", "install", "pi", "download"];
+    const PARTS: [&str; 7] = ["boot", "bundle", "flash", "install", "pi", "download", "setup"];
     if let Some(p) = parts.only.iter().find(|p| !PARTS.contains(&p.as_str())) {
         bail!("--only {p}: the parts are {}", PARTS.join(", "));
     }
@@ -196,6 +196,27 @@ pub fn bench(paths: &Paths, board: &Board, parts: &Parts) -> Result<()> {
         if let Some(m) = ui.iter().find_map(|a| a.peak_mib) {
             figures.push(Figure::at_most("assistant peak memory (VmHWM)", m, "MiB", BUDGET_ASSISTANT_MIB as f64));
         }
+    }
+    if parts.want("setup") && parts.boots > 0 {
+        let disk = dir.join("setup.img");
+        std::fs::copy(&built.disk, &disk)?;
+        testkit::data::set_up_image(&disk, testkit::data::Admin::Open)?;
+        let mut vm = Vm::start(&Config::new(&board.qemu, disk, Console::Capture)?)?;
+        let (open, search) = match crate::bench_assistant::measure_setup(&mut vm) {
+            Ok(x) => x,
+            Err(e) => {
+                let log = paths.root.join("target/quill/test-logs/bench-setup.log");
+                let _ = std::fs::create_dir_all(log.parent().unwrap_or(&paths.root));
+                let _ = std::fs::write(&log, vm.transcript());
+                return Err(e.context(format!("the console is in {}", log.display())));
+            }
+        };
+        vm.pull_plug()?;
+        println!(
+            "bench: the local Setup showed {open:.0} ms after Ctrl+Alt+S; its slowest search answer {search:.0} ms"
+        );
+        figures.push(Figure::at_most("local Setup shown after Ctrl+Alt+S, TCG", open, "ms", 300.0));
+        figures.push(Figure::at_most("local Setup search, slowest keystroke to frame, TCG", search, "ms", 50.0));
     }
     if parts.want("pi") && parts.boots > 0 && board.name != crate::board::PI_BOARD {
         figures.extend(crate::bench_boot::pi(&paths.root, parts.boots, &dir)?);

@@ -72,6 +72,37 @@ pub fn measure(vm: &mut Vm, walk: bool) -> Result<Figures> {
     Ok(Figures { first_frame, first_screen, peak_mib: Some(kib / 1024.0) })
 }
 
+/// The local Setup's figures on a set-up device (no password, so the key
+/// opens it at once): milliseconds from Ctrl+Alt+S reaching the UI to the
+/// Setup's first frame, and the slowest of the search's answers while
+/// "network" is typed one key at a time (from the key to its frame), as
+/// the UI logs them.
+pub fn measure_setup(vm: &mut Vm) -> Result<(f64, f64)> {
+    let step = Duration::from_secs(120);
+    vm.wait_seen("assistant: home screen", step)?;
+    vm.wait_for_text("# ", step)?;
+    // The UI has the keyboard once it says so.
+    vm.wait_seen("assistant: input /dev/input/event", step)?;
+    vm.send_key(&["ctrl", "alt", "s"])?;
+    let shown = vm.wait_for("local Setup shown", step)?;
+    let open = ms_in(&shown).with_context(|| format!("no time in {shown:?}"))?;
+    // From the tree (the first focus) back to the search.
+    vm.send_key(&["shift", "tab"])?;
+    let mut slowest: f64 = 0.0;
+    for (i, k) in "network".chars().enumerate() {
+        vm.send_key(&[&k.to_string()])?;
+        let line = vm.wait_for(&format!("search of {} characters shown in", i + 1), step)?;
+        slowest = slowest.max(ms_in(&line).with_context(|| format!("no time in {line:?}"))?);
+    }
+    Ok((open, slowest))
+}
+
+/// The number before " ms" in a line.
+fn ms_in(line: &str) -> Option<f64> {
+    let (before, _) = line.split_once(" ms")?;
+    before.rsplit(' ').next()?.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,5 +114,7 @@ mod tests {
         assert_eq!(stamp(t, "first frame").unwrap(), 4.5);
         assert!(stamp(t, "absent").is_err());
         assert!(stamp("no stamp init: Quill", "init: Quill").is_err());
+        assert_eq!(ms_in("[ 9.1] assistant: local Setup shown 24 ms after the key"), Some(24.0));
+        assert_eq!(ms_in("search of 3 characters shown in 7 ms"), Some(7.0));
     }
 }

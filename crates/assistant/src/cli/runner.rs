@@ -204,6 +204,8 @@ impl Runner {
         // The network's offer is shown once per version.
         let mut net_offered: Option<String> = None;
         let mut shown_overlay = None;
+        // When the key that opens the local Setup came (its opening time).
+        let mut asked = Instant::now();
         loop {
             let hits = self.draw_home(&home);
             // Each box once it is on the screen (tests wait for these lines).
@@ -258,7 +260,10 @@ impl Runner {
                     HomeOutcome::Stay
                 }
                 Some(Event::Key(k)) => home.key(k),
-                Some(Event::Shortcut(ui::Shortcut::Setup)) => home.open_setup(),
+                Some(Event::Shortcut(ui::Shortcut::Setup)) => {
+                    asked = Instant::now();
+                    home.open_setup()
+                }
                 Some(Event::Click { x, y }) => match hits.iter().rev().find(|(r, _)| r.contains(x, y)) {
                     Some((_, h)) => home.click(*h),
                     None => HomeOutcome::Stay,
@@ -267,11 +272,12 @@ impl Runner {
             };
             if let HomeOutcome::Authorize { password, then } = outcome {
                 outcome = self.authorize(&mut home, &password.0, *then);
+                asked = Instant::now();
             }
             match outcome {
                 HomeOutcome::Stay => {}
                 HomeOutcome::OpenSetup => {
-                    self.local_setup(home.lang);
+                    self.local_setup(home.lang, asked);
                     home.info = DeviceInfo { pocket: home.info.pocket, ..device_info() };
                 }
                 HomeOutcome::Terminal => open_terminal(&mut home),
@@ -335,7 +341,8 @@ impl Runner {
     /// wait; not checkable, only the recovery helps.
     /// The local Setup on the display, until it is closed. Settings that
     /// cannot be read are not edited (the home screen says why).
-    fn local_setup(&mut self, lang: crate::catalogue::Lang) {
+    /// `asked`: when the key (or the password) that opened it came.
+    fn local_setup(&mut self, lang: crate::catalogue::Lang, asked: Instant) {
         let mut sys = DeviceSystem { store: devconfig::Store::new(Path::new(DATA)) };
         let settings = match sys.store.load() {
             Ok((s, _)) => s,
@@ -346,8 +353,10 @@ impl Runner {
         };
         let env = localsetup::Env { timezones: crate::timezones::system_zones().into_iter().map(|z| z.name).collect() };
         let mut s = Setup::new(lang, localsetup::Draft::new(settings, env));
-        let opened = Instant::now();
         let mut first = true;
+        // When a key changed the search, for the console line that says
+        // how long its answer took to show (`cargo xtask bench --only setup`).
+        let mut searched: Option<Instant> = None;
         loop {
             while let Some(what) = s.missing_info() {
                 let lines = sys.about(what);
@@ -363,11 +372,23 @@ impl Runner {
             self.present();
             if first {
                 first = false;
-                log(&format!("local Setup shown after {} ms", opened.elapsed().as_millis()));
+                log(&format!("local Setup shown {} ms after the key", asked.elapsed().as_millis()));
+            }
+            if let Some(t) = searched.take() {
+                let n = s.search.text.chars().count();
+                log(&format!("local Setup: search of {n} characters shown in {} ms", t.elapsed().as_millis()));
             }
             let Wait::Input(raw) = self.next(Duration::from_secs(3600)) else { continue };
+            let received = Instant::now();
             let outcome = match self.input.translate(raw) {
-                Some(Event::Key(k)) => s.key(k),
+                Some(Event::Key(k)) => {
+                    let before = s.search.text.clone();
+                    let o = s.key(k);
+                    if s.search.text != before {
+                        searched = Some(received);
+                    }
+                    o
+                }
                 Some(Event::Click { x, y }) => match hits.iter().rev().find(|(r, _)| r.contains(x, y)) {
                     Some((_, h)) => s.click(*h),
                     None => SetupOutcome::Stay,
