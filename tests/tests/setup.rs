@@ -70,6 +70,23 @@ fn a_static_address_and_the_keyboard_layout_set_in_the_setup_survive_a_reboot() 
         vm.wait_for("administrator password accepted on the screen for OpenSetup", STEP)?;
         let shown = vm.wait_for("local Setup shown", STEP)?;
         println!("{shown}");
+        let offers = vm.wait_seen("local Setup: The screen offers", STEP)?;
+        anyhow::ensure!(offers.contains("1024x768"), "{offers}");
+        // A new resolution that nobody keeps goes back after 15 s: down
+        // the tree to User Interface › Display, its first field, Apply.
+        keys(&mut vm, &["down", "down", "ret"], KEY_GAP)?;
+        keys(&mut vm, &["1", "0", "2", "4", "x", "7", "6", "8", "tab", "tab", "ret"], KEY_GAP)?;
+        vm.wait_for("the screen shows 1024x768", STEP)?;
+        let png = std::env::temp_dir().join(format!("quill-setup-{}.png", std::process::id()));
+        vm.screendump(&png)?;
+        let size = ui::Canvas::load_png(&png).map(|c| (c.width(), c.height()));
+        let _ = std::fs::remove_file(&png);
+        anyhow::ensure!(size.as_ref().ok() == Some(&(1024, 768)), "the screen is 1024x768: {size:?}");
+        let back = vm.wait_for("the resolution went back to", STEP)?;
+        anyhow::ensure!(back.contains("1280x800"), "{back}");
+        vm.wait_seen("the screen shows 1280x800", STEP)?;
+        let out = sh(&mut vm, "grep -c resolution /data/quill/settings.toml; echo end-$?")?;
+        anyhow::ensure!(out.contains("0\n") || out.contains("end-1"), "the setting went back too: {out}");
         keys(&mut vm, &["esc"], KEY_GAP)?;
         vm.wait_for("local Setup closed", STEP)?;
         vm.type_serial("reboot\n")?;

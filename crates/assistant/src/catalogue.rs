@@ -148,6 +148,12 @@ pub enum Msg {
     SetupNotSaved,
     SetupUnsaved,
     ActionLocalSetup,
+    SetupModes,
+    SetupKeepTitle,
+    SetupKeepText,
+    SetupKeep,
+    SetupGoBack,
+    SetupReverted,
 }
 
 /// The text of `m` in `lang`.
@@ -376,6 +382,12 @@ fn both(m: Msg) -> [&'static str; 2] {
         SetupNotSaved => ["Not saved: {0}. The saved settings are unchanged.", "Nicht gespeichert: {0}. Die gespeicherten Einstellungen bleiben."],
         SetupUnsaved => ["Changes not applied. Escape again closes without them.", "Änderungen nicht übernommen. Escape erneut schließt ohne sie."],
         ActionLocalSetup => ["Setup: all settings (Ctrl+Alt+S)", "Einrichtung: alle Einstellungen (Strg+Alt+S)"],
+        SetupModes => ["The screen offers", "Der Bildschirm bietet"],
+        SetupKeepTitle => ["Keep this resolution?", "Diese Auflösung behalten?"],
+        SetupKeepText => ["The screen goes back to the resolution before in {0} s unless you keep this one.", "Der Bildschirm kehrt in {0} s zur vorigen Auflösung zurück, wenn Sie diese nicht behalten."],
+        SetupKeep => ["Keep", "Behalten"],
+        SetupGoBack => ["Go back", "Zurück"],
+        SetupReverted => ["The resolution went back to {0}.", "Die Auflösung ist zurück auf {0}."],
     }
 }
 
@@ -470,6 +482,12 @@ mod tests {
             Msg::SetupNotSaved,
             Msg::SetupUnsaved,
             Msg::ActionLocalSetup,
+            Msg::SetupModes,
+            Msg::SetupKeepTitle,
+            Msg::SetupKeepText,
+            Msg::SetupKeep,
+            Msg::SetupGoBack,
+            Msg::SetupReverted,
             Msg::ActionUpdate,
             Msg::ActionTerminal,
             Msg::ActionReboot,

@@ -104,6 +104,9 @@ impl Session<'_> {
                 if !applied.later.is_empty() {
                     writeln!(out, "  in effect after a restart of the device: {}", applied.later.join(", "))?;
                 }
+                if applied.resolution.is_some() {
+                    writeln!(out, "  display.resolution: used when the screen starts next")?;
+                }
             }
         }
         Ok(())
@@ -233,6 +236,9 @@ pub struct Applied {
     pub now: Vec<&'static str>,
     pub later: Vec<&'static str>,
     pub warnings: Vec<String>,
+    /// The screen resolution saved (empty: the screen's own), for the
+    /// display's front end to switch to and confirm.
+    pub resolution: Option<String>,
 }
 
 /// Why nothing was saved.
@@ -294,6 +300,8 @@ pub fn save_and_apply(draft: &mut Draft, sys: &mut dyn System) -> Result<Applied
             }
             (Effect::AtOnce, _) => a.now.push(key),
             (Effect::Network, _) => {}
+            // The display's front end switches and asks; see `Applied`.
+            (Effect::Display, _) => a.resolution = Some(settings.display.resolution.clone()),
             (Effect::Restart, _) => a.later.push(key),
         }
     }

@@ -38,6 +38,7 @@ pub fn about(info: localsetup::Info) -> Vec<String> {
             "slot B: 1.0.0, priority 1, successful".into(),
         ],
         localsetup::Info::Management => vec!["not enrolled".into()],
+        localsetup::Info::Display => vec!["The screen offers: 1280x800, 1024x768".into()],
     }
 }
 

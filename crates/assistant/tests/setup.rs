@@ -12,7 +12,7 @@ use localsetup::{Draft, Env, Field, Node, TREE};
 use ui::{Canvas, Fonts, Key, Theme, Ui};
 
 fn screen(lang: Lang) -> Setup {
-    let env = Env { timezones: vec!["UTC".into(), "Europe/Berlin".into()] };
+    let env = Env { timezones: vec!["UTC".into(), "Europe/Berlin".into()], modes: vec![(1280, 800), (1024, 768)] };
     let settings = Settings { setup_done: true, language: "en".into(), ..Settings::default() };
     Setup::new(lang, Draft::new(settings, env))
 }
@@ -104,7 +104,7 @@ fn search_jumps_to_the_field_and_the_history_goes_back() {
     let mut s = screen(Lang::En);
     s.key(Key::Down);
     assert_eq!(s.nav.current().path(), "/ui/keyboard");
-    s.click(SetupHit::Row(4));
+    s.click(SetupHit::Row(5));
     assert_eq!(s.nav.current().path(), "/network/ethernet");
 }
 
@@ -134,6 +134,49 @@ fn a_firmware_action_and_a_password_that_is_never_shown() {
 }
 
 #[test]
+fn a_new_resolution_is_kept_only_when_confirmed() {
+    let mut s = screen(Lang::En);
+    let mut sys = Fake::default();
+    s.open(Node::Root.resolve("/ui/display").unwrap());
+    focus(&mut s, Field::Resolution);
+    typed(&mut s, "800x600");
+    s.key(Key::Tab);
+    assert!(
+        s.reason(Field::Resolution).unwrap().contains("does not offer 800x600"),
+        "{:?}",
+        s.reason(Field::Resolution)
+    );
+    focus(&mut s, Field::Resolution);
+    for _ in 0..7 {
+        s.key(Key::Backspace);
+    }
+    typed(&mut s, "1024x768");
+    s.key(Key::Tab);
+    assert_eq!(s.apply(&mut sys).as_deref(), Some("1024x768"), "the runner switches to it");
+    s.ask_keep(std::time::Instant::now() + std::time::Duration::from_secs(15));
+    let fonts = Fonts::system().unwrap();
+    check("setup-keep-resolution-640-de", &{
+        s.lang = Lang::De;
+        frame(&s, 640, 480, &fonts)
+    });
+    assert_eq!(s.key(Key::Tab), SetupOutcome::Stay, "the box holds the keys");
+    assert_eq!(s.key(Key::Enter), SetupOutcome::Revert, "Go back");
+    assert_eq!(s.take_keep().as_deref(), Some(""), "back to the screen's own resolution");
+    // Kept: Enter on Keep (the default).
+    focus(&mut s, Field::Resolution);
+    for _ in 0..8 {
+        s.key(Key::Backspace);
+    }
+    typed(&mut s, "1280x800");
+    s.key(Key::Tab);
+    assert!(s.apply(&mut sys).is_some());
+    s.ask_keep(std::time::Instant::now() + std::time::Duration::from_secs(15));
+    assert_eq!(s.key(Key::Enter), SetupOutcome::Stay);
+    assert!(s.keep.is_none());
+    assert_eq!(sys.saved.last().unwrap().display.resolution, "1280x800");
+}
+
+#[test]
 fn golden_frames_of_every_page() {
     let fonts = Fonts::system().expect("fonts (install fonts-dejavu-core)");
     for (w, h) in [(640, 480), (1920, 1080)] {
@@ -143,6 +186,7 @@ fn golden_frames_of_every_page() {
             for what in [localsetup::Info::Firmware, localsetup::Info::Management] {
                 s.info.insert(what, common::about(what));
             }
+            s.info.insert(localsetup::Info::Display, vec!["The screen offers: 1280x800, 1024x768".into()]);
             for (a, area) in TREE.iter().enumerate() {
                 s.open(Node::Area(a));
                 check(&format!("setup-{}-{w}-{tag}", area.id), &frame(&s, w, h, &fonts));

@@ -13,11 +13,13 @@ pub mod durable;
 
 mod calendar;
 mod discovery;
+mod display;
 mod update;
 mod usb;
 mod window;
 pub use calendar::{civil, unix_time};
 pub use discovery::Discovery;
+pub use display::{parse_resolution, Display};
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -148,6 +150,8 @@ pub struct Settings {
     pub discovery: Discovery,
     #[serde(default, skip_serializing_if = "usb::is_default")]
     pub usb: Usb,
+    #[serde(default, skip_serializing_if = "display::is_default")]
+    pub display: Display,
     /// Fields this firmware does not know, kept as they are.
     #[serde(flatten)]
     pub other: toml::Table,
@@ -181,6 +185,7 @@ impl Default for Settings {
             update: Update::default(),
             discovery: Discovery::default(),
             usb: Usb::default(),
+            display: Display::default(),
             other: toml::Table::new(),
         }
     }

@@ -11,6 +11,9 @@ pub struct Env {
     /// The time zones the device has (its zone data); empty: any name of
     /// the form Area/City or UTC is taken.
     pub timezones: Vec<String>,
+    /// The resolutions the screen offers; empty: it cannot be changed
+    /// here (no DRM display, or a console).
+    pub modes: Vec<(u32, u32)>,
 }
 
 /// A local date (year, month, day) and time (hour, minute).
@@ -21,6 +24,9 @@ pub type DateTime = ((i32, u32, u32), (u32, u32));
 pub enum Effect {
     /// Applied as soon as it is saved.
     AtOnce,
+    /// The screen switches to it and asks to keep it; without an answer
+    /// it goes back (the front end does both).
+    Display,
     /// Read by the network service when it starts: in effect once it has
     /// started over (the front end asks it to).
     Network,
@@ -104,6 +110,8 @@ impl Draft {
         match f {
             Field::Language => s.language.clone(),
             Field::Keyboard => s.keyboard.clone(),
+            Field::Resolution => s.display.resolution.clone(),
+            Field::Blanking => s.display.blank_minutes.to_string(),
             Field::NetMode => match s.network.mode {
                 AddressMode::Dhcp => "dhcp".into(),
                 AddressMode::Static => "static".into(),
@@ -189,6 +197,27 @@ impl Draft {
                     format!("{t:?} is not a layout this device has; choose one of {}", names.join(", "))
                 })?;
                 s.keyboard = l.name.to_string();
+            }
+            Field::Resolution => {
+                if !t.is_empty() {
+                    let size = devconfig::parse_resolution(t)
+                        .ok_or_else(|| format!("{t:?}: write the resolution as WIDTHxHEIGHT, e.g. 1280x800"))?;
+                    if self.env.modes.is_empty() {
+                        return Err("this screen's resolution cannot be changed here (no DRM display)".into());
+                    }
+                    if !self.env.modes.contains(&size) {
+                        let offered: Vec<String> = self.env.modes.iter().map(|(w, h)| format!("{w}x{h}")).collect();
+                        return Err(format!("the screen does not offer {t}; it offers {}", offered.join(", ")));
+                    }
+                }
+                s.display.resolution = t.into();
+            }
+            Field::Blanking => {
+                s.display.blank_minutes = t
+                    .parse()
+                    .ok()
+                    .filter(|m| *m <= 240)
+                    .ok_or_else(|| format!("{t:?}: minutes from 0 (never) to 240"))?;
             }
             Field::Address => {
                 if !t.is_empty() {
@@ -311,6 +340,11 @@ impl Draft {
             .collect()
     }
 
+    /// The field's value in the settings as loaded or last saved.
+    pub fn saved_value(&self, f: Field) -> String {
+        Draft::new(self.before.clone(), Env::default()).value(f)
+    }
+
     /// The local date and time to set the clock to, if one was given.
     pub fn clock(&self) -> Option<DateTime> {
         self.clock
@@ -342,7 +376,9 @@ pub fn effect(f: Field) -> Effect {
         // The consoles' layout and the zone are set by the front end; the
         // update, enrollment and discovery services read their settings
         // every time.
+        Field::Resolution => Effect::Display,
         Field::Keyboard
+        | Field::Blanking
         | Field::Timezone
         | Field::Proxy
         | Field::Repository
@@ -397,7 +433,8 @@ mod tests {
 
     #[test]
     fn bad_values_are_explained_and_leave_the_setting() {
-        let mut d = Draft::new(Settings::default(), Env { timezones: vec!["UTC".into(), "Europe/Berlin".into()] });
+        let env = Env { timezones: vec!["UTC".into(), "Europe/Berlin".into()], modes: vec![(1280, 800), (1024, 768)] };
+        let mut d = Draft::new(Settings::default(), env);
         for (f, typed, why) in [
             (Field::Keyboard, "dvorak", "choose one of us, gb, de, ch, fr"),
             (Field::Proxy, "http://", "needs a host"),
@@ -415,6 +452,9 @@ mod tests {
             (Field::DateTime, "2026-12-01 25:00", "YYYY-MM-DD HH:MM"),
             (Field::DateTime, "yesterday", "YYYY-MM-DD HH:MM"),
             (Field::UsbAuto, "sometimes", "on or off"),
+            (Field::Resolution, "800x600", "does not offer 800x600; it offers 1280x800, 1024x768"),
+            (Field::Resolution, "big", "WIDTHxHEIGHT"),
+            (Field::Blanking, "999", "0 (never) to 240"),
         ] {
             let before = d.to_save().unwrap_or_default();
             let e = d.set(f, typed).expect_err(&format!("{f:?} {typed:?}"));
@@ -429,7 +469,7 @@ mod tests {
             }
             assert!(d.to_save().is_ok(), "{f:?}: {:?}", d.check());
         }
-        let env = Env { timezones: vec!["Europe/Berlin".into(), "UTC".into()] };
+        let env = Env { timezones: vec!["Europe/Berlin".into(), "UTC".into()], ..Env::default() };
         let mut d = Draft::new(Settings::default(), env);
         assert!(d.set(Field::Timezone, "Europe/Atlantis").is_err());
         d.set(Field::Timezone, "Europe/Berlin").unwrap();

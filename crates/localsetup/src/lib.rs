@@ -47,6 +47,8 @@ pub fn tr(t: &Text, lang: Lang) -> &'static str {
 pub enum Field {
     Language,
     Keyboard,
+    Resolution,
+    Blanking,
     NetMode,
     Address,
     Gateway,
@@ -111,6 +113,23 @@ pub const FIELDS: &[FieldInfo] = &[
         key: "keyboard",
         label: ["Keyboard layout", "Tastaturbelegung"],
         help: ["us, gb, de, ch or fr; takes effect at once", "us, gb, de, ch oder fr; gilt sofort"],
+        kind: Kind::Text,
+    },
+    FieldInfo {
+        field: Field::Resolution,
+        key: "display.resolution",
+        label: ["Screen resolution", "Bildschirmauflösung"],
+        help: [
+            "One the screen offers (below); empty: its own",
+            "Eine, die der Bildschirm anbietet (unten); leer: seine eigene",
+        ],
+        kind: Kind::Text,
+    },
+    FieldInfo {
+        field: Field::Blanking,
+        key: "display.blank_minutes",
+        label: ["Blank the screen after (minutes)", "Bildschirm abschalten nach (Minuten)"],
+        help: ["Without input; 0: never", "Ohne Eingabe; 0: nie"],
         kind: Kind::Text,
     },
     FieldInfo {
@@ -290,6 +309,8 @@ pub enum Info {
     Firmware,
     /// The enrollment with the management server (`quill-enroll status`).
     Management,
+    /// The resolutions the screen offers.
+    Display,
 }
 
 /// A page of the tree.
@@ -320,6 +341,10 @@ pub const TREE: &[Area] = &[
         pages: &[
             page("ui/language", ["Language", "Sprache"], &[Field::Language]),
             page("ui/keyboard", ["Keyboard", "Tastatur"], &[Field::Keyboard]),
+            Page {
+                info: Some(Info::Display),
+                ..page("ui/display", ["Display", "Bildschirm"], &[Field::Resolution, Field::Blanking])
+            },
         ],
     },
     Area {

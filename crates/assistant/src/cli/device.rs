@@ -109,6 +109,8 @@ impl System for DeviceSystem {
         let (program, args): (&str, &[&str]) = match info {
             localsetup::Info::Firmware => ("fwupdate", &["status"]),
             localsetup::Info::Management => ("quill-enroll", &["status"]),
+            // The display's front end fills these in itself.
+            localsetup::Info::Display => return vec![],
         };
         match run_text(program, args) {
             Ok(text) | Err(text) => text.lines().map(String::from).filter(|l| !l.trim().is_empty()).collect(),

@@ -134,6 +134,8 @@ pub fn main() {
         }
     };
     runner.input.set_layout(layout(&settings.keyboard));
+    runner.want_resolution(&settings.display.resolution);
+    runner.want_blanking(settings.display.blank_minutes);
     runner.upgrade_display();
     let mut authorized_setup = false;
     loop {
@@ -236,7 +238,9 @@ fn local_setup(data: &Path, store: &Store, sys: &mut DeviceSystem) -> i32 {
             }
         }
     }
-    let env = localsetup::Env { timezones: timezones::system_zones().into_iter().map(|z| z.name).collect() };
+    // On a console the screen's resolution is not changed (no modes).
+    let env =
+        localsetup::Env { timezones: timezones::system_zones().into_iter().map(|z| z.name).collect(), modes: vec![] };
     let lang = localsetup::Lang::from_tag(&settings.language);
     let mut draft = localsetup::Draft::new(settings, env);
     match crate::local::run(&mut draft, lang, sys, &mut TtyAnswers, &mut std::io::stdout()) {

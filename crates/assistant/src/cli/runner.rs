@@ -6,13 +6,14 @@ use super::device::{device_info, firmware_version, usb_bundles, DeviceSystem};
 use super::{graphics_mode, layout, UI_ACTIVE};
 use crate::catalogue::{text, Msg};
 use crate::home::{DeviceInfo, Home, HomeOutcome};
-use crate::setup::{self, Setup, SetupOutcome};
-use crate::{view, Outcome, System, Wizard};
+use crate::{view, Outcome, Wizard};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use ui::display::{self, Display};
 use ui::input::{evdev::EvdevInput, Input, InputSource};
 use ui::{Canvas, Event, Fonts, Theme, Ui};
+
+mod setup_loop;
 
 pub struct Runner {
     display: Box<dyn Display>,
@@ -27,6 +28,14 @@ pub struct Runner {
     drm_checked: Option<Instant>,
     /// The hold on tty1, shared with the text consoles (the terminal on tty2).
     _vt: Option<ui::vt::Vt>,
+    /// The screen's size when the UI took it (its preferred mode).
+    preferred: (u32, u32),
+    /// The resolution the settings ask for (`None`: the preferred one).
+    wanted: Option<(u32, u32)>,
+    /// The home screen blanks after this long without input (`None`: never).
+    pub blank_after: Option<Duration>,
+    /// Said on the console once the next frame is on the screen.
+    after_present: Option<String>,
 }
 
 /// What waiting for input gave.
@@ -59,7 +68,54 @@ impl Runner {
             first: true,
             drm_checked: None,
             _vt: vt,
+            preferred: (w, h),
+            wanted: None,
+            blank_after: None,
+            after_present: None,
         }
+    }
+
+    /// The settings' resolution (empty: the screen's preferred mode): used
+    /// now on DRM, or once DRM takes over from fbdev.
+    pub fn want_resolution(&mut self, setting: &str) {
+        self.wanted = devconfig::parse_resolution(setting);
+        if self.display.kind() == "drm" {
+            if let Err(e) = self.resize(self.wanted.unwrap_or(self.preferred)) {
+                log(&format!("display resolution {setting}: {e}; the screen keeps its own"));
+            }
+        }
+    }
+
+    /// Switches the screen to `size` (one of its modes) and everything drawn to it.
+    pub fn resize(&mut self, size: (u32, u32)) -> Result<(), String> {
+        if self.display.size() == size {
+            return Ok(());
+        }
+        self.display.set_mode(size).map_err(|e| e.to_string())?;
+        let (w, h) = size;
+        log(&format!("display {} {w}x{h}", self.display.kind()));
+        self.canvas = Canvas::new(w, h);
+        self.theme = Theme::for_size(w, h);
+        self.input = Input::new(self.input.layout(), w, h);
+        self.after_present = Some(format!("the screen shows {w}x{h}"));
+        Ok(())
+    }
+
+    /// The settings' blanking: minutes without input (0: never).
+    pub fn want_blanking(&mut self, minutes: u32) {
+        self.blank_after = (minutes > 0).then(|| Duration::from_secs(u64::from(minutes) * 60));
+    }
+
+    /// A black screen until the next input.
+    fn blank(&mut self) {
+        self.canvas.fill(self.canvas.bounds(), ui::Color::rgb(0, 0, 0));
+        self.present();
+        log("screen blanked (no input); any key or the mouse wakes it");
+    }
+
+    /// The sizes the screen offers (none on fbdev).
+    pub fn modes(&self) -> Vec<(u32, u32)> {
+        self.display.modes()
     }
 
     /// The first frame, before the settings are known.
@@ -88,6 +144,12 @@ impl Runner {
         self.canvas = Canvas::new(w, h);
         self.theme = Theme::for_size(w, h);
         self.input = Input::new(self.input.layout(), w, h);
+        self.preferred = (w, h);
+        if let Some(size) = self.wanted {
+            if let Err(e) = self.resize(size) {
+                log(&format!("display resolution {}x{}: {e}; the screen keeps its own", size.0, size.1));
+            }
+        }
         true
     }
 
@@ -148,6 +210,9 @@ impl Runner {
             self.first = false;
             log(&format!("first frame after {} ms", self.started.elapsed().as_millis()));
         }
+        if let Some(line) = self.after_present.take() {
+            log(&line);
+        }
     }
 
     /// Runs the wizard; true when it finished (settings saved).
@@ -206,8 +271,9 @@ impl Runner {
         let mut shown_overlay = None;
         // When the key that opens the local Setup came (its opening time).
         let mut asked = Instant::now();
+        let (mut last_input, mut blanked) = (Instant::now(), false);
         loop {
-            let hits = self.draw_home(&home);
+            let hits = if blanked { vec![] } else { self.draw_home(&home) };
             // Each box once it is on the screen (tests wait for these lines).
             let overlay = home.overlay.as_ref().map(|o| o.name());
             if overlay != shown_overlay {
@@ -228,9 +294,18 @@ impl Runner {
                 }
             }
             let raw = match self.next(Duration::from_secs(2)) {
-                Wait::Input(raw) => raw,
+                // The input that wakes a blank screen does nothing else.
+                Wait::Input(_) if blanked => {
+                    (last_input, blanked) = (Instant::now(), false);
+                    continue;
+                }
+                Wait::Input(raw) => {
+                    last_input = Instant::now();
+                    raw
+                }
                 Wait::Redraw => continue,
                 Wait::Timeout => {
+                    let had_box = home.overlay.is_some();
                     // Addresses change (DHCP); refresh now and then. A stick
                     // with an update for this device is offered at once.
                     home.info = DeviceInfo { pocket: home.info.pocket, ..device_info() };
@@ -246,6 +321,13 @@ impl Runner {
                             net_offered = Some(v.clone());
                             home.offer_network(&v);
                         }
+                    }
+                    if blanked && !had_box && home.overlay.is_some() {
+                        // An offer wakes the screen.
+                        (last_input, blanked) = (Instant::now(), false);
+                    } else if !blanked && self.blank_after.is_some_and(|b| last_input.elapsed() >= b) {
+                        self.blank();
+                        blanked = true;
                     }
                     continue;
                 }
@@ -339,99 +421,6 @@ impl Runner {
     /// Checks the administrator password typed on the home screen: right,
     /// what it guarded goes on; wrong, the box comes back after a growing
     /// wait; not checkable, only the recovery helps.
-    /// The local Setup on the display, until it is closed. Settings that
-    /// cannot be read are not edited (the home screen says why).
-    /// `asked`: when the key (or the password) that opened it came.
-    fn local_setup(&mut self, lang: crate::catalogue::Lang, asked: Instant) {
-        let mut sys = DeviceSystem { store: devconfig::Store::new(Path::new(DATA)) };
-        let settings = match sys.store.load() {
-            Ok((s, _)) => s,
-            Err(e) => {
-                log(&format!("local Setup: the settings cannot be read ({e}); nothing is changed"));
-                return;
-            }
-        };
-        let env = localsetup::Env { timezones: crate::timezones::system_zones().into_iter().map(|z| z.name).collect() };
-        let mut s = Setup::new(lang, localsetup::Draft::new(settings, env));
-        let mut first = true;
-        // When a key changed the search, for the console line that says
-        // how long its answer took to show (`cargo xtask bench --only setup`).
-        let mut searched: Option<Instant> = None;
-        loop {
-            while let Some(what) = s.missing_info() {
-                let lines = sys.about(what);
-                s.info.insert(what, lines);
-            }
-            let hits = {
-                let mut ui = Ui { canvas: &mut self.canvas, fonts: &self.fonts, theme: &self.theme };
-                let hits = setup::view::draw(&s, &mut ui);
-                let (x, y) = self.input.pointer();
-                ui.pointer(x, y);
-                hits
-            };
-            self.present();
-            if first {
-                first = false;
-                log(&format!("local Setup shown {} ms after the key", asked.elapsed().as_millis()));
-            }
-            if let Some(t) = searched.take() {
-                let n = s.search.text.chars().count();
-                log(&format!("local Setup: search of {n} characters shown in {} ms", t.elapsed().as_millis()));
-            }
-            let Wait::Input(raw) = self.next(Duration::from_secs(3600)) else { continue };
-            let received = Instant::now();
-            let outcome = match self.input.translate(raw) {
-                Some(Event::Key(k)) => {
-                    let before = s.search.text.clone();
-                    let o = s.key(k);
-                    if s.search.text != before {
-                        searched = Some(received);
-                    }
-                    o
-                }
-                Some(Event::Click { x, y }) => match hits.iter().rev().find(|(r, _)| r.contains(x, y)) {
-                    Some((_, h)) => s.click(*h),
-                    None => SetupOutcome::Stay,
-                },
-                Some(Event::Shortcut(sc)) => {
-                    match sc {
-                        ui::Shortcut::Find => s.find(),
-                        ui::Shortcut::Back => s.go_back(),
-                        ui::Shortcut::Forward => s.go_forward(),
-                        ui::Shortcut::Up => s.go_up(),
-                        ui::Shortcut::Setup => {}
-                    }
-                    SetupOutcome::Stay
-                }
-                Some(Event::Console(n)) => {
-                    switch_console(n);
-                    SetupOutcome::Stay
-                }
-                Some(Event::CtrlAltDel) => {
-                    ctrl_alt_del();
-                    SetupOutcome::Stay
-                }
-                _ => SetupOutcome::Stay,
-            };
-            match outcome {
-                SetupOutcome::Stay => {}
-                SetupOutcome::Apply => {
-                    s.apply(&mut sys);
-                    log(&format!("local Setup: {}", s.message.as_ref().map_or("", |m| m.0.as_str())));
-                    self.input.set_layout(layout(&s.draft.value(localsetup::Field::Keyboard)));
-                }
-                SetupOutcome::Run(action) => {
-                    let r = sys.action(action);
-                    s.ran(r);
-                }
-                SetupOutcome::Close => {
-                    log("local Setup closed");
-                    return;
-                }
-            }
-        }
-    }
-
     fn authorize(&mut self, home: &mut Home, password: &str, then: HomeOutcome) -> HomeOutcome {
         let failures = adminlock::Failures::new(Path::new(RUN_DIR));
         let wait = adminlock::delay_after(failures.count());

@@ -38,6 +38,8 @@ pub enum SetupOutcome {
     Apply,
     /// Do this action, then call [`Setup::ran`].
     Run(Action),
+    /// Go back to the resolution before ([`Setup::keep`]).
+    Revert,
     Close,
 }
 
@@ -49,6 +51,8 @@ pub enum SetupHit {
     Row(usize),
     /// A search hit.
     Found(usize),
+    /// A button of the box that asks to keep a resolution (0 Keep).
+    Keep(usize),
 }
 
 pub struct Setup {
@@ -70,7 +74,17 @@ pub struct Setup {
     closing: bool,
     /// The facts pages show, once read ([`Setup::missing_info`]).
     pub info: BTreeMap<Info, Vec<String>>,
+    /// A new resolution shows: the one before, and when it goes back to
+    /// it without an answer.
+    pub keep: Option<(String, std::time::Instant)>,
+    /// In the keep box: 0 Keep, 1 Go back.
+    pub keep_choice: usize,
+    /// The resolution before the last Apply.
+    pending_before: Option<String>,
 }
+
+/// How long a new resolution shows before it goes back by itself.
+pub const KEEP_SECS: u64 = 15;
 
 fn loc(lang: Lang) -> localsetup::Lang {
     match lang {
@@ -104,6 +118,9 @@ impl Setup {
             message: None,
             closing: false,
             info: BTreeMap::new(),
+            keep: None,
+            keep_choice: 0,
+            pending_before: None,
         };
         s.open(Node::Page(0, 0));
         s
@@ -258,6 +275,20 @@ impl Setup {
     }
 
     pub fn key(&mut self, key: Key) -> SetupOutcome {
+        if self.keep.is_some() {
+            return match key {
+                Key::Left | Key::Right | Key::Tab | Key::BackTab => {
+                    self.keep_choice = 1 - self.keep_choice;
+                    SetupOutcome::Stay
+                }
+                Key::Enter if self.keep_choice == 0 => {
+                    self.keep = None;
+                    SetupOutcome::Stay
+                }
+                Key::Enter | Key::Escape => SetupOutcome::Revert,
+                _ => SetupOutcome::Stay,
+            };
+        }
         if key != Key::Escape {
             self.closing = false;
         }
@@ -311,6 +342,16 @@ impl Setup {
     }
 
     pub fn click(&mut self, hit: SetupHit) -> SetupOutcome {
+        if self.keep.is_some() {
+            return match hit {
+                SetupHit::Keep(0) => {
+                    self.keep = None;
+                    SetupOutcome::Stay
+                }
+                SetupHit::Keep(_) => SetupOutcome::Revert,
+                _ => SetupOutcome::Stay,
+            };
+        }
         match hit {
             SetupHit::Row(i) => {
                 if let Some(n) = rows().get(i) {
@@ -319,6 +360,7 @@ impl Setup {
                 }
             }
             SetupHit::Found(i) => self.jump(i),
+            SetupHit::Keep(_) => {}
             SetupHit::Focus(f) => {
                 self.commit();
                 self.focus = f;
@@ -345,9 +387,27 @@ impl Setup {
     }
 
     /// Saves and applies the draft through `sys`, and shows what happened.
-    pub fn apply(&mut self, sys: &mut dyn crate::System) {
+    /// Returns the resolution saved (empty: the screen's own) when it
+    /// changed: the runner switches to it and calls [`Setup::ask_keep`].
+    pub fn apply(&mut self, sys: &mut dyn crate::System) -> Option<String> {
+        let before = self.draft.saved_value(Field::Resolution);
         let r = crate::local::save_and_apply(&mut self.draft, sys);
+        let switched = r.as_ref().ok().and_then(|a| a.resolution.clone());
         self.applied(r);
+        self.pending_before = Some(before);
+        switched
+    }
+
+    /// The new resolution shows: keep it, or it goes back by itself at `deadline`.
+    pub fn ask_keep(&mut self, deadline: std::time::Instant) {
+        let before = self.pending_before.take().unwrap_or_default();
+        self.keep = Some((before, deadline));
+        self.keep_choice = 0;
+    }
+
+    /// The resolution to go back to, and forgets the question.
+    pub fn take_keep(&mut self) -> Option<String> {
+        self.keep.take().map(|(before, _)| before)
     }
 
     /// What Apply did ([`crate::local::save_and_apply`]).

@@ -161,5 +161,18 @@ pub fn draw(s: &Setup, ui: &mut Ui) -> Vec<(Rect, SetupHit)> {
         let r = Rect::new(bottom.x, bottom.y, apply.x - bottom.x - t.px(12), bottom.h);
         ui.paragraph(r, SMALL, if *is_error { t.error } else { t.ok }, text);
     }
+    // A new resolution: keep it, or it goes back by itself.
+    if let Some((_, deadline)) = &s.keep {
+        let left = deadline.saturating_duration_since(std::time::Instant::now()).as_secs_f32().ceil() as u64;
+        let body = fill(s.t(Msg::SetupKeepText), &[&left.to_string()]);
+        let boxes = ui.message_box(
+            s.t(Msg::SetupKeepTitle),
+            &body,
+            &[s.t(Msg::SetupKeep), s.t(Msg::SetupGoBack)],
+            s.keep_choice,
+        );
+        hits.clear();
+        hits.extend(boxes.into_iter().enumerate().map(|(i, r)| (r, SetupHit::Keep(i))));
+    }
     hits
 }

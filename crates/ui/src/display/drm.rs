@@ -29,6 +29,8 @@ pub struct DrmDisplay {
     connector: connector::Handle,
     crtc: crtc::Handle,
     mode: Mode,
+    /// Every mode the connector offers.
+    modes: Vec<Mode>,
     buffers: Vec<(DumbBuffer, framebuffer::Handle)>,
     front: usize,
     /// Whether a frame has been shown yet.
@@ -80,15 +82,29 @@ impl DrmDisplay {
         }
         let crtc = crtc.ok_or_else(|| io::Error::other("no CRTC can drive the screen"))?;
         let (w, h) = mode.size();
-        let mut buffers = Vec::new();
-        for _ in 0..2 {
-            let db = card.create_dumb_buffer((w as u32, h as u32), DrmFourcc::Xrgb8888, 32)?;
-            let fb = card.add_framebuffer(&db, 24, 32)?;
-            buffers.push((db, fb));
-        }
+        let buffers = buffers(&card, (w as u32, h as u32))?;
         log::info!("drm {} {w}x{h}, connector {:?}", path.display(), info.interface());
-        Ok(DrmDisplay { card, connector: info.handle(), crtc, mode, buffers, front: 1, shown: false })
+        let modes = info.modes().to_vec();
+        Ok(DrmDisplay { card, connector: info.handle(), crtc, mode, modes, buffers, front: 1, shown: false })
     }
+
+    fn drop_buffers(&mut self) {
+        for (db, fb) in self.buffers.drain(..) {
+            let _ = self.card.destroy_framebuffer(fb);
+            let _ = self.card.destroy_dumb_buffer(db);
+        }
+    }
+}
+
+/// Two dumb buffers of `size` with their framebuffers.
+fn buffers(card: &Card, size: (u32, u32)) -> io::Result<Vec<(DumbBuffer, framebuffer::Handle)>> {
+    let mut out = Vec::new();
+    for _ in 0..2 {
+        let db = card.create_dumb_buffer(size, DrmFourcc::Xrgb8888, 32)?;
+        let fb = card.add_framebuffer(&db, 24, 32)?;
+        out.push((db, fb));
+    }
+    Ok(out)
 }
 
 impl Display for DrmDisplay {
@@ -135,13 +151,36 @@ impl Display for DrmDisplay {
     fn drm_fd(&self) -> Option<std::os::fd::RawFd> {
         Some(std::os::fd::AsRawFd::as_raw_fd(&self.card.0))
     }
+
+    fn modes(&self) -> Vec<(u32, u32)> {
+        let size = |m: &Mode| (m.size().0 as u32, m.size().1 as u32);
+        let mut out = vec![size(&self.mode)];
+        for m in &self.modes {
+            if !out.contains(&size(m)) {
+                out.push(size(m));
+            }
+        }
+        out
+    }
+
+    fn set_mode(&mut self, (w, h): (u32, u32)) -> io::Result<()> {
+        let mode = *self
+            .modes
+            .iter()
+            .find(|m| (m.size().0 as u32, m.size().1 as u32) == (w, h))
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("the screen offers no {w}x{h}")))?;
+        let fresh = buffers(&self.card, (w, h))?;
+        self.drop_buffers();
+        self.buffers = fresh;
+        self.mode = mode;
+        self.front = 1;
+        log::info!("drm mode {w}x{h}");
+        Ok(())
+    }
 }
 
 impl Drop for DrmDisplay {
     fn drop(&mut self) {
-        for (db, fb) in self.buffers.drain(..) {
-            let _ = self.card.destroy_framebuffer(fb);
-            let _ = self.card.destroy_dumb_buffer(db);
-        }
+        self.drop_buffers();
     }
 }

@@ -24,6 +24,15 @@ pub trait Display {
     fn drm_fd(&self) -> Option<std::os::fd::RawFd> {
         None
     }
+    /// The sizes the screen offers, the current one first (none: it
+    /// cannot be changed, as on fbdev).
+    fn modes(&self) -> Vec<(u32, u32)> {
+        vec![]
+    }
+    /// Switches the screen to one of [`Display::modes`].
+    fn set_mode(&mut self, _size: (u32, u32)) -> std::io::Result<()> {
+        Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "this display's resolution cannot be changed"))
+    }
 }
 
 /// Opens the best display there is: DRM when a DRM device appears within
