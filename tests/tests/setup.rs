@@ -110,3 +110,30 @@ fn a_static_address_and_the_keyboard_layout_set_in_the_setup_survive_a_reboot() 
     })();
     or_log("setup-local-reboot", &vm, r);
 }
+
+/// Security › Consoles off: the serial console says so and opens nothing,
+/// however often it is asked.
+#[test]
+#[ignore = "needs the image: run with `cargo xtask test`"]
+fn consoles_switched_off_open_no_shell() {
+    let disk = TestDisk::new().unwrap();
+    let mut settings = devconfig::Settings { setup_done: true, ..devconfig::Settings::default() };
+    settings.security.console = false;
+    quill_e2e::write_settings(&disk.path, &settings).unwrap();
+    let mut vm = disk.boot().unwrap();
+    let r = (|| -> anyhow::Result<()> {
+        vm.wait_for("quill: ready", BOOT_TIMEOUT)?;
+        const SAID: &str = "login on this console is switched off";
+        vm.wait_seen(SAID, STEP)?;
+        vm.type_serial("echo shell-$((40+2))\n")?;
+        // Said again for the line typed (each new console line is an event).
+        let deadline = std::time::Instant::now() + STEP;
+        while vm.transcript().matches(SAID).count() < 2 {
+            anyhow::ensure!(std::time::Instant::now() < deadline, "not said again");
+            vm.wait_lines(1, STEP)?;
+        }
+        anyhow::ensure!(!vm.transcript().contains("shell-42"), "a shell ran");
+        vm.pull_plug()
+    })();
+    or_log("setup-consoles-off", &vm, r);
+}

@@ -112,6 +112,16 @@ fn setup_done(data: &Path) -> bool {
     devconfig::Store::new(data).load().map(|(s, _)| s.setup_done).unwrap_or(false)
 }
 
+/// Whether the settings switch the consoles' login off (Security ›
+/// Consoles). A file that cannot be read leaves them on: the recovery is
+/// the way back from a lock-out, not a console that stays shut.
+fn consoles_off(data: &Path) -> bool {
+    std::fs::read_to_string(data.join(devconfig::FILE_NAME))
+        .ok()
+        .and_then(|t| devconfig::Settings::parse(&t).ok())
+        .is_some_and(|s| !s.security.console)
+}
+
 fn data_mounted() -> bool {
     std::fs::read_to_string("/proc/mounts").is_ok_and(|m| m.lines().any(|l| l.split(' ').nth(1) == Some("/data")))
 }
@@ -156,6 +166,15 @@ fn text_assistant() {
 /// screen checked the password for its "Terminal" action.
 fn login(data: &Path, emergency: bool, vt: bool) -> i32 {
     loop {
+        if !emergency && consoles_off(data) {
+            say("\nQuill: login on this console is switched off (Setup: Security › Consoles). Use the screen's \
+                 Setup (Ctrl+Alt+S), or hold R at start for the recovery.");
+            log("console login refused: switched off in the settings");
+            if crate::console::ask("").is_none() {
+                return 1;
+            }
+            continue;
+        }
         if vt {
             say("\nQuill: terminal for administrators. Press Enter to log in (Ctrl+Alt+F1: back to the screen).");
             if crate::console::ask("").is_none() {

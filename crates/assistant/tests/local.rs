@@ -8,7 +8,7 @@ use devconfig::{AddressMode, Settings};
 use localsetup::{Draft, Env, Lang};
 
 fn session(lines: &str, sys: &mut Fake, lang: Lang) -> String {
-    let env = Env { timezones: vec!["UTC".into(), "Europe/Berlin".into()], modes: vec![] };
+    let env = Env { timezones: vec!["UTC".into(), "Europe/Berlin".into()], modes: vec![], screen: false };
     let mut draft = Draft::new(Settings { setup_done: true, ..Settings::default() }, env);
     let mut out = Vec::new();
     assistant::local::run(&mut draft, lang, sys, &mut Lines(lines.as_bytes()), &mut out).unwrap();

@@ -12,7 +12,11 @@ use localsetup::{Draft, Env, Field, Node, TREE};
 use ui::{Canvas, Fonts, Key, Theme, Ui};
 
 fn screen(lang: Lang) -> Setup {
-    let env = Env { timezones: vec!["UTC".into(), "Europe/Berlin".into()], modes: vec![(1280, 800), (1024, 768)] };
+    let env = Env {
+        timezones: vec!["UTC".into(), "Europe/Berlin".into()],
+        modes: vec![(1280, 800), (1024, 768)],
+        screen: true,
+    };
     let settings = Settings { setup_done: true, language: "en".into(), ..Settings::default() };
     Setup::new(lang, Draft::new(settings, env))
 }

@@ -14,12 +14,14 @@ pub mod durable;
 mod calendar;
 mod discovery;
 mod display;
+mod security;
 mod update;
 mod usb;
 mod window;
 pub use calendar::{civil, unix_time};
 pub use discovery::Discovery;
 pub use display::{parse_resolution, Display};
+pub use security::Security;
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -152,6 +154,8 @@ pub struct Settings {
     pub usb: Usb,
     #[serde(default, skip_serializing_if = "display::is_default")]
     pub display: Display,
+    #[serde(default, skip_serializing_if = "security::is_default")]
+    pub security: Security,
     /// Fields this firmware does not know, kept as they are.
     #[serde(flatten)]
     pub other: toml::Table,
@@ -186,6 +190,7 @@ impl Default for Settings {
             discovery: Discovery::default(),
             usb: Usb::default(),
             display: Display::default(),
+            security: Security::default(),
             other: toml::Table::new(),
         }
     }

@@ -14,6 +14,9 @@ pub struct Env {
     /// The resolutions the screen offers; empty: it cannot be changed
     /// here (no DRM display, or a console).
     pub modes: Vec<(u32, u32)>,
+    /// The device has a screen (the UI runs on it): without one, the
+    /// consoles are the only way in and cannot be switched off.
+    pub screen: bool,
 }
 
 /// A local date (year, month, day) and time (hour, minute).
@@ -133,6 +136,7 @@ impl Draft {
             Field::UsbStorage => on_off(s.usb.storage),
             Field::UsbOffer => on_off(s.usb.offer_updates),
             Field::UsbAuto => on_off(s.usb.install_without_asking),
+            Field::Consoles => on_off(s.security.console),
             Field::NewPassword => self.password[0].clone(),
             Field::RepeatPassword => self.password[1].clone(),
         }
@@ -264,6 +268,13 @@ impl Draft {
             Field::UsbStorage => s.usb.storage = yes(t)?,
             Field::UsbOffer => s.usb.offer_updates = yes(t)?,
             Field::UsbAuto => s.usb.install_without_asking = yes(t)?,
+            Field::Consoles => {
+                let on = yes(t)?;
+                if !on && !self.env.screen {
+                    return Err("this device has no screen: the consoles are the only way in and stay on".into());
+                }
+                s.security.console = on;
+            }
             Field::DateTime => self.clock = if t.is_empty() { None } else { Some(date_time(t)?) },
             Field::NewPassword => self.password[0] = t.into(),
             Field::RepeatPassword => self.password[1] = t.into(),
@@ -390,6 +401,7 @@ pub fn effect(f: Field) -> Effect {
         | Field::UsbStorage
         | Field::UsbOffer
         | Field::UsbAuto
+        | Field::Consoles
         | Field::NewPassword
         | Field::RepeatPassword => Effect::AtOnce,
         Field::NetMode | Field::Address | Field::Gateway | Field::Dns | Field::NtpServers => Effect::Network,
@@ -433,7 +445,11 @@ mod tests {
 
     #[test]
     fn bad_values_are_explained_and_leave_the_setting() {
-        let env = Env { timezones: vec!["UTC".into(), "Europe/Berlin".into()], modes: vec![(1280, 800), (1024, 768)] };
+        let env = Env {
+            timezones: vec!["UTC".into(), "Europe/Berlin".into()],
+            modes: vec![(1280, 800), (1024, 768)],
+            screen: false,
+        };
         let mut d = Draft::new(Settings::default(), env);
         for (f, typed, why) in [
             (Field::Keyboard, "dvorak", "choose one of us, gb, de, ch, fr"),
@@ -455,6 +471,7 @@ mod tests {
             (Field::Resolution, "800x600", "does not offer 800x600; it offers 1280x800, 1024x768"),
             (Field::Resolution, "big", "WIDTHxHEIGHT"),
             (Field::Blanking, "999", "0 (never) to 240"),
+            (Field::Consoles, "off", "no screen"),
         ] {
             let before = d.to_save().unwrap_or_default();
             let e = d.set(f, typed).expect_err(&format!("{f:?} {typed:?}"));

@@ -67,6 +67,7 @@ pub enum Field {
     UsbAuto,
     NewPassword,
     RepeatPassword,
+    Consoles,
 }
 
 /// How a field is edited.
@@ -258,6 +259,13 @@ pub const FIELDS: &[FieldInfo] = &[
         kind: Kind::Secret,
     },
     FieldInfo {
+        field: Field::Consoles,
+        key: "security.console",
+        label: ["Login on the consoles (serial, tty2)", "Anmeldung an den Konsolen (seriell, tty2)"],
+        help: ["Off: only the screen and the recovery", "Aus: nur Bildschirm und Wiederherstellung"],
+        kind: Kind::Toggle,
+    },
+    FieldInfo {
         field: Field::NtpServers,
         key: "network.ntp_servers",
         label: ["Time servers (NTP)", "Zeitserver (NTP)"],
@@ -382,6 +390,7 @@ pub const TREE: &[Area] = &[
                 ["Administrator password", "Administratorkennwort"],
                 &[Field::NewPassword, Field::RepeatPassword],
             ),
+            page("security/consoles", ["Consoles", "Konsolen"], &[Field::Consoles]),
             page("security/discovery", ["Discovery", "Erkennung"], &[Field::Announce]),
         ],
     },

@@ -239,8 +239,12 @@ fn local_setup(data: &Path, store: &Store, sys: &mut DeviceSystem) -> i32 {
         }
     }
     // On a console the screen's resolution is not changed (no modes).
-    let env =
-        localsetup::Env { timezones: timezones::system_zones().into_iter().map(|z| z.name).collect(), modes: vec![] };
+    let env = localsetup::Env {
+        timezones: timezones::system_zones().into_iter().map(|z| z.name).collect(),
+        modes: vec![],
+        // The UI runs on a screen (its service said so).
+        screen: Path::new(UI_ACTIVE).exists(),
+    };
     let lang = localsetup::Lang::from_tag(&settings.language);
     let mut draft = localsetup::Draft::new(settings, env);
     match crate::local::run(&mut draft, lang, sys, &mut TtyAnswers, &mut std::io::stdout()) {

@@ -30,6 +30,7 @@ impl Runner {
         let env = localsetup::Env {
             timezones: crate::timezones::system_zones().into_iter().map(|z| z.name).collect(),
             modes: modes.clone(),
+            screen: true,
         };
         let mut s = Setup::new(lang, localsetup::Draft::new(settings, env));
         let offered: Vec<String> = modes.iter().map(|(w, h)| format!("{w}x{h}")).collect();
