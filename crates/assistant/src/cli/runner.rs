@@ -269,7 +269,8 @@ impl Runner {
         // The network's offer is shown once per version.
         let mut net_offered: Option<String> = None;
         let mut shown_overlay = None;
-        // When the key that opens the local Setup came (its opening time).
+        // When the last input came (or the password was checked): how long
+        // the local Setup took to show after what opened it.
         let mut asked = Instant::now();
         let (mut last_input, mut blanked) = (Instant::now(), false);
         loop {
@@ -300,7 +301,7 @@ impl Runner {
                     continue;
                 }
                 Wait::Input(raw) => {
-                    last_input = Instant::now();
+                    (last_input, asked) = (Instant::now(), Instant::now());
                     raw
                 }
                 Wait::Redraw => continue,
@@ -342,10 +343,7 @@ impl Runner {
                     HomeOutcome::Stay
                 }
                 Some(Event::Key(k)) => home.key(k),
-                Some(Event::Shortcut(ui::Shortcut::Setup)) => {
-                    asked = Instant::now();
-                    home.open_setup()
-                }
+                Some(Event::Shortcut(ui::Shortcut::Setup)) => home.open_setup(),
                 Some(Event::Click { x, y }) => match hits.iter().rev().find(|(r, _)| r.contains(x, y)) {
                     Some((_, h)) => home.click(*h),
                     None => HomeOutcome::Stay,
