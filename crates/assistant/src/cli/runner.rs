@@ -269,9 +269,6 @@ impl Runner {
         // The network's offer is shown once per version.
         let mut net_offered: Option<String> = None;
         let mut shown_overlay = None;
-        // When the last input came (or the password was checked): how long
-        // the local Setup took to show after what opened it.
-        let mut asked = Instant::now();
         let (mut last_input, mut blanked) = (Instant::now(), false);
         loop {
             let hits = if blanked { vec![] } else { self.draw_home(&home) };
@@ -301,7 +298,7 @@ impl Runner {
                     continue;
                 }
                 Wait::Input(raw) => {
-                    (last_input, asked) = (Instant::now(), Instant::now());
+                    last_input = Instant::now();
                     raw
                 }
                 Wait::Redraw => continue,
@@ -333,6 +330,9 @@ impl Runner {
                     continue;
                 }
             };
+            // When the input came (or the password was checked): how long
+            // the local Setup took to show after what opened it.
+            let mut asked = last_input;
             let mut outcome = match self.input.translate(raw) {
                 Some(Event::Console(n)) => {
                     switch_console(n);
