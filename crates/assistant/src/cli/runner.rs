@@ -5,6 +5,7 @@ use super::console_log::log;
 use super::device::{device_info, firmware_version, usb_bundles, DeviceSystem};
 use super::{graphics_mode, layout, UI_ACTIVE};
 use crate::catalogue::{text, Msg};
+use crate::home::blank::{Blanker, Change};
 use crate::home::{DeviceInfo, Home, HomeOutcome};
 use crate::{view, Outcome, Wizard};
 use std::path::Path;
@@ -269,9 +270,10 @@ impl Runner {
         // The network's offer is shown once per version.
         let mut net_offered: Option<String> = None;
         let mut shown_overlay = None;
-        let (mut last_input, mut blanked) = (Instant::now(), false);
+        let mut blanker = Blanker::new(self.blank_after, Instant::now());
         loop {
-            let hits = if blanked { vec![] } else { self.draw_home(&home) };
+            blanker.set_after(self.blank_after);
+            let hits = if blanker.blanked() { vec![] } else { self.draw_home(&home) };
             // Each box once it is on the screen (tests wait for these lines).
             let overlay = home.overlay.as_ref().map(|o| o.name());
             if overlay != shown_overlay {
@@ -293,12 +295,10 @@ impl Runner {
             }
             let raw = match self.next(Duration::from_secs(2)) {
                 // The input that wakes a blank screen does nothing else.
-                Wait::Input(_) if blanked => {
-                    (last_input, blanked) = (Instant::now(), false);
-                    continue;
-                }
                 Wait::Input(raw) => {
-                    last_input = Instant::now();
+                    if !blanker.input(Instant::now()) {
+                        continue;
+                    }
                     raw
                 }
                 Wait::Redraw => continue,
@@ -320,19 +320,16 @@ impl Runner {
                             home.offer_network(&v);
                         }
                     }
-                    if blanked && !had_box && home.overlay.is_some() {
-                        // An offer wakes the screen.
-                        (last_input, blanked) = (Instant::now(), false);
-                    } else if !blanked && self.blank_after.is_some_and(|b| last_input.elapsed() >= b) {
+                    let offered = !had_box && home.overlay.is_some();
+                    if blanker.tick(Instant::now(), offered) == Some(Change::Blank) {
                         self.blank();
-                        blanked = true;
                     }
                     continue;
                 }
             };
             // When the input came (or the password was checked): how long
             // the local Setup took to show after what opened it.
-            let mut asked = last_input;
+            let mut asked = blanker.last_input();
             let mut outcome = match self.input.translate(raw) {
                 Some(Event::Console(n)) => {
                     switch_console(n);

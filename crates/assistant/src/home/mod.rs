@@ -481,6 +481,7 @@ impl Home {
     }
 }
 
+pub mod blank;
 mod guard;
 
 pub use guard::Secret;
