@@ -116,10 +116,7 @@ fn setup_done(data: &Path) -> bool {
 /// Consoles). A file that cannot be read leaves them on: the recovery is
 /// the way back from a lock-out, not a console that stays shut.
 fn consoles_off(data: &Path) -> bool {
-    std::fs::read_to_string(data.join(devconfig::FILE_NAME))
-        .ok()
-        .and_then(|t| devconfig::Settings::parse(&t).ok())
-        .is_some_and(|s| !s.security.console)
+    devconfig::peek(data).is_some_and(|s| !s.security.console)
 }
 
 fn data_mounted() -> bool {

@@ -4,27 +4,8 @@
 /// The languages, with their names in themselves.
 pub const LANGUAGES: &[(&str, &str)] = &[("en", "English"), ("de", "Deutsch")];
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Lang {
-    En,
-    De,
-}
-
-impl Lang {
-    pub fn from_tag(tag: &str) -> Lang {
-        if tag == "de" {
-            Lang::De
-        } else {
-            Lang::En
-        }
-    }
-    pub fn tag(self) -> &'static str {
-        match self {
-            Lang::En => "en",
-            Lang::De => "de",
-        }
-    }
-}
+/// The language of a text: the local Setup's, so both speak the same.
+pub use localsetup::Lang;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Msg {

@@ -213,6 +213,14 @@ impl Settings {
     }
 }
 
+/// The settings in `dir` as they are, without [`Store::load`]'s moving a
+/// damaged file aside (for programs that only look); `None` when there is
+/// no readable, valid file: callers take the defaults, which never grant
+/// more than a good file would.
+pub fn peek(dir: &std::path::Path) -> Option<Settings> {
+    std::fs::read_to_string(dir.join(FILE_NAME)).ok().and_then(|t| Settings::parse(&t).ok())
+}
+
 /// What [`Store::load`] found.
 #[derive(Debug, PartialEq)]
 pub enum Found {

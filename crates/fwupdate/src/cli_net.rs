@@ -121,10 +121,7 @@ fn update_cas(dir: &std::path::Path) -> Result<Vec<(String, String)>, Failure> {
 }
 
 fn settings(args: &DeviceArgs) -> devconfig::Settings {
-    std::fs::read_to_string(args.data.join(devconfig::FILE_NAME))
-        .ok()
-        .and_then(|t| devconfig::Settings::parse(&t).ok())
-        .unwrap_or_default()
+    devconfig::peek(&args.data).unwrap_or_default()
 }
 
 /// The update repository: the settings' `[update] repository` (an

@@ -38,18 +38,8 @@ fn load_module(fstype: &str) {
     }
 }
 
-/// The settings file on DATA.
-const DATA_SETTINGS: &str = "/data/quill/settings.toml";
-
-/// The `[usb]` settings; a file that cannot be read gives the defaults,
-/// which mount and offer but never install without asking.
-fn usb_settings(file: &Path) -> devconfig::Usb {
-    std::fs::read_to_string(file)
-        .ok()
-        .and_then(|t| devconfig::Settings::parse(&t).ok())
-        .map(|s| s.usb)
-        .unwrap_or_default()
-}
+/// The settings folder on DATA.
+const DATA: &str = "/data/quill";
 
 /// Runs the helper; never returns.
 pub fn run(args: &[String]) -> ! {
@@ -61,7 +51,9 @@ pub fn run(args: &[String]) -> ! {
     if name.contains('/') || name.chars().any(|c| c.is_control()) {
         std::process::exit(2);
     }
-    let usb = usb_settings(Path::new(DATA_SETTINGS));
+    // A file that cannot be read gives the defaults, which mount and
+    // offer but never install without asking.
+    let usb = devconfig::peek(Path::new(DATA)).map(|s| s.usb).unwrap_or_default();
     if !usb.storage {
         say(&format!(
             "USB storage {name}: not mounted: USB storage is switched off in the Setup (Devices › USB storage)"

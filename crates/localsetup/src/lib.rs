@@ -33,6 +33,13 @@ impl Lang {
             Lang::En
         }
     }
+
+    pub fn tag(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::De => "de",
+        }
+    }
 }
 
 /// A text in every language (English, German).

@@ -86,13 +86,6 @@ pub struct Setup {
 /// How long a new resolution shows before it goes back by itself.
 pub const KEEP_SECS: u64 = 15;
 
-fn loc(lang: Lang) -> localsetup::Lang {
-    match lang {
-        Lang::En => localsetup::Lang::En,
-        Lang::De => localsetup::Lang::De,
-    }
-}
-
 /// The tree's rows: every area with its pages under it.
 pub fn rows() -> Vec<Node> {
     let mut v = Vec::new();
@@ -131,7 +124,7 @@ impl Setup {
     }
 
     pub fn llang(&self) -> localsetup::Lang {
-        loc(self.lang)
+        self.lang
     }
 
     /// The fields of the page shown (none on an area).

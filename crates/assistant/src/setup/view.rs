@@ -94,6 +94,7 @@ pub fn draw(s: &Setup, ui: &mut Ui) -> Vec<(Rect, SetupHit)> {
     } else if let Node::Page(..) = here {
         // The page's title is in the title bar (area › page).
         let mut y = pane.y;
+        let problems = s.draft.check();
         for (i, f) in s.fields().iter().enumerate() {
             let fi = info(*f);
             let choice = matches!(fi.kind, Kind::Choice(_) | Kind::Toggle);
@@ -105,7 +106,7 @@ pub fn draw(s: &Setup, ui: &mut Ui) -> Vec<(Rect, SetupHit)> {
             } else {
                 (s.edits[i].text.clone(), s.edits[i].cursor)
             };
-            let reason = s.reason(*f);
+            let reason = problems.iter().find(|(g, _)| g == f).map(|(_, why)| why.clone());
             let hint = match &reason {
                 Some(why) => (why.as_str(), true),
                 None => (tr(&fi.help, s.llang()), false),
