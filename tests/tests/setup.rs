@@ -1,7 +1,7 @@
 //! The local Setup on the serial console (`quill-setup --local`), behind
 //! the administrator password: a wrong password is refused; a static
-//! address with the gateway outside its subnet is explained and not
-//! saved; the mended address and the keyboard layout de (found by
+//! address of its own for eth0 with the gateway outside its subnet is
+//! explained and not saved; the mended address and the keyboard layout de (found by
 //! searching "tastatur") are saved and take effect at once (the network
 //! service starts over, the consoles' keymap is read back from the
 //! kernel); after a reboot both are still in effect. On the display,
@@ -38,6 +38,8 @@ fn a_static_address_and_the_keyboard_layout_set_in_the_setup_survive_a_reboot() 
             &session(&[
                 ADMIN_PASSWORD,
                 "cd /network/ethernet",
+                "ls",
+                "set network.interface eth0",
                 "set network.mode static",
                 "set network.address 10.0.2.50/24",
                 "set network.gateway 192.168.9.1",
@@ -51,6 +53,7 @@ fn a_static_address_and_the_keyboard_layout_set_in_the_setup_survive_a_reboot() 
                 "quit",
             ]),
         )?;
+        anyhow::ensure!(out.contains("(all, or one of: eth0)"), "the interfaces are listed: {out}");
         anyhow::ensure!(out.contains("outside the subnet") && out.contains("nothing saved"), "{out}");
         anyhow::ensure!(
             out.contains("in effect now: network.mode, network.address, network.gateway, keyboard"),
@@ -59,8 +62,9 @@ fn a_static_address_and_the_keyboard_layout_set_in_the_setup_survive_a_reboot() 
         anyhow::ensure!(out.contains("(the consoles have de now)") && out.contains("rc=0"), "{out}");
         let up = vm.wait_for("quill: network eth0 up", STEP)?;
         anyhow::ensure!(up.contains("ip=10.0.2.50/24 gw=10.0.2.2") && up.contains("(static)"), "{up}");
-        let out = sh(&mut vm, "grep -E 'mode|address|keyboard' /data/quill/settings.toml")?;
-        anyhow::ensure!(out.contains("mode = \"static\"") && out.contains("keyboard = \"de\""), "{out}");
+        let out = sh(&mut vm, "grep -E 'interfaces|mode|address|keyboard' /data/quill/settings.toml")?;
+        anyhow::ensure!(out.contains("[network.interfaces.eth0]") && out.contains("mode = \"static\""), "{out}");
+        anyhow::ensure!(out.contains("keyboard = \"de\""), "{out}");
         // The same Setup on the display: Ctrl+Alt+S on the home screen asks
         // for the password, opens it, and Escape closes it.
         vm.wait_seen("assistant: home screen", STEP)?;

@@ -57,6 +57,10 @@ impl Session<'_> {
                     _ => self.draft.shown(f, self.lang),
                 };
                 writeln!(out, "{mark} {:<22} {}: {shown}", i.key, tr(&i.label, self.lang))?;
+                if f == Field::NetInterface {
+                    let there = self.draft.interfaces().join(", ");
+                    writeln!(out, "  {:<22}   (all, or one of: {there})", "")?;
+                }
                 if f == Field::Keyboard {
                     let active = sys.active_layout().unwrap_or_else(|| "unknown".into());
                     writeln!(out, "  {:<22}   (the consoles have {active} now)", "")?;

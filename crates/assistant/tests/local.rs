@@ -8,7 +8,8 @@ use devconfig::{AddressMode, Settings};
 use localsetup::{Draft, Env, Lang};
 
 fn session(lines: &str, sys: &mut Fake, lang: Lang) -> String {
-    let env = Env { timezones: vec!["UTC".into(), "Europe/Berlin".into()], modes: vec![], screen: false };
+    let env =
+        Env { timezones: vec!["UTC".into(), "Europe/Berlin".into()], modes: vec![], screen: false, interfaces: vec![] };
     let mut draft = Draft::new(Settings { setup_done: true, ..Settings::default() }, env);
     let mut out = Vec::new();
     assistant::local::run(&mut draft, lang, sys, &mut Lines(lines.as_bytes()), &mut out).unwrap();
@@ -46,8 +47,8 @@ fn a_static_address_and_a_keyboard_layout_are_saved_once_valid_and_applied() {
     assert_eq!(sys.network_restarts, 1, "the network service started over once");
     assert_eq!(sys.saved.len(), 1, "saved once, when valid");
     let s = &sys.saved[0];
-    assert_eq!((s.network.mode, s.network.address.as_str()), (AddressMode::Static, "10.0.2.15/24"));
-    assert_eq!((s.network.gateway.as_str(), s.keyboard.as_str()), ("10.0.2.2", "de"));
+    assert_eq!((s.network.all.mode, s.network.all.address.as_str()), (AddressMode::Static, "10.0.2.15/24"));
+    assert_eq!((s.network.all.gateway.as_str(), s.keyboard.as_str()), ("10.0.2.2", "de"));
     assert!(s.setup_done, "the rest of the settings is kept");
     assert_eq!(sys.layouts, ["de"]);
 }

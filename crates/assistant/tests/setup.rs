@@ -16,6 +16,7 @@ fn screen(lang: Lang) -> Setup {
         timezones: vec!["UTC".into(), "Europe/Berlin".into()],
         modes: vec![(1280, 800), (1024, 768)],
         screen: true,
+        interfaces: vec!["eth0".into(), "eth1".into()],
     };
     let settings = Settings { setup_done: true, language: "en".into(), ..Settings::default() };
     Setup::new(lang, Draft::new(settings, env))
@@ -58,7 +59,7 @@ fn a_static_address_typed_checked_and_applied() {
     assert_eq!(s.key(Key::Enter), SetupOutcome::Apply);
     s.apply(&mut sys);
     assert!(sys.saved.is_empty(), "nothing saved while a field is wrong");
-    assert_eq!(s.focus, Focus::Field(2), "the first wrong field has the focus");
+    assert_eq!(s.focus, Focus::Field(3), "the first wrong field has the focus");
     let (text, is_error) = s.message.clone().unwrap();
     assert!(is_error && text.contains("Default gateway"), "{text}");
     for _ in 0..20 {
@@ -70,10 +71,38 @@ fn a_static_address_typed_checked_and_applied() {
     s.key(Key::Enter);
     s.apply(&mut sys);
     let saved = &sys.saved[0];
-    assert_eq!(saved.network.mode, AddressMode::Static);
-    assert_eq!((saved.network.address.as_str(), saved.network.gateway.as_str()), ("10.0.2.50/24", "10.0.2.2"));
+    assert_eq!(saved.network.all.mode, AddressMode::Static);
+    assert_eq!((saved.network.all.address.as_str(), saved.network.all.gateway.as_str()), ("10.0.2.50/24", "10.0.2.2"));
     assert_eq!(sys.network_restarts, 1);
     assert!(s.message.clone().unwrap().0.contains("In effect now: network.mode"), "{:?}", s.message);
+}
+
+#[test]
+fn one_interface_chosen_with_the_arrows_shows_and_keeps_its_own_address() {
+    let mut s = screen(Lang::En);
+    s.open(Node::Root.resolve("/network/ethernet").unwrap());
+    focus(&mut s, Field::NetInterface);
+    s.key(Key::Right);
+    s.key(Key::Right);
+    assert_eq!(s.draft.interface(), Some("eth1"));
+    assert_eq!(s.edits[1].text, "same", "the mode field shows eth1's");
+    s.key(Key::Tab);
+    s.key(Key::Left);
+    assert_eq!(s.draft.value(Field::NetMode), "static");
+    s.key(Key::Tab);
+    typed(&mut s, "192.168.7.2/24");
+    s.key(Key::Tab);
+    let mut sys = Fake { network_runs: true, ..Fake::default() };
+    s.focus = Focus::Apply;
+    s.key(Key::Enter);
+    s.apply(&mut sys);
+    let saved = &sys.saved[0];
+    assert_eq!(saved.network.all.mode, AddressMode::Dhcp, "the others keep DHCP");
+    assert_eq!(saved.network.interfaces["eth1"].address, "192.168.7.2/24");
+    // Back to all interfaces: the fields show theirs again.
+    focus(&mut s, Field::NetInterface);
+    s.key(Key::Right);
+    assert_eq!((s.draft.interface(), s.edits[1].text.as_str()), (None, "dhcp"));
 }
 
 #[test]

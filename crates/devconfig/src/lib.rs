@@ -14,6 +14,7 @@ pub mod durable;
 mod calendar;
 mod discovery;
 mod display;
+mod network;
 mod security;
 mod update;
 mod usb;
@@ -21,6 +22,7 @@ mod window;
 pub use calendar::{civil, unix_time};
 pub use discovery::Discovery;
 pub use display::{parse_resolution, Display};
+pub use network::{AddressMode, Addressing, Network};
 pub use security::Security;
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
@@ -86,43 +88,6 @@ pub struct Gateway {
     pub other: toml::Table,
 }
 
-/// How an Ethernet interface gets its address.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum AddressMode {
-    #[default]
-    Dhcp,
-    Static,
-}
-
-/// The network settings (`[network]`). An additive table: firmware that
-/// predates it keeps it as an unknown field, so the schema stays 1 and a
-/// rolled-back firmware still reads the file. Checked by `quill-net`
-/// (crates/net/src/config.rs): an invalid static configuration is reported
-/// and DHCP is used, the file is kept.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Network {
-    #[serde(default)]
-    pub mode: AddressMode,
-    /// Static address with prefix: `192.168.1.20/24`.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub address: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub gateway: String,
-    /// DNS servers (static mode, or in addition to DHCP's).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub dns: Vec<String>,
-    /// HTTP(S) proxy for updates and enrollment: `http://proxy.example:3128`.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub proxy: String,
-    /// NTP servers used besides the ones DHCP names.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub ntp_servers: Vec<String>,
-    /// Fields this firmware does not know, kept as they are.
-    #[serde(flatten)]
-    pub other: toml::Table,
-}
-
 /// Every setting of the device.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Settings {
@@ -144,7 +109,7 @@ pub struct Settings {
     pub licence: Licence,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway: Option<Gateway>,
-    #[serde(default, skip_serializing_if = "is_default_network")]
+    #[serde(default, skip_serializing_if = "network::is_default_network")]
     pub network: Network,
     #[serde(default, skip_serializing_if = "update::is_default_update")]
     pub update: Update,
@@ -159,10 +124,6 @@ pub struct Settings {
     /// Fields this firmware does not know, kept as they are.
     #[serde(flatten)]
     pub other: toml::Table,
-}
-
-fn is_default_network(n: &Network) -> bool {
-    *n == Network::default()
 }
 
 fn default_language() -> String {
@@ -489,6 +450,32 @@ mod tests {
         assert!(text.contains("screensaver = 300"), "{text}");
         assert!(text.contains("proxy = \"http://p:3128\""), "{text}");
         assert!(text.contains("keyboard = \"de\""), "{text}");
+    }
+
+    #[test]
+    fn an_interface_has_its_own_addressing_and_older_tables_still_read() {
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::new(d.path());
+        // A file of the firmware before the per-interface tables.
+        fs::write(
+            store.path(),
+            "schema = 1\n[network]\nmode = \"static\"\naddress = \"10.0.0.5/24\"\nmtu = 1400\n\
+             [network.interfaces.eth1]\nmode = \"dhcp\"\nvlan = 7\n",
+        )
+        .unwrap();
+        let (mut s, _) = store.load().unwrap();
+        assert_eq!(s.network.addressing("eth0").address, "10.0.0.5/24");
+        assert_eq!(s.network.addressing("eth1").mode, AddressMode::Dhcp);
+        s.network.interfaces.insert(
+            "eth2".into(),
+            Addressing { mode: AddressMode::Static, address: "192.168.7.2/24".into(), ..Addressing::default() },
+        );
+        store.save(&s).unwrap();
+        let text = fs::read_to_string(store.path()).unwrap();
+        for kept in ["mtu = 1400", "vlan = 7", "[network.interfaces.eth2]", "address = \"192.168.7.2/24\""] {
+            assert!(text.contains(kept), "{kept}: {text}");
+        }
+        assert_eq!(store.load().unwrap().0, s);
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! The settings being edited: what was typed, the reason at each field that
 //! is wrong, and the settings to save once nothing is.
 
+mod ethernet;
+
 use crate::{info, Field, Kind, Lang, FIELDS};
-use devconfig::{AddressMode, Settings};
+use devconfig::Settings;
 use std::collections::BTreeMap;
 
 /// What the checks need to know of the device.
@@ -17,6 +19,8 @@ pub struct Env {
     /// The device has a screen (the UI runs on it): without one, the
     /// consoles are the only way in and cannot be switched off.
     pub screen: bool,
+    /// The device's Ethernet interfaces (`eth0`); empty: any name is taken.
+    pub interfaces: Vec<String>,
 }
 
 /// A local date (year, month, day) and time (hour, minute).
@@ -48,6 +52,8 @@ pub struct Draft {
     clock: Option<DateTime>,
     /// A new administrator password and its repetition (not a setting).
     password: [String; 2],
+    /// The interface the Ethernet page shows (None: all of them).
+    iface: Option<String>,
 }
 
 fn list(items: &[String]) -> String {
@@ -100,6 +106,7 @@ impl Draft {
             errors: BTreeMap::new(),
             clock: None,
             password: Default::default(),
+            iface: None,
         }
     }
 
@@ -115,13 +122,7 @@ impl Draft {
             Field::Keyboard => s.keyboard.clone(),
             Field::Resolution => s.display.resolution.clone(),
             Field::Blanking => s.display.blank_minutes.to_string(),
-            Field::NetMode => match s.network.mode {
-                AddressMode::Dhcp => "dhcp".into(),
-                AddressMode::Static => "static".into(),
-            },
-            Field::Address => s.network.address.clone(),
-            Field::Gateway => s.network.gateway.clone(),
-            Field::Dns => list(&s.network.dns),
+            Field::NetInterface | Field::NetMode | Field::Address | Field::Gateway | Field::Dns => self.net_value(f),
             Field::Proxy => s.network.proxy.clone(),
             Field::Repository => s.update.repository.clone(),
             Field::Channel => s.update.channel.clone(),
@@ -177,7 +178,10 @@ impl Draft {
     fn apply(&mut self, f: Field, t: &str) -> Result<(), String> {
         let s = &mut self.settings;
         match f {
-            Field::Language | Field::NetMode => {
+            Field::NetInterface | Field::NetMode | Field::Address | Field::Gateway | Field::Dns => {
+                return self.net_apply(f, t)
+            }
+            Field::Language => {
                 let Kind::Choice(choices) = info(f).kind else { unreachable!() };
                 let v = choices
                     .iter()
@@ -189,11 +193,7 @@ impl Draft {
                             choices.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
                         )
                     })?;
-                if f == Field::Language {
-                    s.language = v.into();
-                } else {
-                    s.network.mode = if v == "static" { AddressMode::Static } else { AddressMode::Dhcp };
-                }
+                s.language = v.into();
             }
             Field::Keyboard => {
                 let l = keymap::Layout::by_name(t).ok_or_else(|| {
@@ -222,25 +222,6 @@ impl Draft {
                     .ok()
                     .filter(|m| *m <= 240)
                     .ok_or_else(|| format!("{t:?}: minutes from 0 (never) to 240"))?;
-            }
-            Field::Address => {
-                if !t.is_empty() {
-                    net::config::parse_cidr(t)?;
-                }
-                s.network.address = t.into();
-            }
-            Field::Gateway => {
-                if !t.is_empty() {
-                    t.parse::<std::net::Ipv4Addr>().map_err(|_| format!("{t:?} is not an IPv4 address"))?;
-                }
-                s.network.gateway = t.into();
-            }
-            Field::Dns => {
-                let v = split_list(t);
-                if let Some(bad) = v.iter().find(|d| d.parse::<std::net::Ipv4Addr>().is_err()) {
-                    return Err(format!("{bad:?} is not an IPv4 address"));
-                }
-                s.network.dns = v;
             }
             Field::Proxy => {
                 let n = devconfig::Network { proxy: t.into(), ..Default::default() };
@@ -309,17 +290,7 @@ impl Draft {
     /// gateway outside the subnet). Empty: the draft may be saved.
     pub fn check(&self) -> Vec<(Field, String)> {
         let mut out: Vec<(Field, String)> = self.errors.iter().map(|(f, e)| (*f, e.clone())).collect();
-        let n = &self.settings.network;
-        if n.mode == AddressMode::Static && !self.errors.contains_key(&Field::Address) {
-            if n.address.is_empty() {
-                out.push((Field::Address, "a static address is needed, e.g. 192.168.1.20/24".into()));
-            } else if let Err(why) = net::config::plan(n) {
-                let f = if why.contains("gateway") { Field::Gateway } else { Field::Dns };
-                if !self.errors.contains_key(&f) {
-                    out.push((f, why));
-                }
-            }
-        }
+        self.net_check(&mut out);
         let [new, repeat] = &self.password;
         if !new.is_empty() || !repeat.is_empty() {
             match adminlock::check_new(new, repeat) {
@@ -343,12 +314,38 @@ impl Draft {
     /// date and time, when one was given).
     pub fn changed(&self) -> Vec<Field> {
         let before = Draft::new(self.before.clone(), Env::default());
+        // The Ethernet fields, as shown for every interface there is.
+        let (now, was) = (&self.settings.network.interfaces, &self.before.network.interfaces);
+        let views: Vec<Option<String>> =
+            std::iter::once(None).chain(now.keys().chain(was.keys()).map(|k| Some(k.clone()))).collect();
+        let view =
+            |s: &Settings, v: &Option<String>| Draft { iface: v.clone(), ..Draft::new(s.clone(), Env::default()) };
+        let net_changed =
+            |f: Field| views.iter().any(|v| view(&self.settings, v).value(f) != view(&self.before, v).value(f));
         FIELDS
             .iter()
             .map(|i| i.field)
-            .filter(|f| *f != Field::RepeatPassword)
-            .filter(|f| !self.typed.contains_key(f) && self.value(*f) != before.value(*f))
+            .filter(|f| !matches!(f, Field::RepeatPassword | Field::NetInterface))
+            .filter(|f| !self.typed.contains_key(f))
+            .filter(|f| if ethernet::VIEWED.contains(f) { net_changed(*f) } else { self.value(*f) != before.value(*f) })
             .collect()
+    }
+
+    /// The values a choice field steps through (Left/Right): its fixed
+    /// ones, and the interfaces for the interface choice; "same" only for
+    /// one interface.
+    pub fn choices(&self, f: Field) -> Vec<String> {
+        let mut v: Vec<String> = match info(f).kind {
+            Kind::Choice(c) => c.iter().map(|(k, _)| k.to_string()).collect(),
+            Kind::Toggle => vec!["off".into(), "on".into()],
+            _ => vec![],
+        };
+        match f {
+            Field::NetInterface => v.extend(self.interfaces()),
+            Field::NetMode if self.iface.is_none() => v.retain(|k| k != "same"),
+            _ => {}
+        }
+        v
     }
 
     /// The field's value in the settings as loaded or last saved.
@@ -404,7 +401,9 @@ pub fn effect(f: Field) -> Effect {
         | Field::Consoles
         | Field::NewPassword
         | Field::RepeatPassword => Effect::AtOnce,
-        Field::NetMode | Field::Address | Field::Gateway | Field::Dns | Field::NtpServers => Effect::Network,
+        Field::NetInterface | Field::NetMode | Field::Address | Field::Gateway | Field::Dns | Field::NtpServers => {
+            Effect::Network
+        }
         Field::Language => Effect::Restart,
     }
 }
@@ -438,8 +437,8 @@ mod tests {
         d.set(Field::Gateway, "192.168.1.1").unwrap();
         d.set(Field::Dns, "192.168.1.1, 9.9.9.9").unwrap();
         let s = d.to_save().unwrap();
-        assert_eq!(s.network.mode, AddressMode::Static);
-        assert_eq!(s.network.dns, ["192.168.1.1", "9.9.9.9"]);
+        assert_eq!(s.network.all.mode, devconfig::AddressMode::Static);
+        assert_eq!(s.network.all.dns, ["192.168.1.1", "9.9.9.9"]);
         assert_eq!(d.changed(), [Field::NetMode, Field::Address, Field::Gateway, Field::Dns]);
     }
 
@@ -449,6 +448,7 @@ mod tests {
             timezones: vec!["UTC".into(), "Europe/Berlin".into()],
             modes: vec![(1280, 800), (1024, 768)],
             screen: false,
+            ..Env::default()
         };
         let mut d = Draft::new(Settings::default(), env);
         for (f, typed, why) in [

@@ -56,6 +56,9 @@ pub enum Field {
     Keyboard,
     Resolution,
     Blanking,
+    /// Which interface the next four fields are of ("all": every one
+    /// without its own settings). A view, not a setting.
+    NetInterface,
     NetMode,
     Address,
     Gateway,
@@ -104,8 +107,15 @@ pub struct FieldInfo {
     pub kind: Kind,
 }
 
-const MODES: &[(&str, Text)] =
-    &[("dhcp", ["Automatic (DHCP)", "Automatisch (DHCP)"]), ("static", ["Static", "Statisch"])];
+const MODES: &[(&str, Text)] = &[
+    ("dhcp", ["Automatic (DHCP)", "Automatisch (DHCP)"]),
+    ("static", ["Static", "Statisch"]),
+    // Only for one interface: it has no settings of its own.
+    ("same", ["As for all interfaces", "Wie für alle Schnittstellen"]),
+];
+/// The interface choice's fixed value; the interfaces themselves come
+/// from the device ([`Draft::choices`]).
+const INTERFACES: &[(&str, Text)] = &[("all", ["All interfaces", "Alle Schnittstellen"])];
 const LANGUAGES: &[(&str, Text)] = &[("en", ["English", "English"]), ("de", ["Deutsch", "Deutsch"])];
 
 pub const FIELDS: &[FieldInfo] = &[
@@ -141,10 +151,20 @@ pub const FIELDS: &[FieldInfo] = &[
         kind: Kind::Text,
     },
     FieldInfo {
+        field: Field::NetInterface,
+        key: "network.interface",
+        label: ["Interface", "Schnittstelle"],
+        help: ["All, or one with settings of its own", "Alle, oder eine mit eigenen Einstellungen"],
+        kind: Kind::Choice(INTERFACES),
+    },
+    FieldInfo {
         field: Field::NetMode,
         key: "network.mode",
         label: ["IP address", "IP-Adresse"],
-        help: ["Automatic (DHCP) or static", "Automatisch (DHCP) oder statisch"],
+        help: [
+            "Automatic (DHCP), static, or as for all interfaces",
+            "Automatisch (DHCP), statisch oder wie für alle Schnittstellen",
+        ],
         kind: Kind::Choice(MODES),
     },
     FieldInfo {
@@ -369,7 +389,7 @@ pub const TREE: &[Area] = &[
             page(
                 "network/ethernet",
                 ["Ethernet", "Ethernet"],
-                &[Field::NetMode, Field::Address, Field::Gateway, Field::Dns],
+                &[Field::NetInterface, Field::NetMode, Field::Address, Field::Gateway, Field::Dns],
             ),
             page("network/proxy", ["Proxy", "Proxy"], &[Field::Proxy]),
             page(

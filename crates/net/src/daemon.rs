@@ -6,13 +6,16 @@
 //!
 //! Per interface: brought up when it appears (at start or hot-plugged);
 //! when its carrier comes up, DHCP starts (busybox udhcpc, supervised:
-//! restarted with a growing delay when it gives up), or the static address
-//! is applied; a carrier that drops is reported and the lease kept (short
-//! flaps lose nothing: when it comes back, the lease is renewed).
+//! restarted with a growing delay when it gives up), or its static address
+//! is applied (its own, or the one for every interface: that one goes to
+//! the first interface only, the next ones use DHCP and say why); a carrier
+//! that drops is reported and the lease kept (short flaps lose nothing:
+//! when it comes back, the lease is renewed).
 
-use crate::config::Plan;
+use crate::config::{Plan, Plans};
 use crate::rtnl::Link;
 use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 /// The first delay before udhcpc is started again after it gave up; it
@@ -63,28 +66,62 @@ struct Iface {
 }
 
 pub struct Netd {
-    pub plan: Plan,
+    plans: Plans,
     ifaces: BTreeMap<String, Iface>,
+    /// The interface the static address for every interface went to.
+    shared_static: Option<String>,
 }
 
 impl Netd {
-    pub fn new(plan: Plan) -> Netd {
-        Netd { plan, ifaces: BTreeMap::new() }
+    pub fn new(plans: Plans) -> Netd {
+        Netd { plans, ifaces: BTreeMap::new(), shared_static: None }
     }
 
-    fn start(&mut self, name: &str, now: Instant) -> Vec<Action> {
-        let Some(i) = self.ifaces.get_mut(name) else { return vec![] };
-        i.restart_at = None;
-        let _ = now;
-        match (&self.plan, i.client) {
-            (Plan::Static(_), _) => vec![Action::ApplyStatic { iface: name.into(), index: i.index }],
-            (Plan::Dhcp, Some(pid)) => vec![Action::Renew { iface: name.into(), pid }],
-            (Plan::Dhcp, None) => vec![Action::StartDhcp { iface: name.into() }],
+    /// The plan `name` follows now: its own, or the one for every
+    /// interface, unless that is a static address another interface has.
+    pub fn plan(&self, name: &str) -> Plan {
+        let p = self.plans.for_iface(name);
+        let shared = !self.plans.own.contains_key(name) && matches!(p, Plan::Static(_));
+        if shared && self.shared_static.as_deref().is_some_and(|h| h != name) {
+            return Plan::DHCP;
+        }
+        p.clone()
+    }
+
+    /// The DNS servers given besides a lease's, for udhcpc on `name`.
+    pub fn extra_dns(&self, name: &str) -> Vec<Ipv4Addr> {
+        match self.plans.for_iface(name) {
+            Plan::Dhcp { extra_dns } => extra_dns.clone(),
+            Plan::Static(s) => s.dns.clone(),
         }
     }
 
+    fn start(&mut self, name: &str) -> Vec<Action> {
+        let Some(index) = self.ifaces.get(name).map(|i| i.index) else { return vec![] };
+        let mut out = Vec::new();
+        let shared = !self.plans.own.contains_key(name) && matches!(self.plans.all, Plan::Static(_));
+        if shared && self.shared_static.is_none() {
+            self.shared_static = Some(name.to_string());
+        } else if shared && self.shared_static.as_deref() != Some(name) {
+            let holder = self.shared_static.clone().unwrap_or_default();
+            out.push(Action::Say(format!(
+                "quill: network {name}: the static address is {holder}'s; give {name} its own in the Setup \
+                 (Network › Ethernet › Interface {name}); DHCP is used"
+            )));
+        }
+        let static_plan = matches!(self.plan(name), Plan::Static(_));
+        let Some(i) = self.ifaces.get_mut(name) else { return out };
+        i.restart_at = None;
+        out.push(match (static_plan, i.client) {
+            (true, _) => Action::ApplyStatic { iface: name.into(), index },
+            (false, Some(pid)) => Action::Renew { iface: name.into(), pid },
+            (false, None) => Action::StartDhcp { iface: name.into() },
+        });
+        out
+    }
+
     /// A link was listed or changed.
-    pub fn link(&mut self, l: &Link, now: Instant) -> Vec<Action> {
+    pub fn link(&mut self, l: &Link) -> Vec<Action> {
         if !l.ethernet || l.name.is_empty() {
             return vec![];
         }
@@ -105,7 +142,7 @@ impl Netd {
                 if known {
                     out.push(Action::Link { iface: l.name.clone(), up: true });
                 }
-                out.extend(self.start(&l.name, now));
+                out.extend(self.start(&l.name));
             }
             (true, false) => {
                 out.push(Action::Link { iface: l.name.clone(), up: false });
@@ -119,6 +156,9 @@ impl Netd {
     /// A link went away (a USB adapter unplugged).
     pub fn removed(&mut self, name: &str) -> Vec<Action> {
         let Some(i) = self.ifaces.remove(name) else { return vec![] };
+        if self.shared_static.as_deref() == Some(name) {
+            self.shared_static = None;
+        }
         let mut out: Vec<Action> = i.client.map(|pid| Action::Stop { pid }).into_iter().collect();
         out.push(Action::Forget { iface: name.into() });
         out.push(Action::Say(format!("quill: network {name} removed")));
@@ -165,7 +205,7 @@ impl Netd {
             .filter(|(_, i)| i.restart_at.is_some_and(|t| t <= now))
             .map(|(n, _)| n.clone())
             .collect();
-        due.iter().flat_map(|n| self.start(n, now)).collect()
+        due.iter().flat_map(|n| self.start(n)).collect()
     }
 
     /// The udhcpc of each interface (to stop them at the end).
@@ -192,20 +232,20 @@ mod tests {
     #[test]
     fn dhcp_starts_with_the_carrier_survives_a_flap_and_backs_off() {
         let now = Instant::now();
-        let mut d = Netd::new(Plan::Dhcp);
+        let mut d = Netd::new(Plans::dhcp());
         // Listed at start, down, no cable yet.
         assert_eq!(
-            d.link(&eth(false, false), now),
+            d.link(&eth(false, false)),
             [Action::Link { iface: "eth0".into(), up: false }, Action::SetUp { index: 2 }]
         );
         // The carrier comes up: DHCP.
-        let a = d.link(&eth(true, true), now);
+        let a = d.link(&eth(true, true));
         assert_eq!(a, [Action::Link { iface: "eth0".into(), up: true }, Action::StartDhcp { iface: "eth0".into() }]);
         d.started("eth0", 40);
         // The cable is pulled and put back: reported, and the lease renewed.
-        let a = d.link(&eth(false, true), now);
+        let a = d.link(&eth(false, true));
         assert!(matches!(&a[1], Action::Say(s) if s.contains("eth0 down")), "{a:?}");
-        let a = d.link(&eth(true, true), now);
+        let a = d.link(&eth(true, true));
         assert_eq!(a[1], Action::Renew { iface: "eth0".into(), pid: 40 });
         // udhcpc gives up: again after 2, 4, 8 ... 60 s.
         let a = d.exited(40, now);
@@ -237,17 +277,46 @@ mod tests {
             gateway: None,
             dns: vec![],
         });
-        let mut d = Netd::new(plan);
-        let a = d.link(&eth(true, true), now);
+        let mut d = Netd::new(Plans { all: plan, own: BTreeMap::new() });
+        let a = d.link(&eth(true, true));
         assert_eq!(
             a,
             [Action::Link { iface: "eth0".into(), up: true }, Action::ApplyStatic { iface: "eth0".into(), index: 2 }]
         );
         let lo = Link { index: 1, name: "lo".into(), ethernet: false, up: false, carrier: true, mac: None };
-        assert!(d.link(&lo, now).is_empty(), "loopback is brought up elsewhere");
+        assert!(d.link(&lo).is_empty(), "loopback is brought up elsewhere");
         let a = d.removed("eth0");
         assert!(matches!(a.last(), Some(Action::Say(s)) if s.contains("eth0 removed")));
         assert!(d.removed("eth0").is_empty());
         assert!(d.exited(99, now).is_empty(), "not ours");
+    }
+
+    #[test]
+    fn the_static_address_for_all_goes_to_one_interface_and_own_plans_to_theirs() {
+        let st = |ip: &str| {
+            Plan::Static(crate::config::Static { ip: ip.parse().unwrap(), prefix: 24, gateway: None, dns: vec![] })
+        };
+        let mut own = BTreeMap::new();
+        own.insert("eth2".to_string(), st("192.168.7.2"));
+        let mut d = Netd::new(Plans { all: st("10.0.0.5"), own });
+        let link = |index: u32, name: &str| Link { index, name: name.into(), ..eth(true, true) };
+        let a = d.link(&link(2, "eth0"));
+        assert_eq!(a[1], Action::ApplyStatic { iface: "eth0".into(), index: 2 });
+        // A second interface without its own table: DHCP, and why.
+        let a = d.link(&link(3, "eth1"));
+        assert!(matches!(&a[1], Action::Say(s) if s.contains("eth1: the static address is eth0's")), "{a:?}");
+        assert_eq!(a[2], Action::StartDhcp { iface: "eth1".into() });
+        assert_eq!(d.plan("eth1"), Plan::DHCP);
+        // One with its own table gets its own address.
+        let a = d.link(&link(4, "eth2"));
+        assert_eq!(a[1], Action::ApplyStatic { iface: "eth2".into(), index: 4 });
+        assert_eq!(d.plan("eth2"), st("192.168.7.2"));
+        // eth0 unplugged for good: the next interface to come up takes the address.
+        d.removed("eth0");
+        d.link(&link(3, "eth1"));
+        let a = d.link(&Link { carrier: false, ..link(5, "eth3") });
+        assert_eq!(a, [Action::Link { iface: "eth3".into(), up: false }]);
+        let a = d.link(&link(5, "eth3"));
+        assert_eq!(a[1], Action::ApplyStatic { iface: "eth3".into(), index: 5 });
     }
 }

@@ -36,13 +36,13 @@ pub fn run(data: &Path) -> ! {
     let settings = devconfig::Store::new(data).load().map(|(s, _)| s).unwrap_or_default();
     let run_dir = Path::new(status::RUN_DIR);
     let mut problems = Vec::new();
-    let plan = match config::plan(&settings.network) {
-        Ok(p) => p,
-        Err(e) => {
-            problems.push(format!("network settings: {e}; DHCP is used (the settings file is kept)"));
-            Plan::Dhcp
-        }
-    };
+    let (plans, wrong) = config::plans(&settings.network);
+    for (iface, why) in wrong {
+        problems.push(match iface {
+            None => format!("network settings: {why}; DHCP is used (the settings file is kept)"),
+            Some(i) => format!("network settings of {i}: {why}; DHCP is used there (the settings file is kept)"),
+        });
+    }
     if let Err(e) = config::proxy(&settings.network) {
         problems.push(format!("network settings: {e}; no proxy is used"));
     }
@@ -50,10 +50,6 @@ pub fn run(data: &Path) -> ! {
         say(&format!("quill: {p}"));
     }
     status::set_settings_problem(run_dir, (!problems.is_empty()).then(|| problems.join(" ")).as_deref());
-    let extra_dns: Vec<String> = match &plan {
-        Plan::Static(s) => s.dns.iter().map(|d| d.to_string()).collect(),
-        Plan::Dhcp => vec![],
-    };
     let mut time =
         Time { floor: Floor::new(data), next: None, stepped: false, servers: settings.network.ntp_servers.clone() };
     apply_floor(&time.floor);
@@ -83,16 +79,15 @@ pub fn run(data: &Path) -> ! {
     let _ = std::fs::create_dir_all(status::RUN_DIR);
     // For `net::restart_daemon` (the local Setup applies network settings).
     let _ = std::fs::write(run_dir.join(crate::PID_FILE), std::process::id().to_string());
-    let mut d = Netd::new(plan.clone());
-    let ctx = Ctx { plan, extra_dns, host: hostname() };
+    let mut d = Netd::new(plans);
+    let ctx = Ctx { host: hostname() };
     // Loopback first, then every link there is now.
     if let Ok(links) = rtnl.list() {
         for l in links.iter().filter(|l| l.name == "lo" && !l.up) {
             let _ = rtnl.set_up(l.index);
         }
-        let now = Instant::now();
         for l in &links {
-            let actions = d.link(l, now);
+            let actions = d.link(l);
             carry_out(&mut d, &mut rtnl, &ctx, actions);
         }
     }
@@ -136,7 +131,7 @@ pub fn run(data: &Path) -> ! {
         }
         if let Some(w) = watch.as_mut() {
             for (link, removed) in w.drain() {
-                let actions = if removed { d.removed(&link.name) } else { d.link(&link, now) };
+                let actions = if removed { d.removed(&link.name) } else { d.link(&link) };
                 carry_out(&mut d, &mut rtnl, &ctx, actions);
             }
         }
@@ -149,8 +144,6 @@ pub fn run(data: &Path) -> ! {
 }
 
 struct Ctx {
-    plan: Plan,
-    extra_dns: Vec<String>,
     host: String,
 }
 
@@ -182,12 +175,12 @@ fn carry_out(d: &mut Netd, rtnl: &mut Rtnl, ctx: &Ctx, actions: Vec<Action>) {
             Action::Stop { pid } => {
                 let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGTERM);
             }
-            Action::StartDhcp { iface } => match start_udhcpc(&iface, ctx) {
+            Action::StartDhcp { iface } => match start_udhcpc(&iface, &d.extra_dns(&iface), ctx) {
                 Ok(pid) => d.started(&iface, pid),
                 Err(e) => say(&format!("quill: network {iface}: starting udhcpc: {e}")),
             },
             Action::ApplyStatic { iface, index } => {
-                let Plan::Static(s) = &ctx.plan else { continue };
+                let Plan::Static(s) = d.plan(&iface) else { continue };
                 match rtnl.apply(index, s.ip, s.prefix, s.gateway, &[]) {
                     Ok(()) => {
                         let applied = Applied {
@@ -212,7 +205,7 @@ fn carry_out(d: &mut Netd, rtnl: &mut Rtnl, ctx: &Ctx, actions: Vec<Action>) {
     }
 }
 
-fn start_udhcpc(iface: &str, ctx: &Ctx) -> std::io::Result<i32> {
+fn start_udhcpc(iface: &str, extra_dns: &[std::net::Ipv4Addr], ctx: &Ctx) -> std::io::Result<i32> {
     let mut cmd = Command::new("/bin/udhcpc");
     cmd.args(["-f", "-n", "-t", "4", "-T", "1", "-i", iface, "-s", HOOK, "-V", "quill-dhcp-1"]);
     if !ctx.host.is_empty() {
@@ -221,7 +214,8 @@ fn start_udhcpc(iface: &str, ctx: &Ctx) -> std::io::Result<i32> {
     for opt in ["ntpsrv", "43", "staticroutes", "search", "domain"] {
         cmd.args(["-O", opt]);
     }
-    cmd.env("QUILL_NETD_PID", std::process::id().to_string()).env("QUILL_EXTRA_DNS", ctx.extra_dns.join(","));
+    cmd.env("QUILL_NETD_PID", std::process::id().to_string())
+        .env("QUILL_EXTRA_DNS", extra_dns.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(","));
     // udhcpc's own chatter stays off the console; the hook's lines do not.
     cmd.stdin(Stdio::null()).stderr(Stdio::null());
     // SAFETY: only async-signal-safe calls between fork and exec.

@@ -158,6 +158,11 @@ pub fn leases(dir: &Path) -> Vec<Applied> {
     names_with(dir, ".lease").iter().filter_map(|n| read_applied(dir, n)).collect()
 }
 
+/// The names of the Ethernet interfaces the daemon knows.
+pub fn interface_names(dir: &Path) -> Vec<String> {
+    names_with(dir, ".link")
+}
+
 /// Every interface the daemon knows (it writes `.link` for each).
 pub fn read_all(dir: &Path) -> Vec<Interface> {
     names_with(dir, ".link")

@@ -244,6 +244,7 @@ fn local_setup(data: &Path, store: &Store, sys: &mut DeviceSystem) -> i32 {
         modes: vec![],
         // The UI runs on a screen (its service said so).
         screen: Path::new(UI_ACTIVE).exists(),
+        interfaces: net::status::interface_names(Path::new(net::status::RUN_DIR)),
     };
     let lang = localsetup::Lang::from_tag(&settings.language);
     let mut draft = localsetup::Draft::new(settings, env);

@@ -189,6 +189,9 @@ impl Setup {
             if let (Some(&f), Some(e)) = (self.fields().get(i), self.edits.get(i)) {
                 if e.text != self.draft.value(f) {
                     let _ = self.draft.set(f, &e.text);
+                    if f == Field::NetInterface {
+                        self.load_edits();
+                    }
                 }
             }
         }
@@ -255,16 +258,20 @@ impl Setup {
     /// A choice or on/off field: the next (or previous) value.
     fn step_value(&mut self, i: usize, forward: bool) {
         let f = self.fields()[i];
-        let values: Vec<&str> = match info(f).kind {
-            Kind::Choice(c) => c.iter().map(|(k, _)| *k).collect(),
-            Kind::Toggle => vec!["off", "on"],
-            _ => return,
-        };
+        let values = self.draft.choices(f);
+        if values.is_empty() {
+            return;
+        }
         let now = values.iter().position(|v| *v == self.draft.value(f)).unwrap_or(0);
         let n = values.len();
-        let next = values[if forward { (now + 1) % n } else { (now + n - 1) % n }];
+        let next = &values[if forward { (now + 1) % n } else { (now + n - 1) % n }];
         let _ = self.draft.set(f, next);
-        self.edits[i] = Edit::new(&self.draft.value(f));
+        if f == Field::NetInterface {
+            // The fields below now show that interface.
+            self.load_edits();
+        } else {
+            self.edits[i] = Edit::new(&self.draft.value(f));
+        }
     }
 
     pub fn key(&mut self, key: Key) -> SetupOutcome {

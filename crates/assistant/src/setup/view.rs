@@ -95,7 +95,26 @@ pub fn draw(s: &Setup, ui: &mut Ui) -> Vec<(Rect, SetupHit)> {
         // The page's title is in the title bar (area › page).
         let mut y = pane.y;
         let problems = s.draft.check();
+        // A page with more fields than fit scrolls to keep the focused one
+        // in view.
+        let row = t.px(70);
+        let fit = ((pane.h / row) as usize).max(1);
+        let focused = match s.focus {
+            Focus::Field(i) => i,
+            _ => s.marked.and_then(|m| s.fields().iter().position(|f| *f == m)).unwrap_or(0),
+        };
+        let first = (focused + 1).saturating_sub(fit);
+        let shown = first..(first + fit).min(s.fields().len());
+        if first > 0 {
+            ui.label(pane.right() - t.px(24), pane.y, BODY, true, t.muted, "▲");
+        }
+        if shown.end < s.fields().len() {
+            ui.label(pane.right() - t.px(24), pane.y + row * fit as i32 - t.px(24), BODY, true, t.muted, "▼");
+        }
         for (i, f) in s.fields().iter().enumerate() {
+            if !shown.contains(&i) {
+                continue;
+            }
             let fi = info(*f);
             let choice = matches!(fi.kind, Kind::Choice(_) | Kind::Toggle);
             let secret = fi.kind == Kind::Secret;
@@ -111,7 +130,7 @@ pub fn draw(s: &Setup, ui: &mut Ui) -> Vec<(Rect, SetupHit)> {
                 Some(why) => (why.as_str(), true),
                 None => (tr(&fi.help, s.llang()), false),
             };
-            let box_r = Rect::new(pane.x, y, pane.w.min(t.px(520)), t.px(66));
+            let box_r = Rect::new(pane.x, y, (pane.w - t.px(30)).min(t.px(520)), t.px(66));
             if s.marked == Some(*f) {
                 ui.canvas.fill(box_r.inset(-t.px(4)), t.selection);
             }

@@ -31,6 +31,7 @@ impl Runner {
             timezones: crate::timezones::system_zones().into_iter().map(|z| z.name).collect(),
             modes: modes.clone(),
             screen: true,
+            interfaces: net::status::interface_names(Path::new(net::status::RUN_DIR)),
         };
         let mut s = Setup::new(lang, localsetup::Draft::new(settings, env));
         let offered: Vec<String> = modes.iter().map(|(w, h)| format!("{w}x{h}")).collect();
