@@ -4,8 +4,10 @@
 //! explained and not saved; the mended address and the keyboard layout de (found by
 //! searching "tastatur") are saved and take effect at once (the network
 //! service starts over, the consoles' keymap is read back from the
-//! kernel); after a reboot both are still in effect. On the display,
-//! Ctrl+Alt+S opens the same Setup behind the password.
+//! kernel); after a reboot both are still in effect, and System › Factory
+//! reset (asked twice: no, then yes) wipes them: the next boot runs the
+//! Setup Assistant with DHCP. On the display, Ctrl+Alt+S opens the same
+//! Setup behind the password.
 
 use quill_e2e::{keys, or_log, serial_login, sh, type_keys, Admin, TestDisk, ADMIN_PASSWORD, BOOT_TIMEOUT};
 use std::time::Duration;
@@ -110,9 +112,29 @@ fn a_static_address_and_the_keyboard_layout_set_in_the_setup_survive_a_reboot() 
         let out = sh(&mut vm, &format!("ip -4 addr show eth0; {}", session(&[ADMIN_PASSWORD, "ls /ui/keyboard"])))?;
         anyhow::ensure!(out.contains("inet 10.0.2.50/24") && !out.contains("10.0.2.15"), "{out}");
         anyhow::ensure!(out.contains("(the consoles have de now)"), "{out}");
-        quill_e2e::poweroff(&mut vm)
+        // System › Factory reset asks, then wipes the settings and restarts.
+        vm.type_serial(&format!(
+            "{}\n",
+            session(&[ADMIN_PASSWORD, "cd /system/reset", "do factory-reset", "no", "do factory-reset", "yes"])
+        ))?;
+        vm.wait_for("cancelled; nothing was changed", STEP)?;
+        vm.wait_for("The settings are wiped; restarting", STEP)?;
+        vm.wait_exit(STEP)?;
+        Ok(())
     })();
     or_log("setup-local-reboot", &vm, r);
+    drop(vm);
+    // After the reset: the Setup Assistant, DHCP and the us layout again.
+    let mut vm = disk.boot().unwrap();
+    let r = (|| -> anyhow::Result<()> {
+        vm.wait_for("quill: ready", BOOT_TIMEOUT)?;
+        vm.wait_seen("settings: language en, keyboard us", STEP)?;
+        vm.wait_seen("assistant: screen Language", STEP)?;
+        let up = vm.wait_seen("quill: network eth0 up", STEP)?;
+        anyhow::ensure!(up.contains("ip=10.0.2.15/24"), "DHCP again: {up}");
+        vm.pull_plug()
+    })();
+    or_log("setup-local-reset", &vm, r);
 }
 
 /// Security › Consoles off: the serial console says so and opens nothing,

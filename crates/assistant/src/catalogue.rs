@@ -342,11 +342,9 @@ fn both(m: Msg) -> [&'static str; 2] {
             "The administrator password cannot be checked ({0}). Only the recovery opens this device: hold R while it starts.",
             "Das Administratorkennwort kann nicht geprüft werden ({0}). Nur die Wiederherstellung öffnet dieses Gerät: beim Start R gedrückt halten.",
         ],
-        ActionReset => ["Reset to factory settings", "Auf Werkseinstellungen zurücksetzen"],
-        ConfirmReset => [
-            "Wipe the settings and the administrator password and restart? The firmware, its trust state and its history stay.",
-            "Einstellungen und Administratorkennwort löschen und neu starten? Die Firmware, ihr Vertrauensstatus und ihr Verlauf bleiben.",
-        ],
+        // The same words as the local Setup's button and question.
+        ActionReset => localsetup::Action::FactoryReset.label(),
+        ConfirmReset => localsetup::Action::FactoryReset.confirm().expect("the factory reset asks first"),
         SetupTitle => ["Setup", "Setup"],
         SetupBack => ["Back", "Zurück"],
         SetupForward => ["Forward", "Vor"],

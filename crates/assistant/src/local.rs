@@ -14,7 +14,7 @@
 
 use crate::console::Answers;
 use crate::wizard::System;
-use localsetup::{effect, info, tr, Draft, Effect, Field, Hit, Kind, Lang, Nav, Node, TREE};
+use localsetup::{effect, info, tr, Action, Draft, Effect, Field, Hit, Kind, Lang, Nav, Node, TREE};
 use std::io::Write;
 
 const HELP: &str = "commands:
@@ -24,7 +24,7 @@ const HELP: &str = "commands:
   set KEY VALUE      change a field (KEY as ls shows it; an empty VALUE clears it)
   search WORDS       fields whose names (English or German) or values contain WORDS
   go N               open the page of search hit N, its field marked with >
-  do ACTION          a page's action (ls shows them: check-update, roll-back)
+  do ACTION          a page's action (ls shows them: check-update, roll-back, enroll, factory-reset)
   passwd             a new administrator password (asked twice, not shown)
   apply              save (nothing is saved while a field is wrong)
   quit               leave (changes not applied are dropped)";
@@ -71,6 +71,9 @@ impl Session<'_> {
                 }
             }
             let page = &TREE[a].pages[p];
+            if let Some(note) = &page.note {
+                writeln!(out, "  {}", tr(note, self.lang))?;
+            }
             if let Some(what) = page.info {
                 for line in sys.about(what) {
                     writeln!(out, "  {line}")?;
@@ -202,10 +205,24 @@ impl Session<'_> {
                 };
                 match page.actions.iter().find(|a| a.key() == rest) {
                     None => writeln!(out, "! no action {rest:?} on this page")?,
-                    Some(a) => match sys.action(*a) {
-                        Ok(said) => writeln!(out, "{said}")?,
-                        Err(why) => writeln!(out, "! {why}")?,
-                    },
+                    Some(a) => {
+                        if let Some(q) = a.confirm() {
+                            write!(out, "{} Type yes to go on: ", tr(&q, self.lang))?;
+                            out.flush()?;
+                            if input.line()?.trim() != "yes" {
+                                return writeln!(out, "cancelled; nothing was changed").map(|()| true);
+                            }
+                        }
+                        // The one-time password is asked for, never typed into `set`.
+                        if *a == Action::Enroll && self.draft.enrollment().is_err_and(|(f, _)| f == Field::MgmtOtp) {
+                            let otp = input.secret("One-time password (from the server): ", out)?;
+                            let _ = self.draft.set(Field::MgmtOtp, &otp);
+                        }
+                        match run_action(self.draft, sys, *a) {
+                            Ok(said) => writeln!(out, "{said}")?,
+                            Err(why) => writeln!(out, "! {why}")?,
+                        }
+                    }
                 }
             }
             "passwd" => {
@@ -310,6 +327,32 @@ pub fn save_and_apply(draft: &mut Draft, sys: &mut dyn System) -> Result<Applied
         }
     }
     Ok(a)
+}
+
+/// Does a page's action, for both front ends. Enroll takes the Management
+/// page's fields, enrolls through `sys` and saves the server once the
+/// enrollment succeeded (other changes still wait for Apply); a factory
+/// reset restarts the device when it is done. The confirmation
+/// ([`localsetup::Action::confirm`]) is the front end's.
+pub fn run_action(draft: &mut Draft, sys: &mut dyn System, action: Action) -> Result<String, String> {
+    match action {
+        Action::Enroll => {
+            let e = draft.enrollment().map_err(|(f, why)| format!("{}: {why}", info(f).key))?;
+            let done = sys.enroll(&e.address, &e.fingerprint, &e.otp);
+            // A one-time password is used once, whatever the answer.
+            let _ = draft.set(Field::MgmtOtp, "");
+            let done = done.map_err(|err| err.to_string())?;
+            let settings = draft.enrolled(&e);
+            sys.save(&settings).map_err(|why| format!("enrolled, but the server was not saved: {why}"))?;
+            Ok(format!("Connection ready: enrolled as {} until {}", done.unit_id, done.until))
+        }
+        Action::FactoryReset => {
+            let said = sys.action(action)?;
+            sys.reboot();
+            Ok(said)
+        }
+        _ => sys.action(action),
+    }
 }
 
 /// Runs the console Setup on `draft` until `quit` or the end of the input.

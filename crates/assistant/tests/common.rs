@@ -27,6 +27,8 @@ pub struct Fake {
     pub network_restarts: usize,
     /// The Setup's actions asked for.
     pub actions: Vec<localsetup::Action>,
+    /// Restarts asked for.
+    pub reboots: usize,
 }
 
 /// What a device's `fwupdate status` and `quill-enroll status` say.
@@ -51,7 +53,12 @@ impl System for Fake {
         match action {
             localsetup::Action::CheckUpdate => Ok("update 3.0.0 available (channel stable)".into()),
             localsetup::Action::RollBack => Err("slot B never booted successfully; nothing to roll back to".into()),
+            localsetup::Action::FactoryReset => Ok("The settings are wiped; restarting.".into()),
+            localsetup::Action::Enroll => Err("not through action".into()),
         }
+    }
+    fn reboot(&mut self) {
+        self.reboots += 1;
     }
     fn restart_network(&mut self) -> Result<bool, String> {
         self.network_restarts += usize::from(self.network_runs);

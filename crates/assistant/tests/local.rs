@@ -98,3 +98,31 @@ fn navigation_german_labels_and_a_failed_save() {
     let out = session("set network.ntp_servers pool.ntp.org\nset language de\napply\n", &mut sys, Lang::En);
     assert!(out.contains("in effect after a restart of the device: network.ntp_servers, language"), "{out}");
 }
+
+#[test]
+fn enrolling_again_and_a_factory_reset_that_asks_first() {
+    let fp = "ab".repeat(32);
+    let mut sys = Fake { gateway_fp: fp.clone(), ..Fake::default() };
+    let out = session(
+        &format!(
+            "cd /system/management\ndo enroll\nset management.address gw.example:8443\n\
+             set management.fingerprint {fp}\ndo enroll\nwrong\n\
+             set keyboard de\ndo enroll\notp-7\nls\n\
+             cd /system/reset\nls\ndo factory-reset\nno\ndo factory-reset\nyes\nquit\n"
+        ),
+        &mut sys,
+        Lang::En,
+    );
+    assert!(out.contains("! management.address: the management server's address is needed"), "{out}");
+    assert!(out.contains("! ") && out.contains("525400123456"), "a refused password is explained: {out}");
+    assert!(out.contains("Connection ready: enrolled as 525400123456 until 2027-11-23"), "{out}");
+    assert!(!out.contains("otp-7"), "the one-time password is never shown: {out}");
+    assert_eq!(sys.checks.last().unwrap(), &("gw.example:8443".into(), fp.clone(), "otp-7".into()));
+    // The server is saved at once; the keyboard typed before waits for Apply.
+    let saved = &sys.saved[0];
+    assert_eq!((saved.gateway.as_ref().unwrap().fingerprint.as_str(), saved.keyboard.as_str()), (fp.as_str(), "us"));
+    assert!(out.contains("Wipes the settings and the administrator password"), "{out}");
+    assert!(out.contains("cancelled; nothing was changed"), "{out}");
+    assert_eq!(sys.actions, [localsetup::Action::FactoryReset], "done once, after yes");
+    assert_eq!(sys.reboots, 1);
+}

@@ -167,6 +167,27 @@ fn a_firmware_action_and_a_password_that_is_never_shown() {
 }
 
 #[test]
+fn the_factory_reset_asks_first_and_no_is_the_default() {
+    let mut s = screen(Lang::De);
+    s.open(Node::Root.resolve("/system/reset").unwrap());
+    s.click(SetupHit::Focus(Focus::Action(0)));
+    assert_eq!(s.confirm, Some((localsetup::Action::FactoryReset, 1)));
+    assert_eq!(s.key(Key::Enter), SetupOutcome::Stay, "No is chosen at first");
+    assert_eq!(s.confirm, None);
+    s.focus = Focus::Action(0);
+    s.key(Key::Enter);
+    s.key(Key::Escape);
+    assert_eq!(s.confirm, None, "Escape says No");
+    s.key(Key::Enter);
+    s.key(Key::Left);
+    assert_eq!(s.key(Key::Enter), SetupOutcome::Run(localsetup::Action::FactoryReset));
+    let mut sys = Fake::default();
+    let r = assistant::local::run_action(&mut s.draft, &mut sys, localsetup::Action::FactoryReset);
+    s.ran(r);
+    assert_eq!(sys.reboots, 1);
+}
+
+#[test]
 fn a_new_resolution_is_kept_only_when_confirmed() {
     let mut s = screen(Lang::En);
     let mut sys = Fake::default();
@@ -243,4 +264,9 @@ fn golden_frames_of_every_page() {
     typed(&mut s, "10.0.2.500/24");
     s.key(Key::Tab);
     check("setup-invalid-640-en", &frame(&s, 640, 480, &fonts));
+    // The factory reset's question, in German, No chosen.
+    let mut s = screen(Lang::De);
+    s.open(Node::Root.resolve("/system/reset").unwrap());
+    s.click(SetupHit::Focus(Focus::Action(0)));
+    check("setup-confirm-reset-640-de", &frame(&s, 640, 480, &fonts));
 }

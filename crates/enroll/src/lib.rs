@@ -17,6 +17,7 @@
 /// The command line (`fn main` of the binary; the device's multicall binary calls it too).
 pub mod cli;
 pub mod est;
+pub mod input;
 pub mod locate;
 pub mod store;
 pub mod tls;

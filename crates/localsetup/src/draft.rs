@@ -1,7 +1,10 @@
 //! The settings being edited: what was typed, the reason at each field that
 //! is wrong, and the settings to save once nothing is.
 
+mod enrollment;
 mod ethernet;
+
+pub use enrollment::Enrollment;
 
 use crate::{info, Field, Kind, Lang, FIELDS};
 use devconfig::Settings;
@@ -54,6 +57,8 @@ pub struct Draft {
     password: [String; 2],
     /// The interface the Ethernet page shows (None: all of them).
     iface: Option<String>,
+    /// The Management page's server, fingerprint and one-time password.
+    mgmt: [String; 3],
 }
 
 fn list(items: &[String]) -> String {
@@ -99,6 +104,7 @@ fn yes(typed: &str) -> Result<bool, String> {
 impl Draft {
     pub fn new(settings: Settings, env: Env) -> Draft {
         Draft {
+            mgmt: enrollment::from_settings(&settings),
             before: settings.clone(),
             settings,
             env,
@@ -123,6 +129,7 @@ impl Draft {
             Field::Resolution => s.display.resolution.clone(),
             Field::Blanking => s.display.blank_minutes.to_string(),
             Field::NetInterface | Field::NetMode | Field::Address | Field::Gateway | Field::Dns => self.net_value(f),
+            Field::MgmtAddress | Field::MgmtFingerprint | Field::MgmtOtp => self.mgmt_value(f),
             Field::Proxy => s.network.proxy.clone(),
             Field::Repository => s.update.repository.clone(),
             Field::Channel => s.update.channel.clone(),
@@ -181,6 +188,7 @@ impl Draft {
             Field::NetInterface | Field::NetMode | Field::Address | Field::Gateway | Field::Dns => {
                 return self.net_apply(f, t)
             }
+            Field::MgmtAddress | Field::MgmtFingerprint | Field::MgmtOtp => return self.mgmt_apply(f, t),
             Field::Language => {
                 let Kind::Choice(choices) = info(f).kind else { unreachable!() };
                 let v = choices
@@ -325,7 +333,7 @@ impl Draft {
         FIELDS
             .iter()
             .map(|i| i.field)
-            .filter(|f| !matches!(f, Field::RepeatPassword | Field::NetInterface))
+            .filter(|f| !matches!(f, Field::RepeatPassword | Field::NetInterface) && !crate::ENROLL_FIELDS.contains(f))
             .filter(|f| !self.typed.contains_key(f))
             .filter(|f| if ethernet::VIEWED.contains(f) { net_changed(*f) } else { self.value(*f) != before.value(*f) })
             .collect()
@@ -400,7 +408,10 @@ pub fn effect(f: Field) -> Effect {
         | Field::UsbAuto
         | Field::Consoles
         | Field::NewPassword
-        | Field::RepeatPassword => Effect::AtOnce,
+        | Field::RepeatPassword
+        | Field::MgmtAddress
+        | Field::MgmtFingerprint
+        | Field::MgmtOtp => Effect::AtOnce,
         Field::NetInterface | Field::NetMode | Field::Address | Field::Gateway | Field::Dns | Field::NtpServers => {
             Effect::Network
         }

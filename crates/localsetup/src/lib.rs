@@ -14,7 +14,7 @@ mod nav;
 mod search;
 
 pub use devconfig::Settings;
-pub use draft::{effect, DateTime, Draft, Effect, Env};
+pub use draft::{effect, DateTime, Draft, Effect, Enrollment, Env};
 pub use nav::{Nav, Node};
 pub use search::{search, Hit};
 
@@ -78,6 +78,11 @@ pub enum Field {
     NewPassword,
     RepeatPassword,
     Consoles,
+    /// The management server to enroll with (not settings: the enrollment
+    /// saves them once it succeeded).
+    MgmtAddress,
+    MgmtFingerprint,
+    MgmtOtp,
 }
 
 /// How a field is edited.
@@ -299,7 +304,34 @@ pub const FIELDS: &[FieldInfo] = &[
         help: ["Besides DHCP's, separated by commas", "Zusätzlich zu denen von DHCP, durch Kommas getrennt"],
         kind: Kind::List,
     },
+    FieldInfo {
+        field: Field::MgmtAddress,
+        key: "management.address",
+        label: ["Management server", "Verwaltungsserver"],
+        help: ["host or host:port (port 443 if none)", "Host oder Host:Port (ohne Port: 443)"],
+        kind: Kind::Text,
+    },
+    FieldInfo {
+        field: Field::MgmtFingerprint,
+        key: "management.fingerprint",
+        label: ["Server certificate fingerprint", "Fingerabdruck des Serverzertifikats"],
+        help: ["SHA-256, 64 hex digits, as the server shows it", "SHA-256, 64 Hex-Ziffern, wie der Server ihn zeigt"],
+        kind: Kind::Text,
+    },
+    FieldInfo {
+        field: Field::MgmtOtp,
+        key: "management.one_time_password",
+        label: ["One-time password", "Einmalkennwort"],
+        help: [
+            "From the server's console; used once, never saved",
+            "Aus der Konsole des Servers; einmal genutzt, nie gespeichert",
+        ],
+        kind: Kind::Secret,
+    },
 ];
+
+/// The fields that are not settings but the Enroll action's input.
+pub const ENROLL_FIELDS: [Field; 3] = [Field::MgmtAddress, Field::MgmtFingerprint, Field::MgmtOtp];
 
 pub fn info(f: Field) -> &'static FieldInfo {
     FIELDS.iter().find(|i| i.field == f).expect("every field is described")
@@ -318,6 +350,10 @@ pub enum Action {
     /// Boot the other slot next, where the version before this one is
     /// (`fwupdate rollback`; it must have booted successfully before).
     RollBack,
+    /// Enroll with the management server of the page's fields (again).
+    Enroll,
+    /// Wipe the settings and the administrator password, and restart.
+    FactoryReset,
 }
 
 impl Action {
@@ -325,6 +361,19 @@ impl Action {
         match self {
             Action::CheckUpdate => ["Check for an update", "Nach einem Update suchen"],
             Action::RollBack => ["Roll back to the other slot", "Zum anderen Slot zurückkehren"],
+            Action::Enroll => ["Enroll with the server", "Beim Server registrieren"],
+            Action::FactoryReset => ["Reset to factory settings", "Auf Werkseinstellungen zurücksetzen"],
+        }
+    }
+
+    /// The question asked before it is done (answered No by default).
+    pub fn confirm(self) -> Option<Text> {
+        match self {
+            Action::FactoryReset => Some([
+                "Wipe the settings and the administrator password and restart? The firmware, its trust state and its history stay.",
+                "Einstellungen und Administratorkennwort löschen und neu starten? Die Firmware, ihr Vertrauensstatus und ihr Verlauf bleiben.",
+            ]),
+            _ => None,
         }
     }
 
@@ -333,6 +382,8 @@ impl Action {
         match self {
             Action::CheckUpdate => "check-update",
             Action::RollBack => "roll-back",
+            Action::Enroll => "enroll",
+            Action::FactoryReset => "factory-reset",
         }
     }
 }
@@ -356,10 +407,12 @@ pub struct Page {
     pub fields: &'static [Field],
     pub info: Option<Info>,
     pub actions: &'static [Action],
+    /// A line shown above the actions.
+    pub note: Option<Text>,
 }
 
 const fn page(id: &'static str, title: Text, fields: &'static [Field]) -> Page {
-    Page { id, title, fields, info: None, actions: &[] }
+    Page { id, title, fields, info: None, actions: &[], note: None }
 }
 
 /// An area: the tree's first level.
@@ -437,7 +490,20 @@ pub const TREE: &[Area] = &[
             },
             Page {
                 info: Some(Info::Management),
-                ..page("system/management", ["Management server", "Verwaltungsserver"], &[])
+                actions: &[Action::Enroll],
+                ..page(
+                    "system/management",
+                    ["Management server", "Verwaltungsserver"],
+                    &[Field::MgmtAddress, Field::MgmtFingerprint, Field::MgmtOtp],
+                )
+            },
+            Page {
+                actions: &[Action::FactoryReset],
+                note: Some([
+                    "Wipes the settings and the administrator password; the Setup Assistant runs next.",
+                    "Löscht die Einstellungen und das Administratorkennwort; danach läuft der Einrichtungsassistent.",
+                ]),
+                ..page("system/reset", ["Factory reset", "Werkseinstellungen"], &[])
             },
         ],
     },

@@ -121,9 +121,22 @@ impl System for DeviceSystem {
         let args: &[&str] = match action {
             localsetup::Action::CheckUpdate => &["check"],
             localsetup::Action::RollBack => &["rollback"],
+            localsetup::Action::FactoryReset => {
+                let removed = adminlock::factory_reset(self.store.dir()).map_err(|e| e.to_string())?;
+                log(&format!("factory reset from the local Setup: removed {}; restarting", removed.join(", ")));
+                return Ok("The settings are wiped; restarting. The Setup Assistant runs next.".into());
+            }
+            // The enrollment goes through `enroll` (crate::local::run_action).
+            localsetup::Action::Enroll => return Err("enroll through the Management page".into()),
         };
         log(&format!("local Setup: fwupdate {}", args.join(" ")));
         run_text("fwupdate", args)
+    }
+
+    fn reboot(&mut self) {
+        // SIGTERM to PID 1 is Quill's reboot request.
+        // SAFETY: kill(2) has no memory effects.
+        unsafe { libc::kill(1, libc::SIGTERM) };
     }
 
     fn active_layout(&mut self) -> Option<String> {

@@ -53,6 +53,8 @@ pub enum SetupHit {
     Found(usize),
     /// A button of the box that asks to keep a resolution (0 Keep).
     Keep(usize),
+    /// A button of the box that asks before an action (0 Yes).
+    Confirm(usize),
 }
 
 pub struct Setup {
@@ -81,6 +83,8 @@ pub struct Setup {
     pub keep_choice: usize,
     /// The resolution before the last Apply.
     pending_before: Option<String>,
+    /// An action that asks first, and the answer chosen (0 Yes, 1 No).
+    pub confirm: Option<(Action, usize)>,
 }
 
 /// How long a new resolution shows before it goes back by itself.
@@ -114,6 +118,7 @@ impl Setup {
             keep: None,
             keep_choice: 0,
             pending_before: None,
+            confirm: None,
         };
         s.open(Node::Page(0, 0));
         s
@@ -154,6 +159,8 @@ impl Setup {
     /// What an action said; the facts are read again (a rollback changes them).
     pub fn ran(&mut self, result: Result<String, String>) {
         self.info.clear();
+        // An enrollment forgets its one-time password.
+        self.load_edits();
         self.message = Some(match result {
             Ok(said) => (said, false),
             Err(why) => (why, true),
@@ -274,7 +281,41 @@ impl Setup {
         }
     }
 
+    /// The action of button `i`, or its question first.
+    fn act(&mut self, i: usize) -> SetupOutcome {
+        match self.actions().get(i) {
+            Some(a) if a.confirm().is_some() => {
+                self.confirm = Some((*a, 1));
+                SetupOutcome::Stay
+            }
+            Some(a) => SetupOutcome::Run(*a),
+            None => SetupOutcome::Stay,
+        }
+    }
+
+    /// The answer to the question before an action: 0 Yes, else No.
+    fn answer(&mut self, choice: usize) -> SetupOutcome {
+        match self.confirm.take() {
+            Some((a, _)) if choice == 0 => SetupOutcome::Run(a),
+            _ => SetupOutcome::Stay,
+        }
+    }
+
     pub fn key(&mut self, key: Key) -> SetupOutcome {
+        if let Some((_, choice)) = self.confirm.as_mut() {
+            return match key {
+                Key::Left | Key::Right | Key::Tab | Key::BackTab => {
+                    *choice = 1 - *choice;
+                    SetupOutcome::Stay
+                }
+                Key::Enter => {
+                    let c = *choice;
+                    self.answer(c)
+                }
+                Key::Escape => self.answer(1),
+                _ => SetupOutcome::Stay,
+            };
+        }
         if self.keep.is_some() {
             return match key {
                 Key::Left | Key::Right | Key::Tab | Key::BackTab => {
@@ -323,11 +364,7 @@ impl Setup {
             (Focus::Field(i), k) => {
                 self.edits[i].edit(k);
             }
-            (Focus::Action(i), Key::Enter) => {
-                if let Some(a) = self.actions().get(i) {
-                    return SetupOutcome::Run(*a);
-                }
-            }
+            (Focus::Action(i), Key::Enter) => return self.act(i),
             (Focus::Back, Key::Enter) => self.go_back(),
             (Focus::Forward, Key::Enter) => self.go_forward(),
             (Focus::Up, Key::Enter) => self.go_up(),
@@ -342,6 +379,12 @@ impl Setup {
     }
 
     pub fn click(&mut self, hit: SetupHit) -> SetupOutcome {
+        if self.confirm.is_some() {
+            return match hit {
+                SetupHit::Confirm(c) => self.answer(c),
+                _ => SetupOutcome::Stay,
+            };
+        }
         if self.keep.is_some() {
             return match hit {
                 SetupHit::Keep(0) => {
@@ -360,7 +403,7 @@ impl Setup {
                 }
             }
             SetupHit::Found(i) => self.jump(i),
-            SetupHit::Keep(_) => {}
+            SetupHit::Keep(_) | SetupHit::Confirm(_) => {}
             SetupHit::Focus(f) => {
                 self.commit();
                 self.focus = f;

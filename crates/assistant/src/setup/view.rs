@@ -144,6 +144,11 @@ pub fn draw(s: &Setup, ui: &mut Ui) -> Vec<(Rect, SetupHit)> {
             y += t.px(70);
         }
         if let Node::Page(a, p) = here {
+            if let Some(note) = &TREE[a].pages[p].note {
+                let r = Rect::new(pane.x, y, pane.w, t.px(48));
+                ui.paragraph(r, SMALL, t.text, tr(note, s.llang()));
+                y += t.px(56);
+            }
             if let Some(what) = TREE[a].pages[p].info {
                 for line in s.info.get(&what).into_iter().flatten() {
                     ui.label(pane.x, y, SMALL, false, t.text, line);
@@ -193,6 +198,13 @@ pub fn draw(s: &Setup, ui: &mut Ui) -> Vec<(Rect, SetupHit)> {
         );
         hits.clear();
         hits.extend(boxes.into_iter().enumerate().map(|(i, r)| (r, SetupHit::Keep(i))));
+    }
+    // An action that asks first (No is chosen at first).
+    if let Some((action, choice)) = &s.confirm {
+        let question = action.confirm().map_or("", |q| tr(&q, s.llang()));
+        let boxes = ui.message_box(tr(&action.label(), s.llang()), question, &[s.t(Msg::Yes), s.t(Msg::No)], *choice);
+        hits.clear();
+        hits.extend(boxes.into_iter().enumerate().map(|(i, r)| (r, SetupHit::Confirm(i))));
     }
     hits
 }

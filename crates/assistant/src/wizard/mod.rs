@@ -54,6 +54,8 @@ pub trait System {
     fn action(&mut self, _action: localsetup::Action) -> Result<String, String> {
         Err("not available here".into())
     }
+    /// Restarts the device (after a factory reset).
+    fn reboot(&mut self) {}
 }
 
 /// A finished enrollment, for the "Connection ready" line.

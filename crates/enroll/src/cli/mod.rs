@@ -70,13 +70,12 @@ fn device(cli: &Cli) -> Result<Device, Error> {
 }
 
 fn normalise_fingerprint(s: &str) -> Result<String, Error> {
-    let hex: String = s.chars().filter(|c| !matches!(c, ':' | ' ' | '-')).collect::<String>().to_ascii_lowercase();
-    if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(Error::Local(format!(
+    match crate::input::fingerprint(s) {
+        crate::input::Fingerprint::Complete(hex) => Ok(hex),
+        _ => Err(Error::Local(format!(
             "{s:?} is not a SHA-256 fingerprint: give 64 hex digits, as the server's status page shows them"
-        )));
+        ))),
     }
-    Ok(hex)
 }
 
 fn grouped(fp: &str) -> String {

@@ -138,7 +138,8 @@ impl Runner {
                 }
                 SetupOutcome::Revert => self.revert_resolution(&mut s, &mut sys),
                 SetupOutcome::Run(action) => {
-                    let r = sys.action(action);
+                    let r = crate::local::run_action(&mut s.draft, &mut sys, action);
+                    log(&format!("local Setup: {}: {}", action.key(), r.as_ref().unwrap_or_else(|e| e)));
                     s.ran(r);
                 }
                 SetupOutcome::Close => {
