@@ -219,7 +219,13 @@ impl Session<'_> {
                             let _ = self.draft.set(Field::MgmtOtp, &otp);
                         }
                         match run_action(self.draft, sys, *a) {
-                            Ok(said) => writeln!(out, "{said}")?,
+                            Ok(said) => {
+                                writeln!(out, "{said}")?;
+                                if a.restarts() {
+                                    out.flush()?;
+                                    sys.reboot();
+                                }
+                            }
                             Err(why) => writeln!(out, "! {why}")?,
                         }
                     }
@@ -332,8 +338,9 @@ pub fn save_and_apply(draft: &mut Draft, sys: &mut dyn System) -> Result<Applied
 /// Does a page's action, for both front ends. Enroll takes the Management
 /// page's fields, enrolls through `sys` and saves the server once the
 /// enrollment succeeded (other changes still wait for Apply); a factory
-/// reset restarts the device when it is done. The confirmation
-/// ([`localsetup::Action::confirm`]) is the front end's.
+/// reset is followed by the front end's restart ([`Action::restarts`]),
+/// once what it said is shown. The confirmation ([`Action::confirm`]) is
+/// the front end's too.
 pub fn run_action(draft: &mut Draft, sys: &mut dyn System, action: Action) -> Result<String, String> {
     match action {
         Action::Enroll => {
@@ -345,11 +352,6 @@ pub fn run_action(draft: &mut Draft, sys: &mut dyn System, action: Action) -> Re
             let settings = draft.enrolled(&e);
             sys.save(&settings).map_err(|why| format!("enrolled, but the server was not saved: {why}"))?;
             Ok(format!("Connection ready: enrolled as {} until {}", done.unit_id, done.until))
-        }
-        Action::FactoryReset => {
-            let said = sys.action(action)?;
-            sys.reboot();
-            Ok(said)
         }
         _ => sys.action(action),
     }

@@ -366,6 +366,12 @@ impl Action {
         }
     }
 
+    /// Done, it restarts the device (the front end asks for the restart
+    /// once it has shown what the action said).
+    pub fn restarts(self) -> bool {
+        self == Action::FactoryReset
+    }
+
     /// The question asked before it is done (answered No by default).
     pub fn confirm(self) -> Option<Text> {
         match self {

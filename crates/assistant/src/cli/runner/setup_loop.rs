@@ -140,7 +140,16 @@ impl Runner {
                 SetupOutcome::Run(action) => {
                     let r = crate::local::run_action(&mut s.draft, &mut sys, action);
                     log(&format!("local Setup: {}: {}", action.key(), r.as_ref().unwrap_or_else(|e| e)));
+                    let restart = action.restarts() && r.is_ok();
                     s.ran(r);
+                    if restart {
+                        // What it said shows while the device goes down.
+                        let mut ui = Ui { canvas: &mut self.canvas, fonts: &self.fonts, theme: &self.theme };
+                        setup::view::draw(&s, &mut ui);
+                        self.present();
+                        sys.reboot();
+                        return;
+                    }
                 }
                 SetupOutcome::Close => {
                     log("local Setup closed");
