@@ -110,6 +110,10 @@ pub fn bench(paths: &Paths, board: &Board, parts: &Parts) -> Result<()> {
             crate::bench_assistant::stamp(&t, "init: ready")? - crate::bench_assistant::stamp(&t, "init: Quill ")?;
         println!("bench: boot {} to `quill: ready`: {secs:.2} s ({from_init:.2} s after init started)", i + 1);
         if i == 0 {
+            let log = paths.out.join("bench-boot-1.log");
+            if std::fs::write(&log, &t).is_ok() {
+                println!("bench: the first boot's console is in {}", log.display());
+            }
             // Where init's time goes: its own time-stamped lines up to ready.
             let start = crate::bench_assistant::stamp(&t, "init: Quill ")?;
             for l in t.lines().filter(|l| l.contains("init: ")) {

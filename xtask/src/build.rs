@@ -396,7 +396,8 @@ fn root_tree(paths: &Paths, board: &Board, quill: &Path, release: &str, keys: &[
     let sel = km.select(names).map_err(|e| anyhow::anyhow!("{e} ({})", board.dir.join("board.toml").display()))?;
     let mdir = format!("lib/modules/{}", board.kernel.release);
     for f in &sel.files {
-        t.file(&format!("{mdir}/{f}"), 0o644, fs::read(kdir.join(f))?);
+        let (name, data) = kmods::stored(&kdir, f)?;
+        t.file(&format!("{mdir}/{name}"), 0o644, data);
     }
     t.file(&format!("{mdir}/modules.dep"), 0o644, sel.modules_dep.into_bytes());
     t.file(&format!("{mdir}/modules.alias"), 0o644, sel.modules_alias.into_bytes());

@@ -142,7 +142,9 @@ impl KernelModules {
         for n in &chosen {
             let (path, _) = &self.dep[n];
             sel.files.push(path.clone());
-            sel.modules_dep.push_str(&format!("{path}: {}\n", self.full_deps(n).join(" ")).replace(": \n", ":\n"));
+            let full = self.full_deps(n);
+            let deps: Vec<&str> = full.iter().map(|d| stored_name(d)).collect();
+            sel.modules_dep.push_str(&format!("{}: {}\n", stored_name(path), deps.join(" ")).replace(": \n", ":\n"));
         }
         sel.files.sort();
         for (_, m, line) in &self.alias {
@@ -153,6 +155,29 @@ impl KernelModules {
         }
         Ok(sel)
     }
+}
+
+/// A module file as the image stores it: an xz-compressed module
+/// decompressed (its name without `.xz`), anything else as it is.
+pub fn stored(dir: &Path, file: &str) -> Result<(String, Vec<u8>)> {
+    let path = dir.join(file);
+    let Some(name) = file.strip_suffix(".xz") else {
+        return Ok((file.to_string(), fs::read(&path).map_err(Error::io("reading", path))?));
+    };
+    let out = std::process::Command::new("xz")
+        .args(["-dc", "--"])
+        .arg(&path)
+        .output()
+        .map_err(Error::io("running xz (install xz-utils) on", path.clone()))?;
+    if !out.status.success() {
+        return Err(Error::Tool(format!("xz -dc {}: {}", path.display(), String::from_utf8_lossy(&out.stderr).trim())));
+    }
+    Ok((name.to_string(), out.stdout))
+}
+
+/// The path the image stores a module file under (see [`stored`]).
+pub fn stored_name(file: &str) -> &str {
+    file.strip_suffix(".xz").unwrap_or(file)
 }
 
 #[cfg(test)]

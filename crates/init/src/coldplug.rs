@@ -11,8 +11,9 @@ use std::time::Duration;
 
 pub type Mods = Option<modules::Modules<modules::KernelLoader>>;
 
-/// Modules listed by the board (`/etc/quill/modules`), then coldplug rounds
-/// until no new module matches a device.
+/// What is needed before ready ([`modules::Modules::before_ready`]): the
+/// modules listed by the board (`/etc/quill/modules`) and those the
+/// devices present ask for. The rest follows after ready ([`load_rest`]).
 pub fn load_modules() -> Mods {
     let release = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let dir = PathBuf::from("/lib/modules").join(release.trim());
@@ -30,28 +31,49 @@ pub fn load_modules() -> Mods {
     let listed = fs::read_to_string(Path::new(ETC).join("modules")).unwrap_or_default();
     let mut wanted: Vec<String> =
         listed.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from).collect();
-    wanted.extend(mods.wanted_by(&modules::modaliases(Path::new("/sys/devices"))));
+    let devices = mods.wanted_by(&modules::modaliases(Path::new("/sys/devices")));
+    wanted.extend(devices.into_iter().filter(|m| mods.before_ready(m)));
     let started = std::time::Instant::now();
     let (newly, errors) = mods.load_many(&wanted);
     for e in errors {
         warn!("{e}");
     }
     info!("{} modules loaded in {} ms", newly.len(), started.elapsed().as_millis());
+    // No coldplug rounds here: what the new controllers find (disks, a
+    // CD drive) is for after ready, unless it is the boot disk (DATA's
+    // mount asks for it while it waits).
+    Some(mods)
+}
+
+/// After ready: every other module a device asks for (graphics, input, …).
+pub fn load_rest(mods: &mut Mods) {
+    let Some(m) = mods.as_mut() else { return };
+    let started = std::time::Instant::now();
+    rounds(m);
+    info!("{} modules loaded after ready in {} ms", m.loaded().len(), started.elapsed().as_millis());
+}
+
+/// Coldplug rounds until no new module matches a device (at most five).
+fn rounds(mods: &mut modules::Modules<modules::KernelLoader>) {
     for _round in 0..5 {
-        if coldplug_sysfs(&mut mods).is_empty() {
+        if coldplug_sysfs(mods, false).is_empty() {
             break;
         }
         // Let new buses (USB, virtio) announce their devices.
         std::thread::sleep(Duration::from_millis(100));
     }
-    info!("{} modules loaded", mods.loaded().len());
-    Some(mods)
 }
 
 /// One coldplug round over every device in sysfs: loads the modules that
-/// match and are not loaded yet; returns their names (errors are logged).
-pub fn coldplug_sysfs(mods: &mut modules::Modules<modules::KernelLoader>) -> Vec<String> {
-    let (newly, errors) = mods.coldplug(&modules::modaliases(Path::new("/sys/devices")));
+/// match and are not loaded yet (`early`: only those needed before
+/// ready); returns their names (errors are logged).
+pub fn coldplug_sysfs(mods: &mut modules::Modules<modules::KernelLoader>, early: bool) -> Vec<String> {
+    let wanted: Vec<String> = mods
+        .wanted_by(&modules::modaliases(Path::new("/sys/devices")))
+        .into_iter()
+        .filter(|m| !early || mods.before_ready(m))
+        .collect();
+    let (newly, errors) = mods.load_many(&wanted);
     for e in errors {
         warn!("{e}");
     }

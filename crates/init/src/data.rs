@@ -1,7 +1,6 @@
 //! Mounting DATA: the partition named DATA on the disk that holds the
 //! booted slot, grown to fill its partition after a flash.
 
-use crate::coldplug::{coldplug_sysfs, Mods};
 use crate::{datagrow, system};
 use bootdisk::BootDiskError;
 use bootid::BootArgs;
@@ -10,8 +9,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// Finds the boot disk's DATA partition (waiting up to 10 s for the disk)
-/// and mounts it at /data. While it waits, devices that appear load their modules (a
-/// USB stick's disk needs sd_mod once usb-storage has found it).
+/// and mounts it at /data. While it waits, `waiting` runs between looks:
+/// the caller loads the modules devices that appeared ask for (a USB
+/// stick's disk needs sd_mod once usb-storage has found it). The
+/// filesystem's module, if it is not in yet, is asked for by the kernel
+/// itself (/sbin/modprobe).
 /// What became of DATA.
 pub struct DataMount {
     pub mounted: bool,
@@ -21,7 +23,7 @@ pub struct DataMount {
     pub why: Option<String>,
 }
 
-pub fn mount_data(args: &BootArgs, mods: &mut Mods) -> DataMount {
+pub fn mount_data(args: &BootArgs, waiting: &mut dyn FnMut()) -> DataMount {
     let deadline = Instant::now() + Duration::from_secs(10);
     let disk = loop {
         let found = bootdisk::find_boot_disk(
@@ -34,12 +36,8 @@ pub fn mount_data(args: &BootArgs, mods: &mut Mods) -> DataMount {
         if !matches!(found, Err(BootDiskError::NotFound { .. })) || Instant::now() > deadline {
             break found;
         }
-        std::thread::sleep(Duration::from_millis(100));
-        if let Some(m) = mods.as_mut() {
-            for n in coldplug_sysfs(m) {
-                info!("loaded {n} while waiting for the boot disk");
-            }
-        }
+        std::thread::sleep(Duration::from_millis(20));
+        waiting();
     };
     let disk = match disk {
         Ok(d) => d,

@@ -88,21 +88,30 @@ pub fn main() {
 
     // Listen before the coldplug scan, so no device slips between the two.
     let uevents = hotplug::Socket::open().map_err(|e| warn!("no hotplug events: {e}")).ok();
-    let mods = coldplug::load_modules();
-    let unit = bootid::unit_id(Path::new("/sys/class/net"));
-    let host = match &unit {
-        Some(id) => hostname::hostname_for(id),
-        None => {
-            warn!("no network interface with a MAC address; using the hostname ITC-UNKNOWN");
-            "ITC-UNKNOWN".to_string()
+    // The modules load beside what follows: DATA is mounted as soon as
+    // the boot disk is there, not after every driver (an AHCI controller
+    // probing empty ports).
+    let loading = std::thread::spawn(coldplug::load_modules);
+    let mut loading = Some(loading);
+    let mut mods: coldplug::Mods = None;
+    let mut scanned = Instant::now();
+    let dm = data::mount_data(&args, &mut || {
+        // Still no boot disk once the first modules are in: what appeared
+        // since asks for more (a USB stick behind its hub), looked for
+        // every 100 ms.
+        if loading.as_ref().is_some_and(|h| h.is_finished()) {
+            mods = loading.take().and_then(|h| h.join().ok()).flatten();
         }
-    };
-    if let Err(e) = nix::unistd::sethostname(&host) {
-        warn!("setting the hostname to {host}: {e}");
-    }
-    info!("hostname {host}");
-    let mut mods = mods;
-    let dm = data::mount_data(&args, &mut mods);
+        if scanned.elapsed() < Duration::from_millis(100) {
+            return;
+        }
+        scanned = Instant::now();
+        if let Some(m) = mods.as_mut() {
+            for n in coldplug::coldplug_sysfs(m, true) {
+                info!("loaded {n} while waiting for the boot disk");
+            }
+        }
+    });
     let (data, boot_disk) = (dm.mounted, dm.boot_disk);
     if args.recover {
         recover(logger, data);
@@ -128,6 +137,24 @@ pub fn main() {
         }
     }
 
+    if let Some(h) = loading.take() {
+        mods = h.join().unwrap_or_else(|_| {
+            error!("the module loader failed; no more modules load");
+            None
+        });
+    }
+    let unit = bootid::unit_id(Path::new("/sys/class/net"));
+    let host = match &unit {
+        Some(id) => hostname::hostname_for(id),
+        None => {
+            warn!("no network interface with a MAC address; using the hostname ITC-UNKNOWN");
+            "ITC-UNKNOWN".to_string()
+        }
+    };
+    if let Err(e) = nix::unistd::sethostname(&host) {
+        warn!("setting the hostname to {host}: {e}");
+    }
+    info!("hostname {host}");
     // The early services (the display's UI) wait for this verdict.
     let _ = fs::create_dir_all("/run/quill");
     let verdict = if data { "mounted\n".to_string() } else { format!("missing\n{}\n", dm.why.unwrap_or_default()) };
@@ -160,6 +187,8 @@ pub fn main() {
     };
     let mut watcher = usb::Watcher::new(boot_disk, args.autoupdate);
     usb_coldplug(&mut watcher, logger);
+    // Graphics, input and the rest (the services are running already).
+    coldplug::load_rest(&mut mods);
     supervise::supervise(&signals, &mut states, checks, uevents, mods, watcher, logger)
 }
 

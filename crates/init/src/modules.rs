@@ -278,6 +278,29 @@ impl<L: ModuleLoader> Modules<L> {
         self.load_many(&wanted)
     }
 
+    /// Whether `module` is needed before ready, by where Linux keeps it:
+    /// filesystems, disk controllers and the buses disks hang on (DATA is
+    /// mounted before ready, from an internal disk or a USB stick), and
+    /// network cards (the unit ID is a MAC address). Graphics, input and
+    /// the rest load after ready; the screen starts on the firmware's
+    /// framebuffer and the services take devices that come later.
+    pub fn before_ready(&self, module: &str) -> bool {
+        const EARLY: &[&str] = &[
+            "kernel/fs/",
+            "kernel/drivers/block/",
+            "kernel/drivers/ata/",
+            "kernel/drivers/nvme/",
+            "kernel/drivers/scsi/",
+            "kernel/drivers/mmc/",
+            "kernel/drivers/md/",
+            "kernel/drivers/usb/host/",
+            "kernel/drivers/usb/storage/",
+            "kernel/drivers/net/",
+        ];
+        let own = self.index.load_order(module).and_then(|o| o.last().map(|(_, p)| p.clone()));
+        own.is_some_and(|p| EARLY.iter().any(|e| p.starts_with(e)))
+    }
+
     /// Loads `names` and what they need, independent modules at the same
     /// time: in each round, every module whose dependencies are all in (or
     /// failed) is loaded on its own thread. A module's init runs inside
@@ -315,50 +338,56 @@ impl<L: ModuleLoader> Modules<L> {
             }
         }
         let mut newly = Vec::new();
-        while !pending.is_empty() {
-            let ready: Vec<(String, String)> = pending
-                .iter()
-                .filter(|(_, (_, deps))| deps.iter().all(|d| !pending.contains_key(d)))
-                .map(|(m, (p, _))| (m.clone(), p.clone()))
-                .collect();
-            if ready.is_empty() {
-                errors.push(format!("a dependency cycle among {:?}", pending.keys().collect::<Vec<_>>()));
-                break;
-            }
-            let (loader, dir) = (&self.loader, &self.dir);
-            let results: Vec<(io::Result<()>, std::time::Duration)> = std::thread::scope(|s| {
-                let handles: Vec<_> = ready
+        // Each module starts as soon as the ones it needs are in (not in
+        // rounds that wait for their slowest member): ext4 does not wait
+        // for a graphics driver that happened to start beside jbd2.
+        let (loader, dir, loaded, failed) = (&self.loader, &self.dir, &mut self.loaded, &mut self.failed);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::scope(|s| {
+            let mut running: BTreeSet<String> = BTreeSet::new();
+            loop {
+                let startable: Vec<(String, String)> = pending
                     .iter()
-                    .map(|(_, p)| {
-                        s.spawn(move || {
-                            let started = std::time::Instant::now();
-                            (loader.load(&dir.join(p)), started.elapsed())
-                        })
-                    })
+                    .filter(|(m, (_, deps))| !running.contains(*m) && deps.iter().all(|d| !pending.contains_key(d)))
+                    .map(|(m, (p, _))| (m.clone(), p.clone()))
                     .collect();
-                handles.into_iter().map(|h| h.join().expect("module loading thread")).collect()
-            });
-            for ((module, path), (result, took)) in ready.into_iter().zip(results) {
+                for (module, path) in startable {
+                    running.insert(module.clone());
+                    let tx = tx.clone();
+                    s.spawn(move || {
+                        let started = std::time::Instant::now();
+                        let result = loader.load(&dir.join(&path));
+                        let _ = tx.send((module, path, result, started.elapsed()));
+                    });
+                }
+                if running.is_empty() {
+                    if !pending.is_empty() {
+                        errors.push(format!("a dependency cycle among {:?}", pending.keys().collect::<Vec<_>>()));
+                    }
+                    break;
+                }
+                let (module, path, result, took) = rx.recv().expect("a module loading thread reports");
+                running.remove(&module);
                 pending.remove(&module);
                 if took > std::time::Duration::from_millis(150) {
                     log::info!("module {module} took {} ms to load", took.as_millis());
                 }
                 match result {
                     Ok(()) => {
-                        self.loaded.insert(module.clone());
+                        loaded.insert(module.clone());
                         newly.push(module);
                     }
                     Err(e) if asked.contains(&module) => {
-                        self.failed.insert(module.clone());
+                        failed.insert(module.clone());
                         errors.push(format!("loading {module} ({path}): {e}"));
                     }
                     Err(e) => {
-                        self.failed.insert(module.clone());
+                        failed.insert(module.clone());
                         log::info!("{module} ({path}) did not load ({e})");
                     }
                 }
             }
-        }
+        });
         (newly, errors)
     }
 
@@ -540,5 +569,40 @@ kernel/drivers/usb/storage/usb-storage.ko.xz:\n";
         let (again, errors) = m.load_many(&["ext4".to_string(), "crc16".to_string()]);
         assert!(again.is_empty());
         assert_eq!(errors, ["crc16 failed to load earlier"]);
+    }
+
+    /// Loads instantly, except `slow`; records when each load started and ended.
+    struct Timed(std::sync::Mutex<Vec<(String, std::time::Instant, std::time::Instant)>>, &'static str);
+    impl ModuleLoader for Timed {
+        fn load(&self, path: &Path) -> io::Result<()> {
+            let start = std::time::Instant::now();
+            if path.ends_with(self.1) {
+                std::thread::sleep(std::time::Duration::from_millis(300));
+            }
+            let name = path.file_name().unwrap().to_string_lossy().split('.').next().unwrap().to_string();
+            self.0.lock().unwrap().push((name, start, std::time::Instant::now()));
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn storage_filesystems_and_network_cards_load_before_ready() {
+        let dep = "kernel/drivers/gpu/drm/drm.ko:\nkernel/drivers/net/virtio_net.ko:\nkernel/fs/vfat/vfat.ko:\n\
+                   kernel/drivers/usb/storage/uas.ko:\nkernel/drivers/input/evdev.ko:\n";
+        let m = Modules::new("/m".into(), ModIndex::parse(dep, ""), Fake(Default::default(), None));
+        let early: Vec<bool> =
+            ["drm", "virtio_net", "vfat", "uas", "evdev", "nosuch"].map(|n| m.before_ready(n)).into();
+        assert_eq!(early, [false, true, true, true, false, false]);
+    }
+
+    #[test]
+    fn a_module_starts_as_soon_as_its_own_dependencies_are_in() {
+        let idx = ModIndex::parse(DEP, ALIAS);
+        let mut m = Modules::new("/m".into(), idx, Timed(Default::default(), "virtio_blk.ko.xz"));
+        let (newly, errors) = m.load_many(&["virtio_blk".to_string(), "ext4".to_string()]);
+        assert_eq!((newly.len(), errors.len()), (5, 0), "{newly:?} {errors:?}");
+        let log = m.loader.0.lock().unwrap().clone();
+        let at = |n: &str| log.iter().find(|(x, _, _)| x == n).map(|(_, s, e)| (*s, *e)).unwrap();
+        assert!(at("ext4").0 < at("virtio_blk").1, "ext4 waited for the slow virtio_blk: {log:?}");
     }
 }
