@@ -218,13 +218,29 @@ alias virtio:d00000002v* virtio_blk\nalias fs-ext4 ext4\nalias usb:v*ic08* usb_s
             ]
         );
         assert_eq!(s.builtin, ["virtio_pci"]);
+        // The image stores modules decompressed: its index names them so.
         assert!(s.modules_dep.contains(
-            "kernel/fs/ext4/ext4.ko.xz: kernel/fs/jbd2/jbd2.ko.xz kernel/fs/mbcache.ko.xz kernel/crypto/crc32c_generic.ko.xz kernel/arch/x86/crypto/crc32c-intel.ko.xz\n"
+            "kernel/fs/ext4/ext4.ko: kernel/fs/jbd2/jbd2.ko kernel/fs/mbcache.ko kernel/crypto/crc32c_generic.ko kernel/arch/x86/crypto/crc32c-intel.ko\n"
         ));
-        assert!(s.modules_dep.contains("kernel/fs/mbcache.ko.xz:\n"));
+        assert!(s.modules_dep.contains("kernel/fs/mbcache.ko:\n"));
+        assert!(!s.modules_dep.contains(".xz"));
         assert!(s.modules_alias.contains("alias usb:v*ic08* usb_storage\n"));
         assert!(!s.modules_alias.contains("unused"));
         assert!(!s.modules_alias.contains("virtio_blk"));
+    }
+
+    #[test]
+    fn xz_modules_are_stored_decompressed_and_others_as_they_are() {
+        let d = tempfile::tempdir().unwrap();
+        let body = b"\x7fELF module with its signature appended".repeat(100);
+        std::fs::write(d.path().join("m.ko"), &body).unwrap();
+        let xz = std::process::Command::new("xz").args(["-k", "-z"]).arg(d.path().join("m.ko")).status().unwrap();
+        assert!(xz.success());
+        assert_eq!(stored(d.path(), "m.ko.xz").unwrap(), ("m.ko".to_string(), body.clone()));
+        assert_eq!(stored(d.path(), "m.ko").unwrap(), ("m.ko".to_string(), body));
+        std::fs::write(d.path().join("bad.ko.xz"), b"not xz").unwrap();
+        let e = stored(d.path(), "bad.ko.xz").unwrap_err().to_string();
+        assert!(e.contains("xz -dc") && e.contains("bad.ko.xz"), "{e}");
     }
 
     #[test]

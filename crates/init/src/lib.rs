@@ -129,21 +129,15 @@ pub fn main() {
             logger.console_line(&format!("quill: {}", line.trim_start_matches("fwupdate: ")));
         }
     }
-    // The firmware's "Quill" entry: repaired when missing, wrong or not
-    // first (fwupdate leaves it alone when running from a stick).
-    if system::mount_efivars() {
-        for line in run_fwupdate(&["boot-entry", "--repair"]) {
-            logger.console_line(&format!("quill: {}", line.trim_start_matches("fwupdate: ")));
-        }
-    }
 
-    if let Some(h) = loading.take() {
-        mods = h.join().unwrap_or_else(|_| {
-            error!("the module loader failed; no more modules load");
-            None
-        });
+    // The unit ID is a network card's MAC: wait for a card (or for the
+    // loader to finish without one), not for every driver; the rest of
+    // the loader's work goes on beside ready.
+    let mut unit = bootid::unit_id(Path::new("/sys/class/net"));
+    while unit.is_none() && loading.as_ref().is_some_and(|h| !h.is_finished()) {
+        std::thread::sleep(Duration::from_millis(20));
+        unit = bootid::unit_id(Path::new("/sys/class/net"));
     }
-    let unit = bootid::unit_id(Path::new("/sys/class/net"));
     let host = match &unit {
         Some(id) => hostname::hostname_for(id),
         None => {
@@ -185,8 +179,24 @@ pub fn main() {
         deadline: Some(Instant::now() + health::SETTLE + Duration::from_millis(500)),
         reboot_at: None,
     };
+    // The firmware's "Quill" entry: repaired when missing, wrong or not
+    // first (fwupdate leaves it alone when running from a stick). After
+    // ready: the firmware's variables are slow to read, and nothing
+    // before ready needs them.
+    if system::mount_efivars() {
+        for line in run_fwupdate(&["boot-entry", "--repair"]) {
+            logger.console_line(&format!("quill: {}", line.trim_start_matches("fwupdate: ")));
+        }
+    }
     let mut watcher = usb::Watcher::new(boot_disk, args.autoupdate);
     usb_coldplug(&mut watcher, logger);
+    if let Some(h) = loading.take() {
+        mods = h.join().unwrap_or_else(|_| {
+            error!("the module loader failed; no more modules load");
+            None
+        });
+        info!("the modules asked for before ready are in");
+    }
     // Graphics, input and the rest (the services are running already).
     coldplug::load_rest(&mut mods);
     supervise::supervise(&signals, &mut states, checks, uevents, mods, watcher, logger)
