@@ -85,7 +85,11 @@ pub fn build(paths: &Paths, board: &Board, opts: &BuildOptions) -> Result<Built>
     }
     // The app layer starts on a chunk boundary of the slot (the initrd
     // itself starts on one): an app-only release changes only its chunks.
-    let (initrd, app_at) = imagebuild::initramfs::layered(&base, &app, SLOT_ALIGN as usize)?;
+    // The compressed base layer is kept between builds (QUILL_LAYER_CACHE=off:
+    // compressed every time, as the reproducibility test does).
+    let cache = paths.cache.join("initramfs-layers");
+    let cache = (std::env::var("QUILL_LAYER_CACHE").as_deref() != Ok("off")).then_some(cache.as_path());
+    let (initrd, app_at) = imagebuild::initramfs::layered(&base, &app, SLOT_ALIGN as usize, cache)?;
     let kernel_path = paths.package_dir(board, &board.kernel.package).join(&board.kernel.image);
     let kernel = fs::read(&kernel_path).with_context(|| format!("reading the kernel {}", kernel_path.display()))?;
 
