@@ -55,14 +55,27 @@ pub fn measure(vm: &mut Vm, walk: bool) -> Result<Figures> {
 
     // Every step, the full time-zone list scrolled, the gateway form typed in.
     vm.sh("for i in $(seq 1 50); do [ -e /dev/input/event0 ] && break; sleep 0.2; done", step)?;
-    let keys: &[&str] = &["ret", "ret"];
-    let scroll = ["pgdn"; 12];
-    let rest: &[&str] = &["ret", "ret", "ret", "g", "w", "dot", "e", "x", "tab", "0", "1", "2", "3"];
-    for k in keys.iter().chain(scroll.iter()).chain(rest) {
-        vm.send_key(&[k])?;
-        std::thread::sleep(Duration::from_millis(150));
+    // Each key that changes the screen waits for the next screen's line
+    // (the UI may be busy with the drivers that load after ready).
+    let gap = Duration::from_millis(150);
+    let walk: &[(&[&str], &str)] = &[
+        (&["ret"], "screen Keyboard"),
+        (&["ret"], "screen Timezone"),
+        (&["pgdn"; 12], ""),
+        (&["ret"], "screen DateTime"),
+        (&["ret"], "screen Licence"),
+        (&["ret"], "screen Gateway"),
+        (&["g", "w", "dot", "e", "x", "tab", "0", "1", "2", "3"], ""),
+    ];
+    for (keys, then) in walk {
+        for k in *keys {
+            vm.send_key(&[k])?;
+            std::thread::sleep(gap);
+        }
+        if !then.is_empty() {
+            vm.wait_for(&format!("assistant: {then}"), step)?;
+        }
     }
-    vm.wait_for("assistant: screen Gateway", step)?;
     let status = vm.sh(&format!("grep VmHWM /proc/{pid}/status"), step)?;
     let kib: f64 = status
         .lines()
