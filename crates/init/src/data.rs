@@ -25,6 +25,9 @@ pub struct DataMount {
 
 pub fn mount_data(args: &BootArgs, waiting: &mut dyn FnMut()) -> DataMount {
     let deadline = Instant::now() + Duration::from_secs(10);
+    // The kernel adds a disk's partitions one after the other: a disk
+    // seen without its DATA partition is looked at again for a while.
+    let mut seen_without_data: Option<Instant> = None;
     let disk = loop {
         let found = bootdisk::find_boot_disk(
             Path::new("/sys/class/block"),
@@ -32,6 +35,14 @@ pub fn mount_data(args: &BootArgs, waiting: &mut dyn FnMut()) -> DataMount {
             args.slot_partuuid.as_deref(),
             args.disk_uuid.as_deref(),
         );
+        let partial = matches!(&found, Ok(d) if d.data.is_none());
+        if partial {
+            let first = *seen_without_data.get_or_insert_with(Instant::now);
+            if first.elapsed() < Duration::from_secs(2) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+        }
         // A clone is conclusive: waiting longer cannot make it unambiguous.
         if !matches!(found, Err(BootDiskError::NotFound { .. })) || Instant::now() > deadline {
             break found;
