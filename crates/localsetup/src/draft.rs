@@ -93,6 +93,16 @@ fn date_time(t: &str) -> Result<DateTime, String> {
     Ok(((y, mo, day), (h, mi)))
 }
 
+/// The stored value of choice field `f` that `typed` names (the value, or
+/// its label in any language).
+pub(crate) fn choice(f: Field, typed: &str) -> Option<&'static str> {
+    let Kind::Choice(choices) = info(f).kind else { return None };
+    choices
+        .iter()
+        .find(|(k, label)| *k == typed || label.iter().any(|l| l.eq_ignore_ascii_case(typed)))
+        .map(|(k, _)| *k)
+}
+
 fn yes(typed: &str) -> Result<bool, String> {
     match typed.trim().to_ascii_lowercase().as_str() {
         "on" | "yes" | "true" | "1" | "ja" | "ein" => Ok(true),
@@ -190,18 +200,8 @@ impl Draft {
             }
             Field::MgmtAddress | Field::MgmtFingerprint | Field::MgmtOtp => return self.mgmt_apply(f, t),
             Field::Language => {
-                let Kind::Choice(choices) = info(f).kind else { unreachable!() };
-                let v = choices
-                    .iter()
-                    .find(|(k, label)| *k == t || label.iter().any(|l| l.eq_ignore_ascii_case(t)))
-                    .map(|(k, _)| *k)
-                    .ok_or_else(|| {
-                        format!(
-                            "{t:?}: choose one of {}",
-                            choices.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
-                        )
-                    })?;
-                s.language = v.into();
+                let v = choice(f, t).ok_or_else(|| format!("{t:?}: choose one of {}", self.choices(f).join(", ")))?;
+                self.settings.language = v.into();
             }
             Field::Keyboard => {
                 let l = keymap::Layout::by_name(t).ok_or_else(|| {

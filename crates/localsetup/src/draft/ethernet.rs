@@ -1,8 +1,8 @@
 //! The Ethernet page's fields: which interface they are of, and its
 //! addressing (its own table, or the one for every interface).
 
-use super::{list, split_list, Draft};
-use crate::{info, Field, Kind};
+use super::{choice, list, split_list, Draft};
+use crate::Field;
 use devconfig::{AddressMode, Addressing};
 
 /// The fields that show the chosen interface's addressing.
@@ -29,8 +29,9 @@ impl Draft {
     /// settings of their own (an adapter not plugged in now).
     pub fn interfaces(&self) -> Vec<String> {
         let mut v = self.env.interfaces.clone();
-        v.extend(self.settings.network.interfaces.keys().filter(|k| !v.contains(k)).cloned().collect::<Vec<_>>());
+        v.extend(self.settings.network.interfaces.keys().cloned());
         v.sort();
+        v.dedup();
         v
     }
 
@@ -79,8 +80,7 @@ impl Draft {
     pub(super) fn net_apply(&mut self, f: Field, t: &str) -> Result<(), String> {
         match f {
             Field::NetInterface => {
-                let Kind::Choice(fixed) = info(f).kind else { unreachable!() };
-                let all = fixed.iter().any(|(k, label)| *k == t || label.iter().any(|l| l.eq_ignore_ascii_case(t)));
+                let all = choice(f, t).is_some();
                 let pick = if all {
                     None
                 } else {
@@ -104,12 +104,7 @@ impl Draft {
                 }
             }
             Field::NetMode => {
-                let Kind::Choice(choices) = info(f).kind else { unreachable!() };
-                let v = choices
-                    .iter()
-                    .find(|(k, label)| *k == t || label.iter().any(|l| l.eq_ignore_ascii_case(t)))
-                    .map(|(k, _)| *k)
-                    .ok_or_else(|| format!("{t:?}: choose one of {}", self.choices(f).join(", ")))?;
+                let v = choice(f, t).ok_or_else(|| format!("{t:?}: choose one of {}", self.choices(f).join(", ")))?;
                 match (v, self.iface.clone()) {
                     ("same", None) => {
                         return Err("\"same\" is for one interface; all of them use dhcp or static".into())
