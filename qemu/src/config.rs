@@ -106,7 +106,7 @@ impl DirectBoot {
     /// slot A's command line with QEMU's console.
     pub const KERNEL: &'static str = "vmlinuz";
     pub const DTB: &'static str = "qemu.dtb";
-    pub const INITRD: &'static str = "initrd.zst";
+    pub const INITRD: &'static str = "initrd.img";
     pub const CMDLINE: &'static str = "qemu-cmdline.txt";
 
     pub fn from_build_dir(dir: &Path) -> Result<DirectBoot> {

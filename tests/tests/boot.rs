@@ -30,7 +30,7 @@ fn image_passes_independent_checks() {
         assert!(info.contains("FAT (32 bit)"), "{name} is not FAT32: {info}");
     }
     let listing = tool("mdir", &["-b", "-i", &disk.mtools_spec("SYSTEM_A").unwrap(), "::"]).unwrap();
-    for f in ["VMLINUZ", "INITRD.ZST", "CMDLINE.TXT"] {
+    for f in ["VMLINUZ", "INITRD.IMG", "CMDLINE.TXT"] {
         assert!(listing.to_uppercase().contains(f), "slot lacks {f}: {listing}");
     }
     let esp = tool("mdir", &["-b", "-i", &disk.mtools_spec("ESP").unwrap(), "::/EFI/BOOT"]).unwrap();
@@ -40,33 +40,40 @@ fn image_passes_independent_checks() {
     disk.extract("DATA", &data).unwrap();
     tool("e2fsck", &["-n", "-f", data.to_str().unwrap()]).unwrap();
 
-    // The initramfs inside the slot: two zstd frames with zero bytes
-    // between them, as the kernel reads them (the app layer starts on a
-    // chunk boundary: 1 MiB into the file, which starts on one in the
-    // slot), each a newc cpio; together they hold /init and the rest.
-    let initrd = dir.path().join("initrd.zst");
-    tool("mcopy", &["-i", &disk.mtools_spec("SYSTEM_A").unwrap(), "::initrd.zst", initrd.to_str().unwrap()]).unwrap();
+    // The initramfs inside the slot: two LZ4 archives in the kernel's
+    // legacy format (magic number, then blocks, each after its size; an
+    // archive ends at a zero size) with zero bytes between them (the app
+    // layer starts on a chunk boundary: 1 MiB into the file, which starts
+    // on one in the slot), each a newc cpio; together they hold /init and
+    // the rest. Read with Debian's lz4 and cpio, not with the build's code.
+    let initrd = dir.path().join("initrd.img");
+    tool("mcopy", &["-i", &disk.mtools_spec("SYSTEM_A").unwrap(), "::initrd.img", initrd.to_str().unwrap()]).unwrap();
     let bytes = std::fs::read(&initrd).unwrap();
+    let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
     let (mut at, mut layers) = (0, Vec::new());
     while at < bytes.len() {
         if bytes[at] == 0 {
             at += 1;
             continue;
         }
-        let len = zstd::zstd_safe::find_frame_compressed_size(&bytes[at..]).expect("a zstd frame");
-        layers.push((at, len));
-        at += len;
+        assert_eq!(word(at), 0x184C_2102, "an LZ4 legacy archive at byte {at}");
+        let start = at;
+        at += 4;
+        while at + 4 <= bytes.len() && word(at) != 0 {
+            at += 4 + word(at) as usize;
+        }
+        layers.push((start, at.min(bytes.len()) - start));
     }
     assert_eq!(layers.len(), 2, "base and app layers: {layers:?}");
     assert_eq!(layers[1].0 % (1 << 20), 0, "the app layer starts on a chunk boundary: {layers:?}");
     let mut names = String::new();
     for (i, (at, len)) in layers.into_iter().enumerate() {
-        let f = dir.path().join(format!("layer{i}.zst"));
+        let f = dir.path().join(format!("layer{i}.lz4"));
         std::fs::write(&f, &bytes[at..at + len]).unwrap();
-        tool("zstd", &["-t", "-q", f.to_str().unwrap()]).unwrap();
+        tool("lz4", &["-t", "-q", f.to_str().unwrap()]).unwrap();
         let cpio = std::process::Command::new("sh")
             .arg("-c")
-            .arg(format!("zstd -dc {} | cpio -t --quiet", f.display()))
+            .arg(format!("lz4 -dc {} | cpio -t --quiet", f.display()))
             .output()
             .unwrap();
         assert!(cpio.status.success(), "cpio -t failed: {}", String::from_utf8_lossy(&cpio.stderr));
@@ -126,18 +133,16 @@ fn boots_to_ready_through_ovmf_and_bootsel_then_powers_off_cleanly() {
 fn two_builds_give_a_byte_identical_initramfs() {
     let out = quill_e2e::built_image().parent().unwrap().to_path_buf();
     let build = || {
-        // Without the kept base layer: both builds compress everything.
         let status = std::process::Command::new(env!("CARGO"))
             .current_dir(quill_e2e::root())
-            .env("QUILL_LAYER_CACHE", "off")
             .args(["xtask", "build", "--board", &quill_e2e::board()])
             .status()
             .unwrap();
         assert!(status.success());
-        std::fs::read(out.join("initrd.zst")).unwrap()
+        std::fs::read(out.join("initrd.img")).unwrap()
     };
     let (first, second) = (build(), build());
-    assert!(first == second, "two builds' initrd.zst differ ({} vs {} bytes)", first.len(), second.len());
+    assert!(first == second, "two builds' initrd.img differ ({} vs {} bytes)", first.len(), second.len());
 }
 
 /// Without SSE4.2 (QEMU's default `qemu64`), `crc32c_intel` cannot load and

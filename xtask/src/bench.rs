@@ -66,7 +66,7 @@ pub fn bench(paths: &Paths, board: &Board, parts: &Parts) -> Result<()> {
     let built = build::build(paths, board, &BuildOptions::new(paths, env!("CARGO_PKG_VERSION")))?;
     let mut figures = vec![
         Figure::at_most(
-            "initramfs size (zstd)",
+            "initramfs size (LZ4)",
             built.initrd_bytes as f64 / (1024.0 * 1024.0),
             "MiB",
             BUDGET_INITRAMFS_MIB as f64,

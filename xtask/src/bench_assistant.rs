@@ -39,7 +39,7 @@ pub fn line_stamp(line: &str) -> Option<f64> {
 pub fn measure(vm: &mut Vm, walk: bool) -> Result<Figures> {
     let step = Duration::from_secs(60);
     vm.wait_seen("assistant: screen Language", Duration::from_secs(120))?;
-    vm.wait_for_text("# ", step)?;
+    vm.wait_seen_text("# ", step)?; // the shell may open before ready
     let t = vm.transcript();
     let init = stamp(&t, "init: Quill ")?;
     let first_frame = stamp(&t, "assistant: first frame after")? - init;
@@ -54,7 +54,10 @@ pub fn measure(vm: &mut Vm, walk: bool) -> Result<Figures> {
     }
 
     // Every step, the full time-zone list scrolled, the gateway form typed in.
-    vm.sh("for i in $(seq 1 50); do [ -e /dev/input/event0 ] && break; sleep 0.2; done", step)?;
+    // The keyboard's driver loads after ready: wait until the UI has opened
+    // it (a key sent when the device exists but before the UI reads it is
+    // lost, which made earlier walks miss their first step).
+    vm.wait_seen("assistant: input /dev/input/event", step)?;
     // Each key that changes the screen waits for the next screen's line
     // (the UI may be busy with the drivers that load after ready).
     let gap = Duration::from_millis(150);
@@ -93,7 +96,7 @@ pub fn measure(vm: &mut Vm, walk: bool) -> Result<Figures> {
 pub fn measure_setup(vm: &mut Vm) -> Result<(f64, f64)> {
     let step = Duration::from_secs(120);
     vm.wait_seen("assistant: home screen", step)?;
-    vm.wait_for_text("# ", step)?;
+    vm.wait_seen_text("# ", step)?;
     // The UI has the keyboard once it says so.
     vm.wait_seen("assistant: input /dev/input/event", step)?;
     vm.send_key(&["ctrl", "alt", "s"])?;

@@ -33,7 +33,7 @@ pub fn floor_disk(paths: &Paths, board: &Board, built_disk: &Path, built_slot: &
          echo \"{FLOOR_READY}\"\n/bin/busybox poweroff -f\n"
     );
     t.file("init", 0o755, script.into_bytes());
-    files.push(("initrd.zst", t.to_cpio_zstd()?));
+    files.push(("initrd.img", t.to_cpio_lz4()?));
     let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, d)| (*n, &d[..])).collect();
     let image = fat::build(slot.len() as u64, "QUILL SLOT", crate::build::volume_id(&board.name, "slot"), &refs)?;
 

@@ -60,7 +60,7 @@ pub fn bench(fwupdate: &Path, built: &Built, dir: &Path) -> Result<Vec<Figure>> 
     let image = dir.join("slot-256.img");
     {
         let slot = std::fs::read(&built.slot)?;
-        let names = ["vmlinuz", "initrd.zst", "cmdline.txt", "release.txt"];
+        let names = ["vmlinuz", "initrd.img", "cmdline.txt", "release.txt"];
         let files: Vec<(&str, Vec<u8>)> =
             names.iter().map(|n| Ok((*n, fat::read_file(&slot, n)?))).collect::<Result<_, imagebuild::Error>>()?;
         let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, d)| (*n, &d[..])).collect();

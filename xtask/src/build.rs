@@ -85,11 +85,7 @@ pub fn build(paths: &Paths, board: &Board, opts: &BuildOptions) -> Result<Built>
     }
     // The app layer starts on a chunk boundary of the slot (the initrd
     // itself starts on one): an app-only release changes only its chunks.
-    // The compressed base layer is kept between builds (QUILL_LAYER_CACHE=off:
-    // compressed every time, as the reproducibility test does).
-    let cache = paths.cache.join("initramfs-layers");
-    let cache = (std::env::var("QUILL_LAYER_CACHE").as_deref() != Ok("off")).then_some(cache.as_path());
-    let (initrd, app_at) = imagebuild::initramfs::layered(&base, &app, SLOT_ALIGN as usize, cache)?;
+    let (initrd, app_at) = imagebuild::initramfs::layered(&base, &app, SLOT_ALIGN as usize)?;
     let kernel_path = paths.package_dir(board, &board.kernel.package).join(&board.kernel.image);
     let kernel = fs::read(&kernel_path).with_context(|| format!("reading the kernel {}", kernel_path.display()))?;
 
@@ -101,7 +97,7 @@ pub fn build(paths: &Paths, board: &Board, opts: &BuildOptions) -> Result<Built>
     let _ = fs::remove_file(&data_tmp);
     let slot_path = out.join("slot.img");
     write_atomic(&slot_path, &layout.slot)?;
-    write_atomic(&out.join("initrd.zst"), &initrd)?;
+    write_atomic(&out.join("initrd.img"), &initrd)?;
     if board.qemu.loads_files() {
         // QEMU loads these itself (`cargo xtask run`, the tests): U-Boot as
         // the Pi's firmware would, or, for a direct boot, slot A's kernel.
@@ -178,7 +174,7 @@ fn uefi_disk(paths: &Paths, board: &Board, inp: &DiskInputs, out: &Path) -> Resu
     let DiskInputs { kernel, initrd, release, data } = *inp;
     let slot_files: Vec<(&str, &[u8])> = vec![
         ("vmlinuz", kernel),
-        ("initrd.zst", initrd),
+        ("initrd.img", initrd),
         ("cmdline.txt", board.kernel.cmdline.as_bytes()),
         ("release.txt", release.as_bytes()),
     ];

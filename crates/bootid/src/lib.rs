@@ -29,6 +29,10 @@ pub struct BootArgs {
     pub slot_partuuid: Option<String>,
     /// `quill.diskuuid=`: GUID of the boot disk (lower case).
     pub disk_uuid: Option<String>,
+    /// `quill.bootpci=1c.0/00.0`: the PCI device/function numbers from a
+    /// PCI root down to the boot disk's controller, from the firmware's
+    /// device path (bootsel). Empty when not given or not well formed.
+    pub boot_pci: Vec<(u8, u8)>,
     /// `quill.emergency=1`: stop once DATA is mounted (before any service)
     /// and open the emergency console (which asks for the administrator
     /// password when one is set).
@@ -44,6 +48,18 @@ pub struct BootArgs {
     pub reset: bool,
 }
 
+/// `1c.0/00.0` → `[(0x1c, 0), (0, 0)]`; `None` for anything else.
+fn parse_pci_chain(value: &str) -> Option<Vec<(u8, u8)>> {
+    value
+        .split('/')
+        .map(|step| {
+            let (d, f) = step.split_once('.')?;
+            let (d, f) = (u8::from_str_radix(d, 16).ok()?, u8::from_str_radix(f, 16).ok()?);
+            (d < 32 && f < 8).then_some((d, f))
+        })
+        .collect()
+}
+
 impl BootArgs {
     pub fn parse(cmdline: &str) -> BootArgs {
         let mut args = BootArgs::default();
@@ -54,6 +70,7 @@ impl BootArgs {
                 "quill.slot" => args.slot = Slot::from_letter(value),
                 "quill.partuuid" if !value.is_empty() => args.slot_partuuid = Some(value.to_ascii_lowercase()),
                 "quill.diskuuid" if !value.is_empty() => args.disk_uuid = Some(value.to_ascii_lowercase()),
+                "quill.bootpci" => args.boot_pci = parse_pci_chain(value).unwrap_or_default(),
                 "quill.emergency" => args.emergency = on,
                 "quill.autoupdate" => args.autoupdate = on,
                 "quill.reset" => args.reset = on,
@@ -120,7 +137,7 @@ mod tests {
     #[test]
     fn parses_the_words_bootsel_adds() {
         let a = BootArgs::parse(
-            "console=ttyS0 initrd=\\initrd.zst quill.slot=b quill.partuuid=AB-CD quill.diskuuid=ef quiet\n",
+            "console=ttyS0 initrd=\\initrd.img quill.slot=b quill.partuuid=AB-CD quill.diskuuid=ef quiet\n",
         );
         assert_eq!(a.slot, Some(Slot::B));
         assert_eq!(a.slot_partuuid.as_deref(), Some("ab-cd"));
@@ -130,6 +147,12 @@ mod tests {
         assert!(BootArgs::parse("quill.autoupdate=1").autoupdate);
         assert!(!BootArgs::parse("quill.autoupdate=0").autoupdate);
         assert!(BootArgs::parse("quill.reset=1").reset);
+        assert!(a.boot_pci.is_empty());
+        assert_eq!(BootArgs::parse("quill.bootpci=1c.0/00.0").boot_pci, [(0x1c, 0), (0, 0)]);
+        assert_eq!(BootArgs::parse("quill.bootpci=03.0").boot_pci, [(3, 0)]);
+        for bad in ["", "3", "20.0", "03.8", "03.0/", "zz.0", "03.0/x"] {
+            assert!(BootArgs::parse(&format!("quill.bootpci={bad}")).boot_pci.is_empty(), "{bad}");
+        }
     }
 
     #[test]

@@ -49,11 +49,29 @@ pub fn attempt_update(slots: &Slots, c: Candidate) -> Option<(u32, u64, SlotAttr
     (after != before).then(|| (part.number, after.to_gpt(part.attributes), before, after))
 }
 
-/// The slot's own command line, with any `quill.slot=`/`quill.*uuid=` it
-/// carries replaced by what bootsel knows, and `initrd=` added if missing.
-/// `quill.recover=1` comes only from someone at the device (`recover`: R
-/// held and Y pressed at bootsel), never from a file.
-pub fn kernel_cmdline(slot_file: &str, slot: Slot, slot_uuid: Guid, disk_uuid: Guid, recover: bool) -> String {
+/// `quill.bootpci=`'s value: the PCI device/function numbers from the PCI
+/// root down to the boot disk's controller, as the firmware's device path
+/// gives them (`1c.0/00.0`: a controller behind the bridge at 1c.0). Bus
+/// numbers are not in a device path; the chain is enough to find the
+/// device under /sys/devices. `None` for a disk not behind PCI.
+pub fn pci_chain(pci: &[(u8, u8)]) -> Option<String> {
+    (!pci.is_empty()).then(|| pci.iter().map(|(d, f)| format!("{d:02x}.{f:x}")).collect::<Vec<_>>().join("/"))
+}
+
+/// The slot's own command line, with any `quill.slot=`/`quill.*uuid=`/
+/// `quill.bootpci=` it carries replaced by what bootsel knows, and
+/// `initrd=` added if missing. `quill.recover=1` comes only from someone
+/// at the device (`recover`: R held and Y pressed at bootsel), never from
+/// a file. `boot_pci` ([`pci_chain`]) lets init load the boot disk's
+/// driver before the other controllers'.
+pub fn kernel_cmdline(
+    slot_file: &str,
+    slot: Slot,
+    slot_uuid: Guid,
+    disk_uuid: Guid,
+    boot_pci: Option<&str>,
+    recover: bool,
+) -> String {
     let mut words: Vec<&str> = slot_file
         .split_ascii_whitespace()
         .filter(|w| {
@@ -61,16 +79,20 @@ pub fn kernel_cmdline(slot_file: &str, slot: Slot, slot_uuid: Guid, disk_uuid: G
                 && !w.starts_with("quill.partuuid=")
                 && !w.starts_with("quill.diskuuid=")
                 && !w.starts_with("quill.recover")
+                && !w.starts_with("quill.bootpci=")
         })
         .collect();
     if recover {
         words.push("quill.recover=1");
     }
     if !words.iter().any(|w| w.starts_with("initrd=")) {
-        words.push("initrd=\\initrd.zst");
+        words.push("initrd=\\initrd.img");
     }
     let mut line = words.join(" ");
     line.push_str(&format!(" quill.slot={} quill.partuuid={} quill.diskuuid={}", slot.letter(), slot_uuid, disk_uuid));
+    if let Some(chain) = boot_pci {
+        line.push_str(&format!(" quill.bootpci={chain}"));
+    }
     line
 }
 
@@ -110,20 +132,30 @@ mod tests {
     fn cmdline_carries_the_slot_and_uuids_and_replaces_stale_ones() {
         let u = Guid::parse(A_UUID).unwrap();
         let d = Guid::parse(D_UUID).unwrap();
-        let line = kernel_cmdline("console=ttyS0,115200 quill.slot=b initrd=\\initrd.zst\n", Slot::A, u, d, false);
+        let line =
+            kernel_cmdline("console=ttyS0,115200 quill.slot=b initrd=\\initrd.img\n", Slot::A, u, d, None, false);
         assert_eq!(
             line,
             format!(
-                "console=ttyS0,115200 initrd=\\initrd.zst quill.slot=a quill.partuuid={A_UUID} quill.diskuuid={D_UUID}"
+                "console=ttyS0,115200 initrd=\\initrd.img quill.slot=a quill.partuuid={A_UUID} quill.diskuuid={D_UUID}"
             )
         );
-        let line = kernel_cmdline("", Slot::B, u, d, false);
-        assert!(line.starts_with("initrd=\\initrd.zst quill.slot=b "), "{line}");
+        let line = kernel_cmdline("", Slot::B, u, d, None, false);
+        assert!(line.starts_with("initrd=\\initrd.img quill.slot=b "), "{line}");
         // The recovery comes from the keyboard only, never from the file.
-        let line = kernel_cmdline("quill.recover=1 quiet", Slot::A, u, d, false);
+        let line = kernel_cmdline("quill.recover=1 quiet", Slot::A, u, d, None, false);
         assert!(!line.contains("recover"), "{line}");
-        let line = kernel_cmdline("quiet", Slot::A, u, d, true);
+        let line = kernel_cmdline("quiet", Slot::A, u, d, None, true);
         assert!(line.starts_with("quiet quill.recover=1 initrd="), "{line}");
+        // The boot disk's controller, from the firmware, never from the file.
+        let chain = pci_chain(&[(0x1c, 0), (0, 0)]);
+        assert_eq!(chain.as_deref(), Some("1c.0/00.0"));
+        assert_eq!(pci_chain(&[(3, 0)]).as_deref(), Some("03.0"));
+        assert_eq!(pci_chain(&[]), None);
+        let line = kernel_cmdline("quill.bootpci=07.0 quiet", Slot::A, u, d, chain.as_deref(), false);
+        assert!(line.ends_with(&format!("quill.diskuuid={D_UUID} quill.bootpci=1c.0/00.0")), "{line}");
+        assert!(!line.contains("07.0"), "{line}");
+        assert!(!kernel_cmdline("quill.bootpci=07.0", Slot::A, u, d, None, false).contains("bootpci"));
     }
 
     #[test]

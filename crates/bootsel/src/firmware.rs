@@ -202,13 +202,32 @@ fn recovery_requested() -> bool {
     false
 }
 
+/// The PCI device/function numbers on the way to the boot disk's
+/// controller (the `Pci` nodes of its device path, from the root down).
+fn pci_nodes(disk_path: &DevicePath) -> Vec<(u8, u8)> {
+    disk_path
+        .node_iter()
+        .filter_map(|n| match n.as_enum() {
+            Ok(DevicePathNodeEnum::HardwarePci(p)) => Some((p.device(), p.function())),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Loads and starts the slot's kernel. Returns only on failure.
-fn start_slot(slots: &Slots, slot: Slot, disk_prefix: &[u8], disk_uuid: Guid, recover: bool) -> Result<(), String> {
+fn start_slot(
+    slots: &Slots,
+    slot: Slot,
+    disk_prefix: &[u8],
+    disk_uuid: Guid,
+    boot_pci: Option<&str>,
+    recover: bool,
+) -> Result<(), String> {
     let part = slots.part(slot);
     let (handle, part_path) = find_partition(disk_prefix, part.unique_guid)
         .ok_or_else(|| format!("the firmware shows no partition {} ({})", part.number, part.unique_guid))?;
     let slot_line = read_slot_cmdline(handle)?;
-    let cmdline = decide::kernel_cmdline(&slot_line, slot, part.unique_guid, disk_uuid, recover);
+    let cmdline = decide::kernel_cmdline(&slot_line, slot, part.unique_guid, disk_uuid, boot_pci, recover);
 
     let mut buf = Vec::new();
     let mut builder = DevicePathBuilder::with_vec(&mut buf);
@@ -244,6 +263,7 @@ fn run() -> Result<core::convert::Infallible, String> {
     let recover = recovery_requested();
     let disk_path = boot_disk_path()?;
     let disk_prefix = path_prefix(&disk_path);
+    let boot_pci = decide::pci_chain(&pci_nodes(&disk_path));
     let mut disk = open_disk(&disk_path)?;
     let mut gpt = Gpt::load(&mut disk).map_err(|e| e.to_string())?;
     let health = gpt.health();
@@ -277,7 +297,7 @@ fn run() -> Result<core::convert::Infallible, String> {
             }
             slots = Slots::find(&gpt)?;
         }
-        match start_slot(&slots, slot, &disk_prefix, disk_uuid, recover) {
+        match start_slot(&slots, slot, &disk_prefix, disk_uuid, boot_pci.as_deref(), recover) {
             Ok(()) => {}
             Err(e) => {
                 say!("slot {slot} failed: {e}; trying the other slot");

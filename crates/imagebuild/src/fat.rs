@@ -250,22 +250,22 @@ mod tests {
         drop(fs);
         let e = build(40 * crate::MIB, "Q", 1, &[("quill-release", b"x")]).unwrap_err().to_string();
         assert!(e.contains("8.3"), "{e}");
-        assert!(is_short_name("initrd.zst") && is_short_name("BOOTX64.EFI") && !is_short_name("a.b.c"));
+        assert!(is_short_name("initrd.img") && is_short_name("BOOTX64.EFI") && !is_short_name("a.b.c"));
     }
 
     #[test]
     fn large_files_start_on_the_alignment_and_small_ones_pack() {
         let mib = crate::MIB as usize;
         let (k, i) = (vec![1u8; 3 * mib + 5], vec![2u8; mib / 2 + 7]);
-        let files: &[(&str, &[u8])] = &[("vmlinuz", &k), ("initrd.zst", &i), ("cmdline.txt", b"x"), ("a.txt", b"y")];
+        let files: &[(&str, &[u8])] = &[("vmlinuz", &k), ("initrd.img", &i), ("cmdline.txt", b"x"), ("a.txt", b"y")];
         for size in [160, 161, 97] {
             let img = build_aligned(size * crate::MIB, "S", 7, files, crate::MIB).unwrap();
             let at: std::collections::HashMap<_, _> = file_offsets(&img).unwrap().into_iter().collect();
             assert_eq!(at["vmlinuz"] % crate::MIB, 0, "{size} MiB: {at:?}");
-            assert_eq!(at["initrd.zst"] % crate::MIB, 0, "{size} MiB: {at:?}");
+            assert_eq!(at["initrd.img"] % crate::MIB, 0, "{size} MiB: {at:?}");
             let cluster = u64::from(cluster_size(size * crate::MIB));
             assert_eq!(at["a.txt"], at["cmdline.txt"] + cluster, "small files pack: {at:?}");
-            assert_eq!(read_file(&img, "initrd.zst").unwrap(), i);
+            assert_eq!(read_file(&img, "initrd.img").unwrap(), i);
             assert_eq!(read_file(&img, "vmlinuz").unwrap(), k);
             assert!(!at.contains_key("pad00000.tmp"), "padding files are deleted: {at:?}");
             assert_eq!(img, build_aligned(size * crate::MIB, "S", 7, files, crate::MIB).unwrap(), "deterministic");
@@ -274,8 +274,8 @@ mod tests {
         let k2 = vec![1u8; 3 * mib + 70_000];
         let img1 = build_aligned(160 * crate::MIB, "S", 7, files, crate::MIB).unwrap();
         let img2 =
-            build_aligned(160 * crate::MIB, "S", 7, &[("vmlinuz", &k2), ("initrd.zst", &i)], crate::MIB).unwrap();
-        let at = |img: &[u8]| file_offsets(img).unwrap().into_iter().find(|(n, _)| n == "initrd.zst").unwrap().1;
+            build_aligned(160 * crate::MIB, "S", 7, &[("vmlinuz", &k2), ("initrd.img", &i)], crate::MIB).unwrap();
+        let at = |img: &[u8]| file_offsets(img).unwrap().into_iter().find(|(n, _)| n == "initrd.img").unwrap().1;
         assert_eq!(at(&img1), at(&img2));
     }
 

@@ -26,8 +26,8 @@ pub enum Error {
     TooBig { what: String, size: u64, limit: u64 },
     #[error("{0}")]
     Tool(String),
-    #[error("zstd: {0}")]
-    Zstd(std::io::Error),
+    #[error("LZ4: {0}")]
+    Compress(std::io::Error),
     #[error("FAT image: {0}")]
     Fat(std::io::Error),
     #[error("GPT: {0}")]

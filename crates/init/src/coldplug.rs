@@ -14,7 +14,16 @@ pub type Mods = Option<modules::Modules<modules::KernelLoader>>;
 /// What is needed before ready ([`modules::Modules::before_ready`]): the
 /// modules listed by the board (`/etc/quill/modules`) and those the
 /// devices present ask for. The rest follows after ready ([`load_rest`]).
-pub fn load_modules() -> Mods {
+///
+/// `boot_pci` (`quill.bootpci=`, from the firmware through bootsel) names
+/// the boot disk's controller: its drivers, the board's list (the DATA
+/// filesystem) and the network cards' drivers (the unit ID) load first,
+/// alone; the other controllers' (an AHCI controller probing empty ports)
+/// after them, while DATA mounts and ready comes. On one CPU, modules
+/// loading side by side share it, so what ready waits for is done sooner
+/// when nothing else loads beside it. Without it (older boot selector,
+/// U-Boot) all load in one batch.
+pub fn load_modules(boot_pci: Vec<(u8, u8)>) -> Mods {
     let release = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let dir = PathBuf::from("/lib/modules").join(release.trim());
     let index = match modules::ModIndex::load(&dir) {
@@ -25,24 +34,77 @@ pub fn load_modules() -> Mods {
         }
     };
     let mut mods = modules::Modules::new(dir, index, modules::KernelLoader);
-    // The board's list and what the devices present ask for, in one batch:
-    // independent modules load at the same time (the disk controller's
-    // probe beside the filesystems).
+    let sys = Path::new("/sys/devices");
     let listed = fs::read_to_string(Path::new(ETC).join("modules")).unwrap_or_default();
-    let mut wanted: Vec<String> =
+    let listed: Vec<String> =
         listed.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from).collect();
-    let devices = mods.wanted_by(&modules::modaliases(Path::new("/sys/devices")));
-    wanted.extend(devices.into_iter().filter(|m| mods.before_ready(m)));
-    let started = std::time::Instant::now();
-    let (newly, errors) = mods.load_many(&wanted);
-    for e in errors {
-        warn!("{e}");
+    let devices: Vec<String> =
+        mods.wanted_by(&modules::modaliases(sys)).into_iter().filter(|m| mods.before_ready(m)).collect();
+    let (first, then) = match pci_device_dir(sys, &boot_pci) {
+        Some(controller) => {
+            let disk = mods.wanted_by(&modules::modaliases(&controller));
+            let first: Vec<String> = listed
+                .into_iter()
+                .chain(devices.iter().filter(|m| disk.contains(*m) || mods.for_network(m)).cloned())
+                .collect();
+            let then = devices.into_iter().filter(|m| !first.contains(m)).collect();
+            info!("boot disk controller {}: {} first", controller.display(), first.join(" "));
+            (first, then)
+        }
+        None => {
+            if !boot_pci.is_empty() {
+                warn!("no PCI device at quill.bootpci {boot_pci:x?}; loading every driver at once");
+            }
+            (listed.into_iter().chain(devices).collect(), Vec::new())
+        }
+    };
+    for batch in [first, then].into_iter().filter(|b| !b.is_empty()) {
+        let started = std::time::Instant::now();
+        let (newly, errors) = mods.load_many(&batch);
+        for e in errors {
+            warn!("{e}");
+        }
+        info!("{} modules loaded in {} ms", newly.len(), started.elapsed().as_millis());
     }
-    info!("{} modules loaded in {} ms", newly.len(), started.elapsed().as_millis());
     // No coldplug rounds here: what the new controllers find (disks, a
     // CD drive) is for after ready, unless it is the boot disk (DATA's
     // mount asks for it while it waits).
     Some(mods)
+}
+
+/// The directory under `sys_devices` of the PCI device at the end of
+/// `chain` (device/function numbers from a PCI root down, as the
+/// firmware's device path gives them; bus numbers are not in it). Each PCI
+/// root (`pci0000:00`, …) is tried in name order; `None` when no root
+/// holds the chain or it is empty.
+pub fn pci_device_dir(sys_devices: &Path, chain: &[(u8, u8)]) -> Option<PathBuf> {
+    if chain.is_empty() {
+        return None;
+    }
+    let mut roots: Vec<PathBuf> = fs::read_dir(sys_devices)
+        .ok()?
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("pci"))
+        .map(|e| e.path())
+        .collect();
+    roots.sort();
+    roots.into_iter().find_map(|root| {
+        chain.iter().try_fold(root, |dir, (dev, func)| {
+            // A PCI device's directory is DOMAIN:BUS:DEV.FN (0000:01:00.0).
+            let suffix = format!(":{dev:02x}.{func:x}");
+            let mut found: Vec<PathBuf> = fs::read_dir(&dir)
+                .ok()?
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    let name = p.file_name().unwrap_or_default().to_string_lossy().to_string();
+                    name.len() == 12 && name.ends_with(&suffix) && p.is_dir()
+                })
+                .collect();
+            found.sort();
+            found.into_iter().next()
+        })
+    })
 }
 
 /// After ready: every other module a device asks for (graphics, input, …).
@@ -113,5 +175,33 @@ pub fn handle_uevents(
                 warn!("hotplug: {e}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_boot_controller_is_found_by_its_chain_under_any_pci_root() {
+        let d = tempfile::tempdir().unwrap();
+        let sys = d.path();
+        for p in [
+            "pci0000:00/0000:00:03.0/virtio0",
+            "pci0000:00/0000:00:1c.0/0000:01:00.0/nvme",
+            "pci0000:00/0000:00:1f.2/ata1",
+            "pci0000:80/0000:80:02.0/0000:81:00.1",
+            "platform/serial8250",
+        ] {
+            fs::create_dir_all(sys.join(p)).unwrap();
+        }
+        let at = |chain: &[(u8, u8)]| pci_device_dir(sys, chain).map(|p| p.strip_prefix(sys).unwrap().to_path_buf());
+        assert_eq!(at(&[(3, 0)]), Some("pci0000:00/0000:00:03.0".into()));
+        assert_eq!(at(&[(0x1c, 0), (0, 0)]), Some("pci0000:00/0000:00:1c.0/0000:01:00.0".into()));
+        assert_eq!(at(&[(2, 0), (0, 1)]), Some("pci0000:80/0000:80:02.0/0000:81:00.1".into()), "a second root");
+        assert_eq!(at(&[(0x1c, 0), (0, 1)]), None, "no such function");
+        assert_eq!(at(&[(4, 0)]), None);
+        assert_eq!(at(&[]), None, "no chain: not a PCI disk");
+        assert_eq!(pci_device_dir(&sys.join("none"), &[(3, 0)]), None);
     }
 }

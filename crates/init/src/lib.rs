@@ -91,7 +91,8 @@ pub fn main() {
     // The modules load beside what follows: DATA is mounted as soon as
     // the boot disk is there, not after every driver (an AHCI controller
     // probing empty ports).
-    let loading = std::thread::spawn(coldplug::load_modules);
+    let boot_pci = args.boot_pci.clone();
+    let loading = std::thread::spawn(move || coldplug::load_modules(boot_pci));
     let mut loading = Some(loading);
     let mut mods: coldplug::Mods = None;
     let mut scanned = Instant::now();

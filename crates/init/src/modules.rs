@@ -297,8 +297,17 @@ impl<L: ModuleLoader> Modules<L> {
             "kernel/drivers/usb/storage/",
             "kernel/drivers/net/",
         ];
-        let own = self.index.load_order(module).and_then(|o| o.last().map(|(_, p)| p.clone()));
-        own.is_some_and(|p| EARLY.iter().any(|e| p.starts_with(e)))
+        self.own_path(module).is_some_and(|p| EARLY.iter().any(|e| p.starts_with(e)))
+    }
+
+    /// Whether `module` is a network driver (a network card: the unit ID).
+    pub fn for_network(&self, module: &str) -> bool {
+        self.own_path(module).is_some_and(|p| p.starts_with("kernel/drivers/net/"))
+    }
+
+    /// The module's file, relative to the modules directory.
+    fn own_path(&self, module: &str) -> Option<String> {
+        self.index.load_order(module).and_then(|o| o.last().map(|(_, p)| p.clone()))
     }
 
     /// Loads `names` and what they need, independent modules at the same

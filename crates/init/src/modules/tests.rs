@@ -195,6 +195,8 @@ fn storage_filesystems_and_network_cards_load_before_ready() {
     let m = Modules::new("/m".into(), ModIndex::parse(dep, ""), Fake(Default::default(), None));
     let early: Vec<bool> = ["drm", "virtio_net", "vfat", "uas", "evdev", "nosuch"].map(|n| m.before_ready(n)).into();
     assert_eq!(early, [false, true, true, true, false, false]);
+    let net: Vec<bool> = ["drm", "virtio_net", "vfat", "nosuch"].map(|n| m.for_network(n)).into();
+    assert_eq!(net, [false, true, false, false]);
 }
 
 #[test]
