@@ -58,7 +58,17 @@ pub fn load_modules(boot_pci: Vec<(u8, u8)>) -> Mods {
             (listed.into_iter().chain(devices).collect(), Vec::new())
         }
     };
-    for batch in [first, then].into_iter().filter(|b| !b.is_empty()) {
+    for (i, batch) in [first, then].into_iter().enumerate().filter(|(_, b)| !b.is_empty()) {
+        if i == 1 {
+            // The second batch shares the CPU with what ready still waits
+            // for (DATA's checks, the services' start): it yields to them
+            // (this thread's nice value, which the loading threads it
+            // starts inherit; Linux keeps nice per thread).
+            // SAFETY: setpriority changes no memory.
+            if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) } != 0 {
+                warn!("lowering the module loader's priority: {}", std::io::Error::last_os_error());
+            }
+        }
         let started = std::time::Instant::now();
         let (newly, errors) = mods.load_many(&batch);
         for e in errors {

@@ -42,6 +42,8 @@ pub struct Logged {
     pub status: u16,
     pub body_bytes: u64,
     pub headers: Vec<(String, String)>,
+    /// The response is over (`body_bytes` is final).
+    pub done: bool,
 }
 
 pub struct Server {
@@ -85,9 +87,20 @@ impl Server {
         self.log.lock().expect("log").clone()
     }
 
-    /// Body bytes sent for requests of `path`.
+    /// Body bytes sent for requests of `path`, once their responses are
+    /// over: a client can have read a whole body before the server's
+    /// thread counted its last bytes (CI saw 1.5 of 3 MB). Waits up to
+    /// 10 s for the responses still going out, then counts what there is.
     pub fn bytes_sent(&self, path: &str) -> u64 {
-        self.log().iter().filter(|l| l.path == path).map(|l| l.body_bytes).sum()
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let log = self.log();
+            let mine = log.iter().filter(|l| l.path == path);
+            if mine.clone().all(|l| l.done) || std::time::Instant::now() >= deadline {
+                return mine.map(|l| l.body_bytes).sum();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
     }
 }
 
@@ -130,7 +143,7 @@ impl Shared {
         let range_end = range.and_then(|v| v.split('-').nth(1)).and_then(|v| v.parse::<u64>().ok());
         let mut out = conn;
         let n = self.served.fetch_add(1, Ordering::SeqCst);
-        let mut log = Logged { path: path.clone(), range_start, status: 200, body_bytes: 0, headers };
+        let mut log = Logged { path: path.clone(), range_start, status: 200, body_bytes: 0, headers, done: true };
         if n < self.faults.unavailable_first {
             log.status = 503;
             self.log.lock().expect("log").push(log);
@@ -174,6 +187,7 @@ impl Shared {
         head.push_str("\r\n");
         out.write_all(head.as_bytes())?;
         log.status = status;
+        log.done = false;
         // Logged before the body goes out, so a client that has the body
         // finds its request in the log; the byte count follows.
         let entry = {
@@ -200,7 +214,11 @@ impl Shared {
             }
             Ok(())
         })();
-        self.log.lock().expect("log")[entry].body_bytes = sent as u64;
+        {
+            let mut l = self.log.lock().expect("log");
+            l[entry].body_bytes = sent as u64;
+            l[entry].done = true;
+        }
         result?;
         if limit.is_some() && cut.is_some() {
             self.cut_done.store(true, Ordering::SeqCst);
