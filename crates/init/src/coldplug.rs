@@ -38,8 +38,11 @@ pub fn load_modules(boot_pci: Vec<(u8, u8)>) -> Mods {
     let listed = fs::read_to_string(Path::new(ETC).join("modules")).unwrap_or_default();
     let listed: Vec<String> =
         listed.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from).collect();
-    let devices: Vec<String> =
-        mods.wanted_by(&modules::modaliases(sys)).into_iter().filter(|m| mods.before_ready(m)).collect();
+    let devices: Vec<String> = mods
+        .wanted_by(&modules::bus_modaliases(Path::new("/sys/bus")))
+        .into_iter()
+        .filter(|m| mods.before_ready(m))
+        .collect();
     let (first, then) = match pci_device_dir(sys, &boot_pci) {
         Some(controller) => {
             let disk = mods.wanted_by(&modules::modaliases(&controller));
@@ -141,7 +144,11 @@ fn rounds(mods: &mut modules::Modules<modules::KernelLoader>) {
 /// ready); returns their names (errors are logged).
 pub fn coldplug_sysfs(mods: &mut modules::Modules<modules::KernelLoader>, early: bool) -> Vec<String> {
     let wanted: Vec<String> = mods
-        .wanted_by(&modules::modaliases(Path::new("/sys/devices")))
+        .wanted_by(&if early {
+            modules::bus_modaliases(Path::new("/sys/bus"))
+        } else {
+            modules::modaliases(Path::new("/sys/devices"))
+        })
         .into_iter()
         .filter(|m| !early || mods.before_ready(m))
         .collect();

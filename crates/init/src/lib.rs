@@ -85,6 +85,11 @@ pub fn main() {
         })
         .collect();
     supervise::start_due(&mut states, now);
+    // The early services (the display's UI) draw their first frame beside
+    // what ready waits for, on the same CPU: until ready they yield part
+    // of it (nice 5; back to 0 at ready, every thread).
+    let early: Vec<i32> = states.iter().filter_map(|s| s.pid).collect();
+    system::renice(&early, 5);
 
     // Listen before the coldplug scan, so no device slips between the two.
     let uevents = hotplug::Socket::open().map_err(|e| warn!("no hotplug events: {e}")).ok();
@@ -150,12 +155,6 @@ pub fn main() {
         warn!("setting the hostname to {host}: {e}");
     }
     info!("hostname {host}");
-    // The early services (the display's UI) wait for this verdict.
-    let _ = fs::create_dir_all("/run/quill");
-    let verdict = if data { "mounted\n".to_string() } else { format!("missing\n{}\n", dm.why.unwrap_or_default()) };
-    if let Err(e) = devconfig::write_atomic(Path::new(devconfig::DATA_STATE), verdict.as_bytes()) {
-        warn!("{e}");
-    }
     let now = Instant::now();
     for st in states.iter_mut().filter(|s| s.service.start == services::Start::Ready) {
         st.next_start = Some(now);
@@ -173,6 +172,15 @@ pub fn main() {
         host,
         if data { "mounted" } else { "missing" },
     ));
+    // The early services (the display's UI) wait for this verdict; told
+    // after the services' start, so that the UI's first screen (drawn on
+    // this CPU) comes beside the rest of the boot, not before ready.
+    let _ = fs::create_dir_all("/run/quill");
+    let verdict = if data { "mounted\n".to_string() } else { format!("missing\n{}\n", dm.why.unwrap_or_default()) };
+    if let Err(e) = devconfig::write_atomic(Path::new(devconfig::DATA_STATE), verdict.as_bytes()) {
+        warn!("{e}");
+    }
+    system::renice(&early, 0);
     let checks = checks::Checks {
         data,
         slot: args.slot,

@@ -146,7 +146,32 @@ fn class_match(p: &[u8], c: u8) -> Option<usize> {
     None
 }
 
-/// Every `modalias` under `sys_devices` (`/sys/devices` on the device).
+/// The `modalias` of every device on a bus, through `sys_bus` (`/sys/bus`
+/// on the device): controllers, disks and network cards, what is needed
+/// before ready. Far fewer directories than the whole of /sys/devices
+/// (power/, the virtual devices, ...): under TCG that walk took about
+/// 0.2 s of the boot's critical path. Class devices with a modalias of
+/// their own (input devices: `input:` asks for evdev) are not on a bus;
+/// [`modaliases`] over /sys/devices finds those, after ready.
+pub fn bus_modaliases(sys_bus: &Path) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let Ok(buses) = fs::read_dir(sys_bus) else { return out };
+    for bus in buses.flatten() {
+        let Ok(devices) = fs::read_dir(bus.path().join("devices")) else { continue };
+        for d in devices.flatten() {
+            if let Ok(a) = fs::read_to_string(d.path().join("modalias")) {
+                let a = a.trim();
+                if !a.is_empty() {
+                    out.insert(a.to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Every `modalias` under `sys_devices` (`/sys/devices` on the device, or
+/// one device's directory).
 pub fn modaliases(sys_devices: &Path) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     let mut stack = vec![sys_devices.to_path_buf()];

@@ -153,6 +153,26 @@ pub fn handled_signals() -> SigSet {
     set
 }
 
+/// Sets the nice value of every thread of the processes `pids` (Linux
+/// keeps it per thread; a thread inherits its creator's). Errors are
+/// logged: a process that has exited meanwhile is no error.
+pub fn renice(pids: &[i32], nice: i32) {
+    for pid in pids {
+        let tasks: Vec<i32> = fs::read_dir(format!("/proc/{pid}/task"))
+            .map(|d| d.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect())
+            .unwrap_or_default();
+        for tid in tasks {
+            // SAFETY: setpriority changes no memory.
+            if unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice) } != 0 {
+                let e = std::io::Error::last_os_error();
+                if e.raw_os_error() != Some(libc::ESRCH) {
+                    log::warn!("nice {nice} for thread {tid} of {pid}: {e}");
+                }
+            }
+        }
+    }
+}
+
 /// Starts a service in its own session, on its terminal if it has one.
 pub fn spawn(service: &Service) -> std::io::Result<u32> {
     let tty = match &service.tty {

@@ -123,6 +123,30 @@ fn finds_modaliases_in_a_sysfs_tree() {
     assert_eq!(found.into_iter().collect::<Vec<_>>(), ["virtio:d00000002v00001AF4"]);
 }
 
+#[test]
+fn finds_modaliases_through_the_buses() {
+    let t = tempfile::tempdir().unwrap();
+    let dev = t.path().join("devices/pci0000:00/0000:00:03.0");
+    fs::create_dir_all(dev.join("virtio0")).unwrap();
+    fs::write(dev.join("modalias"), "pci:v00001AF4d00001001\n").unwrap();
+    fs::write(dev.join("virtio0/modalias"), "virtio:d00000002v00001AF4\n").unwrap();
+    fs::create_dir_all(t.path().join("devices/platform/pcspkr")).unwrap();
+    for (bus, name, target) in [
+        ("pci", "0000:00:03.0", "../../../devices/pci0000:00/0000:00:03.0"),
+        ("virtio", "virtio0", "../../../devices/pci0000:00/0000:00:03.0/virtio0"),
+        ("platform", "pcspkr", "../../../devices/platform/pcspkr"),
+    ] {
+        let d = t.path().join("bus").join(bus).join("devices");
+        fs::create_dir_all(&d).unwrap();
+        std::os::unix::fs::symlink(target, d.join(name)).unwrap();
+    }
+    fs::create_dir_all(t.path().join("bus/empty")).unwrap();
+    let found: Vec<String> = bus_modaliases(&t.path().join("bus")).into_iter().collect();
+    assert_eq!(found, ["pci:v00001AF4d00001001", "virtio:d00000002v00001AF4"], "a device without one is skipped");
+    assert_eq!(found.iter().collect::<BTreeSet<_>>(), modaliases(&t.path().join("devices")).iter().collect());
+    assert!(bus_modaliases(&t.path().join("none")).is_empty());
+}
+
 /// Loads wait (up to a second) until another load runs beside them.
 struct Overlapping {
     order: std::sync::Mutex<Vec<String>>,
