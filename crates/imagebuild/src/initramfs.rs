@@ -1,7 +1,8 @@
 //! The root filesystem as a newc cpio archive (what the kernel unpacks into
-//! rootfs), compressed with LZ4 in the kernel's legacy format. Deterministic: entries are sorted by path,
-//! every timestamp is 0, owners are root, inode numbers count up, and the
-//! compressor settings are fixed, so the same inputs give the same bytes.
+//! rootfs), compressed with LZ4 in the kernel's legacy format.
+//! Deterministic: entries are sorted by path, every timestamp is 0, owners
+//! are root, inode numbers count up, and the compressor settings are fixed,
+//! so the same inputs give the same bytes.
 
 use crate::{Error, Result};
 use std::collections::BTreeMap;
@@ -161,30 +162,31 @@ pub fn compress(data: &[u8]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// The archive `compress` made, and how many bytes of `data` it took (it
-/// ends at the input's end, at a zero block size or at the next archive's
-/// magic number). For tests and tools that look into an initramfs.
-pub fn decompress(data: &[u8]) -> Result<(Vec<u8>, usize)> {
-    let bad = |what: &str| Error::Compress(std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string()));
-    if data.len() < 4 || data[..4] != LZ4_LEGACY_MAGIC.to_le_bytes() {
-        return Err(bad("not an LZ4 legacy archive (no magic number)"));
-    }
-    let (mut at, mut out) = (4, Vec::new());
-    while at + 4 <= data.len() {
-        let size = u32::from_le_bytes(data[at..at + 4].try_into().expect("4 bytes"));
-        if size == 0 || size == LZ4_LEGACY_MAGIC {
-            break;
-        }
-        let block = data.get(at + 4..at + 4 + size as usize).ok_or_else(|| bad("a block runs past the end"))?;
-        out.extend(lz4::block::decompress(block, Some(LZ4_LEGACY_BLOCK as i32)).map_err(Error::Compress)?);
-        at += 4 + size as usize;
-    }
-    Ok((out, at))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The archive `compress` made, and how many bytes of `data` it took (it
+    /// ends at the input's end, at a zero block size or at the next archive's
+    /// magic number): the round trip of the tests. (The boot e2e reads the
+    /// image with Debian's lz4 instead.)
+    pub fn decompress(data: &[u8]) -> Result<(Vec<u8>, usize)> {
+        let bad = |what: &str| Error::Compress(std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string()));
+        if data.len() < 4 || data[..4] != LZ4_LEGACY_MAGIC.to_le_bytes() {
+            return Err(bad("not an LZ4 legacy archive (no magic number)"));
+        }
+        let (mut at, mut out) = (4, Vec::new());
+        while at + 4 <= data.len() {
+            let size = u32::from_le_bytes(data[at..at + 4].try_into().expect("4 bytes"));
+            if size == 0 || size == LZ4_LEGACY_MAGIC {
+                break;
+            }
+            let block = data.get(at + 4..at + 4 + size as usize).ok_or_else(|| bad("a block runs past the end"))?;
+            out.extend(lz4::block::decompress(block, Some(LZ4_LEGACY_BLOCK as i32)).map_err(Error::Compress)?);
+            at += 4 + size as usize;
+        }
+        Ok((out, at))
+    }
 
     fn sample(order: bool) -> Tree {
         let mut t = Tree::new();

@@ -108,15 +108,10 @@ impl KernelModules {
         for tok in self.softdep.get(name).into_iter().flatten() {
             let providers = self.resolve_token(tok);
             let take = if every_provider { providers.len() } else { 1 };
-            for m in providers.into_iter().filter(|m| self.dep.contains_key(m)).take(take) {
-                if let Some((p, d)) = self.dep.get(&m) {
-                    if !out.contains(p) {
-                        out.push(p.clone());
-                    }
-                    for x in d {
-                        if !out.contains(x) {
-                            out.push(x.clone());
-                        }
+            for (p, d) in providers.iter().filter_map(|m| self.dep.get(m)).take(take) {
+                for x in std::iter::once(p).chain(d) {
+                    if !out.contains(x) {
+                        out.push(x.clone());
                     }
                 }
             }

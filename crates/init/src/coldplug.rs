@@ -61,28 +61,33 @@ pub fn load_modules(boot_pci: Vec<(u8, u8)>) -> Mods {
             (listed.into_iter().chain(devices).collect(), Vec::new())
         }
     };
-    for (i, batch) in [first, then].into_iter().enumerate().filter(|(_, b)| !b.is_empty()) {
-        if i == 1 {
-            // The second batch shares the CPU with what ready still waits
-            // for (DATA's checks, the services' start): it yields to them
-            // (this thread's nice value, which the loading threads it
-            // starts inherit; Linux keeps nice per thread).
-            // SAFETY: setpriority changes no memory.
-            if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) } != 0 {
-                warn!("lowering the module loader's priority: {}", std::io::Error::last_os_error());
-            }
+    load_batch(&mut mods, &first);
+    if !then.is_empty() {
+        // The second batch shares the CPU with what ready still waits for
+        // (DATA's checks, the services' start): it yields to them (this
+        // thread's nice value, which the loading threads it starts inherit).
+        if let Err(e) = crate::system::set_thread_nice(0, 19) {
+            warn!("lowering the module loader's priority: {e}");
         }
-        let started = std::time::Instant::now();
-        let (newly, errors) = mods.load_many(&batch);
-        for e in errors {
-            warn!("{e}");
-        }
-        info!("{} modules loaded in {} ms", newly.len(), started.elapsed().as_millis());
+        load_batch(&mut mods, &then);
     }
     // No coldplug rounds here: what the new controllers find (disks, a
     // CD drive) is for after ready, unless it is the boot disk (DATA's
     // mount asks for it while it waits).
     Some(mods)
+}
+
+/// Loads `batch` (nothing when empty), logging errors and the time taken.
+fn load_batch(mods: &mut modules::Modules<modules::KernelLoader>, batch: &[String]) {
+    if batch.is_empty() {
+        return;
+    }
+    let started = std::time::Instant::now();
+    let (newly, errors) = mods.load_many(batch);
+    for e in errors {
+        warn!("{e}");
+    }
+    info!("{} modules loaded in {} ms", newly.len(), started.elapsed().as_millis());
 }
 
 /// The directory under `sys_devices` of the PCI device at the end of

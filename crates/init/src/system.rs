@@ -162,15 +162,23 @@ pub fn renice(pids: &[i32], nice: i32) {
             .map(|d| d.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect())
             .unwrap_or_default();
         for tid in tasks {
-            // SAFETY: setpriority changes no memory.
-            if unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice) } != 0 {
-                let e = std::io::Error::last_os_error();
+            if let Err(e) = set_thread_nice(tid, nice) {
                 if e.raw_os_error() != Some(libc::ESRCH) {
                     log::warn!("nice {nice} for thread {tid} of {pid}: {e}");
                 }
             }
         }
     }
+}
+
+/// Sets one thread's nice value (`tid` 0: the calling thread). Threads it
+/// starts afterwards inherit it.
+pub fn set_thread_nice(tid: i32, nice: i32) -> std::io::Result<()> {
+    // SAFETY: setpriority changes no memory.
+    if unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Starts a service in its own session, on its terminal if it has one.
