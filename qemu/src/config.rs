@@ -40,6 +40,9 @@ pub struct Config {
     pub binary: String,
     pub machine: String,
     pub cpu: Option<String>,
+    /// Virtual CPUs (`-smp`). The tests use one, the slowest case; the
+    /// thin clients have two to four cores, which the bench boots too.
+    pub cpus: u32,
     /// `-accel` when KVM is not used.
     pub accel: String,
     pub memory_mib: u32,
@@ -150,6 +153,7 @@ impl Config {
             binary: spec.binary.clone(),
             machine: spec.machine.clone(),
             cpu: spec.cpu.clone(),
+            cpus: 1,
             accel: spec.accel.clone(),
             memory_mib: spec.memory_mib,
             firmware: match (&spec.firmware_code, &spec.firmware_vars) {
@@ -190,7 +194,7 @@ impl Config {
             self.memory_mib.to_string(),
         ];
         if let Some(cpu) = &self.cpu {
-            a.extend(["-cpu".into(), cpu.clone(), "-smp".into(), "1".into()]);
+            a.extend(["-cpu".into(), cpu.clone(), "-smp".into(), self.cpus.max(1).to_string()]);
         }
         match (&self.direct, &self.firmware) {
             (None, _) if self.uboot.is_some() => {

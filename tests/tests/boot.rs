@@ -89,7 +89,11 @@ fn image_passes_independent_checks() {
 #[ignore = "needs the image: run with `cargo xtask test`"]
 fn boots_to_ready_through_ovmf_and_bootsel_then_powers_off_cleanly() {
     let disk = TestDisk::new().unwrap();
-    let mut vm = disk.boot().unwrap();
+    // Two CPUs, as the thin clients have (the other tests boot on one):
+    // init's module loads and services then really run side by side.
+    let mut cfg = disk.vm_config().unwrap();
+    cfg.cpus = 2;
+    let mut vm = quill_qemu::Vm::start(&cfg).unwrap();
     let result = (|| -> anyhow::Result<()> {
         vm.wait_for("bootsel: choosing slot A", BOOT_TIMEOUT)?;
         let ready = vm.wait_for("quill: ready", BOOT_TIMEOUT)?;
@@ -114,6 +118,8 @@ fn boots_to_ready_through_ovmf_and_bootsel_then_powers_off_cleanly() {
         let _ = mounts;
         let t = vm.transcript();
         anyhow::ensure!(t.contains("/dev/vda4 /data ext4"), "DATA is not mounted as ext4 on /data");
+        let cpus = vm.sh("grep -c ^processor /proc/cpuinfo", Duration::from_secs(20))?;
+        anyhow::ensure!(cpus.lines().any(|l| l.trim() == "2"), "the guest does not see two CPUs: {cpus}");
         vm.type_serial("poweroff\n")?;
         vm.wait_for("/data unmounted", Duration::from_secs(30))?;
         let status = vm.wait_exit(Duration::from_secs(30))?;

@@ -105,3 +105,135 @@ pub fn pi(root: &Path, rounds: u32, dir: &Path) -> Result<Vec<crate::bench::Figu
         1.3,
     )])
 }
+
+/// What one CPU count's boots measured.
+pub struct Rounds {
+    pub cpus: u32,
+    /// Seconds from QEMU's start to `quill: ready`.
+    pub times: Vec<f64>,
+    /// Seconds from init's first line to its ready line (kernel time stamps).
+    pub init_to_ready: Vec<f64>,
+    /// Each boot's time over the floor boot just before it.
+    pub vs_floor: Vec<f64>,
+    pub ui: Vec<crate::bench_assistant::Figures>,
+}
+
+/// `boots` rounds on `cpus` virtual CPUs, each the floor disk and then the
+/// built one (with "no password" set, so that the serial console opens a
+/// shell for the measurements), so that both see the same load on the
+/// host. `first` runs on the first boot once the assistant is measured
+/// (the figures that need one booted system). With `log`, the first
+/// boot's console is kept there and init's steps up to ready printed.
+#[allow(clippy::too_many_arguments)]
+pub fn rounds(
+    qemu: &quill_qemu::MachineSpec,
+    built_disk: &Path,
+    floor: &Path,
+    dir: &Path,
+    cpus: u32,
+    boots: u32,
+    log: Option<&Path>,
+    first: &mut dyn FnMut(&mut quill_qemu::Vm) -> Result<()>,
+) -> Result<Rounds> {
+    use crate::bench_assistant::{line_stamp, stamp};
+    use quill_qemu::{Config, Console, Vm};
+    use std::time::Duration;
+    let config = |disk: PathBuf| -> Result<Config> {
+        let mut cfg = Config::new(qemu, disk, Console::Capture)?;
+        cfg.cpus = cpus;
+        Ok(cfg)
+    };
+    let mut r = Rounds { cpus, times: vec![], init_to_ready: vec![], vs_floor: vec![], ui: vec![] };
+    for i in 0..boots {
+        let mut vm = Vm::start(&config(floor.to_path_buf())?)?;
+        vm.wait_for(FLOOR_READY, Duration::from_secs(120))?;
+        let floor_secs = vm.elapsed();
+        vm.wait_exit(Duration::from_secs(60))?;
+
+        let disk = dir.join("disk.img");
+        std::fs::copy(built_disk, &disk)?;
+        testkit::data::set_admin_image(&disk, testkit::data::Admin::Open)?;
+        let mut vm = Vm::start(&config(disk)?)?;
+        vm.wait_for("quill: ready", Duration::from_secs(120))?;
+        let secs = vm.elapsed();
+        let t = vm.transcript();
+        let start = stamp(&t, "init: Quill ")?;
+        let from_init = stamp(&t, "init: ready")? - start;
+        println!(
+            "bench: {cpus} vCPU, round {}: floor {floor_secs:.2} s, `quill: ready` {secs:.2} s ({:.2}x), \
+             {from_init:.2} s after init started",
+            i + 1,
+            secs / floor_secs
+        );
+        if let (0, Some(log)) = (i, log) {
+            if std::fs::write(log, &t).is_ok() {
+                println!("bench: the first boot's console is in {}", log.display());
+            }
+            // Where init's time goes: its own time-stamped lines up to ready.
+            for l in t.lines().filter(|l| l.contains("init: ")) {
+                if let Some(at) = line_stamp(l).filter(|at| *at >= start && *at <= start + from_init) {
+                    println!("  +{:.3} s {}", at - start, l.split_once("init: ").map_or(l, |(_, r)| r));
+                }
+            }
+        }
+        r.times.push(secs);
+        r.init_to_ready.push(from_init);
+        r.vs_floor.push(secs / floor_secs);
+        let a = crate::bench_assistant::measure(&mut vm, i == 0)?;
+        println!(
+            "bench: {cpus} vCPU, round {}: the assistant's first frame {:.2} s and first screen {:.2} s after init \
+             started{}",
+            i + 1,
+            a.first_frame,
+            a.first_screen,
+            a.peak_mib.map(|m| format!("; its peak memory {m:.1} MiB")).unwrap_or_default()
+        );
+        r.ui.push(a);
+        if i == 0 {
+            first(&mut vm)?;
+        }
+        vm.pull_plug()?;
+    }
+    Ok(r)
+}
+
+impl Rounds {
+    /// The figures against their budgets: medians (the issue's rule), with
+    /// the spread printed beside them.
+    pub fn figures(&self) -> Vec<crate::bench::Figure> {
+        use crate::bench::{median, Figure};
+        let n = self.times.len();
+        let spread = |v: &[f64]| {
+            let (lo, hi) = v.iter().fold((f64::MAX, 0.0f64), |(lo, hi), x| (lo.min(*x), hi.max(*x)));
+            format!("{lo:.2}-{hi:.2}")
+        };
+        println!(
+            "bench: {} vCPU: boot/floor {}x, init start to ready {} s, boot to ready {} s ({n} rounds)",
+            self.cpus,
+            spread(&self.vs_floor),
+            spread(&self.init_to_ready),
+            spread(&self.times)
+        );
+        let c = self.cpus;
+        vec![
+            Figure::at_most(
+                format!("boot to ready via OVMF, TCG, {c} vCPU (slowest of {n})"),
+                self.times.iter().copied().fold(0.0, f64::max),
+                "s",
+                crate::BUDGET_BOOT_SECS as f64,
+            ),
+            Figure::at_most(
+                format!("boot to ready / floor (trivial init), {c} vCPU, median of {n}"),
+                median(&self.vs_floor),
+                "x",
+                1.15,
+            ),
+            Figure::at_most(
+                format!("init start to ready, {c} vCPU, median of {n}"),
+                median(&self.init_to_ready),
+                "s",
+                1.0,
+            ),
+        ]
+    }
+}
