@@ -4,7 +4,7 @@
 //! USB watcher.
 
 use crate::{logger, modules, usb, UsbHost, ETC};
-use log::{info, warn};
+use log::{error, info, warn};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,53 +15,71 @@ pub type Mods = Option<modules::Modules<modules::KernelLoader>>;
 /// modules listed by the board (`/etc/quill/modules`) and those the
 /// devices present ask for. The rest follows after ready ([`load_rest`]).
 ///
-/// `boot_pci` (`quill.bootpci=`, from the firmware through bootsel) names
-/// the boot disk's controller: its drivers, the board's list (the DATA
-/// filesystem) and the network cards' drivers (the unit ID) load first,
-/// alone; the other controllers' (an AHCI controller probing empty ports)
-/// after them, while DATA mounts and ready comes. On one CPU, modules
-/// loading side by side share it, so what ready waits for is done sooner
-/// when nothing else loads beside it. Without it (older boot selector,
-/// U-Boot) all load in one batch.
+/// The board's list (the DATA filesystem) starts loading at once, before
+/// the devices are known. `boot_pci` (`quill.bootpci=`, from the firmware
+/// through bootsel) names the boot disk's controller: its drivers and the
+/// network cards' (the unit ID) load beside the board's list; the other
+/// controllers' (an AHCI controller probing empty ports) after them all,
+/// while DATA mounts and ready comes. On one CPU, modules loading side by
+/// side share it, so what ready waits for is done sooner when nothing else
+/// loads beside it. Without it (older boot selector, U-Boot) every
+/// device's driver loads beside the board's list.
 pub fn load_modules(boot_pci: Vec<(u8, u8)>) -> Mods {
     let release = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let dir = PathBuf::from("/lib/modules").join(release.trim());
-    let index = match modules::ModIndex::load(&dir) {
-        Ok(i) => i,
+    let dep = match fs::read_to_string(dir.join("modules.dep")) {
+        Ok(d) => d,
         Err(e) => {
             warn!("no module index in {}: {e}; loading no modules", dir.display());
             return None;
         }
     };
-    let mut mods = modules::Modules::new(dir, index, modules::KernelLoader);
-    let sys = Path::new("/sys/devices");
     let listed = fs::read_to_string(Path::new(ETC).join("modules")).unwrap_or_default();
     let listed: Vec<String> =
         listed.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from).collect();
-    let devices: Vec<String> = mods
-        .wanted_by(&modules::bus_modaliases(Path::new("/sys/bus")))
-        .into_iter()
-        .filter(|m| mods.before_ready(m))
-        .collect();
-    let (first, then) = match pci_device_dir(sys, &boot_pci) {
-        Some(controller) => {
-            let disk = mods.wanted_by(&modules::modaliases(&controller));
-            let first: Vec<String> = listed
-                .into_iter()
-                .chain(devices.iter().filter(|m| disk.contains(*m) || mods.for_network(m)).cloned())
-                .collect();
+    // The board's list (the DATA filesystem: ext4 and what it needs, the
+    // longest load on the way to DATA) needs no device scan: it loads at
+    // once, from modules.dep alone, while the devices are read from sysfs
+    // and the alias table is parsed (two CPUs: side by side).
+    let board = {
+        let (dir, dep) = (dir.clone(), dep.clone());
+        std::thread::spawn(move || {
+            let mut m = modules::Modules::new(dir, modules::ModIndex::parse(&dep, ""), modules::KernelLoader);
+            load_batch(&mut m, &listed, "the board's list");
+            m
+        })
+    };
+    let scan = std::thread::spawn(move || {
+        let present = modules::bus_modaliases(Path::new("/sys/bus"));
+        let controller =
+            pci_device_dir(Path::new("/sys/devices"), &boot_pci).map(|c| (modules::modaliases(&c), c)).ok_or(boot_pci);
+        (present, controller)
+    });
+    let alias = fs::read_to_string(dir.join("modules.alias")).unwrap_or_default();
+    let mut mods = modules::Modules::new(dir, modules::ModIndex::parse(&dep, &alias), modules::KernelLoader);
+    let (present, controller) = scan.join().unwrap_or_else(|_| (Default::default(), Err(Vec::new())));
+    let devices: Vec<String> = mods.wanted_by(&present).into_iter().filter(|m| mods.before_ready(m)).collect();
+    let (first, then) = match controller {
+        Ok((below, controller)) => {
+            let disk = mods.wanted_by(&below);
+            let first: Vec<String> =
+                devices.iter().filter(|m| disk.contains(*m) || mods.for_network(m)).cloned().collect();
             let then = devices.into_iter().filter(|m| !first.contains(m)).collect();
             info!("boot disk controller {}: {} first", controller.display(), first.join(" "));
             (first, then)
         }
-        None => {
+        Err(boot_pci) => {
             if !boot_pci.is_empty() {
                 warn!("no PCI device at quill.bootpci {boot_pci:x?}; loading every driver at once");
             }
-            (listed.into_iter().chain(devices).collect(), Vec::new())
+            (devices, Vec::new())
         }
     };
-    load_batch(&mut mods, &first);
+    load_batch(&mut mods, &first, "the boot disk's and network drivers");
+    match board.join() {
+        Ok(b) => mods.adopt(b),
+        Err(_) => error!("the board's modules' loader failed"),
+    }
     if !then.is_empty() {
         // The second batch shares the CPU with what ready still waits for
         // (DATA's checks, the services' start): it yields to them (this
@@ -69,7 +87,7 @@ pub fn load_modules(boot_pci: Vec<(u8, u8)>) -> Mods {
         if let Err(e) = crate::system::set_thread_nice(0, 19) {
             warn!("lowering the module loader's priority: {e}");
         }
-        load_batch(&mut mods, &then);
+        load_batch(&mut mods, &then, "the other controllers' drivers");
     }
     // No coldplug rounds here: what the new controllers find (disks, a
     // CD drive) is for after ready, unless it is the boot disk (DATA's
@@ -78,7 +96,7 @@ pub fn load_modules(boot_pci: Vec<(u8, u8)>) -> Mods {
 }
 
 /// Loads `batch` (nothing when empty), logging errors and the time taken.
-fn load_batch(mods: &mut modules::Modules<modules::KernelLoader>, batch: &[String]) {
+fn load_batch(mods: &mut modules::Modules<modules::KernelLoader>, batch: &[String], what: &str) {
     if batch.is_empty() {
         return;
     }
@@ -87,7 +105,7 @@ fn load_batch(mods: &mut modules::Modules<modules::KernelLoader>, batch: &[Strin
     for e in errors {
         warn!("{e}");
     }
-    info!("{} modules loaded in {} ms", newly.len(), started.elapsed().as_millis());
+    info!("{what}: {} modules loaded in {} ms", newly.len(), started.elapsed().as_millis());
 }
 
 /// The directory under `sys_devices` of the PCI device at the end of

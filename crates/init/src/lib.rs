@@ -127,14 +127,16 @@ pub fn main() {
         // password, which lives there (no DATA: locked).
         system::emergency("quill.emergency=1 on the kernel command line");
     }
-    if data {
+    // Did the boot selector fall back from a failed update? (Reported on
+    // the console; the updater records it on DATA.) It runs beside the
+    // hostname and the `ready` services' start; the `checked` ones (the
+    // updater: they write the slots) start once it is done.
+    let boot_check = if data {
         apply_settings();
-        // Did the boot selector fall back from a failed update? (Reported
-        // on the console; the updater records it on DATA.)
-        for line in run_fwupdate(&["boot-check"]) {
-            logger.console_line(&format!("quill: {}", line.trim_start_matches("fwupdate: ")));
-        }
-    }
+        FwupdateRun::start(&["boot-check"])
+    } else {
+        None
+    };
 
     // The unit ID is a network card's MAC: wait for a card (or for the
     // loader to finish without one), not for every driver; the rest of
@@ -155,11 +157,20 @@ pub fn main() {
         warn!("setting the hostname to {host}: {e}");
     }
     info!("hostname {host}");
-    let now = Instant::now();
-    for st in states.iter_mut().filter(|s| s.service.start == services::Start::Ready) {
-        st.next_start = Some(now);
+    let start = |states: &mut [services::State], which: services::Start| {
+        let now = Instant::now();
+        for st in states.iter_mut().filter(|s| s.service.start == which) {
+            st.next_start = Some(now);
+        }
+        supervise::start_due(states, now);
+    };
+    start(&mut states, services::Start::Ready);
+    if let Some(check) = boot_check {
+        for line in check.lines() {
+            logger.console_line(&format!("quill: {}", line.trim_start_matches("fwupdate: ")));
+        }
     }
-    supervise::start_due(&mut states, now);
+    start(&mut states, services::Start::Checked);
 
     // Time-stamped in the kernel log (the bench's init-to-ready figure).
     info!("ready");
@@ -312,19 +323,43 @@ fn usb_coldplug(watcher: &mut usb::Watcher, logger: &logger::InitLogger) {
 
 /// Runs `fwupdate ARGS`; returns its output lines (errors logged).
 pub fn run_fwupdate(args: &[&str]) -> Vec<String> {
-    let mut argv = vec!["/usr/bin/fwupdate"];
-    argv.extend_from_slice(args);
-    match system::run_tool(&argv) {
-        Ok((status, text)) => {
-            if !status.success() {
-                warn!("fwupdate {}: {}", args.join(" "), text.trim());
-                return Vec::new();
+    FwupdateRun::start(args).map(FwupdateRun::lines).unwrap_or_default()
+}
+
+/// `fwupdate ARGS`, started and not yet waited for.
+pub struct FwupdateRun {
+    args: String,
+    child: std::process::Child,
+}
+
+impl FwupdateRun {
+    /// `None` (logged) when it cannot start.
+    pub fn start(args: &[&str]) -> Option<FwupdateRun> {
+        let mut argv = vec!["/usr/bin/fwupdate"];
+        argv.extend_from_slice(args);
+        match system::start_tool(&argv) {
+            Ok(child) => Some(FwupdateRun { args: args.join(" "), child }),
+            Err(e) => {
+                warn!("running fwupdate {}: {e}", args.join(" "));
+                None
             }
-            text.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect()
         }
-        Err(e) => {
-            warn!("running fwupdate {}: {e}", args.join(" "));
-            Vec::new()
+    }
+
+    /// Waits for it: its output lines, none when it failed (logged).
+    pub fn lines(self) -> Vec<String> {
+        match system::tool_output(self.child) {
+            Ok((status, text)) => {
+                if !status.success() {
+                    warn!("fwupdate {}: {}", self.args, text.trim());
+                    return Vec::new();
+                }
+                text.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect()
+            }
+            Err(e) => {
+                warn!("running fwupdate {}: {e}", self.args);
+                Vec::new()
+            }
         }
     }
 }

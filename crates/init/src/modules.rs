@@ -430,6 +430,13 @@ impl<L: ModuleLoader> Modules<L> {
     pub fn loaded(&self) -> &BTreeSet<String> {
         &self.loaded
     }
+
+    /// Takes over what another loader of the same kernel loaded or failed
+    /// to load (the board's list, loaded on a thread of its own).
+    pub fn adopt<M: ModuleLoader>(&mut self, other: Modules<M>) {
+        self.loaded.extend(other.loaded);
+        self.failed.extend(other.failed.into_iter().filter(|m| !self.loaded.contains(m)));
+    }
 }
 
 #[cfg(test)]

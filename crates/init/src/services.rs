@@ -9,7 +9,10 @@
 //! `start` is `early` (right after init starts, before drivers load and
 //! DATA is mounted: the display's UI, so that the screen shows something
 //! within a second; such a service waits for `/run/quill/data-state`
-//! itself) or `ready` (once DATA is mounted and the settings applied).
+//! itself), `ready` (once DATA is mounted and the settings applied), or
+//! `checked` (a service that writes the slots, such as the updater: ready,
+//! and also after `fwupdate boot-check` has settled what the last boot
+//! left, which runs beside the `ready` services' start).
 //! `restart` is `always` (restarted with a growing delay, 1 s up to 30 s) or
 //! `never`; `tty` is `console` (the active console becomes the service's
 //! controlling terminal), `none`, or a device such as `tty2`.
@@ -33,6 +36,7 @@ pub enum Tty {
 pub enum Start {
     Early,
     Ready,
+    Checked,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,7 +63,8 @@ pub fn parse(text: &str) -> Result<Vec<Service>, String> {
         let start = match w[1] {
             "early" => Start::Early,
             "ready" => Start::Ready,
-            other => return Err(format!("line {}: start must be early or ready, not {other:?}", n + 1)),
+            "checked" => Start::Checked,
+            other => return Err(format!("line {}: start must be early, ready or checked, not {other:?}", n + 1)),
         };
         let restart = match w[2] {
             "always" => Restart::Always,
@@ -128,10 +133,12 @@ mod tests {
 
     #[test]
     fn parses_the_table() {
-        let s = parse("# c\n\nshell ready always console /bin/sh -l\nlog early never /dev/tty2 /bin/x\n").unwrap();
+        let s = parse("# c\n\nshell ready always console /bin/sh -l\nlog early never /dev/tty2 /bin/x\nup checked always none /u\n")
+            .unwrap();
         assert_eq!(s[0].argv, ["/bin/sh", "-l"]);
         assert_eq!(s[0].start, Start::Ready);
         assert_eq!(s[1].start, Start::Early);
+        assert_eq!(s[2].start, Start::Checked);
         assert_eq!(s[0].tty, Tty::Console);
         assert_eq!(s[1].restart, Restart::Never);
         assert_eq!(s[1].tty, Tty::Device("tty2".into()));

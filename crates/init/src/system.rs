@@ -227,15 +227,25 @@ pub fn spawn(service: &Service) -> std::io::Result<u32> {
     Ok(pid.as_raw() as u32)
 }
 
-/// Runs a tool to completion (signals unblocked in the child) and returns
-/// its exit status and output lines.
-pub fn run_tool(argv: &[&str]) -> std::io::Result<(std::process::ExitStatus, String)> {
+/// Starts a tool with its output captured, for [`tool_output`]; init does
+/// other work while it runs.
+pub fn start_tool(argv: &[&str]) -> std::io::Result<std::process::Child> {
     // No pre_exec: std empties the child's signal mask itself, and
     // without a closure it starts the child through posix_spawn instead
     // of forking PID 1 (see [`spawn`]).
     let mut cmd = Command::new(argv[0]);
-    cmd.args(&argv[1..]).env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
-    let out = cmd.output()?;
+    cmd.args(&argv[1..])
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    cmd.spawn()
+}
+
+/// Waits for a tool [`start_tool`] started: its exit status, and its
+/// output (stdout, then stderr).
+pub fn tool_output(child: std::process::Child) -> std::io::Result<(std::process::ExitStatus, String)> {
+    let out = child.wait_with_output()?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     Ok((out.status, text))
 }

@@ -233,3 +233,20 @@ fn a_module_starts_as_soon_as_its_own_dependencies_are_in() {
     let at = |n: &str| log.iter().find(|(x, _, _)| x == n).map(|(_, s, e)| (*s, *e)).unwrap();
     assert!(at("ext4").0 < at("virtio_blk").1, "ext4 waited for the slow virtio_blk: {log:?}");
 }
+
+#[test]
+fn what_another_loader_did_is_taken_over() {
+    // The board's list loads on a thread of its own, from modules.dep
+    // alone; the device loader then neither loads it again nor retries
+    // what failed there.
+    let mut board = Modules::new("/m".into(), ModIndex::parse(DEP, ""), Fake(Default::default(), Some("jbd2.ko.xz")));
+    assert!(board.load("ext4").is_ok());
+    let mut m = Modules::new("/m".into(), ModIndex::parse(DEP, ALIAS), Fake(Default::default(), None));
+    m.adopt(board);
+    assert!(m.loaded().contains("ext4") && m.loaded().contains("crc16"));
+    assert_eq!(m.load("ext4").unwrap(), 0);
+    let (newly, errors) = m.load_many(&["jbd2".to_string(), "virtio_blk".to_string()]);
+    assert_eq!(newly, ["virtio_blk"]);
+    assert!(errors.iter().any(|e| e.contains("jbd2 failed to load earlier")), "{errors:?}");
+    assert!(m.loader.0.lock().unwrap().iter().all(|p| !p.ends_with("ext4.ko.xz") && !p.ends_with("jbd2.ko.xz")));
+}
