@@ -15,15 +15,16 @@ pub type Mods = Option<modules::Modules<modules::KernelLoader>>;
 /// modules listed by the board (`/etc/quill/modules`) and those the
 /// devices present ask for. The rest follows after ready ([`load_rest`]).
 ///
-/// The board's list (the DATA filesystem) starts loading at once, before
-/// the devices are known. `boot_pci` (`quill.bootpci=`, from the firmware
-/// through bootsel) names the boot disk's controller: its drivers and the
-/// network cards' (the unit ID) load beside the board's list; the other
-/// controllers' (an AHCI controller probing empty ports) after them all,
-/// while DATA mounts and ready comes. On one CPU, modules loading side by
-/// side share it, so what ready waits for is done sooner when nothing else
-/// loads beside it. Without it (older boot selector, U-Boot) every
-/// device's driver loads beside the board's list.
+/// With a second CPU, the board's list (the DATA filesystem) starts
+/// loading at once, before the devices are known; on one, with the boot
+/// disk's drivers. `boot_pci` (`quill.bootpci=`, from the firmware through
+/// bootsel) names the boot disk's controller: its drivers and the network
+/// cards' (the unit ID) load first; the other controllers' (an AHCI
+/// controller probing empty ports) after them all, while DATA mounts and
+/// ready comes. On one CPU, modules loading side by side share it, so what
+/// ready waits for is done sooner when nothing else loads beside it.
+/// Without it (older boot selector, U-Boot) every device's driver loads in
+/// the first batch.
 pub fn load_modules(boot_pci: Vec<(u8, u8)>) -> Mods {
     let release = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let dir = PathBuf::from("/lib/modules").join(release.trim());
@@ -38,16 +39,21 @@ pub fn load_modules(boot_pci: Vec<(u8, u8)>) -> Mods {
     let listed: Vec<String> =
         listed.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from).collect();
     // The board's list (the DATA filesystem: ext4 and what it needs, the
-    // longest load on the way to DATA) needs no device scan: it loads at
-    // once, from modules.dep alone, while the devices are read from sysfs
-    // and the alias table is parsed (two CPUs: side by side).
-    let board = {
+    // longest load on the way to DATA) needs no device scan: with a second
+    // CPU it loads at once, from modules.dep alone, while the devices are
+    // read from sysfs and the alias table is parsed. On one CPU it would
+    // only take the CPU from those and from the UI's first frame: it loads
+    // with the boot disk's drivers.
+    let (board, listed) = if crate::system::cpus() > 1 {
         let (dir, dep) = (dir.clone(), dep.clone());
-        std::thread::spawn(move || {
+        let board = std::thread::spawn(move || {
             let mut m = modules::Modules::new(dir, modules::ModIndex::parse(&dep, ""), modules::KernelLoader);
             load_batch(&mut m, &listed, "the board's list");
             m
-        })
+        });
+        (Some(board), Vec::new())
+    } else {
+        (None, listed)
     };
     let scan = std::thread::spawn(move || {
         let present = modules::bus_modaliases(Path::new("/sys/bus"));
@@ -62,8 +68,10 @@ pub fn load_modules(boot_pci: Vec<(u8, u8)>) -> Mods {
     let (first, then) = match controller {
         Ok((below, controller)) => {
             let disk = mods.wanted_by(&below);
-            let first: Vec<String> =
-                devices.iter().filter(|m| disk.contains(*m) || mods.for_network(m)).cloned().collect();
+            let first: Vec<String> = listed
+                .into_iter()
+                .chain(devices.iter().filter(|m| disk.contains(*m) || mods.for_network(m)).cloned())
+                .collect();
             let then = devices.into_iter().filter(|m| !first.contains(m)).collect();
             info!("boot disk controller {}: {} first", controller.display(), first.join(" "));
             (first, then)
@@ -72,13 +80,14 @@ pub fn load_modules(boot_pci: Vec<(u8, u8)>) -> Mods {
             if !boot_pci.is_empty() {
                 warn!("no PCI device at quill.bootpci {boot_pci:x?}; loading every driver at once");
             }
-            (devices, Vec::new())
+            (listed.into_iter().chain(devices).collect(), Vec::new())
         }
     };
     load_batch(&mut mods, &first, "the boot disk's and network drivers");
-    match board.join() {
-        Ok(b) => mods.adopt(b),
-        Err(_) => error!("the board's modules' loader failed"),
+    match board.map(std::thread::JoinHandle::join) {
+        Some(Ok(b)) => mods.adopt(b),
+        Some(Err(_)) => error!("the board's modules' loader failed"),
+        None => {}
     }
     if !then.is_empty() {
         // The second batch shares the CPU with what ready still waits for

@@ -128,15 +128,25 @@ pub fn main() {
         system::emergency("quill.emergency=1 on the kernel command line");
     }
     // Did the boot selector fall back from a failed update? (Reported on
-    // the console; the updater records it on DATA.) It runs beside the
-    // hostname and the `ready` services' start; the `checked` ones (the
-    // updater: they write the slots) start once it is done.
-    let boot_check = if data {
+    // the console; the updater records it on DATA.) With a second CPU it
+    // runs beside the hostname and the `ready` services' start; on one it
+    // would share the CPU with their start-up, so it is waited for first.
+    // The `checked` services (the updater: they write the slots) start
+    // once it is done.
+    let mut boot_check = if data {
         apply_settings();
         FwupdateRun::start(&["boot-check"])
     } else {
         None
     };
+    let report = |check: Option<FwupdateRun>| {
+        for line in check.map(FwupdateRun::lines).unwrap_or_default() {
+            logger.console_line(&format!("quill: {}", line.trim_start_matches("fwupdate: ")));
+        }
+    };
+    if system::cpus() == 1 {
+        report(boot_check.take());
+    }
 
     // The unit ID is a network card's MAC: wait for a card (or for the
     // loader to finish without one), not for every driver; the rest of
@@ -164,12 +174,12 @@ pub fn main() {
         }
         supervise::start_due(states, now);
     };
+    // Their start-up yields to boot-check until ready (nice 10, inherited
+    // from this thread; back to 0 with the early services at ready).
+    let _ = system::set_thread_nice(0, 10);
     start(&mut states, services::Start::Ready);
-    if let Some(check) = boot_check {
-        for line in check.lines() {
-            logger.console_line(&format!("quill: {}", line.trim_start_matches("fwupdate: ")));
-        }
-    }
+    let _ = system::set_thread_nice(0, 0);
+    report(boot_check);
     start(&mut states, services::Start::Checked);
 
     // Time-stamped in the kernel log (the bench's init-to-ready figure).
@@ -191,7 +201,12 @@ pub fn main() {
     if let Err(e) = devconfig::write_atomic(Path::new(devconfig::DATA_STATE), verdict.as_bytes()) {
         warn!("{e}");
     }
-    system::renice(&early, 0);
+    let yielding: Vec<i32> = states
+        .iter()
+        .filter(|s| s.service.start != services::Start::Checked)
+        .filter_map(|s| s.pid)
+        .collect();
+    system::renice(&yielding, 0);
     let checks = checks::Checks {
         data,
         slot: args.slot,

@@ -181,6 +181,11 @@ pub fn set_thread_nice(tid: i32, nice: i32) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The CPUs this system runs on (1 when it cannot be told).
+pub fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// Starts a service in its own session, on its terminal if it has one.
 ///
 /// Through posix_spawn (musl: a vfork-style clone sharing init's memory
