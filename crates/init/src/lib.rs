@@ -201,11 +201,8 @@ pub fn main() {
     if let Err(e) = devconfig::write_atomic(Path::new(devconfig::DATA_STATE), verdict.as_bytes()) {
         warn!("{e}");
     }
-    let yielding: Vec<i32> = states
-        .iter()
-        .filter(|s| s.service.start != services::Start::Checked)
-        .filter_map(|s| s.pid)
-        .collect();
+    let yielding: Vec<i32> =
+        states.iter().filter(|s| s.service.start != services::Start::Checked).filter_map(|s| s.pid).collect();
     system::renice(&yielding, 0);
     let checks = checks::Checks {
         data,
