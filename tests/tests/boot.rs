@@ -120,6 +120,14 @@ fn boots_to_ready_through_ovmf_and_bootsel_then_powers_off_cleanly() {
         anyhow::ensure!(t.contains("/dev/vda4 /data ext4"), "DATA is not mounted as ext4 on /data");
         let cpus = vm.sh("grep -c ^processor /proc/cpuinfo", Duration::from_secs(20))?;
         anyhow::ensure!(cpus.lines().any(|l| l.trim() == "2"), "the guest does not see two CPUs: {cpus}");
+        // The console's shell has its terminal as controlling terminal
+        // (init opens it as fd 0 of the service's new session), so Ctrl+C
+        // and job control work: field 7 of /proc/PID/stat is its tty.
+        let tty = vm.sh("cut -d' ' -f7 /proc/$$/stat", Duration::from_secs(20))?;
+        anyhow::ensure!(
+            tty.lines().any(|l| l.trim().parse::<u64>().is_ok_and(|n| n != 0)),
+            "the console's shell has no controlling terminal: {tty}"
+        );
         vm.type_serial("poweroff\n")?;
         vm.wait_for("/data unmounted", Duration::from_secs(30))?;
         let status = vm.wait_exit(Duration::from_secs(30))?;

@@ -91,16 +91,7 @@ pub fn bench(paths: &Paths, board: &Board, parts: &Parts) -> Result<()> {
                 }
                 Ok(())
             };
-            all.push(crate::bench_boot::rounds(
-                &board.qemu,
-                &built.disk,
-                &floor,
-                &dir,
-                cpus,
-                boots,
-                Some(&log),
-                &mut first,
-            )?);
+            all.push(crate::bench_boot::rounds(&board.qemu, &built.disk, &floor, &dir, cpus, boots, &log, &mut first)?);
         }
         for r in &all {
             figures.extend(r.figures());

@@ -122,8 +122,8 @@ pub struct Rounds {
 /// built one (with "no password" set, so that the serial console opens a
 /// shell for the measurements), so that both see the same load on the
 /// host. `first` runs on the first boot once the assistant is measured
-/// (the figures that need one booted system). With `log`, the first
-/// boot's console is kept there and init's steps up to ready printed.
+/// (the figures that need one booted system). The first boot's console is
+/// kept in `log` and init's steps up to ready printed.
 #[allow(clippy::too_many_arguments)]
 pub fn rounds(
     qemu: &quill_qemu::MachineSpec,
@@ -132,7 +132,7 @@ pub fn rounds(
     dir: &Path,
     cpus: u32,
     boots: u32,
-    log: Option<&Path>,
+    log: &Path,
     first: &mut dyn FnMut(&mut quill_qemu::Vm) -> Result<()>,
 ) -> Result<Rounds> {
     use crate::bench_assistant::{line_stamp, stamp};
@@ -165,7 +165,7 @@ pub fn rounds(
             i + 1,
             secs / floor_secs
         );
-        if let (0, Some(log)) = (i, log) {
+        if i == 0 {
             if std::fs::write(log, &t).is_ok() {
                 println!("bench: the first boot's console is in {}", log.display());
             }

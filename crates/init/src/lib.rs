@@ -174,11 +174,17 @@ pub fn main() {
         }
         supervise::start_due(states, now);
     };
-    // Their start-up yields to boot-check until ready (nice 10, inherited
-    // from this thread; back to 0 with the early services at ready).
-    let _ = system::set_thread_nice(0, 10);
+    // While boot-check runs beside them, their start-up yields to it until
+    // ready (nice 10, inherited from this thread; back to 0 with the early
+    // services at ready).
+    let yield_to_check = boot_check.is_some();
+    if yield_to_check {
+        let _ = system::set_thread_nice(0, 10);
+    }
     start(&mut states, services::Start::Ready);
-    let _ = system::set_thread_nice(0, 0);
+    if yield_to_check {
+        let _ = system::set_thread_nice(0, 0);
+    }
     report(boot_check);
     start(&mut states, services::Start::Checked);
 
