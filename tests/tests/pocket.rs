@@ -70,7 +70,7 @@ fn pocket_boots_from_usb_and_leaves_the_internal_disk_untouched() {
             "DATA (637 MiB partition) was not grown from 64 MiB to fill the stick: {kib} KiB"
         );
         // The health check passes and marks the slot good on the stick.
-        vm.wait_for("health check passed", Duration::from_secs(60))?;
+        vm.wait_seen("health check passed", Duration::from_secs(60))?;
         // Status and the disk listing read the internal disk, never write it.
         let out = sh(&mut vm, "fwupdate status; fwupdate install-to-disk")?;
         anyhow::ensure!(out.contains("/dev/vda (vda)") && out.contains("end-42-0"), "{out}");
@@ -193,7 +193,7 @@ fn pocket_installs_onto_an_empty_internal_disk_which_then_boots_alone() {
         anyhow::ensure!(out.contains("Europe/Zurich") && out.contains("keyboard = \"ch\""), "{out}");
         anyhow::ensure!(out.contains("CET") || out.contains("CEST"), "the copied time zone is not in effect: {out}");
         anyhow::ensure!(!vm.transcript().contains("assistant: screen Language"), "the assistant ran again");
-        vm.wait_for("health check passed", Duration::from_secs(60))?;
+        vm.wait_seen("health check passed", Duration::from_secs(60))?;
         let st = sh(&mut vm, "fwupdate status --json | grep -A3 boot_entry; fwupdate status | grep 'boot entry'")?;
         anyhow::ensure!(
             st.contains("boot entry: ok (Boot") && st.contains("boots first, from this disk's ESP"),

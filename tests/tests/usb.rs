@@ -132,9 +132,9 @@ fn a_stick_with_quill_autoupdate_installs_and_reboots_without_asking() {
     let mut vm = start_hotplug(&disk, &[&stick]);
     let r = (|| -> anyhow::Result<()> {
         boot_ready(&mut vm, 'b', "2.0.0")?;
-        let l = vm.wait_for("nothing to do", STEP)?;
+        let l = vm.wait_seen("nothing to do", STEP)?;
         anyhow::ensure!(l.contains("is not newer than the running 2.0.0"), "{l}");
-        vm.wait_for("marked good", Duration::from_secs(60))?;
+        vm.wait_seen("marked good", Duration::from_secs(60))?;
         poweroff(&mut vm)
     })();
     or_log("usb-auto-after", &vm, r);
