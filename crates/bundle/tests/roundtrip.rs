@@ -236,6 +236,7 @@ fn only_the_needed_frames_are_downloaded_and_the_reader_skips_the_others() {
     let img: Vec<u8> = (0..6u32 << 20).map(|i| ((i >> 20) * 31 + i % 7) as u8).collect();
     let mut b = Builder::new("board-a", "2.0.0");
     b.level = 1;
+    b.chunk_size = 1 << 20;
     b.payloads.push((Target::SlotImage, img.clone()));
     let mut bytes = Vec::new();
     b.write("b", &mut bytes, &[&key]).unwrap();
