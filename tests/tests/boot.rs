@@ -65,7 +65,8 @@ fn image_passes_independent_checks() {
         layers.push((start, at.min(bytes.len()) - start));
     }
     assert_eq!(layers.len(), 2, "base and app layers: {layers:?}");
-    assert_eq!(layers[1].0 % (1 << 20), 0, "the app layer starts on a chunk boundary: {layers:?}");
+    let chunk = bundle::DEFAULT_CHUNK_SIZE as usize;
+    assert_eq!(layers[1].0 % chunk, 0, "the app layer starts on a chunk boundary: {layers:?}");
     let mut names = String::new();
     for (i, (at, len)) in layers.into_iter().enumerate() {
         let f = dir.path().join(format!("layer{i}.lz4"));

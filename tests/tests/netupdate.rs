@@ -147,6 +147,7 @@ fn a_cut_connection_and_a_power_cut_mid_download_resume() {
     std::fs::write(&v2, testkit::fixtures::bundle_of("2.0.0", &t.board, 1, &quill_e2e::dev_key(), noisy)).unwrap();
     publish(&repo, &t, "2.0.0", &v2, 1, channel::SEEDS, false);
     const MIB: u64 = 1 << 20;
+    const CHUNK: u64 = bundle::DEFAULT_CHUNK_SIZE as u64;
     let faults = testkit::http::Faults {
         cut_once_after: Some(MIB),
         trickle: Some((32 * 1024, Duration::from_millis(20))),
@@ -172,13 +173,14 @@ fn a_cut_connection_and_a_power_cut_mid_download_resume() {
         vm.type_serial("fwupdate install --channel --yes\n")?;
         let plan = vm.wait_for("chunks are on this device already", STEP)?;
         first_reused = chunks_on_device(&plan).unwrap_or(0);
-        // The cut, then 2 MiB more of the resumed download: pull the plug.
+        // The cut, then two chunks more of the resumed download (one at
+        // least is whole, verified and written): pull the plug.
         let deadline = std::time::Instant::now() + STEP;
         loop {
             let log: Vec<_> = srv.log().into_iter().filter(|l| l.path == bundle).collect();
             let cut = log.iter().any(|l| l.body_bytes == MIB);
             // (The responses over so far: this polls while one goes out.)
-            if cut && log.iter().map(|l| l.body_bytes).sum::<u64>() >= 3 * MIB {
+            if cut && log.iter().map(|l| l.body_bytes).sum::<u64>() >= MIB + 2 * CHUNK {
                 break;
             }
             anyhow::ensure!(std::time::Instant::now() < deadline, "the download did not get far: {log:?}");

@@ -5,7 +5,7 @@
 //! direct one (the kernel copies every page and writes it back later), and
 //! a read-back through the cache would read the cache, not the medium. A
 //! request qualifies when its offset, length and buffer are aligned to
-//! [`ALIGN`] (the installer's and flasher's 1 MiB chunks in an
+//! [`ALIGN`] (the installer's and flasher's chunks, 1 MiB or more, in an
 //! [`AlignedBuf`]); anything else, and every request on a filesystem that
 //! refuses O_DIRECT (EINVAL), goes through the ordinary descriptor. The
 //! kernel keeps both views coherent (a direct write invalidates cached
