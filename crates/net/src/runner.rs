@@ -309,8 +309,7 @@ fn sync_time(t: &mut Time, now: Instant) {
                 say(&format!("quill: time set from NTP {server}: {} (was {})", date(secs), date(before)));
             }
             Decision::Slew(us) => {
-                let tv =
-                    libc::timeval { tv_sec: (us / 1_000_000) as _, tv_usec: (us % 1_000_000) as libc::suseconds_t };
+                let tv = libc::timeval { tv_sec: (us / 1_000_000) as _, tv_usec: (us % 1_000_000) as _ };
                 // SAFETY: adjtime reads a valid timeval; the old value is not asked for.
                 unsafe { libc::adjtime(&tv, std::ptr::null_mut()) };
             }
