@@ -387,7 +387,9 @@ fn root_tree(paths: &Paths, board: &Board, quill: &Path, release: &str, keys: &[
         }
     }
     overlay(&mut app, &paths.root.join("image"), "")?;
-    app.file("etc/quill/release", 0o644, release.as_bytes().to_vec());
+    // The release file changes with every release: at the app layer's end,
+    // a release that changes nothing else changes only its last chunk.
+    app.file("etc/quill/release", 0o644, release.as_bytes().to_vec()).put_last("etc/quill/release");
     app.file("etc/quill/modules", 0o644, (board.modules.load.join("\n") + "\n").into_bytes());
 
     let kdir = paths.package_dir(board, &board.kernel.package).join("lib/modules").join(&board.kernel.release);

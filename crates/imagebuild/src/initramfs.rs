@@ -19,6 +19,11 @@ enum Node {
 #[derive(Default, Clone, Debug)]
 pub struct Tree {
     entries: BTreeMap<String, (u32, Node)>,
+    /// Entries written after all others (in path order among themselves):
+    /// files that change with every release, so that a release changing
+    /// only them changes only the compressed archive's end, and a delta
+    /// update fetches only the bundle chunks that hold that end.
+    last: std::collections::BTreeSet<String>,
 }
 
 fn clean(path: &str) -> String {
@@ -63,6 +68,13 @@ impl Tree {
         self
     }
 
+    /// Writes the entry at `path` after all the others ([`Tree::last`]'s
+    /// field); its parent directories stay in path order, before it.
+    pub fn put_last(&mut self, path: &str) -> &mut Self {
+        self.last.insert(clean(path));
+        self
+    }
+
     pub fn contains(&self, path: &str) -> bool {
         self.entries.contains_key(&clean(path))
     }
@@ -81,7 +93,8 @@ impl Tree {
     /// The uncompressed newc archive.
     pub fn to_cpio(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        for (ino, (path, (mode, node))) in self.entries.iter().enumerate() {
+        let (late, early): (Vec<_>, Vec<_>) = self.entries.iter().partition(|(p, _)| self.last.contains(*p));
+        for (ino, (path, (mode, node))) in early.into_iter().chain(late).enumerate() {
             let (kind, data): (u32, &[u8]) = match node {
                 Node::Dir => (0o040000, &[]),
                 Node::File(d) => (0o100000, d),
@@ -227,6 +240,46 @@ mod tests {
         assert_eq!(names[1].1, 0o120777);
         assert_eq!(names[5].1, 0o100755);
         assert!(names.iter().all(|n| n.2 == 0));
+    }
+
+    fn names(bytes: &[u8]) -> Vec<String> {
+        let mut names = vec![];
+        let mut r = bytes;
+        loop {
+            let rd = cpio::newc::Reader::new(r).unwrap();
+            if rd.entry().is_trailer() {
+                return names;
+            }
+            names.push(rd.entry().name().to_string());
+            r = rd.finish().unwrap();
+        }
+    }
+
+    #[test]
+    fn an_entry_put_last_ends_the_archive_and_only_its_end_changes() {
+        let mut t = sample(true);
+        t.file("usr/lib/quill/quill", 0o755, vec![7u8; 100_000]);
+        t.put_last("etc/quill/release");
+        let a = t.to_cpio_lz4().unwrap();
+        assert_eq!(
+            names(&t.to_cpio()),
+            [
+                "bin",
+                "bin/sh",
+                "etc",
+                "etc/quill",
+                "init",
+                "usr",
+                "usr/lib",
+                "usr/lib/quill",
+                "usr/lib/quill/quill",
+                "etc/quill/release"
+            ]
+        );
+        t.file("etc/quill/release", 0o644, b"VERSION=2\n".to_vec());
+        let b = t.to_cpio_lz4().unwrap();
+        let same = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+        assert!(a != b && same + 64 >= a.len().min(b.len()), "only the end differs: {same} of {} bytes", a.len());
     }
 
     #[test]
