@@ -59,12 +59,17 @@ const PHASES: [&str; 3] = ["install", "first boot of the new slot", "mark-good"]
 pub fn campaign(bundle: &Path, index: u64, n: usize, seed: u64) -> Result<Tally> {
     let mut rng = Rng(seed | 1);
     let mut tally = Tally::default();
+    // The install prints a JSON line per chunk written (80 for the tests'
+    // 160 MiB slot in 2 MiB chunks), then a few for the read-back and the
+    // switch: cut within the writes.
+    let (manifest, _) = bundle::inspect("bundle", std::fs::File::open(bundle)?)?;
+    let chunks = manifest.payloads.iter().map(|p| p.chunks.len() as u64).sum::<u64>();
     for i in 0..n {
         let phase = i % PHASES.len();
         // Lines each phase prints after its start: the install's progress
-        // (~150 JSON lines), the new slot's boot up to ready (~35), and
-        // what comes after ready (the health check, mark-good: ~6).
-        let k = rng.below([120, 32, 6][phase]) as usize;
+        // (one per chunk), the new slot's boot up to ready (~35), and what
+        // comes after ready (the health check, mark-good: ~6).
+        let k = rng.below([chunks * 3 / 4, 32, 6][phase]) as usize;
         let note = one_cut(bundle, index, phase, k, &mut tally).with_context(|| format!("cut {}", i + 1))?;
         eprintln!("power cut {}/{n}: {} after {k} more lines: {note}", i + 1, PHASES[phase]);
         tally.notes.push(format!("{}: {} +{k}: {note}", i + 1, PHASES[phase]));
