@@ -175,7 +175,7 @@ struct Frames {
     /// milliseconds per chunk, where level 18 spends 0.4 s per MiB finding
     /// nothing. A chunk level 1 cannot shrink at all keeps level 1's frame
     /// (raw blocks): on that payload the bundle stays the same size to the
-    /// byte and its creation takes a fifth less CPU.
+    /// byte and its creation takes a tenth less CPU.
     quick: Option<zstd::bulk::Compressor<'static>>,
 }
 

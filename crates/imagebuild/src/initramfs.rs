@@ -68,7 +68,7 @@ impl Tree {
         self
     }
 
-    /// Writes the entry at `path` after all the others ([`Tree::last`]'s
+    /// Writes the entry at `path` after all the others (see the `last`
     /// field); its parent directories stay in path order, before it.
     pub fn put_last(&mut self, path: &str) -> &mut Self {
         self.last.insert(clean(path));
