@@ -8,8 +8,9 @@
 //! The peers write into the harness's direct-I/O loop device; fwupdate into
 //! slot B of a GPT disk on a loop device made the same way.
 //!
-//! Also here: `fwupdate bundle create` of that payload (time, peak memory,
-//! size against RAUC's bundles).
+//! Also here: `fwupdate bundle create` of that payload (time against the
+//! creator before it streamed, built from the checkout's history and run in
+//! the same rounds; peak memory; size against RAUC's bundles).
 
 use crate::bench::{drop_caches, median, Figure};
 use crate::util::run;
@@ -26,9 +27,11 @@ const MAX_INSTALL_VS_RAUC_ZSTD: f64 = 0.5;
 const MAX_INSTALL_VS_FLOOR: f64 = 1.3;
 const MAX_INSTALL_PEAK_MIB: f64 = 32.0;
 const MAX_SIZE_VS_RAUC_GZIP: f64 = 0.85;
-/// Half of what `bundle create` took on this payload before it streamed
-/// (42 s on 2 cores, measured 2026-11-30; the issue saw about 60 s).
-const MAX_CREATE_SECS: f64 = 21.0;
+/// `bundle create` at least twice as fast as the creator the issue measured
+/// (whole image in memory, level 19, 1 MiB chunks), timed in the same run.
+const MAX_CREATE_VS_BEFORE: f64 = 0.5;
+/// The last commit before `bundle create` streamed: the same-run reference.
+const CREATE_BEFORE_COMMIT: &str = "f375520";
 const MAX_CREATE_PEAK_MIB: f64 = 64.0;
 
 /// One timed run: wall seconds, CPU seconds, peak resident memory in MiB.
@@ -93,23 +96,30 @@ pub fn bench(root: &Path, fwupdate: &Path, rounds: usize) -> Result<Vec<Figure>>
     let key = crate::keys::dev_key()?;
     let keys = key.parent().unwrap().to_path_buf();
 
-    // Bundle creation: time, memory, size.
+    // Bundle creation: time, memory, size; each round also runs the creator
+    // as it was before it streamed, in alternating order.
+    let before = creator_before(root)?;
     let bundle = work.join("payload.qbundle");
-    let mut create = Vec::new();
+    let before_bundle = work.join("payload-before.qbundle");
+    let (mut create, mut create_before) = (Vec::new(), Vec::new());
     for i in 0..rounds.min(3) {
-        drop_caches();
-        let s = timed(
-            &format!(
-                "{} bundle create --board x86-ud --version 9.0.0 --slot-image {} --key {} -o {}",
-                q(fwupdate),
-                q(&payload),
-                q(&key),
-                q(&bundle)
-            ),
-            &[],
-        )?;
-        println!("bench: bundle create {}: {:.2} s, peak {:.1} MiB", i + 1, s.wall, s.rss_mib);
-        create.push(s);
+        for ours in if i % 2 == 0 { [true, false] } else { [false, true] } {
+            let (bin, out) = if ours { (fwupdate, &bundle) } else { (before.as_path(), &before_bundle) };
+            drop_caches();
+            let s = timed(
+                &format!(
+                    "{} bundle create --board x86-ud --version 9.0.0 --slot-image {} --key {} -o {}",
+                    q(bin),
+                    q(&payload),
+                    q(&key),
+                    q(out)
+                ),
+                &[],
+            )?;
+            let who = if ours { "bundle create" } else { "bundle create before streaming" };
+            println!("bench: {who} {}: {:.2} s, peak {:.1} MiB", i + 1, s.wall, s.rss_mib);
+            if ours { &mut create } else { &mut create_before }.push(s);
+        }
     }
     let size = |p: &Path| std::fs::metadata(p).map(|m| m.len() as f64).unwrap_or(f64::NAN);
     let ours_size = size(&bundle);
@@ -280,6 +290,21 @@ pub fn bench(root: &Path, fwupdate: &Path, rounds: usize) -> Result<Vec<Figure>>
     {
         println!("  {n:<20} {:>7.1} MiB", s / MIB as f64);
     }
+    let before_size = size(&before_bundle);
+    println!("  {:<20} {:>7.1} MiB", format!("before ({CREATE_BEFORE_COMMIT})"), before_size / MIB as f64);
+    let per_round: Vec<f64> = create.iter().zip(&create_before).map(|(a, b)| a.wall / b.wall).collect();
+    let create_ratio = median(&per_round);
+    println!(
+        "bench: bundle create {:.2} s against {:.2} s before it streamed (medians): {create_ratio:.2}x ({:.2}..{:.2}), \
+         {:.1} against {:.1} CPU s, bundle {:.3}x the size",
+        median(&create.iter().map(|s| s.wall).collect::<Vec<_>>()),
+        median(&create_before.iter().map(|s| s.wall).collect::<Vec<_>>()),
+        per_round.iter().copied().fold(f64::MAX, f64::min),
+        per_round.iter().copied().fold(0.0, f64::max),
+        median(&create.iter().map(|s| s.cpu).collect::<Vec<_>>()),
+        median(&create_before.iter().map(|s| s.cpu).collect::<Vec<_>>()),
+        ours_size / before_size,
+    );
     let peak = samples["fwupdate"].iter().flatten().map(|s| s.rss_mib).fold(0.0, f64::max);
     Ok(vec![
         Figure::at_most(
@@ -302,10 +327,16 @@ pub fn bench(root: &Path, fwupdate: &Path, rounds: usize) -> Result<Vec<Figure>>
             MAX_SIZE_VS_RAUC_GZIP,
         ),
         Figure::at_most(
-            "bundle create, real payload (median)",
-            median(&create.iter().map(|s| s.wall).collect::<Vec<_>>()),
-            "s",
-            MAX_CREATE_SECS,
+            format!("bundle create / before it streamed ({CREATE_BEFORE_COMMIT}), same run"),
+            create_ratio,
+            "x",
+            MAX_CREATE_VS_BEFORE,
+        ),
+        Figure::at_most(
+            format!("bundle size / before it streamed ({CREATE_BEFORE_COMMIT})"),
+            ours_size / before_size,
+            "x",
+            1.0,
         ),
         Figure::at_most(
             "bundle create peak memory",
@@ -347,6 +378,45 @@ fn quill_disk(work: &Path, payload_len: u64) -> Result<(Loop, u64)> {
 fn q(p: impl AsRef<std::ffi::OsStr>) -> String {
     let s = p.as_ref().to_string_lossy();
     format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// `fwupdate` as it was at [`CREATE_BEFORE_COMMIT`], built once from the
+/// checkout's own history into target/quill/bench-ref/COMMIT (kept for
+/// later runs), so that `bundle create` is timed against its predecessor on
+/// the same machine in the same run rather than against a figure from
+/// another day.
+fn creator_before(root: &Path) -> Result<PathBuf> {
+    let dir = root.join("target/quill/bench-ref").join(CREATE_BEFORE_COMMIT);
+    let bin = dir.join("target/release/fwupdate");
+    if bin.exists() {
+        return Ok(bin);
+    }
+    let src = dir.join("src");
+    let _ = std::fs::remove_dir_all(&src);
+    std::fs::create_dir_all(&src)?;
+    println!(
+        "bench: building fwupdate as of {CREATE_BEFORE_COMMIT} (bundle create before it streamed) in {} \
+         (once; about two minutes)",
+        dir.display()
+    );
+    let archive = Command::new("bash")
+        .arg("-c")
+        .arg(format!("set -o pipefail; git -C {} archive {CREATE_BEFORE_COMMIT} | tar -x -C {}", q(root), q(&src)))
+        .status()
+        .context("starting git")?;
+    if !archive.success() {
+        bail!(
+            "commit {CREATE_BEFORE_COMMIT} is not in {}'s history (a shallow clone?): \
+             `git fetch --unshallow` and run the bench again",
+            root.display()
+        );
+    }
+    run(Command::new("cargo")
+        .args(["build", "--release", "--locked", "-p", "fwupdate", "--manifest-path"])
+        .arg(src.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(dir.join("target")))?;
+    Ok(bin)
 }
 
 /// Runs `bash -c CMD` under /usr/bin/time: wall time around it, CPU and
