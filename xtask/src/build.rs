@@ -397,7 +397,8 @@ fn root_tree(paths: &Paths, board: &Board, quill: &Path, release: &str, keys: &[
     let names = board.modules.load.iter().chain(&board.modules.ship).map(String::as_str);
     let sel = km.select(names).map_err(|e| anyhow::anyhow!("{e} ({})", board.dir.join("board.toml").display()))?;
     let mdir = format!("lib/modules/{}", board.kernel.release);
-    for (name, data) in kmods::stored_all(&kdir, &sel.files)? {
+    for f in &sel.files {
+        let (name, data) = kmods::stored(&kdir, f)?;
         t.file(&format!("{mdir}/{name}"), 0o644, data);
     }
     t.file(&format!("{mdir}/modules.dep"), 0o644, sel.modules_dep.into_bytes());

@@ -147,7 +147,7 @@ impl KernelModules {
             let (path, _) = &self.dep[n];
             sel.files.push(path.clone());
             let full = self.full_deps(n, false);
-            let deps: Vec<String> = full.iter().map(|d| stored_name(d)).collect();
+            let deps: Vec<&str> = full.iter().map(|d| stored_name(d)).collect();
             sel.modules_dep.push_str(&format!("{}: {}\n", stored_name(path), deps.join(" ")).replace(": \n", ":\n"));
         }
         sel.files.sort();
@@ -161,70 +161,27 @@ impl KernelModules {
     }
 }
 
-/// zstd level of the stored modules: the x86 image's 17 MB of modules
-/// become 3.6 MB in about a second of build time (level 19: 3.2 MB in 12 s;
-/// decoding is as fast either way).
-const MODULE_LEVEL: i32 = 9;
-
-/// A module file as the image stores it: zstd-compressed as `NAME.ko.zst`,
-/// whatever the kernel package shipped (xz is decompressed first, with
-/// Debian's xz). The kernel unpacks the whole initramfs at every boot
-/// before init starts, and under TCG unpacking the plain modules cost
-/// about 0.9 s more than their compressed form; init decompresses only the
-/// modules it loads (`quill_init::modules::KernelLoader`).
+/// A module file as the image stores it: an xz-compressed module
+/// decompressed (its name without `.xz`), anything else as it is.
 pub fn stored(dir: &Path, file: &str) -> Result<(String, Vec<u8>)> {
     let path = dir.join(file);
-    let plain = if file.ends_with(".xz") {
-        let out = std::process::Command::new("xz")
-            .args(["-dc", "--"])
-            .arg(&path)
-            .output()
-            .map_err(Error::io("running xz (install xz-utils) on", path.clone()))?;
-        if !out.status.success() {
-            return Err(Error::Tool(format!(
-                "xz -dc {}: {}",
-                path.display(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
-        }
-        out.stdout
-    } else {
-        let data = fs::read(&path).map_err(Error::io("reading", path.clone()))?;
-        if file.ends_with(".zst") {
-            zstd::stream::decode_all(&data[..])
-                .map_err(|e| Error::Tool(format!("decompressing {}: {e}", path.display())))?
-        } else {
-            data
-        }
+    let Some(name) = file.strip_suffix(".xz") else {
+        return Ok((file.to_string(), fs::read(&path).map_err(Error::io("reading", path))?));
     };
-    // One-shot compression writes the content size into the frame header,
-    // which the device's loader relies on.
-    let data = zstd::bulk::compress(&plain, MODULE_LEVEL)
-        .map_err(|e| Error::Tool(format!("compressing {}: {e}", path.display())))?;
-    Ok((stored_name(file), data))
-}
-
-/// [`stored`] for every file, on every core, in the order given.
-pub fn stored_all(dir: &Path, files: &[String]) -> Result<Vec<(String, Vec<u8>)>> {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let per = files.len().div_ceil(threads).max(1);
-    std::thread::scope(|s| {
-        let parts: Vec<_> = files
-            .chunks(per)
-            .map(|part| s.spawn(move || part.iter().map(|f| stored(dir, f)).collect::<Result<Vec<_>>>()))
-            .collect();
-        let mut out = Vec::with_capacity(files.len());
-        for p in parts {
-            out.extend(p.join().expect("a module compression thread panicked")?);
-        }
-        Ok(out)
-    })
+    let out = std::process::Command::new("xz")
+        .args(["-dc", "--"])
+        .arg(&path)
+        .output()
+        .map_err(Error::io("running xz (install xz-utils) on", path.clone()))?;
+    if !out.status.success() {
+        return Err(Error::Tool(format!("xz -dc {}: {}", path.display(), String::from_utf8_lossy(&out.stderr).trim())));
+    }
+    Ok((name.to_string(), out.stdout))
 }
 
 /// The path the image stores a module file under (see [`stored`]).
-pub fn stored_name(file: &str) -> String {
-    let base = file.strip_suffix(".xz").or_else(|| file.strip_suffix(".zst")).unwrap_or(file);
-    format!("{base}.zst")
+pub fn stored_name(file: &str) -> &str {
+    file.strip_suffix(".xz").unwrap_or(file)
 }
 
 #[cfg(test)]
@@ -265,16 +222,15 @@ alias virtio:d00000002v* virtio_blk\nalias fs-ext4 ext4\nalias usb:v*ic08* usb_s
             ]
         );
         assert_eq!(s.builtin, ["virtio_pci"]);
-        // The image stores modules zstd-compressed: its index names them so.
+        // The image stores modules decompressed: its index names them so.
         assert!(s.modules_dep.contains(
-            "kernel/fs/ext4/ext4.ko.zst: kernel/fs/jbd2/jbd2.ko.zst kernel/fs/mbcache.ko.zst \
-             kernel/crypto/crc32c_generic.ko.zst\n"
+            "kernel/fs/ext4/ext4.ko: kernel/fs/jbd2/jbd2.ko kernel/fs/mbcache.ko kernel/crypto/crc32c_generic.ko\n"
         ));
         // Both crc32c modules are in the image and its alias list (the
         // kernel asks for the alias when the first cannot load), but only
         // the first is loaded before ext4.
         assert!(s.modules_alias.contains("alias crypto-crc32c crc32c_intel\n"));
-        assert!(s.modules_dep.contains("kernel/fs/mbcache.ko.zst:\n"));
+        assert!(s.modules_dep.contains("kernel/fs/mbcache.ko:\n"));
         assert!(!s.modules_dep.contains(".xz"));
         assert!(s.modules_alias.contains("alias usb:v*ic08* usb_storage\n"));
         assert!(!s.modules_alias.contains("unused"));
@@ -282,33 +238,17 @@ alias virtio:d00000002v* virtio_blk\nalias fs-ext4 ext4\nalias usb:v*ic08* usb_s
     }
 
     #[test]
-    fn modules_are_stored_zstd_compressed_with_their_size_whatever_the_package_shipped() {
+    fn xz_modules_are_stored_decompressed_and_others_as_they_are() {
         let d = tempfile::tempdir().unwrap();
         let body = b"\x7fELF module with its signature appended".repeat(100);
         std::fs::write(d.path().join("m.ko"), &body).unwrap();
         let xz = std::process::Command::new("xz").args(["-k", "-z"]).arg(d.path().join("m.ko")).status().unwrap();
         assert!(xz.success());
-        std::fs::write(d.path().join("z.ko.zst"), zstd::bulk::compress(&body, 1).unwrap()).unwrap();
-        for (file, name) in [("m.ko.xz", "m.ko.zst"), ("m.ko", "m.ko.zst"), ("z.ko.zst", "z.ko.zst")] {
-            let (stored_as, data) = stored(d.path(), file).unwrap();
-            assert_eq!(stored_as, name);
-            assert_eq!(stored_as, stored_name(file));
-            // The device's loader sizes its buffer from the frame header.
-            assert_eq!(
-                zstd::zstd_safe::get_frame_content_size(&data).ok().flatten(),
-                Some(body.len() as u64),
-                "{file}"
-            );
-            assert_eq!(zstd::stream::decode_all(&data[..]).unwrap(), body, "{file}");
-            assert!(data.len() < body.len() / 4, "{file}: {} bytes", data.len());
-        }
-        let all = stored_all(d.path(), &["m.ko.xz".into(), "m.ko".into(), "z.ko.zst".into()]).unwrap();
-        assert_eq!(all.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["m.ko.zst", "m.ko.zst", "z.ko.zst"]);
+        assert_eq!(stored(d.path(), "m.ko.xz").unwrap(), ("m.ko".to_string(), body.clone()));
+        assert_eq!(stored(d.path(), "m.ko").unwrap(), ("m.ko".to_string(), body));
         std::fs::write(d.path().join("bad.ko.xz"), b"not xz").unwrap();
         let e = stored(d.path(), "bad.ko.xz").unwrap_err().to_string();
         assert!(e.contains("xz -dc") && e.contains("bad.ko.xz"), "{e}");
-        let e = stored_all(d.path(), &["m.ko".into(), "bad.ko.xz".into()]).unwrap_err().to_string();
-        assert!(e.contains("bad.ko.xz"), "{e}");
     }
 
     #[test]

@@ -199,57 +199,20 @@ pub trait ModuleLoader: Sync {
     fn load(&self, path: &Path) -> io::Result<()>;
 }
 
-/// Loads module files into the running kernel. The image stores modules
-/// as `.ko.zst` (see imagebuild's `kmods::stored`): the kernel unpacks the
-/// whole initramfs into memory at every boot before init starts, and under
-/// TCG that cost about 0.9 s more for the 17 MB of plain modules than for
-/// their 3.6 MB compressed. A `.zst` file is decompressed here and handed
-/// over with `init_module(2)` (Debian's kernel decompresses only xz itself,
-/// and slowly); other files go to `finit_module(2)`, `.xz`/`.gz` with
-/// MODULE_INIT_COMPRESSED_FILE (Linux 6.2+). The signature is checked by
-/// the kernel on the decompressed image either way.
+/// `finit_module(2)`; `.ko.xz`/`.ko.zst` are decompressed by the kernel
+/// (MODULE_INIT_COMPRESSED_FILE, Linux 6.2+).
 pub struct KernelLoader;
 
 const MODULE_INIT_COMPRESSED_FILE: libc::c_uint = 4;
 
-/// The largest module image accepted from a `.zst` file (ext4, the
-/// largest module the image ships, is 2.5 MB).
-const MAX_MODULE_IMAGE: u64 = 64 << 20;
-
-/// The module image in a zstd-compressed file, decompressed; `None` for a
-/// file that is not `.zst` (loaded as it is).
-pub fn zstd_image(path: &Path) -> io::Result<Option<Vec<u8>>> {
-    if path.extension().is_none_or(|e| e != "zst") {
-        return Ok(None);
-    }
-    let data = fs::read(path)?;
-    let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {what}", path.display()));
-    let size = match zstd::zstd_safe::get_frame_content_size(&data) {
-        Ok(Some(n)) if n <= MAX_MODULE_IMAGE => n as usize,
-        Ok(Some(n)) => return Err(bad(&format!("a module of {n} bytes is not plausible"))),
-        _ => return Err(bad("not a zstd frame that states its size (the image build writes one)")),
-    };
-    let image = zstd::bulk::decompress(&data, size).map_err(|e| bad(&format!("zstd: {e}")))?;
-    if image.len() != size {
-        return Err(bad("shorter than its frame states"));
-    }
-    Ok(Some(image))
-}
-
 impl ModuleLoader for KernelLoader {
     fn load(&self, path: &Path) -> io::Result<()> {
-        let rc = if let Some(image) = zstd_image(path)? {
-            // SAFETY: a valid buffer of image.len() bytes and a static
-            // empty C string, both alive across the call.
-            unsafe { libc::syscall(libc::SYS_init_module, image.as_ptr(), image.len(), c"".as_ptr()) }
-        } else {
-            let file = fs::File::open(path)?;
-            let compressed = path.extension().is_some_and(|e| e == "xz" || e == "gz");
-            let flags = if compressed { MODULE_INIT_COMPRESSED_FILE } else { 0 };
-            use std::os::fd::AsRawFd;
-            // SAFETY: plain syscall with a valid fd and a static empty C string.
-            unsafe { libc::syscall(libc::SYS_finit_module, file.as_raw_fd(), c"".as_ptr(), flags) }
-        };
+        let file = fs::File::open(path)?;
+        let compressed = path.extension().is_some_and(|e| e == "xz" || e == "zst" || e == "gz");
+        let flags = if compressed { MODULE_INIT_COMPRESSED_FILE } else { 0 };
+        use std::os::fd::AsRawFd;
+        // SAFETY: plain syscall with a valid fd and a static empty C string.
+        let rc = unsafe { libc::syscall(libc::SYS_finit_module, file.as_raw_fd(), c"".as_ptr(), flags) };
         if rc == 0 {
             return Ok(());
         }

@@ -250,36 +250,3 @@ fn what_another_loader_did_is_taken_over() {
     assert!(errors.iter().any(|e| e.contains("jbd2 failed to load earlier")), "{errors:?}");
     assert!(m.loader.0.lock().unwrap().iter().all(|p| !p.ends_with("ext4.ko.xz") && !p.ends_with("jbd2.ko.xz")));
 }
-
-#[test]
-fn a_zst_module_is_decompressed_for_init_module_and_other_files_are_left_to_finit_module() {
-    let t = tempfile::tempdir().unwrap();
-    let image = b"\x7fELF a module image, signature appended".repeat(64);
-    let zst = t.path().join("m.ko.zst");
-    fs::write(&zst, zstd::bulk::compress(&image, 9).unwrap()).unwrap();
-    assert_eq!(zstd_image(&zst).unwrap(), Some(image.clone()));
-    for plain in ["m.ko", "m.ko.xz"] {
-        fs::write(t.path().join(plain), &image).unwrap();
-        assert_eq!(zstd_image(&t.path().join(plain)).unwrap(), None, "{plain}");
-    }
-
-    // Damaged or foreign files are refused with the file named, before
-    // anything reaches the kernel.
-    let bad = t.path().join("bad.ko.zst");
-    fs::write(&bad, b"not zstd at all").unwrap();
-    let e = zstd_image(&bad).unwrap_err().to_string();
-    assert!(e.contains("bad.ko.zst") && e.contains("zstd frame"), "{e}");
-    // A streamed frame does not state its size.
-    let mut streamed = Vec::new();
-    let mut enc = zstd::stream::Encoder::new(&mut streamed, 3).unwrap();
-    std::io::Write::write_all(&mut enc, &image).unwrap();
-    enc.finish().unwrap();
-    fs::write(&bad, &streamed).unwrap();
-    let e = zstd_image(&bad).unwrap_err().to_string();
-    assert!(e.contains("states its size"), "{e}");
-    // A frame cut short.
-    let whole = zstd::bulk::compress(&image, 9).unwrap();
-    fs::write(&bad, &whole[..whole.len() - 3]).unwrap();
-    assert!(zstd_image(&bad).is_err());
-    assert!(zstd_image(&t.path().join("missing.ko.zst")).is_err());
-}
