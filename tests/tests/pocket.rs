@@ -238,10 +238,14 @@ fn pocket_home_screen_installs_onto_the_internal_disk() {
         // Set up already (TestDisk::set_up): the home screen comes up and,
         // on a stick, offers the internal disk.
         vm.wait_seen("assistant: home screen: running from removable storage", step)?;
+        // Keys typed before the keyboard's event device is there are lost
+        // (evdev loads after ready).
+        vm.wait_seen("assistant: input /dev/input/event", step)?;
         // Third action: the administrator password first (a wrong one
         // lists no disk), then Yes to erasing (No is the default), then Yes
         // to copying the settings (the default).
         keys(&mut vm, &["down", "down", "ret"], KEY_GAP)?;
+        vm.wait_for("assistant: home screen shows Password", step)?;
         quill_e2e::type_keys(&mut vm, "wrong4password\n", KEY_GAP)?;
         vm.wait_for("wrong administrator password on the screen for FindDisks", step)?;
         quill_e2e::type_keys(&mut vm, &format!("{ADMIN_PASSWORD}\n"), KEY_GAP)?;
