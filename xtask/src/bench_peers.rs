@@ -263,7 +263,7 @@ pub fn bench(root: &Path, fwupdate: &Path, rounds: usize) -> Result<Vec<Figure>>
     for m in &measures {
         let v: Vec<Sample> = samples[m.name].iter().flatten().copied().collect();
         let w: Vec<f64> = v.iter().map(|s| s.wall).collect();
-        let (lo, hi) = (w.iter().copied().fold(f64::MAX, f64::min), w.iter().copied().fold(0.0, f64::max));
+        let (lo, hi) = range(&w);
         let med = median(&w);
         println!(
             "  {:<15} {med:>6.3} s {:>7.0} MiB/s  ({lo:.3}..{hi:.3}, spread {:.0} %, cpu {:.2} s, peak {:.0} MiB)",
@@ -277,7 +277,8 @@ pub fn bench(root: &Path, fwupdate: &Path, rounds: usize) -> Result<Vec<Figure>>
     let ratio = |a: &str, b: &str| -> (f64, f64, f64) {
         let x: Vec<f64> =
             samples[a].iter().zip(&samples[b]).filter_map(|(a, b)| Some(a.as_ref()?.wall / b.as_ref()?.wall)).collect();
-        (median(&x), x.iter().copied().fold(f64::MAX, f64::min), x.iter().copied().fold(0.0, f64::max))
+        let (lo, hi) = range(&x);
+        (median(&x), lo, hi)
     };
     println!("bench: same-round ratios, median (min..max)");
     for b in ["verified_floor", "dd_direct", "dd_fsync", "rauc_gzip", "rauc_zstd", "swupdate"] {
@@ -293,17 +294,16 @@ pub fn bench(root: &Path, fwupdate: &Path, rounds: usize) -> Result<Vec<Figure>>
     let before_size = size(&before_bundle);
     println!("  {:<20} {:>7.1} MiB", format!("before ({CREATE_BEFORE_COMMIT})"), before_size / MIB as f64);
     let per_round: Vec<f64> = create.iter().zip(&create_before).map(|(a, b)| a.wall / b.wall).collect();
-    let create_ratio = median(&per_round);
+    let (create_ratio, (lo, hi)) = (median(&per_round), range(&per_round));
+    let size_vs_before = ours_size / before_size;
+    let med = |v: &[Sample], f: fn(&Sample) -> f64| median(&v.iter().map(f).collect::<Vec<_>>());
     println!(
-        "bench: bundle create {:.2} s against {:.2} s before it streamed (medians): {create_ratio:.2}x ({:.2}..{:.2}), \
-         {:.1} against {:.1} CPU s, bundle {:.3}x the size",
-        median(&create.iter().map(|s| s.wall).collect::<Vec<_>>()),
-        median(&create_before.iter().map(|s| s.wall).collect::<Vec<_>>()),
-        per_round.iter().copied().fold(f64::MAX, f64::min),
-        per_round.iter().copied().fold(0.0, f64::max),
-        median(&create.iter().map(|s| s.cpu).collect::<Vec<_>>()),
-        median(&create_before.iter().map(|s| s.cpu).collect::<Vec<_>>()),
-        ours_size / before_size,
+        "bench: bundle create {:.2} s against {:.2} s before it streamed (medians): {create_ratio:.2}x ({lo:.2}..{hi:.2}), \
+         {:.1} against {:.1} CPU s, bundle {size_vs_before:.3}x the size",
+        med(&create, |s| s.wall),
+        med(&create_before, |s| s.wall),
+        med(&create, |s| s.cpu),
+        med(&create_before, |s| s.cpu),
     );
     let peak = samples["fwupdate"].iter().flatten().map(|s| s.rss_mib).fold(0.0, f64::max);
     Ok(vec![
@@ -332,12 +332,7 @@ pub fn bench(root: &Path, fwupdate: &Path, rounds: usize) -> Result<Vec<Figure>>
             "x",
             MAX_CREATE_VS_BEFORE,
         ),
-        Figure::at_most(
-            format!("bundle size / before it streamed ({CREATE_BEFORE_COMMIT})"),
-            ours_size / before_size,
-            "x",
-            1.0,
-        ),
+        Figure::at_most(format!("bundle size / before it streamed ({CREATE_BEFORE_COMMIT})"), size_vs_before, "x", 1.0),
         Figure::at_most(
             "bundle create peak memory",
             create.iter().map(|s| s.rss_mib).fold(0.0, f64::max),
@@ -378,6 +373,11 @@ fn quill_disk(work: &Path, payload_len: u64) -> Result<(Loop, u64)> {
 fn q(p: impl AsRef<std::ffi::OsStr>) -> String {
     let s = p.as_ref().to_string_lossy();
     format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// The smallest and largest of `v`.
+fn range(v: &[f64]) -> (f64, f64) {
+    (v.iter().copied().fold(f64::MAX, f64::min), v.iter().copied().fold(0.0, f64::max))
 }
 
 /// `fwupdate` as it was at [`CREATE_BEFORE_COMMIT`], built once from the
