@@ -79,6 +79,7 @@ pub fn bench(paths: &Paths, board: &Board, parts: &Parts) -> Result<()> {
     let dir = tempfile_dir()?;
     if boots > 0 {
         let floor = crate::bench_boot::floor_disk(paths, board, &built.disk, &built.slot, &dir)?;
+        let data_floor = crate::bench_boot::data_floor_disk(paths, board, &built.disk, &built.slot, &dir)?;
         // One vCPU, the slowest case (the tests' machine), and two, as the
         // thin clients have (two to four cores); each against the floor
         // booted on as many.
@@ -91,7 +92,17 @@ pub fn bench(paths: &Paths, board: &Board, parts: &Parts) -> Result<()> {
                 }
                 Ok(())
             };
-            all.push(crate::bench_boot::rounds(&board.qemu, &built.disk, &floor, &dir, cpus, boots, &log, &mut first)?);
+            all.push(crate::bench_boot::rounds(
+                &board.qemu,
+                &built.disk,
+                &floor,
+                &data_floor,
+                &dir,
+                cpus,
+                boots,
+                &log,
+                &mut first,
+            )?);
         }
         for r in &all {
             figures.extend(r.figures());
