@@ -58,19 +58,17 @@ pub fn data_floor_disk(
     };
     let kdir = paths.package_dir(board, &board.kernel.package).join("lib/modules").join(&board.kernel.release);
     let km = imagebuild::kmods::KernelModules::open(&kdir)?;
-    let wanted: Vec<&str> = board.modules.load.iter().map(String::as_str).chain(drivers.iter().copied()).collect();
-    let sel = km.select(wanted.iter().copied())?;
+    let wanted = board.modules.load.iter().map(String::as_str).chain(drivers.iter().copied());
     let mut t = busybox_tree(paths, board)?;
-    t.dir("m", 0o755);
-    t.dir("sys", 0o755);
-    t.dir("data", 0o755);
+    for d in ["m", "sys", "data"] {
+        t.dir(d, 0o755);
+    }
     let mut insmods = String::new();
-    for (name, file) in load_order(&sel.modules_dep, &wanted) {
-        let stored = sel.files.iter().find(|f| imagebuild::kmods::stored_name(f) == file);
-        let stored = stored.with_context(|| format!("{file} is not among the selected modules"))?;
-        let (_, bytes) = imagebuild::kmods::stored(&kdir, stored)?;
-        t.file(&format!("m/{name}.ko"), 0o644, bytes);
-        insmods.push_str(&format!("/bin/busybox insmod /m/{name}.ko\n"));
+    for file in km.load_order(wanted)? {
+        let (stored, bytes) = imagebuild::kmods::stored(&kdir, &file)?;
+        let name = stored.rsplit('/').next().unwrap_or(&stored);
+        t.file(&format!("m/{name}"), 0o644, bytes);
+        insmods.push_str(&format!("/bin/busybox insmod /m/{name}\n"));
     }
     let script = format!(
         "#!/bin/sh\n/bin/busybox mount -t devtmpfs dev /dev\n/bin/busybox mount -t proc proc /proc\n\
@@ -83,32 +81,6 @@ pub fn data_floor_disk(
     t.file("init", 0o755, script.into_bytes());
     let what = "DATA floor image (slot A: same kernel, busybox insmod of the DATA modules, mount)";
     slot_a_with(built_disk, built_slot, &dir.join("data-floor-disk.img"), board, t, what)
-}
-
-/// The modules `wanted` and what they need, dependencies first, each once,
-/// as (module name, file) from a `modules.dep` (`file: dep dep ...`, the
-/// last dependency loads first).
-pub fn load_order(modules_dep: &str, wanted: &[&str]) -> Vec<(String, String)> {
-    let name_of = |file: &str| {
-        let base = file.rsplit('/').next().unwrap_or(file);
-        base.split('.').next().unwrap_or(base).replace('-', "_")
-    };
-    let deps: std::collections::HashMap<String, (String, Vec<String>)> = modules_dep
-        .lines()
-        .filter_map(|l| l.split_once(':'))
-        .map(|(f, d)| (name_of(f), (f.trim().to_string(), d.split_whitespace().rev().map(String::from).collect())))
-        .collect();
-    let mut out: Vec<(String, String)> = Vec::new();
-    for w in wanted {
-        let Some((file, needs)) = deps.get(&w.replace('-', "_")) else { continue };
-        for f in needs.iter().chain(std::iter::once(file)) {
-            let n = name_of(f);
-            if !out.iter().any(|(m, _)| *m == n) {
-                out.push((n, f.clone()));
-            }
-        }
-    }
-    out
 }
 
 /// A tree with busybox (from the board's busybox-static) and the
@@ -225,8 +197,9 @@ pub struct Rounds {
 /// `boots` rounds on `cpus` virtual CPUs, each the floor disk, the DATA
 /// floor ([`data_floor_disk`]) and then the built one (with "no password"
 /// set, so that the serial console opens a shell for the measurements), so
-/// that all three see the same load on the host. `first` runs on the first boot once the assistant is measured
-/// (the figures that need one booted system). The first boot's console is
+/// that all three see the same load on the host. `first` runs on the
+/// first boot once the assistant is measured (the figures that need one
+/// booted system). The first boot's console is
 /// kept in `log` and init's steps up to ready printed.
 #[allow(clippy::too_many_arguments)]
 pub fn rounds(
@@ -366,23 +339,5 @@ impl Rounds {
                 1.0,
             ),
         ]
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::load_order;
-
-    #[test]
-    fn load_order_puts_dependencies_first_each_once() {
-        // As modules.dep lists them: the last dependency loads first.
-        let dep = "kernel/fs/ext4/ext4.ko: kernel/lib/crc16.ko kernel/fs/mbcache.ko kernel/fs/jbd2/jbd2.ko \
-                   kernel/arch/x86/crypto/crc32c-intel.ko\n\
-                   kernel/fs/jbd2/jbd2.ko: kernel/arch/x86/crypto/crc32c-intel.ko\n\
-                   kernel/fs/mbcache.ko:\nkernel/lib/crc16.ko:\nkernel/arch/x86/crypto/crc32c-intel.ko:\n\
-                   kernel/drivers/block/virtio_blk.ko:\n";
-        let names: Vec<String> = load_order(dep, &["ext4", "virtio_blk", "jbd2"]).into_iter().map(|(n, _)| n).collect();
-        assert_eq!(names, ["crc32c_intel", "jbd2", "mbcache", "crc16", "ext4", "virtio_blk"]);
-        assert!(load_order(dep, &["not_there"]).is_empty());
     }
 }

@@ -119,6 +119,26 @@ impl KernelModules {
         out
     }
 
+    /// The package's files to load for `names` one after the other,
+    /// dependencies first, each once: the order the device takes from the
+    /// `modules.dep` that [`select`](Self::select) writes (its last listed
+    /// dependency loads first; of a soft dependency, the first provider).
+    pub fn load_order<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Result<Vec<String>> {
+        let mut out: Vec<String> = Vec::new();
+        for n in names {
+            let n = n.replace('-', "_");
+            let Some((path, _)) = self.dep.get(&n) else {
+                return Err(Error::UnknownModule { name: n, dir: self.dir.clone() });
+            };
+            for f in self.full_deps(&n, false).into_iter().rev().chain([path.clone()]) {
+                if !out.contains(&f) {
+                    out.push(f);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Selects `names` and everything they need.
     pub fn select<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Result<Selection> {
         let mut chosen: BTreeSet<String> = BTreeSet::new();
@@ -204,6 +224,23 @@ alias virtio:d00000002v* virtio_blk\nalias fs-ext4 ext4\nalias usb:v*ic08* usb_s
 
     fn km() -> KernelModules {
         KernelModules::parse(Path::new("/k"), DEP, BUILTIN, SOFT, ALIAS)
+    }
+
+    #[test]
+    fn load_order_puts_dependencies_first_each_once() {
+        let order = km().load_order(["ext4", "virtio-blk", "jbd2"]).unwrap();
+        assert_eq!(
+            order,
+            [
+                "kernel/crypto/crc32c_generic.ko.xz",
+                "kernel/fs/mbcache.ko.xz",
+                "kernel/fs/jbd2/jbd2.ko.xz",
+                "kernel/fs/ext4/ext4.ko.xz",
+                "kernel/drivers/block/virtio_blk.ko.xz",
+            ]
+        );
+        let e = km().load_order(["not_there"]).unwrap_err().to_string();
+        assert!(e.contains("not_there"), "{e}");
     }
 
     #[test]
